@@ -1,0 +1,104 @@
+//! Job endpoints: submit, list, read, cancel.
+
+use super::{ApiError, AppState, MAX_BODY};
+use crate::model::{JobState, JobView, Status};
+use crate::plan::{self, JobDoc};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use tracing::Instrument;
+
+/// `POST /api/v1/jobs`: validates and plans the document, then writes and
+/// dispatches it. Nothing is written unless the whole document is valid.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    let body = body.map_err(|r| {
+        state.engine.metrics.jobs_rejected.fetch_add(1, Ordering::Relaxed);
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(MAX_BODY)
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })?;
+    let span = tracing::info_span!("submit_job", job = tracing::field::Empty, job_type = tracing::field::Empty);
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    outpost_telemetry::set_parent_from_pairs(&span, &pairs);
+    async move {
+        let reject = |e: plan::PlanError| {
+            state.engine.metrics.jobs_rejected.fetch_add(1, Ordering::Relaxed);
+            ApiError::Invalid(e)
+        };
+        let doc = JobDoc::from_json(&body).map_err(reject)?;
+        let job_id = uuid::Uuid::now_v7().simple().to_string();
+        let span = tracing::Span::current();
+        span.record("job", job_id.as_str());
+        span.record("job_type", doc.job_type.as_str());
+        let mut planned = plan::plan(&doc, &state.zones, &job_id).map_err(reject)?;
+        planned.job.traceparent = outpost_telemetry::traceparent_of(&span);
+        let job = state.engine.submit(planned).await?;
+        tracing::info!(tasks = job.counts.total(), "job accepted");
+        Ok((StatusCode::CREATED, Json(job)))
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/jobs[?status=running&limit=50]`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<JobState>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status {s:?} is not one of pending, running, succeeded, failed, cancelled"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    Ok(Json(state.engine.read(|v| v.list(status, limit))))
+}
+
+/// `GET /api/v1/jobs/{id}`: the job, its task counts and its tasks.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    state
+        .engine
+        .read(|v| v.job_view(&id))
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
+}
+
+/// `POST /api/v1/jobs/{id}/cancel`: queued tasks are dropped at once,
+/// running ones are told to stop; the job ends `cancelled`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    let span = tracing::info_span!("cancel_job", job = %id);
+    let job = state.engine.cancel(&id).instrument(span).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}

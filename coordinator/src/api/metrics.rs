@@ -1,0 +1,54 @@
+//! `GET /healthz` and `GET /metrics` (Prometheus text format).
+
+use super::AppState;
+use crate::model::Status;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+/// 200 while the coordinator is connected to NATS, 503 otherwise.
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let connected = matches!(
+        state.bus.client.connection_state(),
+        async_nats::connection::State::Connected
+    );
+    let (code, status) = if connected {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "nats disconnected")
+    };
+    (code, axum::Json(serde_json::json!({ "status": status })))
+}
+
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.engine.metrics;
+    let (jobs, tasks) = state.engine.read(|v| v.totals());
+    let mut out = String::new();
+    let counters = [
+        ("outpost_jobs_submitted_total", "Jobs accepted.", &m.jobs_submitted),
+        ("outpost_jobs_rejected_total", "Job documents refused.", &m.jobs_rejected),
+        ("outpost_jobs_cancelled_total", "Cancel requests applied.", &m.jobs_cancelled),
+        ("outpost_tasks_dispatched_total", "Tasks published to the work queue.", &m.tasks_dispatched),
+        ("outpost_events_relayed_total", "Worker events applied to state.", &m.events_relayed),
+        ("outpost_state_writes_total", "KV state writes.", &m.state_writes),
+        ("outpost_state_conflicts_total", "KV writes that lost a revision race.", &m.state_conflicts),
+    ];
+    for (name, help, c) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+    }
+    for (name, help, counts) in [
+        ("outpost_jobs", "Jobs by status.", &jobs),
+        ("outpost_tasks", "Tasks by status.", &tasks),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in Status::ALL {
+            let _ = writeln!(out, "{name}{{status=\"{}\"}} {}", s.as_str(), counts.get(s));
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+}

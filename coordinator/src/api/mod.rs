@@ -1,0 +1,52 @@
+//! The coordinator's HTTP API (axum): jobs, their live events, workers,
+//! health and metrics, behind an optional bearer token.
+
+mod auth;
+mod error;
+mod events;
+mod jobs;
+mod metrics;
+mod workers;
+
+pub use error::ApiError;
+
+use crate::bus::Bus;
+use crate::engine::Engine;
+use crate::zones::Zones;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Largest job document accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub zones: Arc<Zones>,
+    pub bus: Bus,
+    pub token: Option<Arc<str>>,
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/api/v1/jobs/{id}", get(jobs::get))
+        .route("/api/v1/jobs/{id}/events", get(events::follow))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/v1/workers", get(workers::list))
+        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(metrics::health))
+        .merge(api)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

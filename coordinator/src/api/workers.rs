@@ -1,0 +1,53 @@
+//! `GET /api/v1/workers`: the live workers of every zone, from their
+//! presence entries in KV `outpost_workers`.
+
+use super::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use futures::StreamExt;
+use outpost_proto::{Message, pb};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct WorkerView {
+    pub worker_id: String,
+    pub zone: String,
+    pub kinds: Vec<String>,
+    pub capacity: u32,
+    pub in_flight: u32,
+    pub hostname: String,
+    pub version: String,
+    pub draining: bool,
+    pub started_at: String,
+    pub heartbeat_at: String,
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
+    let kv = &state.bus.workers;
+    let keys: Vec<String> = kv
+        .keys()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .filter_map(|k| async move { k.ok() })
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Ok(Some(bytes)) = kv.get(&key).await else { continue };
+        let Ok(p) = pb::WorkerPresence::decode(bytes.as_ref()) else { continue };
+        out.push(WorkerView {
+            worker_id: p.worker_id,
+            zone: p.zone,
+            kinds: p.kinds,
+            capacity: p.capacity,
+            in_flight: p.in_flight,
+            hostname: p.hostname,
+            version: p.version,
+            draining: p.draining,
+            started_at: crate::model::ms_to_rfc3339(p.started_at_ms),
+            heartbeat_at: crate::model::ms_to_rfc3339(p.heartbeat_at_ms),
+        });
+    }
+    out.sort_by(|a, b| (&a.zone, &a.worker_id).cmp(&(&b.zone, &b.worker_id)));
+    Ok(Json(out))
+}

@@ -1,0 +1,72 @@
+//! `outpost-coordinator`: the process that takes jobs and runs the fleet.
+
+use clap::Parser;
+use outpost_coordinator::config::Config;
+use outpost_coordinator::server::{self, Options};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Outpost coordinator: job intake, dispatch over NATS JetStream, job state.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file (TOML): zones and their CIDRs, NATS, JetStream settings.
+    #[arg(long, short = 'c', env = "OUTPOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP API address (default 127.0.0.1:8080, or `listen` in the config).
+    #[arg(long)]
+    listen: Option<String>,
+    /// NATS server URL (default: `nats_url` in the config, else nats://127.0.0.1:4222).
+    #[arg(long, env = "OUTPOST_NATS_URL")]
+    nats: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let _telemetry = outpost_telemetry::init("outpost-coordinator");
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("outpost-coordinator: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::parse("", "(defaults)")?,
+    };
+    if config.zones.is_empty() {
+        tracing::warn!("no zones configured: every job will be refused");
+    }
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    server::run(
+        Options {
+            config,
+            listen: args.listen,
+            nats_url: args.nats,
+            token: std::env::var("OUTPOST_API_TOKEN").ok(),
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

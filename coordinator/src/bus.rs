@@ -1,0 +1,168 @@
+//! The coordinator's side of NATS: connecting, and creating the JetStream
+//! layout of DESIGN.md (streams, key-value buckets, object stores)
+//! idempotently, so any number of restarts converge on the same layout.
+
+use crate::config::JetStreamConfig;
+use async_nats::jetstream::{self, kv, object_store, stream};
+use outpost_proto::{names, subject};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Failures talking to NATS, by what the coordinator was doing.
+#[derive(Debug, Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+    #[error("cannot create or open {what}: {message}")]
+    Layout { what: String, message: String },
+}
+
+/// Handles on everything the coordinator uses.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub jobs: kv::Store,
+    pub workers: kv::Store,
+    pub tasks: stream::Stream,
+    pub events: stream::Stream,
+}
+
+/// Connects to NATS, retrying in the background until the server answers.
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|source| BusError::Connect {
+            url: url.to_string(),
+            source,
+        })
+}
+
+fn storage(cfg: &JetStreamConfig) -> stream::StorageType {
+    if cfg.memory_storage {
+        stream::StorageType::Memory
+    } else {
+        stream::StorageType::File
+    }
+}
+
+fn layout_err(what: &str, e: impl std::fmt::Display) -> BusError {
+    BusError::Layout {
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Creates (or opens) the whole layout. Existing streams and buckets are
+/// opened as they are, so a restart never rewrites their configuration.
+pub async fn ensure_layout(
+    client: async_nats::Client,
+    cfg: &JetStreamConfig,
+) -> Result<Bus, BusError> {
+    let js = jetstream::new(client.clone());
+    let tasks = js
+        .get_or_create_stream(stream::Config {
+            name: names::TASKS_STREAM.to_string(),
+            subjects: vec![subject::TASKS_WILDCARD.to_string()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: storage(cfg),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| layout_err(names::TASKS_STREAM, e))?;
+    let events = js
+        .get_or_create_stream(stream::Config {
+            name: names::EVENTS_STREAM.to_string(),
+            subjects: vec![subject::EVENTS_WILDCARD.to_string()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: storage(cfg),
+            max_age: Duration::from_secs(cfg.events_max_age_hours * 3600),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| layout_err(names::EVENTS_STREAM, e))?;
+    let jobs = ensure_kv(&js, names::JOBS_BUCKET, Duration::ZERO, cfg).await?;
+    ensure_kv(
+        &js,
+        names::LEASES_BUCKET,
+        Duration::from_secs(cfg.lease_ttl_secs),
+        cfg,
+    )
+    .await?;
+    let workers = ensure_kv(
+        &js,
+        names::WORKERS_BUCKET,
+        Duration::from_secs(cfg.presence_ttl_secs),
+        cfg,
+    )
+    .await?;
+    for bucket in [names::CAPTURES_STORE, names::FIRMWARE_STORE] {
+        if js.get_object_store(bucket).await.is_err() {
+            js.create_object_store(object_store::Config {
+                bucket: bucket.to_string(),
+                storage: storage(cfg),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| layout_err(bucket, e))?;
+        }
+    }
+    Ok(Bus {
+        client,
+        js,
+        jobs,
+        workers,
+        tasks,
+        events,
+    })
+}
+
+async fn ensure_kv(
+    js: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+    cfg: &JetStreamConfig,
+) -> Result<kv::Store, BusError> {
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: bucket.to_string(),
+        history: 1,
+        max_age,
+        storage: storage(cfg),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| layout_err(bucket, e))
+}
+
+/// Retries `ensure_layout` with backoff until it succeeds or `deadline` passes.
+pub async fn ensure_layout_with_retry(
+    client: async_nats::Client,
+    cfg: &JetStreamConfig,
+    deadline: Duration,
+) -> Result<Bus, BusError> {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ensure_layout(client.clone(), cfg).await {
+            Ok(bus) => return Ok(bus),
+            Err(e) if tokio::time::Instant::now() + delay < until => {
+                tracing::warn!(error = %e, "JetStream layout not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The coordinator's configuration file (TOML): where NATS is, which zones
+//! exist and which address ranges they own, and the JetStream settings the
+//! coordinator applies when it creates the layout.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::path::Path;
+use thiserror::Error;
+
+/// Why a configuration file could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS server URL; `--nats` and `OUTPOST_NATS_URL` override it.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    /// HTTP API address; `--listen` overrides it.
+    #[serde(default)]
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub jetstream: JetStreamConfig,
+    /// The zones and the address ranges they own.
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// One zone: a network segment and the workers inside it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    #[serde(default)]
+    pub cidrs: Vec<IpNet>,
+}
+
+/// JetStream settings applied when the coordinator creates the layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetStreamConfig {
+    /// How long the events stream keeps events, in hours.
+    #[serde(default = "default_events_max_age_hours")]
+    pub events_max_age_hours: u64,
+    /// TTL of a task lease; the holder renews it at a third of this.
+    #[serde(default = "default_lease_ttl_secs")]
+    pub lease_ttl_secs: u64,
+    /// TTL of a worker's presence entry; workers refresh it at a third of this.
+    #[serde(default = "default_presence_ttl_secs")]
+    pub presence_ttl_secs: u64,
+    /// Store streams in memory instead of files (for throw-away setups only).
+    #[serde(default)]
+    pub memory_storage: bool,
+}
+
+impl Default for JetStreamConfig {
+    fn default() -> Self {
+        Self {
+            events_max_age_hours: default_events_max_age_hours(),
+            lease_ttl_secs: default_lease_ttl_secs(),
+            presence_ttl_secs: default_presence_ttl_secs(),
+            memory_storage: false,
+        }
+    }
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_string()
+}
+fn default_events_max_age_hours() -> u64 {
+    24 * 7
+}
+fn default_lease_ttl_secs() -> u64 {
+    30
+}
+fn default_presence_ttl_secs() -> u64 {
+    15
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for zone in &self.zones {
+            outpost_proto::subject::validate_zone(&zone.name).map_err(|e| e.to_string())?;
+            if !seen.insert(zone.name.as_str()) {
+                return Err(format!("zone {:?} is declared twice", zone.name));
+            }
+        }
+        if self.jetstream.lease_ttl_secs < 3 {
+            return Err("jetstream.lease_ttl_secs must be at least 3".into());
+        }
+        if self.jetstream.presence_ttl_secs < 3 {
+            return Err("jetstream.presence_ttl_secs must be at least 3".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_zones_and_defaults() {
+        let c = Config::parse(
+            r#"
+            [[zone]]
+            name = "fra1"
+            cidrs = ["10.20.0.0/16", "192.168.7.0/24"]
+            [[zone]]
+            name = "ams2"
+            "#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.zones.len(), 2);
+        assert_eq!(c.zones[0].cidrs.len(), 2);
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(c.jetstream.lease_ttl_secs, 30);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let e = Config::parse("[[zone]]\nname = \"a\"\ncidr = \"10.0.0.0/8\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cidr") && e.contains("c.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_zone_names_and_duplicates_are_refused() {
+        let e = Config::parse("[[zone]]\nname = \"a.b\"\n", "c").unwrap_err().to_string();
+        assert!(e.contains("zone"), "{e}");
+        let e = Config::parse("[[zone]]\nname = \"a\"\n[[zone]]\nname = \"a\"\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
+        let e = Config::parse("[[zone]]\nname = \"a\"\ncidrs = [\"10.0.0.0/33\"]\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cidrs") || e.contains("invalid"), "{e}");
+    }
+}

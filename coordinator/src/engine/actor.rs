@@ -1,0 +1,515 @@
+//! The engine's actor: the single writer of job and task state. Every
+//! change is made to the in-memory view first and then written to KV with
+//! the entry's revision; a conflict reloads the entry and re-applies the
+//! change, which is safe because every change here is idempotent.
+
+use super::store::{self, WriteError};
+use super::{Command, EngineError, Metrics, View, apply_event, dispatch};
+use crate::bus::Bus;
+use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
+use crate::plan::Plan;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use outpost_proto::{Message, pb, subject};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// KV writes in flight at once.
+const WINDOW: usize = 512;
+/// How long a submission may wait for the state store.
+const SUBMIT_DEADLINE: Duration = Duration::from_secs(10);
+/// Rounds of reload-and-reapply before a conflicting write is given up.
+const CONFLICT_ROUNDS: usize = 8;
+
+type TaskRef = (String, String);
+
+pub struct Actor {
+    bus: Bus,
+    view: Arc<RwLock<View>>,
+    changes: broadcast::Sender<String>,
+    metrics: Arc<Metrics>,
+    tx: mpsc::Sender<Command>,
+    sched: mpsc::UnboundedSender<(DateTime<Utc>, String)>,
+}
+
+impl Actor {
+    pub fn new(
+        bus: Bus,
+        view: Arc<RwLock<View>>,
+        changes: broadcast::Sender<String>,
+        metrics: Arc<Metrics>,
+        tx: mpsc::Sender<Command>,
+        sched: mpsc::UnboundedSender<(DateTime<Utc>, String)>,
+    ) -> Self {
+        Self {
+            bus,
+            view,
+            changes,
+            metrics,
+            tx,
+            sched,
+        }
+    }
+
+    fn view(&self) -> RwLockWriteGuard<'_, View> {
+        self.view.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a restart: re-derives every unfinished job's status from its
+    /// tasks and dispatches (or schedules) jobs that were not dispatched.
+    pub async fn resume(&mut self) {
+        let (unfinished, to_dispatch): (Vec<String>, Vec<(String, Option<String>)>) = {
+            let v = self.view();
+            let unfinished = v
+                .jobs
+                .values()
+                .filter(|e| !e.job.status.is_terminal())
+                .map(|e| e.job.id.clone())
+                .collect();
+            let to_dispatch = v
+                .jobs
+                .values()
+                .filter(|e| !e.job.dispatched && !e.job.cancel_requested)
+                .map(|e| (e.job.id.clone(), e.job.schedule_at.clone()))
+                .collect();
+            (unfinished, to_dispatch)
+        };
+        self.refresh_jobs(unfinished).await;
+        for (job_id, schedule_at) in to_dispatch {
+            self.start_or_schedule(job_id, schedule_at.as_deref());
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        loop {
+            let cmd = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                cmd = rx.recv() => cmd,
+            };
+            let Some(cmd) = cmd else { break };
+            self.handle(cmd).await;
+        }
+        tracing::info!("engine stopped");
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { plan, reply } => {
+                let r = self.submit(*plan).await;
+                let _ = reply.send(r);
+            }
+            Command::Cancel { job_id, reply } => {
+                let r = self.cancel(&job_id).await;
+                let _ = reply.send(r);
+            }
+            Command::Dispatched { job_id, seqs } => self.dispatched(&job_id, seqs).await,
+            Command::Due { job_id } => {
+                let ready = self
+                    .view()
+                    .jobs
+                    .get(&job_id)
+                    .is_some_and(|e| !e.job.dispatched && !e.job.cancel_requested);
+                if ready {
+                    self.spawn_dispatch(&job_id);
+                }
+            }
+            Command::Events(msgs) => self.events(msgs).await,
+            Command::GaveUp { task, deliveries } => self.gave_up(task, deliveries).await,
+        }
+    }
+
+    async fn submit(&mut self, plan: Plan) -> Result<JobState, EngineError> {
+        let deadline = Some(Instant::now() + SUBMIT_DEADLINE);
+        let kv = self.bus.jobs.clone();
+        let mut writes = Vec::with_capacity(plan.tasks.len());
+        for t in &plan.tasks {
+            let key = subject::task_key(&t.job_id, &t.id)
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            let bytes = store::encode(&key, t).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            writes.push(store::Write { key, bytes, rev: 0 });
+        }
+        let results = store::write_all(&kv, writes, WINDOW, deadline).await;
+        Metrics::inc(&self.metrics.state_writes, results.len() as u64);
+        let failure = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+        let job_rev = match failure {
+            None => {
+                let key = subject::job_key(&plan.job.id)
+                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+                let bytes = store::encode(&key, &plan.job)
+                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+                store::write(kv.clone(), store::Write { key, bytes, rev: 0 }, deadline)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Some(e) => Err(e),
+        };
+        let job_rev = match job_rev {
+            Ok(rev) => rev,
+            Err(e) => {
+                // Leave nothing half-created: without its job entry no task
+                // is visible, and the task entries written are removed.
+                for t in &plan.tasks {
+                    if let Ok(key) = subject::task_key(&t.job_id, &t.id) {
+                        let _ = kv.purge(key).await;
+                    }
+                }
+                return Err(EngineError::Unavailable(e));
+            }
+        };
+        Metrics::inc(&self.metrics.jobs_submitted, 1);
+        let job = plan.job.clone();
+        {
+            let mut v = self.view();
+            let tasks = plan
+                .tasks
+                .into_iter()
+                .zip(results)
+                .map(|(t, r)| (t.id.clone(), (t, r.unwrap_or(0))))
+                .collect();
+            v.jobs.insert(
+                job.id.clone(),
+                super::JobEntry {
+                    job: plan.job,
+                    rev: job_rev,
+                    tasks,
+                },
+            );
+        }
+        self.start_or_schedule(job.id.clone(), job.schedule_at.as_deref());
+        let _ = self.changes.send(job.id.clone());
+        Ok(job)
+    }
+
+    fn start_or_schedule(&mut self, job_id: String, schedule_at: Option<&str>) {
+        let when = schedule_at
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match when {
+            Some(when) if when > Utc::now() => {
+                let _ = self.sched.send((when, job_id));
+            }
+            _ => self.spawn_dispatch(&job_id),
+        }
+    }
+
+    fn spawn_dispatch(&self, job_id: &str) {
+        let (job, tasks) = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            let Some(e) = v.jobs.get(job_id) else { return };
+            let tasks: Vec<TaskState> = e
+                .tasks
+                .values()
+                .filter(|(t, _)| t.status == Status::Pending)
+                .map(|(t, _)| t.clone())
+                .collect();
+            (e.job.clone(), tasks)
+        };
+        let js = self.bus.js.clone();
+        let tx = self.tx.clone();
+        let job_id = job_id.to_string();
+        tokio::spawn(async move {
+            let seqs = dispatch::publish_tasks(js, job, tasks).await;
+            let _ = tx.send(Command::Dispatched { job_id, seqs }).await;
+        });
+    }
+
+    async fn dispatched(&mut self, job_id: &str, seqs: Vec<(String, u64)>) {
+        Metrics::inc(&self.metrics.tasks_dispatched, seqs.len() as u64);
+        {
+            let mut v = self.view();
+            let Some(e) = v.jobs.get_mut(job_id) else { return };
+            for (task_id, seq) in seqs {
+                if let Some((t, _)) = e.tasks.get_mut(&task_id) {
+                    t.stream_seq = Some(seq);
+                }
+            }
+            e.job.dispatched = true;
+        }
+        self.write_jobs(vec![job_id.to_string()]).await;
+    }
+
+    async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {
+        let now = now_rfc3339();
+        let (dirty, seqs) = {
+            let mut v = self.view();
+            let e = v
+                .jobs
+                .get_mut(job_id)
+                .ok_or_else(|| EngineError::NotFound(job_id.to_string()))?;
+            if e.job.status.is_terminal() {
+                return Ok(e.job.clone());
+            }
+            e.job.cancel_requested = true;
+            let mut dirty = Vec::new();
+            let mut seqs = Vec::new();
+            for (t, _) in e.tasks.values_mut() {
+                if cancel_pending(t, &now) {
+                    dirty.push((t.job_id.clone(), t.id.clone()));
+                    seqs.extend(t.stream_seq);
+                }
+            }
+            let counts = count(e.tasks.values().map(|(t, _)| t));
+            e.job.derive_status(counts, &now);
+            (dirty, seqs)
+        };
+        let redo = |t: &mut TaskState| cancel_pending(t, &now);
+        self.write_tasks(dirty, &redo).await;
+        self.write_jobs(vec![job_id.to_string()]).await;
+        // Queued messages of cancelled tasks are dropped from the work queue;
+        // a worker that already holds one sees the job's cancel and skips it.
+        let deletes: Vec<_> = seqs
+            .into_iter()
+            .map(|seq| {
+                let tasks = self.bus.tasks.clone();
+                async move {
+                    let _ = tasks.delete_message(seq).await;
+                }
+            })
+            .collect();
+        futures::stream::iter(deletes)
+            .buffer_unordered(64)
+            .collect::<Vec<()>>()
+            .await;
+        if let Ok(subj) = subject::cancel_subject(job_id) {
+            let _ = self.bus.client.publish(subj, bytes::Bytes::new()).await;
+            let _ = self.bus.client.flush().await;
+        }
+        Metrics::inc(&self.metrics.jobs_cancelled, 1);
+        let _ = self.changes.send(job_id.to_string());
+        let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+        v.jobs
+            .get(job_id)
+            .map(|e| e.job.clone())
+            .ok_or_else(|| EngineError::NotFound(job_id.to_string()))
+    }
+
+    async fn events(&mut self, msgs: Vec<async_nats::jetstream::Message>) {
+        let mut events = Vec::with_capacity(msgs.len());
+        for m in &msgs {
+            match pb::Event::decode(m.payload.as_ref()) {
+                Ok(ev) => events.push(ev),
+                Err(e) => tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped"),
+            }
+        }
+        Metrics::inc(&self.metrics.events_relayed, events.len() as u64);
+        let mut by_task: HashMap<TaskRef, Vec<pb::Event>> = HashMap::new();
+        let mut dirty = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut jobs = BTreeSet::new();
+        {
+            let mut v = self.view();
+            for ev in events {
+                jobs.insert(ev.job_id.clone());
+                let Some(e) = v.jobs.get_mut(&ev.job_id) else { continue };
+                let Some((t, _)) = e.tasks.get_mut(&ev.task_id) else { continue };
+                let r = (ev.job_id.clone(), ev.task_id.clone());
+                if apply_event(t, &ev) && seen.insert(r.clone()) {
+                    dirty.push(r.clone());
+                }
+                by_task.entry(r).or_default().push(ev);
+            }
+        }
+        let redo = |t: &mut TaskState| {
+            let key = (t.job_id.clone(), t.id.clone());
+            by_task
+                .get(&key)
+                .map(|evs| evs.iter().fold(false, |c, e| apply_event(t, e) || c))
+                .unwrap_or(false)
+        };
+        self.write_tasks(dirty, &redo).await;
+        let jobs: Vec<String> = jobs.into_iter().collect();
+        self.refresh_jobs(jobs.clone()).await;
+        if let Some(last) = msgs.last()
+            && let Err(e) = last.ack().await
+        {
+            tracing::warn!(error = %e, "relay ack failed; events will be applied again (idempotent)");
+        }
+        for j in jobs {
+            let _ = self.changes.send(j);
+        }
+    }
+
+    async fn gave_up(&mut self, task: pb::Task, deliveries: u64) {
+        let now = now_rfc3339();
+        let message = format!(
+            "gave up after {deliveries} deliveries: every worker that took the task stopped answering"
+        );
+        let fail = |t: &mut TaskState| {
+            if t.status.is_terminal() {
+                return false;
+            }
+            t.status = Status::Failed;
+            t.error_kind = Some("max_deliver".into());
+            t.error = Some(message.clone());
+            t.finished_at = Some(now.clone());
+            true
+        };
+        let changed = {
+            let mut v = self.view();
+            v.jobs
+                .get_mut(&task.job_id)
+                .and_then(|e| e.tasks.get_mut(&task.task_id))
+                .is_some_and(|(t, _)| fail(t))
+        };
+        if changed {
+            tracing::warn!(job = %task.job_id, task = %task.task_id, deliveries, "task ran out of deliveries");
+            self.write_tasks(vec![(task.job_id.clone(), task.task_id.clone())], &fail)
+                .await;
+            self.refresh_jobs(vec![task.job_id.clone()]).await;
+            let _ = self.changes.send(task.job_id);
+        }
+    }
+
+    /// Writes the cached state of `dirty` tasks; on a conflict reloads the
+    /// entry from KV and applies `redo` to it before writing again.
+    async fn write_tasks(&mut self, dirty: Vec<TaskRef>, redo: &(dyn Fn(&mut TaskState) -> bool + Sync)) {
+        let mut todo = dirty;
+        for _ in 0..CONFLICT_ROUNDS {
+            if todo.is_empty() {
+                return;
+            }
+            let (refs, writes): (Vec<(TaskRef, String)>, Vec<store::Write>) = {
+                let v = self.view();
+                todo.iter()
+                    .filter_map(|(j, t)| {
+                        let (task, rev) = v.jobs.get(j)?.tasks.get(t)?;
+                        let key = subject::task_key(j, t).ok()?;
+                        let bytes = store::encode(&key, task).ok()?;
+                        Some((
+                            ((j.clone(), t.clone()), key.clone()),
+                            store::Write { key, bytes, rev: *rev },
+                        ))
+                    })
+                    .unzip()
+            };
+            Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
+            let kv = self.bus.jobs.clone();
+            let results = store::write_all(&kv, writes, WINDOW, None).await;
+            let mut again = Vec::new();
+            for ((r, key), res) in refs.into_iter().zip(results) {
+                match res {
+                    Ok(rev) => self.set_task_rev(&r, rev),
+                    Err(WriteError::Conflict { .. }) => {
+                        Metrics::inc(&self.metrics.state_conflicts, 1);
+                        if let Some((mut fresh, rev)) = store::read::<TaskState>(&kv, &key).await {
+                            let changed = redo(&mut fresh);
+                            self.set_task(&r, fresh, rev);
+                            if changed {
+                                again.push(r);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "task state not written"),
+                }
+            }
+            todo = again;
+        }
+        if !todo.is_empty() {
+            tracing::error!(tasks = todo.len(), "task state writes kept conflicting; gave up");
+        }
+    }
+
+    fn set_task_rev(&self, r: &TaskRef, rev: u64) {
+        let mut v = self.view();
+        if let Some((_, old)) = v.jobs.get_mut(&r.0).and_then(|e| e.tasks.get_mut(&r.1)) {
+            *old = rev;
+        }
+    }
+
+    fn set_task(&self, r: &TaskRef, task: TaskState, rev: u64) {
+        let mut v = self.view();
+        if let Some(slot) = v.jobs.get_mut(&r.0).and_then(|e| e.tasks.get_mut(&r.1)) {
+            *slot = (task, rev);
+        }
+    }
+
+    /// Re-derives the status and counts of `jobs` from their tasks and
+    /// writes those that changed.
+    async fn refresh_jobs(&mut self, jobs: Vec<String>) {
+        let now = now_rfc3339();
+        let changed: Vec<String> = {
+            let mut v = self.view();
+            jobs.into_iter()
+                .filter(|id| {
+                    v.jobs.get_mut(id).is_some_and(|e| {
+                        let counts = count(e.tasks.values().map(|(t, _)| t));
+                        e.job.derive_status(counts, &now)
+                    })
+                })
+                .collect()
+        };
+        self.write_jobs(changed).await;
+    }
+
+    /// Writes the cached state of `jobs`; on a conflict merges with the
+    /// stored entry (flags are sticky) and re-derives before writing again.
+    async fn write_jobs(&mut self, jobs: Vec<String>) {
+        let mut todo = jobs;
+        for _ in 0..CONFLICT_ROUNDS {
+            if todo.is_empty() {
+                return;
+            }
+            let (refs, writes): (Vec<(String, String)>, Vec<store::Write>) = {
+                let v = self.view();
+                todo.iter()
+                    .filter_map(|id| {
+                        let e = v.jobs.get(id)?;
+                        let key = subject::job_key(id).ok()?;
+                        let bytes = store::encode(&key, &e.job).ok()?;
+                        Some((
+                            (id.clone(), key.clone()),
+                            store::Write { key, bytes, rev: e.rev },
+                        ))
+                    })
+                    .unzip()
+            };
+            Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
+            let kv = self.bus.jobs.clone();
+            let results = store::write_all(&kv, writes, WINDOW, None).await;
+            let mut again = Vec::new();
+            let now = now_rfc3339();
+            for ((id, key), res) in refs.into_iter().zip(results) {
+                match res {
+                    Ok(rev) => {
+                        if let Some(e) = self.view().jobs.get_mut(&id) {
+                            e.rev = rev;
+                        }
+                    }
+                    Err(WriteError::Conflict { .. }) => {
+                        Metrics::inc(&self.metrics.state_conflicts, 1);
+                        if let Some((mut fresh, rev)) = store::read::<JobState>(&kv, &key).await {
+                            let mut v = self.view();
+                            if let Some(e) = v.jobs.get_mut(&id) {
+                                fresh.dispatched |= e.job.dispatched;
+                                fresh.cancel_requested |= e.job.cancel_requested;
+                                let counts = count(e.tasks.values().map(|(t, _)| t));
+                                fresh.derive_status(counts, &now);
+                                e.job = fresh;
+                                e.rev = rev;
+                                again.push(id);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "job state not written"),
+                }
+            }
+            todo = again;
+        }
+    }
+}
+
+/// Cancels a task that has not started; returns whether it changed.
+fn cancel_pending(t: &mut TaskState, now: &str) -> bool {
+    if t.status != Status::Pending {
+        return false;
+    }
+    t.status = Status::Cancelled;
+    t.error_kind = Some("cancelled".into());
+    t.error = Some("cancelled before it started".into());
+    t.finished_at = Some(now.to_string());
+    true
+}

@@ -1,0 +1,95 @@
+//! Dispatch: publishes a job's pending tasks on `outpost.task.<zone>.<kind>`
+//! with `Nats-Msg-Id` = task id, so a re-dispatch after a crash is
+//! de-duplicated by JetStream. Publishes are pipelined and their acks
+//! awaited together; failed ones are retried until the server takes them.
+
+use crate::model::{JobState, TaskState};
+use async_nats::jetstream::{self, message::PublishMessage};
+use futures::future::join_all;
+use outpost_proto::{Message, headers, now_ms, pb, subject};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How many publishes are in flight at once.
+const WINDOW: usize = 1024;
+
+/// Publishes `tasks` of `job`; returns each task's stream sequence.
+pub async fn publish_tasks(
+    js: jetstream::Context,
+    job: JobState,
+    tasks: Vec<TaskState>,
+) -> Vec<(String, u64)> {
+    let span = tracing::info_span!("dispatch", job = %job.id, tasks = tasks.len());
+    if let Some(tp) = &job.traceparent {
+        outpost_telemetry::set_parent_from_pairs(&span, &[("traceparent".into(), tp.clone())]);
+    }
+    let mut trace_headers = async_nats::HeaderMap::new();
+    outpost_telemetry::inject_nats(&span, &mut trace_headers);
+    async move {
+        let mut seqs = Vec::with_capacity(tasks.len());
+        let mut todo: Vec<&TaskState> = tasks.iter().collect();
+        let mut delay = Duration::from_millis(50);
+        while !todo.is_empty() {
+            let mut failed = Vec::new();
+            for chunk in todo.chunks(WINDOW) {
+                let mut acks = Vec::with_capacity(chunk.len());
+                for t in chunk {
+                    acks.push(publish_one(&js, t, &trace_headers).await);
+                }
+                let results = join_all(acks.into_iter().map(|a| async move {
+                    match a {
+                        Ok(fut) => fut.await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    }
+                }))
+                .await;
+                for (t, r) in chunk.iter().zip(results) {
+                    match r {
+                        Ok(ack) => seqs.push((t.id.clone(), ack.sequence)),
+                        Err(e) => {
+                            tracing::warn!(task = %t.id, error = %e, "task publish failed; will retry");
+                            failed.push(*t);
+                        }
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            todo = failed;
+        }
+        tracing::debug!("dispatched");
+        seqs
+    }
+    .instrument(span.clone())
+    .await
+}
+
+async fn publish_one(
+    js: &jetstream::Context,
+    t: &TaskState,
+    trace_headers: &async_nats::HeaderMap,
+) -> Result<jetstream::context::PublishAckFuture, String> {
+    let subject = subject::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string())?;
+    let msg = pb::Task {
+        task_id: t.id.clone(),
+        job_id: t.job_id.clone(),
+        zone: t.zone.clone(),
+        kind: t.kind.clone(),
+        target: t.target.clone(),
+        params_json: serde_json::to_vec(&t.params).unwrap_or_default(),
+        credential_ref: String::new(),
+        dispatched_at_ms: now_ms(),
+    };
+    let mut hdrs = trace_headers.clone();
+    hdrs.insert(headers::MSG_ID, t.id.as_str());
+    js.send_publish(
+        subject,
+        PublishMessage::build()
+            .payload(msg.encode_to_vec().into())
+            .headers(hdrs),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,146 @@
+//! The relay's intake: a durable pull consumer on `OUTPOST_EVENTS` read in
+//! order and handed to the engine in batches, and the JetStream advisory
+//! that tells when a task message ran out of deliveries.
+
+use super::Command;
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use outpost_proto::{Message, names, pb};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Most events handed to the engine at once.
+const BATCH: usize = 512;
+
+/// Reads events in stream order and sends them to the engine until shutdown.
+/// Re-creates the pull subscription whenever it fails (e.g. NATS restarts).
+pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match read(&js, &tx, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "event relay interrupted; resubscribing");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+async fn read(
+    js: &jetstream::Context,
+    tx: &mpsc::Sender<Command>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let stream = js
+        .get_stream(names::EVENTS_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            names::RELAY_CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(names::RELAY_CONSUMER.to_string()),
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 50_000,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH * 2)
+        .heartbeat(Duration::from_secs(2))
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut chunks = messages.ready_chunks(BATCH);
+    loop {
+        let chunk = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            c = chunks.next() => c,
+        };
+        let Some(chunk) = chunk else {
+            return Err("event subscription ended".into());
+        };
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for m in chunk {
+            match m {
+                Ok(m) => batch.push(m),
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        if !batch.is_empty() && tx.send(Command::Events(batch)).await.is_err() {
+            return Ok(());
+        }
+        if let Some(e) = failure {
+            tracing::debug!(error = %e, "event subscription reported an error");
+        }
+    }
+}
+
+/// The fields of a max-deliveries advisory the engine needs.
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    stream_seq: u64,
+    deliveries: u64,
+}
+
+/// Listens for `MAX_DELIVERIES` advisories on the tasks stream: a task
+/// whose every delivery went unanswered is reported to the engine, which
+/// fails it instead of leaving it running for ever.
+pub async fn watch_max_deliveries(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    tx: mpsc::Sender<Command>,
+    shutdown: CancellationToken,
+) {
+    let subject = format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
+        names::TASKS_STREAM
+    );
+    let mut sub = match client.subscribe(subject).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch max-deliveries advisories");
+            return;
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = sub.next() => m,
+        };
+        let Some(msg) = msg else { return };
+        let Ok(adv) = serde_json::from_slice::<MaxDeliveries>(&msg.payload) else {
+            continue;
+        };
+        let Ok(stream) = js.get_stream(names::TASKS_STREAM).await else {
+            continue;
+        };
+        match stream.get_raw_message(adv.stream_seq).await {
+            Ok(raw) => {
+                if let Ok(task) = pb::Task::decode(raw.payload.as_ref()) {
+                    let _ = tx
+                        .send(Command::GaveUp {
+                            task,
+                            deliveries: adv.deliveries,
+                        })
+                        .await;
+                }
+                let _ = stream.delete_message(adv.stream_seq).await;
+            }
+            Err(e) => tracing::warn!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone"),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Reading and writing job and task state in KV `outpost_jobs`, with
+//! revision compare-and-set. Transient NATS failures are retried with
+//! backoff; a revision conflict is reported to the caller, who reloads and
+//! re-applies.
+
+use super::view::{JobEntry, View};
+use crate::model::{JobState, TaskState};
+use async_nats::jetstream::kv;
+use futures::StreamExt;
+use outpost_proto::subject::{self, StateKey};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::time::Instant;
+
+/// Why a state write did not happen.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    #[error("{key} was changed by another writer")]
+    Conflict { key: String },
+    #[error("NATS did not accept the write of {key} before the deadline: {message}")]
+    Unavailable { key: String, message: String },
+    #[error("cannot encode {key}: {message}")]
+    Encode { key: String, message: String },
+}
+
+/// Encodes a state value as stored in KV (JSON).
+pub fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<bytes::Bytes, WriteError> {
+    serde_json::to_vec(value)
+        .map(Into::into)
+        .map_err(|e| WriteError::Encode {
+            key: key.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// One pending write: key, encoded value, expected revision (0: create).
+pub struct Write {
+    pub key: String,
+    pub bytes: bytes::Bytes,
+    pub rev: u64,
+}
+
+/// Writes `w.bytes` under `w.key` if its revision is still `w.rev` (0: the
+/// key must not exist). Retries transient failures until `deadline` (none:
+/// for ever). Returns the new revision.
+pub async fn write(
+    store: kv::Store,
+    w: Write,
+    deadline: Option<Instant>,
+) -> Result<u64, WriteError> {
+    let Write { key, bytes, rev } = w;
+    let key = key.as_str();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let result = if rev == 0 {
+            store.create(key, bytes.clone()).await.map_err(|e| {
+                (
+                    matches!(e.kind(), kv::CreateErrorKind::AlreadyExists),
+                    e.to_string(),
+                )
+            })
+        } else {
+            store.update(key, bytes.clone(), rev).await.map_err(|e| {
+                (
+                    matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision),
+                    e.to_string(),
+                )
+            })
+        };
+        match result {
+            Ok(rev) => return Ok(rev),
+            Err((true, _)) => {
+                return Err(WriteError::Conflict {
+                    key: key.to_string(),
+                });
+            }
+            Err((false, message)) => {
+                if deadline.is_some_and(|d| Instant::now() + delay > d) {
+                    return Err(WriteError::Unavailable {
+                        key: key.to_string(),
+                        message,
+                    });
+                }
+                tracing::warn!(key, error = %message, "state write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Runs `writes` with at most `window` in flight; results in input order.
+pub async fn write_all(
+    store: &kv::Store,
+    writes: Vec<Write>,
+    window: usize,
+    deadline: Option<Instant>,
+) -> Vec<Result<u64, WriteError>> {
+    let futs: Vec<_> = writes
+        .into_iter()
+        .map(|w| write(store.clone(), w, deadline))
+        .collect();
+    futures::stream::iter(futs).buffered(window).collect().await
+}
+
+/// Reads one entry and its revision, retrying transient failures for ever.
+pub async fn read<T: serde::de::DeserializeOwned>(
+    store: &kv::Store,
+    key: &str,
+) -> Option<(T, u64)> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match store.entry(key).await {
+            Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                return serde_json::from_slice(&e.value)
+                    .ok()
+                    .map(|v| (v, e.revision));
+            }
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "state read failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Loads every job and task from KV. Tasks whose job is missing (a
+/// submission that failed half-way) are left out.
+pub async fn load_all(store: &kv::Store) -> Result<View, String> {
+    let mut view = View::default();
+    let status = store.status().await.map_err(|e| e.to_string())?;
+    if status.values() == 0 {
+        return Ok(view);
+    }
+    let mut watch = store
+        .watch_with_history(">")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tasks: Vec<(TaskState, u64)> = Vec::new();
+    while let Some(entry) = watch.next().await {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let last = entry.delta == 0;
+        if entry.operation == kv::Operation::Put {
+            match subject::parse_state_key(&entry.key) {
+                Ok(StateKey::Job(_)) => match serde_json::from_slice::<JobState>(&entry.value) {
+                    Ok(job) => {
+                        view.jobs.insert(
+                            job.id.clone(),
+                            JobEntry {
+                                job,
+                                rev: entry.revision,
+                                tasks: Default::default(),
+                            },
+                        );
+                    }
+                    Err(e) => tracing::warn!(key = %entry.key, error = %e, "unreadable job state"),
+                },
+                Ok(StateKey::Task { .. }) => {
+                    match serde_json::from_slice::<TaskState>(&entry.value) {
+                        Ok(t) => tasks.push((t, entry.revision)),
+                        Err(e) => {
+                            tracing::warn!(key = %entry.key, error = %e, "unreadable task state")
+                        }
+                    }
+                }
+                Err(_) => tracing::warn!(key = %entry.key, "unknown key in the jobs bucket"),
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    for (t, rev) in tasks {
+        if let Some(e) = view.jobs.get_mut(&t.job_id) {
+            e.tasks.insert(t.id.clone(), (t, rev));
+        }
+    }
+    Ok(view)
+}

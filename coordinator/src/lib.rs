@@ -1,0 +1,14 @@
+//! Outpost's coordinator: takes jobs (its HTTP API), plans them into tasks
+//! placed in zones, dispatches them on NATS JetStream, folds the workers'
+//! events into job state in KV and serves that state. The `outpost` CLI
+//! (a client of the API) lives here too.
+
+pub mod api;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod plan;
+pub mod server;
+pub mod zones;

@@ -1,0 +1,18 @@
+//! Names of the JetStream streams, key-value buckets and object stores.
+
+/// Work-queue stream holding the tasks: `outpost.task.<zone>.<kind>`.
+pub const TASKS_STREAM: &str = "OUTPOST_TASKS";
+/// Limits stream holding every event: `outpost.event.<zone>.<job_id>`.
+pub const EVENTS_STREAM: &str = "OUTPOST_EVENTS";
+/// KV bucket with job and task state.
+pub const JOBS_BUCKET: &str = "outpost_jobs";
+/// KV bucket (with TTL) with the leases of running tasks.
+pub const LEASES_BUCKET: &str = "outpost_leases";
+/// KV bucket (with TTL) with worker presence.
+pub const WORKERS_BUCKET: &str = "outpost_workers";
+/// Object store for SSH captures travelling back to the coordinator.
+pub const CAPTURES_STORE: &str = "outpost_captures";
+/// Object store for firmware images pushed to iDRACs.
+pub const FIRMWARE_STORE: &str = "outpost_firmware";
+/// Durable consumer through which the coordinator relays events into state.
+pub const RELAY_CONSUMER: &str = "coordinator_relay";

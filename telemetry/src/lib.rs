@@ -1,0 +1,80 @@
+//! Tracing set-up shared by every Outpost binary: human-readable logs on
+//! stderr, OpenTelemetry spans exported over OTLP/HTTP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C trace context carried in
+//! NATS and HTTP headers so one trace spans API → dispatch → worker.
+//!
+//! It also pins the process-wide rustls crypto provider (ring, the one
+//! async-nats uses), so the first TLS handshake cannot panic on a missing
+//! or ambiguous provider.
+
+mod propagation;
+
+pub use propagation::{
+    context_from_nats, context_from_pairs, inject_nats, set_parent_from_nats, set_parent_from_pairs,
+    traceparent_of,
+};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// Keeps the tracer provider alive; flushes pending spans when dropped.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs logging and tracing for a binary named `service`.
+///
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`). Spans always
+/// get real trace ids (so `traceparent` propagates even without an
+/// exporter); they are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+pub fn init(service: &'static str) -> Telemetry {
+    install_crypto_provider();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        Resource::builder_empty()
+            .with_service_name(service)
+            .build(),
+    );
+    let mut export_error = None;
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
+            Err(e) => export_error = Some(e.to_string()),
+        }
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(service);
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init();
+    if let Some(e) = export_error {
+        tracing::warn!(error = %e, "OTLP exporter could not be built; spans are not exported");
+    }
+    Telemetry { provider }
+}
+
+/// Installs ring as the process-wide rustls provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
