@@ -7,11 +7,11 @@
 //! async-nats uses), so the first TLS handshake cannot panic on a missing
 //! or ambiguous provider.
 
-mod propagation;
+pub mod propagation;
 
 pub use propagation::{
-    context_from_nats, context_from_pairs, inject_nats, set_parent_from_nats, set_parent_from_pairs,
-    traceparent_of,
+    context_from_nats, context_from_pairs, inject_nats, set_parent_from_nats,
+    set_parent_from_pairs, traceparent_of,
 };
 
 use opentelemetry::trace::TracerProvider as _;
@@ -40,11 +40,8 @@ pub fn init(service: &'static str) -> Telemetry {
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
 
-    let mut builder = SdkTracerProvider::builder().with_resource(
-        Resource::builder_empty()
-            .with_service_name(service)
-            .build(),
-    );
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder_empty().with_service_name(service).build());
     let mut export_error = None;
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         match opentelemetry_otlp::SpanExporter::builder()

@@ -1,1 +1,17 @@
-//! placeholder
+//! Outpost's zone worker: binds the durable consumers of its zone, claims
+//! tasks within a concurrency limit, runs them under a lease, reports their
+//! progress as events, and drains cleanly on shutdown.
+
+pub mod bus;
+pub mod cancel;
+pub mod claim;
+pub mod config;
+pub mod events;
+pub mod lease;
+pub mod ops;
+pub mod presence;
+pub mod runner;
+pub mod worker;
+
+pub use config::WorkerConfig;
+pub use worker::{WorkerError, run};

@@ -1,1 +1,118 @@
-fn main(){}
+//! `outpost-worker`: the process placed inside a zone that runs its tasks.
+
+use clap::Parser;
+use outpost_worker::WorkerConfig;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Outpost zone worker: claims the zone's tasks from NATS JetStream and runs them.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Zone this worker serves (a NATS token: lowercase letters, digits, `_`, `-`).
+    #[arg(long, env = "OUTPOST_ZONE")]
+    zone: String,
+    /// Task kinds to run, comma separated (default: all this worker knows).
+    #[arg(long, env = "OUTPOST_KINDS", default_value = "")]
+    kinds: String,
+    /// Tasks run at once, all kinds together.
+    #[arg(long, env = "OUTPOST_CONCURRENCY", default_value_t = 32)]
+    concurrency: usize,
+    /// NATS server URL.
+    #[arg(
+        long,
+        env = "OUTPOST_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats: String,
+    /// This worker's id (default: host name and a random suffix).
+    #[arg(long, env = "OUTPOST_WORKER_ID")]
+    worker_id: Option<String>,
+    /// Seconds without an ack before a task is redelivered to another worker
+    /// (set when the zone's consumer is created).
+    #[arg(long, default_value_t = 30)]
+    ack_wait_secs: u64,
+    /// Deliveries of one task before it is given up (set when the zone's consumer is created).
+    #[arg(long, default_value_t = 5)]
+    max_deliver: i64,
+    /// Seconds a stopping worker lets running tasks finish before it hands them back.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout_secs: u64,
+    /// First retry delay in milliseconds after a retryable failure; doubles per attempt.
+    #[arg(long, default_value_t = 500)]
+    retry_base_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let _telemetry = outpost_telemetry::init("outpost-worker");
+    let kinds = match WorkerConfig::parse_kinds(&args.kinds) {
+        Ok(k) => k,
+        Err(e) => return fail(&e),
+    };
+    let cfg = WorkerConfig {
+        zone: args.zone,
+        worker_id: args.worker_id.unwrap_or_else(default_worker_id),
+        kinds,
+        concurrency: args.concurrency,
+        nats_url: args.nats,
+        ack_wait: Duration::from_secs(args.ack_wait_secs),
+        max_deliver: args.max_deliver,
+        drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        retry_base: Duration::from_millis(args.retry_base_ms),
+    };
+    let cfg = match cfg.validate() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested");
+        signal.cancel();
+    });
+    match outpost_worker::run(cfg, stop).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{e}");
+    eprintln!("outpost-worker: {e}");
+    ExitCode::FAILURE
+}
+
+fn default_worker_id() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
+    if host.is_empty() {
+        format!("worker-{suffix}")
+    } else {
+        format!("{host}-{suffix}")
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

@@ -1,0 +1,129 @@
+//! The worker's NATS handles: the connection, the JetStream context and the
+//! buckets it uses. The coordinator creates the layout; a worker started
+//! first waits for it rather than creating it with its own settings.
+
+use async_nats::jetstream::{self, kv, stream};
+use outpost_proto::names;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+/// Why the worker could not reach its NATS layout.
+#[derive(Debug, Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error(
+        "the JetStream layout ({missing}) did not appear within {secs} s: is the coordinator running against this NATS server?"
+    )]
+    LayoutTimeout { missing: String, secs: u64 },
+    #[error("stopped while waiting for the JetStream layout")]
+    Stopped,
+}
+
+/// Handles the worker uses.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub tasks: stream::Stream,
+    pub jobs: kv::Store,
+    pub leases: kv::Store,
+    pub workers: kv::Store,
+}
+
+/// Connects to NATS; reconnects forever once connected.
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(|ev| async move {
+            match ev {
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                other => tracing::debug!(event = %other, "NATS event"),
+            }
+        })
+        .connect(url)
+        .await
+        .map_err(|e| BusError::Connect {
+            url: url.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// Waits until the coordinator's streams and buckets exist.
+pub async fn wait_for_layout(
+    client: async_nats::Client,
+    deadline: Duration,
+    stop: &CancellationToken,
+) -> Result<Bus, BusError> {
+    let js = jetstream::new(client.clone());
+    let until = tokio::time::Instant::now() + deadline;
+    let mut delay = Duration::from_millis(50);
+    let mut logged = false;
+    loop {
+        let missing = match open(&js).await {
+            Ok((tasks, jobs, leases, workers)) => {
+                return Ok(Bus {
+                    client,
+                    js,
+                    tasks,
+                    jobs,
+                    leases,
+                    workers,
+                });
+            }
+            Err(missing) => missing,
+        };
+        if tokio::time::Instant::now() + delay > until {
+            return Err(BusError::LayoutTimeout {
+                missing,
+                secs: deadline.as_secs(),
+            });
+        }
+        if !logged {
+            tracing::info!(%missing, "waiting for the coordinator to create the JetStream layout");
+            logged = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return Err(BusError::Stopped),
+        }
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn open(
+    js: &jetstream::Context,
+) -> Result<(stream::Stream, kv::Store, kv::Store, kv::Store), String> {
+    let tasks = js
+        .get_stream(names::TASKS_STREAM)
+        .await
+        .map_err(|_| format!("stream {}", names::TASKS_STREAM))?;
+    let mut kvs = Vec::with_capacity(3);
+    for bucket in [
+        names::JOBS_BUCKET,
+        names::LEASES_BUCKET,
+        names::WORKERS_BUCKET,
+    ] {
+        kvs.push(
+            js.get_key_value(bucket)
+                .await
+                .map_err(|_| format!("bucket {bucket}"))?,
+        );
+    }
+    let workers = kvs.pop().expect("three buckets");
+    let leases = kvs.pop().expect("three buckets");
+    let jobs = kvs.pop().expect("three buckets");
+    Ok((tasks, jobs, leases, workers))
+}
+
+/// The TTL a bucket was created with, or `fallback` when it has none.
+pub async fn bucket_ttl(store: &kv::Store, fallback: Duration) -> Duration {
+    match store.status().await {
+        Ok(s) if !s.max_age().is_zero() => s.max_age(),
+        _ => fallback,
+    }
+}

@@ -1,0 +1,162 @@
+//! The worker's settings, validated before anything connects: zone name,
+//! kinds, limits and timings.
+
+use crate::ops::Kind;
+use outpost_proto::subject;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why the worker's settings cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("invalid zone {zone:?}: {reason}")]
+    Zone { zone: String, reason: String },
+    #[error("invalid worker id {id:?}: {reason}")]
+    WorkerId { id: String, reason: String },
+    #[error("unknown task kind {kind:?}; this worker runs: {known}")]
+    Kind { kind: String, known: String },
+    #[error("{field} must be {expected}")]
+    Range {
+        field: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// Everything a worker needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub zone: String,
+    pub worker_id: String,
+    pub kinds: Vec<Kind>,
+    /// Tasks run at once by this worker, all kinds together.
+    pub concurrency: usize,
+    pub nats_url: String,
+    /// How long the server waits for an ack before redelivering a task.
+    pub ack_wait: Duration,
+    /// Deliveries of one task before it is given up.
+    pub max_deliver: i64,
+    /// How long a draining worker lets running tasks finish before it hands them back.
+    pub drain_timeout: Duration,
+    /// First retry delay of a retryable failure; doubles with each attempt.
+    pub retry_base: Duration,
+}
+
+impl WorkerConfig {
+    /// Checks and normalises the settings.
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
+        subject::validate_zone(&self.zone).map_err(|e| ConfigError::Zone {
+            zone: self.zone.clone(),
+            reason: e.to_string(),
+        })?;
+        subject::validate_id("worker id", &self.worker_id).map_err(|e| ConfigError::WorkerId {
+            id: self.worker_id.clone(),
+            reason: e.to_string(),
+        })?;
+        if self.kinds.is_empty() {
+            self.kinds = Kind::ALL.to_vec();
+        }
+        self.kinds.sort();
+        self.kinds.dedup();
+        if !(1..=10_000).contains(&self.concurrency) {
+            return Err(ConfigError::Range {
+                field: "--concurrency",
+                expected: "between 1 and 10000",
+            });
+        }
+        if self.ack_wait < Duration::from_secs(1) || self.ack_wait > Duration::from_secs(3600) {
+            return Err(ConfigError::Range {
+                field: "--ack-wait-secs",
+                expected: "between 1 and 3600",
+            });
+        }
+        if !(1..=100).contains(&self.max_deliver) {
+            return Err(ConfigError::Range {
+                field: "--max-deliver",
+                expected: "between 1 and 100",
+            });
+        }
+        Ok(self)
+    }
+
+    /// Parses a comma-separated list of kinds (`net.reach,diag.sleep`).
+    pub fn parse_kinds(list: &str) -> Result<Vec<Kind>, ConfigError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                Kind::parse(s).ok_or_else(|| ConfigError::Kind {
+                    kind: s.to_string(),
+                    known: Kind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> WorkerConfig {
+        WorkerConfig {
+            zone: "fra1".into(),
+            worker_id: "w1".into(),
+            kinds: vec![],
+            concurrency: 4,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 5,
+            drain_timeout: Duration::from_secs(30),
+            retry_base: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn empty_kinds_mean_all() {
+        let c = base().validate().unwrap();
+        assert_eq!(c.kinds, Kind::ALL.to_vec());
+    }
+
+    #[test]
+    fn hostile_zone_and_id_are_rejected() {
+        for zone in ["bad zone", "a.b", "a*", ">", ""] {
+            let c = WorkerConfig {
+                zone: zone.into(),
+                ..base()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("invalid zone"), "{zone:?}: {e}");
+        }
+        let c = WorkerConfig {
+            worker_id: "w.1".into(),
+            ..base()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("worker id"));
+    }
+
+    #[test]
+    fn kinds_parse_and_unknown_is_named() {
+        let k = WorkerConfig::parse_kinds("net.reach, diag.sleep").unwrap();
+        assert_eq!(k, vec![Kind::NetReach, Kind::DiagSleep]);
+        let e = WorkerConfig::parse_kinds("net.reach,ssh.colect").unwrap_err();
+        assert!(e.to_string().contains("\"ssh.colect\""), "{e}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let c = WorkerConfig {
+            concurrency: 0,
+            ..base()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--concurrency")
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Task leases in KV `outpost_leases` (`task.<task_id>`, bucket TTL): the
+//! worker running a task holds the lease and renews it, so a redelivered
+//! message for the same task cannot start a second run while the first lives.
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use outpost_proto::subject;
+use thiserror::Error;
+
+/// Why a lease could not be taken or kept.
+#[derive(Debug, Error)]
+pub enum LeaseError {
+    #[error("task is leased by {holder}")]
+    Held { holder: String },
+    #[error("lease was lost (expired or taken over)")]
+    Lost,
+    #[error("invalid lease key: {0}")]
+    Key(#[from] subject::SubjectError),
+    #[error("lease store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A held lease.
+#[derive(Debug)]
+pub struct Lease {
+    key: String,
+    holder: Bytes,
+    rev: u64,
+}
+
+impl Lease {
+    /// Takes the lease of `task_id` for `holder` (`<worker>/<attempt>`).
+    pub async fn acquire(
+        store: &kv::Store,
+        task_id: &str,
+        holder: &str,
+    ) -> Result<Lease, LeaseError> {
+        let key = subject::lease_key(task_id)?;
+        let value = Bytes::from(holder.to_string());
+        match store.create(&key, value.clone()).await {
+            Ok(rev) => Ok(Lease {
+                key,
+                holder: value,
+                rev,
+            }),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let holder = match store.get(&key).await {
+                    Ok(Some(v)) => String::from_utf8_lossy(&v).into_owned(),
+                    Ok(None) => "a worker that just released it".to_string(),
+                    Err(e) => return Err(LeaseError::Unavailable(e.to_string())),
+                };
+                Err(LeaseError::Held { holder })
+            }
+            Err(e) => Err(LeaseError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Extends the lease; fails with `Lost` when someone else holds it now.
+    pub async fn renew(&mut self, store: &kv::Store) -> Result<(), LeaseError> {
+        match store.update(&self.key, self.holder.clone(), self.rev).await {
+            Ok(rev) => {
+                self.rev = rev;
+                Ok(())
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
+            Err(e) => Err(LeaseError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Gives the lease up, unless someone else took it over meanwhile.
+    pub async fn release(self, store: &kv::Store) {
+        if let Err(e) = store
+            .delete_expect_revision(&self.key, Some(self.rev))
+            .await
+        {
+            tracing::debug!(key = %self.key, error = %e, "lease release failed; it will expire");
+        }
+    }
+}

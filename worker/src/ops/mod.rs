@@ -1,0 +1,129 @@
+//! The operations a worker can run, one module per kind, and the contract
+//! between an operation and the runner: its context, its output and how it
+//! fails (retryable, permanent, cancelled).
+
+pub mod diag_sleep;
+pub mod net_reach;
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A task kind this worker knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    NetReach,
+    DiagSleep,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::NetReach, Kind::DiagSleep];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::NetReach => "net.reach",
+            Kind::DiagSleep => "diag.sleep",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    /// Worth another attempt later (a busy device, a dropped session).
+    Retryable { kind: String, message: String },
+    /// Another attempt would fail the same way (bad parameters, refused).
+    Permanent { kind: String, message: String },
+    /// The operation stopped because its cancel token fired.
+    Cancelled,
+}
+
+impl OpError {
+    pub fn retryable(kind: &str, message: impl Into<String>) -> Self {
+        OpError::Retryable {
+            kind: kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(kind: &str, message: impl Into<String>) -> Self {
+        OpError::Permanent {
+            kind: kind.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A progress report from a running operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub percent: u32,
+    pub step: String,
+}
+
+/// What an operation gets to work with.
+pub struct OpCtx {
+    pub target: String,
+    pub params: serde_json::Value,
+    /// Delivery attempt, 1-based.
+    pub attempt: u32,
+    /// Fires when the job is cancelled or the worker gives the task back.
+    pub cancel: CancellationToken,
+    progress: mpsc::UnboundedSender<Progress>,
+}
+
+impl OpCtx {
+    pub fn new(
+        target: String,
+        params: serde_json::Value,
+        attempt: u32,
+        cancel: CancellationToken,
+        progress: mpsc::UnboundedSender<Progress>,
+    ) -> Self {
+        Self {
+            target,
+            params,
+            attempt,
+            cancel,
+            progress,
+        }
+    }
+
+    /// Reports progress; the runner turns it into an event.
+    pub fn progress(&self, percent: u32, step: impl Into<String>) {
+        let _ = self.progress.send(Progress {
+            percent: percent.min(100),
+            step: step.into(),
+        });
+    }
+
+    /// The task's parameters as `T`, or a permanent `params` error naming the problem.
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, OpError> {
+        let v = if self.params.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            self.params.clone()
+        };
+        serde_json::from_value(v)
+            .map_err(|e| OpError::permanent("params", format!("invalid task params: {e}")))
+    }
+}
+
+/// Runs one task of `kind`.
+pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
+    match kind {
+        Kind::NetReach => net_reach::run(ctx).await,
+        Kind::DiagSleep => diag_sleep::run(ctx).await,
+    }
+}

@@ -1,0 +1,306 @@
+//! Running one delivered task message to its end: decode, check the job is
+//! not cancelled, take the lease, report `started`, run the operation while
+//! sending in-progress acks and renewing the lease, report the result, and
+//! settle the message (ack, nak with backoff, or terminate).
+
+use crate::bus::Bus;
+use crate::cancel::Cancels;
+use crate::config::WorkerConfig;
+use crate::events::{self, EventSink};
+use crate::lease::{Lease, LeaseError};
+use crate::ops::{self, Kind, OpCtx, OpError};
+use async_nats::jetstream::{AckKind, Message};
+use outpost_proto::pb::{self, event::Body};
+use outpost_proto::{Message as _, subject};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// How long the worker keeps trying to store a task's events.
+const CONFIRM_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What every running task shares.
+pub struct Shared {
+    pub cfg: WorkerConfig,
+    pub bus: Bus,
+    pub cancels: Cancels,
+    pub lease_ttl: Duration,
+    /// Fires when a draining worker runs out of time: running tasks are handed back.
+    pub hand_back: CancellationToken,
+    running: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    pub fn new(cfg: WorkerConfig, bus: Bus, cancels: Cancels, lease_ttl: Duration) -> Self {
+        Self {
+            cfg,
+            bus,
+            cancels,
+            lease_ttl,
+            hand_back: CancellationToken::new(),
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Tasks running on this worker now.
+    pub fn running(&self) -> usize {
+        self.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    fn start(&self, task_id: &str) -> bool {
+        self.running
+            .lock()
+            .map(|mut r| r.insert(task_id.to_string()))
+            .unwrap_or(false)
+    }
+
+    fn finish(&self, task_id: &str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(task_id);
+        }
+    }
+
+    /// Delay before the next attempt after `attempt` failed retryably.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(10);
+        (self.cfg.retry_base * factor).min(Duration::from_secs(300))
+    }
+}
+
+/// Handles one delivered message; `permit` is held until it is settled.
+pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: OwnedSemaphorePermit) {
+    let attempt = msg
+        .info()
+        .map(|i| i.delivered.clamp(1, i64::from(u32::MAX)) as u32)
+        .unwrap_or(1);
+    let task = match pb::Task::decode(msg.payload.as_ref()) {
+        Ok(t) if t.kind == kind.as_str() && t.zone == shared.cfg.zone => t,
+        Ok(t) => {
+            tracing::error!(subject = %msg.subject, kind = %t.kind, zone = %t.zone, "task does not belong on this subject; terminating it");
+            settle(&msg, AckKind::Term).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(subject = %msg.subject, error = %e, "undecodable task message; terminating it");
+            settle(&msg, AckKind::Term).await;
+            return;
+        }
+    };
+    if subject::validate_id("task id", &task.task_id).is_err()
+        || subject::validate_id("job id", &task.job_id).is_err()
+    {
+        tracing::error!(subject = %msg.subject, "task message has an invalid id; terminating it");
+        settle(&msg, AckKind::Term).await;
+        return;
+    }
+    let span = tracing::info_span!(
+        "task.run",
+        zone = %task.zone,
+        job = %task.job_id,
+        task = %task.task_id,
+        kind = %task.kind,
+        attempt,
+    );
+    outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+    if !shared.start(&task.task_id) {
+        // Redelivered while this worker still runs it: the running attempt settles the message.
+        tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
+        return;
+    }
+    run(&shared, kind, &msg, &task, attempt)
+        .instrument(span)
+        .await;
+    shared.finish(&task.task_id);
+    drop(permit);
+}
+
+async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attempt: u32) {
+    let mut sink = match EventSink::new(shared.bus.js.clone(), task, &shared.cfg.worker_id, attempt)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot address the task's events; terminating it");
+            settle(msg, AckKind::Term).await;
+            return;
+        }
+    };
+    tracing::debug!("checking whether the job is cancelled");
+    let job_cancel = shared.cancels.token(&task.job_id).await;
+    tracing::debug!(cancelled = job_cancel.is_cancelled(), "cancel checked");
+    if job_cancel.is_cancelled() {
+        tracing::info!("job is cancelled; task not started");
+        sink.emit(events::result(
+            pb::Outcome::Cancelled,
+            "cancelled",
+            "job was cancelled",
+            None,
+        ))
+        .await;
+        finish(msg, &mut sink, AckKind::Term).await;
+        return;
+    }
+    let holder = format!("{}/{attempt}", shared.cfg.worker_id);
+    let leases = &shared.bus.leases;
+    // A first delivery cannot have a twin running before its ack wait ends,
+    // so it takes the lease at its first heartbeat (fast tasks never need
+    // one); a redelivery must take it before it starts.
+    let mut lease = None;
+    if attempt > 1 {
+        match Lease::acquire(leases, &task.task_id, &holder).await {
+            Ok(l) => lease = Some(l),
+            Err(e) => return lease_refused(shared, msg, e).await,
+        }
+    }
+    sink.emit(Body::Started(pb::Started {})).await;
+
+    let run_token = CancellationToken::new();
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+    let params = serde_json::from_slice(&task.params_json).unwrap_or(serde_json::Value::Null);
+    let ctx = OpCtx::new(
+        task.target.clone(),
+        params,
+        attempt,
+        run_token.clone(),
+        progress_tx,
+    );
+    let beat = shared.cfg.ack_wait.min(shared.lease_ttl) / 3;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    let mut lease_lost = false;
+    let op = ops::run(kind, &ctx);
+    let mut op = std::pin::pin!(op);
+    let outcome = loop {
+        tokio::select! {
+            r = &mut op => break r,
+            Some(p) = progress_rx.recv() => {
+                sink.emit(Body::Progress(pb::Progress { percent: p.percent, step: p.step })).await;
+            }
+            _ = ticker.tick() => {
+                settle(msg, AckKind::Progress).await;
+                let kept = match lease.as_mut() {
+                    Some(l) => l.renew(leases).await,
+                    None => Lease::acquire(leases, &task.task_id, &holder).await.map(|l| { lease = Some(l); }),
+                };
+                match kept {
+                    Ok(()) => {}
+                    Err(LeaseError::Unavailable(e)) => tracing::warn!(error = %e, "lease not renewed; will retry"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lease lost; stopping this run");
+                        lease_lost = true;
+                        run_token.cancel();
+                    }
+                }
+            }
+            _ = job_cancel.cancelled(), if !run_token.is_cancelled() => run_token.cancel(),
+            _ = shared.hand_back.cancelled(), if !run_token.is_cancelled() => run_token.cancel(),
+        }
+    };
+    while let Ok(p) = progress_rx.try_recv() {
+        sink.emit(Body::Progress(pb::Progress {
+            percent: p.percent,
+            step: p.step,
+        }))
+        .await;
+    }
+    let settle_with = match outcome {
+        Ok(output) => {
+            tracing::info!("task succeeded");
+            sink.emit(events::result(
+                pb::Outcome::Succeeded,
+                "",
+                "",
+                Some(&output),
+            ))
+            .await;
+            AckKind::Ack
+        }
+        Err(OpError::Cancelled) if lease_lost => {
+            // Another attempt owns the task now; it reports the result.
+            if let Err(e) = sink.confirm(CONFIRM_DEADLINE).await {
+                tracing::warn!(error = %e, "events of an abandoned run were not stored");
+            }
+            return;
+        }
+        Err(OpError::Cancelled) if job_cancel.is_cancelled() => {
+            tracing::info!("task cancelled");
+            sink.emit(events::result(
+                pb::Outcome::Cancelled,
+                "cancelled",
+                "job was cancelled",
+                None,
+            ))
+            .await;
+            AckKind::Term
+        }
+        Err(OpError::Cancelled) => {
+            tracing::info!("worker is stopping; task handed back");
+            sink.emit(Body::Retrying(pb::Retrying {
+                error_kind: "handed_back".into(),
+                error: "worker stopped before the task finished".into(),
+                delay_ms: 0,
+            }))
+            .await;
+            AckKind::Nak(None)
+        }
+        Err(OpError::Retryable { kind, message })
+            if i64::from(attempt) < shared.cfg.max_deliver =>
+        {
+            let delay = shared.backoff(attempt);
+            tracing::warn!(error_kind = %kind, error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
+            sink.emit(Body::Retrying(pb::Retrying {
+                error_kind: kind,
+                error: message,
+                delay_ms: delay.as_millis() as u64,
+            }))
+            .await;
+            AckKind::Nak(Some(delay))
+        }
+        Err(OpError::Retryable { kind, message }) => {
+            let message = format!("{message} (gave up after {attempt} attempts)");
+            tracing::warn!(error_kind = %kind, error = %message, "task failed");
+            sink.emit(events::result(pb::Outcome::Failed, &kind, &message, None))
+                .await;
+            AckKind::Term
+        }
+        Err(OpError::Permanent { kind, message }) => {
+            tracing::warn!(error_kind = %kind, error = %message, "task failed");
+            sink.emit(events::result(pb::Outcome::Failed, &kind, &message, None))
+                .await;
+            AckKind::Term
+        }
+    };
+    finish(msg, &mut sink, settle_with).await;
+    if let Some(l) = lease {
+        l.release(leases).await;
+    }
+}
+
+/// Another worker holds the lease, or the lease store is unreachable: hand
+/// the message back for later.
+async fn lease_refused(shared: &Shared, msg: &Message, e: LeaseError) {
+    let delay = match &e {
+        LeaseError::Held { .. } => shared.lease_ttl / 2,
+        _ => Duration::from_secs(1),
+    };
+    tracing::info!(reason = %e, delay_ms = delay.as_millis() as u64, "task not started now");
+    settle(msg, AckKind::Nak(Some(delay))).await;
+}
+
+/// Waits for the task's events to be stored, then settles its message.
+async fn finish(msg: &Message, sink: &mut EventSink, kind: AckKind) {
+    match sink.confirm(CONFIRM_DEADLINE).await {
+        Ok(()) => settle(msg, kind).await,
+        Err(e) => {
+            tracing::error!(error = %e, "task events could not be stored; handing the task back");
+            settle(msg, AckKind::Nak(Some(Duration::from_secs(5)))).await;
+        }
+    }
+}
+
+async fn settle(msg: &Message, kind: AckKind) {
+    if let Err(e) = msg.ack_with(kind).await {
+        tracing::warn!(error = %e, "could not acknowledge the task message");
+    }
+}

@@ -1,0 +1,161 @@
+//! One worker process from start to stop: connect, bind the zone's
+//! consumers, run the claim loops, presence and cancel listener, and on
+//! shutdown drain: stop pulling, let running tasks finish until the drain
+//! deadline, then hand the rest back.
+
+use crate::bus::{self, BusError};
+use crate::cancel::Cancels;
+use crate::claim::ClaimLoop;
+use crate::config::WorkerConfig;
+use crate::runner::Shared;
+use async_nats::jetstream::consumer::{self, AckPolicy, PullConsumer};
+use outpost_proto::subject;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Largest number of unacknowledged tasks a (zone, kind) consumer hands out
+/// across all the zone's workers.
+const MAX_ACK_PENDING: i64 = 20_000;
+/// How long handed-back tasks get to report before the process exits.
+const HAND_BACK_GRACE: Duration = Duration::from_secs(15);
+
+/// Why a worker could not run.
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("cannot bind consumer {name}: {message}")]
+    Consumer { name: String, message: String },
+}
+
+/// Runs the worker until `stop` fires, then drains.
+pub async fn run(cfg: WorkerConfig, stop: CancellationToken) -> Result<(), WorkerError> {
+    let client = bus::connect(&cfg.nats_url, &format!("outpost-worker {}", cfg.worker_id)).await?;
+    let bus = bus::wait_for_layout(client, Duration::from_secs(365 * 24 * 3600), &stop).await?;
+    let lease_ttl = bus::bucket_ttl(&bus.leases, Duration::from_secs(30)).await;
+    let presence_ttl = bus::bucket_ttl(&bus.workers, Duration::from_secs(15)).await;
+
+    let mut consumers = Vec::with_capacity(cfg.kinds.len());
+    for kind in &cfg.kinds {
+        consumers.push((*kind, bind(&bus, &cfg, kind.as_str()).await?));
+    }
+
+    let cancels = Cancels::new(bus.jobs.clone());
+    let shared = Arc::new(Shared::new(
+        cfg.clone(),
+        bus.clone(),
+        cancels.clone(),
+        lease_ttl,
+    ));
+    let done = CancellationToken::new();
+    tokio::spawn(cancels.listen(bus.client.clone(), done.clone()));
+    let presence = tokio::spawn(crate::presence::maintain(
+        shared.clone(),
+        presence_ttl,
+        stop.clone(),
+        done.clone(),
+    ));
+
+    let capacity = Arc::new(Semaphore::new(cfg.concurrency));
+    let tracker = TaskTracker::new();
+    let mut loops = Vec::new();
+    for (kind, consumer) in consumers {
+        let claim = ClaimLoop {
+            shared: shared.clone(),
+            kind,
+            consumer,
+            capacity: capacity.clone(),
+            kinds: cfg.kinds.len(),
+            tracker: tracker.clone(),
+            stop: stop.clone(),
+        };
+        loops.push(tokio::spawn(claim.run()));
+    }
+    tracing::info!(zone = %cfg.zone, worker = %cfg.worker_id, concurrency = cfg.concurrency, "worker ready");
+    // Tests and scripts wait for this line.
+    println!(
+        "outpost-worker ready zone={} worker={} kinds={}",
+        cfg.zone,
+        cfg.worker_id,
+        cfg.kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let _ = std::io::stdout().flush();
+
+    stop.cancelled().await;
+    tracing::info!(running = shared.running(), "draining: no new tasks");
+    for l in loops {
+        let _ = l.await;
+    }
+    tracker.close();
+    if tokio::time::timeout(cfg.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            running = shared.running(),
+            "drain deadline passed; handing running tasks back"
+        );
+        shared.hand_back.cancel();
+        if tokio::time::timeout(HAND_BACK_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                running = shared.running(),
+                "tasks did not stop; they will be redelivered after their ack wait"
+            );
+        }
+    }
+    done.cancel();
+    let _ = presence.await;
+    if let Err(e) = bus.client.flush().await {
+        tracing::warn!(error = %e, "final flush failed");
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Opens (or creates) the shared durable consumer of (zone, kind).
+async fn bind(bus: &bus::Bus, cfg: &WorkerConfig, kind: &str) -> Result<PullConsumer, WorkerError> {
+    let err = |name: &str, message: String| WorkerError::Consumer {
+        name: name.to_string(),
+        message,
+    };
+    let name = subject::consumer_name(&cfg.zone, kind).map_err(|e| err(kind, e.to_string()))?;
+    let filter = subject::task_subject(&cfg.zone, kind).map_err(|e| err(&name, e.to_string()))?;
+    let consumer: PullConsumer = bus
+        .tasks
+        .get_or_create_consumer(
+            &name,
+            consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: filter,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: cfg.ack_wait,
+                max_deliver: cfg.max_deliver,
+                max_ack_pending: MAX_ACK_PENDING,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| err(&name, e.to_string()))?;
+    let existing = &consumer.cached_info().config;
+    if existing.ack_wait != cfg.ack_wait || existing.max_deliver != cfg.max_deliver {
+        tracing::warn!(
+            consumer = %name,
+            ack_wait_secs = existing.ack_wait.as_secs(),
+            max_deliver = existing.max_deliver,
+            "consumer already exists with other settings; the zone's first worker set them"
+        );
+    }
+    Ok(consumer)
+}
