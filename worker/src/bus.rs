@@ -4,8 +4,10 @@
 
 use async_nats::jetstream::{self, kv, stream};
 use outpost_proto::names;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Why the worker could not reach its NATS layout.
@@ -32,17 +34,29 @@ pub struct Bus {
     pub workers: kv::Store,
 }
 
-/// Connects to NATS; reconnects forever once connected.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
-    async_nats::ConnectOptions::new()
+/// Connects to NATS; reconnects forever once connected. The watch changes
+/// on every reconnect, when pull requests made on the old connection are gone.
+pub async fn connect(
+    url: &str,
+    name: &str,
+) -> Result<(async_nats::Client, watch::Receiver<u64>), BusError> {
+    let (tx, rx) = watch::channel(0u64);
+    let tx = Arc::new(tx);
+    let client = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
-        .event_callback(|ev| async move {
-            match ev {
-                async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
-                other => tracing::debug!(event = %other, "NATS event"),
+        .event_callback(move |ev| {
+            let tx = tx.clone();
+            async move {
+                match ev {
+                    async_nats::Event::Connected => {
+                        tracing::info!("connected to NATS");
+                        tx.send_modify(|n| *n += 1);
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    other => tracing::debug!(event = %other, "NATS event"),
+                }
             }
         })
         .connect(url)
@@ -50,7 +64,8 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusErr
         .map_err(|e| BusError::Connect {
             url: url.to_string(),
             message: e.to_string(),
-        })
+        })?;
+    Ok((client, rx))
 }
 
 /// Waits until the coordinator's streams and buckets exist.

@@ -15,7 +15,7 @@ use outpost_proto::{Message as _, subject};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -30,6 +30,8 @@ pub struct Shared {
     pub lease_ttl: Duration,
     /// Fires when a draining worker runs out of time: running tasks are handed back.
     pub hand_back: CancellationToken,
+    /// Bumped whenever a task gives its capacity back; claim loops watch it.
+    pub freed: watch::Sender<u64>,
     running: Mutex<HashSet<String>>,
 }
 
@@ -41,6 +43,7 @@ impl Shared {
             cancels,
             lease_ttl,
             hand_back: CancellationToken::new(),
+            freed: watch::Sender::new(0),
             running: Mutex::new(HashSet::new()),
         }
     }
@@ -70,8 +73,25 @@ impl Shared {
     }
 }
 
+/// A unit of the worker's capacity, given back (and announced) on drop.
+struct Slot {
+    shared: Arc<Shared>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.shared.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
 /// Handles one delivered message; `permit` is held until it is settled.
 pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: OwnedSemaphorePermit) {
+    let _slot = Slot {
+        shared: shared.clone(),
+        permit: Some(permit),
+    };
     let attempt = msg
         .info()
         .map(|i| i.delivered.clamp(1, i64::from(u32::MAX)) as u32)
@@ -114,7 +134,6 @@ pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: Owned
         .instrument(span)
         .await;
     shared.finish(&task.task_id);
-    drop(permit);
 }
 
 async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attempt: u32) {

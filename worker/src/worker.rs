@@ -35,7 +35,8 @@ pub enum WorkerError {
 
 /// Runs the worker until `stop` fires, then drains.
 pub async fn run(cfg: WorkerConfig, stop: CancellationToken) -> Result<(), WorkerError> {
-    let client = bus::connect(&cfg.nats_url, &format!("outpost-worker {}", cfg.worker_id)).await?;
+    let (client, reconnects) =
+        bus::connect(&cfg.nats_url, &format!("outpost-worker {}", cfg.worker_id)).await?;
     let bus = bus::wait_for_layout(client, Duration::from_secs(365 * 24 * 3600), &stop).await?;
     let lease_ttl = bus::bucket_ttl(&bus.leases, Duration::from_secs(30)).await;
     let presence_ttl = bus::bucket_ttl(&bus.workers, Duration::from_secs(15)).await;
@@ -70,7 +71,9 @@ pub async fn run(cfg: WorkerConfig, stop: CancellationToken) -> Result<(), Worke
             kind,
             consumer,
             capacity: capacity.clone(),
+            freed: shared.freed.subscribe(),
             kinds: cfg.kinds.len(),
+            reconnects: reconnects.clone(),
             tracker: tracker.clone(),
             stop: stop.clone(),
         };
