@@ -45,7 +45,7 @@ pub struct ClaimLoop {
 }
 
 enum Item {
-    Msg(async_nats::jetstream::Message),
+    Msg(Box<async_nats::jetstream::Message>),
     Failed(String),
     /// The pull with this id ended (all delivered, expired, or failed).
     End(u64),
@@ -119,8 +119,12 @@ impl ClaimLoop {
                             break;
                         }
                     };
-                    self.tracker
-                        .spawn(runner::handle(self.shared.clone(), self.kind, msg, permit));
+                    self.tracker.spawn(runner::handle(
+                        self.shared.clone(),
+                        self.kind,
+                        *msg,
+                        permit,
+                    ));
                 }
                 Item::Failed(e) => {
                     tracing::debug!(kind = %self.kind, error = %e, "pull ended with an error")
@@ -159,7 +163,7 @@ fn tag(
 ) -> impl Stream<Item = Item> + Send + 'static {
     batch
         .map(|m| match m {
-            Ok(m) => Item::Msg(m),
+            Ok(m) => Item::Msg(Box::new(m)),
             Err(e) => Item::Failed(e.to_string()),
         })
         .chain(futures::stream::once(async move { Item::End(id) }))
