@@ -37,6 +37,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let nats = NatsServer::start().await?;
     println!("nats-server {} at {}", nats.version(), nats.url());
     println!("machine: {}", machine());
@@ -74,7 +75,9 @@ async fn main() -> Result<()> {
 }
 
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -115,7 +118,9 @@ async fn raw_jetstream(url: &str, n: usize, size: usize) -> Result<Duration> {
         let mut got = 0usize;
         let mut msgs = c.stream().max_messages_per_batch(512).messages().await?;
         while got < n {
-            let Some(m) = msgs.next().await else { bail!("consumer ended") };
+            let Some(m) = msgs.next().await else {
+                bail!("consumer ended")
+            };
             m.map_err(|e| anyhow::anyhow!("{e}"))?
                 .ack()
                 .await
@@ -179,7 +184,10 @@ impl Fleet {
             &[("RUST_LOG", "warn")],
         )?;
         let line = coordinator
-            .wait_for_line(|l| l.contains("listening on http://"), Duration::from_secs(60))
+            .wait_for_line(
+                |l| l.contains("listening on http://"),
+                Duration::from_secs(60),
+            )
             .await?;
         let api = line
             .rsplit("listening on ")
@@ -203,7 +211,10 @@ impl Fleet {
             &[("RUST_LOG", "warn")],
         )?;
         worker
-            .wait_for_line(|l| l.starts_with("outpost-worker ready"), Duration::from_secs(60))
+            .wait_for_line(
+                |l| l.starts_with("outpost-worker ready"),
+                Duration::from_secs(60),
+            )
             .await?;
         // The config file is read at start; the directory can go.
         drop(dir);
@@ -222,7 +233,11 @@ impl Fleet {
             .send()
             .await?;
         if !r.status().is_success() {
-            bail!("submit: {} {}", r.status(), r.text().await.unwrap_or_default());
+            bail!(
+                "submit: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
         }
         let v: serde_json::Value = r.json().await?;
         v["id"].as_str().map(str::to_string).context("job id")

@@ -1,0 +1,132 @@
+//! A whole fleet for one test: its own nats-server, a coordinator with two
+//! zones (`alpha` = 127.1.0.0/16, `beta` = 127.2.0.0/16), and workers
+//! started, killed and restarted on demand.
+
+use crate::api::Api;
+use crate::fleet_bin;
+use crate::nats::NatsServer;
+use crate::procs::Proc;
+use anyhow::{Context, Result};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a test waits for a process to come up.
+pub const START: Duration = Duration::from_secs(60);
+/// How long a test waits for a state it expects.
+pub const SETTLE: Duration = Duration::from_secs(90);
+
+/// Coordinator config used by the fleet tests: short TTLs so dead workers'
+/// leases and presence go quickly.
+pub fn config_toml(nats_url: &str) -> String {
+    format!(
+        r#"nats_url = "{nats_url}"
+[jetstream]
+lease_ttl_secs = 6
+presence_ttl_secs = 6
+[[zone]]
+name = "alpha"
+cidrs = ["127.1.0.0/16"]
+[[zone]]
+name = "beta"
+cidrs = ["127.2.0.0/16"]
+"#
+    )
+}
+
+pub struct Fleet {
+    pub nats: NatsServer,
+    pub coordinator: Proc,
+    pub api: Api,
+    pub workers: Vec<Proc>,
+    dir: tempfile::TempDir,
+    token: Option<String>,
+}
+
+impl Fleet {
+    /// NATS and a coordinator without a token.
+    pub async fn start() -> Result<Fleet> {
+        Self::start_with_token(None).await
+    }
+
+    /// NATS and a coordinator requiring `token` when given.
+    pub async fn start_with_token(token: Option<&str>) -> Result<Fleet> {
+        let nats = NatsServer::start().await?;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(
+            dir.path().join("coordinator.toml"),
+            config_toml(&nats.url()),
+        )?;
+        let token = token.map(str::to_string);
+        let (coordinator, api) =
+            start_coordinator(dir.path().join("coordinator.toml"), token.as_deref()).await?;
+        Ok(Fleet {
+            nats,
+            coordinator,
+            api,
+            workers: Vec::new(),
+            dir,
+            token,
+        })
+    }
+
+    /// Kills the coordinator (SIGKILL) and starts a new one on the same NATS.
+    pub async fn restart_coordinator(&mut self) -> Result<()> {
+        self.coordinator.kill9().await?;
+        let (c, api) = start_coordinator(
+            self.dir.path().join("coordinator.toml"),
+            self.token.as_deref(),
+        )
+        .await?;
+        self.coordinator = c;
+        self.api = api;
+        Ok(())
+    }
+
+    /// Starts a worker of `zone` with extra flags; returns its index in `workers`.
+    pub async fn worker(&mut self, zone: &str, id: &str, extra: &[&str]) -> Result<usize> {
+        let url = self.nats.url();
+        let mut args: Vec<&OsStr> = vec![
+            "--zone".as_ref(),
+            zone.as_ref(),
+            "--worker-id".as_ref(),
+            id.as_ref(),
+            "--nats".as_ref(),
+            url.as_ref(),
+        ];
+        args.extend(extra.iter().map(|a| OsStr::new(*a)));
+        let mut w = Proc::spawn(id, fleet_bin("outpost-worker")?, &args, &[])?;
+        w.wait_for_line(|l| l.starts_with("outpost-worker ready"), START)
+            .await?;
+        self.workers.push(w);
+        Ok(self.workers.len() - 1)
+    }
+}
+
+async fn start_coordinator(config: PathBuf, token: Option<&str>) -> Result<(Proc, Api)> {
+    let mut envs = Vec::new();
+    if let Some(t) = token {
+        envs.push(("OUTPOST_API_TOKEN", t));
+    }
+    let mut c = Proc::spawn(
+        "coordinator",
+        fleet_bin("outpost-coordinator")?,
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &envs,
+    )?;
+    let line = c
+        .wait_for_line(|l| l.contains("listening on http://"), START)
+        .await?;
+    let base = line
+        .rsplit("listening on ")
+        .next()
+        .context("address in the coordinator's ready line")?
+        .trim()
+        .to_string();
+    Ok((c, Api::new(&base, token)))
+}

@@ -1,0 +1,68 @@
+//! Looking behind the API at what is in NATS: the events a job produced,
+//! the keys of the state bucket, the messages of the tasks stream.
+
+use anyhow::{Context, Result};
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use outpost_proto::{Message, names, pb};
+use std::time::Duration;
+
+/// Every event of `job_id` stored in `OUTPOST_EVENTS`, in order.
+pub async fn events(nats_url: &str, job_id: &str) -> Result<Vec<pb::Event>> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let stream = js.get_stream(names::EVENTS_STREAM).await?;
+    let c = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: format!("outpost.event.*.{job_id}"),
+            ..Default::default()
+        })
+        .await?;
+    let mut info = c.clone();
+    let mut left = info.info().await?.num_pending;
+    let mut out = Vec::new();
+    if left == 0 {
+        return Ok(out);
+    }
+    let mut msgs = c.messages().await?;
+    while left > 0 {
+        let m = tokio::time::timeout(Duration::from_secs(30), msgs.next())
+            .await
+            .context("events stream stalled")?
+            .context("events stream ended")?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        out.push(pb::Event::decode(m.payload.as_ref())?);
+        left -= 1;
+    }
+    Ok(out)
+}
+
+/// How many `Result` events with `outcome` each task got.
+pub fn results_per_task(
+    events: &[pb::Event],
+    outcome: pb::Outcome,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in events {
+        if let Some(pb::event::Body::Result(r)) = &e.body
+            && r.outcome == outcome as i32
+        {
+            *m.entry(e.task_id.clone()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// Number of keys in the job state bucket, and of messages in the tasks stream.
+pub async fn stored_state(nats_url: &str) -> Result<(usize, u64)> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let kv = js.get_key_value(names::JOBS_BUCKET).await?;
+    let keys = match kv.keys().await {
+        Ok(k) => k.filter_map(|k| async move { k.ok() }).count().await,
+        Err(_) => 0,
+    };
+    let mut tasks = js.get_stream(names::TASKS_STREAM).await?;
+    let msgs = tasks.info().await?.state.messages;
+    Ok((keys, msgs))
+}

@@ -1,0 +1,140 @@
+//! A private `nats-server -js` for one test: a free loopback port, its own
+//! store folder, and the means to kill and restart it in place.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running (or stopped) nats-server owned by a test.
+pub struct NatsServer {
+    bin: PathBuf,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    version: String,
+}
+
+/// The nats-server binary: `NATS_SERVER_BIN`, else what
+/// `deploy/ensure-nats-server.sh` finds or fetches.
+pub fn server_bin() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN")
+        && !p.is_empty()
+    {
+        return Ok(PathBuf::from(p));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ensure-nats-server.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed", script.display());
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream and waits until JetStream answers.
+    pub async fn start() -> Result<NatsServer> {
+        let bin = server_bin()?;
+        let out = Command::new(&bin).arg("--version").output()?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut s = NatsServer {
+            bin,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+            version,
+        };
+        s.spawn().await?;
+        Ok(s)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("nats.log"))?;
+        let child = Command::new(&self.bin)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path().join("store"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(60)).await
+    }
+
+    async fn wait_ready(&mut self, deadline: Duration) -> Result<()> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!("nats-server exited with {status}: {}", self.log());
+            }
+            if let Ok(client) = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(2))
+                .connect(self.url())
+                .await
+            {
+                let js = async_nats::jetstream::new(client);
+                if js.query_account().await.is_ok() {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > until {
+                bail!("nats-server did not become ready: {}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
+    /// Stops the server abruptly (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the server and starts it again on the same port and store.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.spawn().await
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
