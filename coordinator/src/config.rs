@@ -164,7 +164,9 @@ mod tests {
 
     #[test]
     fn bad_zone_names_and_duplicates_are_refused() {
-        let e = Config::parse("[[zone]]\nname = \"a.b\"\n", "c").unwrap_err().to_string();
+        let e = Config::parse("[[zone]]\nname = \"a.b\"\n", "c")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("zone"), "{e}");
         let e = Config::parse("[[zone]]\nname = \"a\"\n[[zone]]\nname = \"a\"\n", "c")
             .unwrap_err()

@@ -269,8 +269,13 @@ mod tests {
     #[test]
     fn status_follows_tasks() {
         let mut j = job();
-        assert!(!j.derive_status(counts(3, 0, 0, 0, 0), "t0"));
+        j.derive_status(counts(3, 0, 0, 0, 0), "t0");
+        assert!(
+            !j.derive_status(counts(3, 0, 0, 0, 0), "t0"),
+            "same counts: no change"
+        );
         assert_eq!(j.status, Status::Pending);
+        assert_eq!(j.started_at, None);
         assert!(j.derive_status(counts(2, 1, 0, 0, 0), "t1"));
         assert_eq!(j.status, Status::Running);
         assert_eq!(j.started_at.as_deref(), Some("t1"));

@@ -157,7 +157,10 @@ pub fn plan(doc: &JobDoc, zones: &Zones, job_id: &str) -> Result<Plan, PlanError
     if specs.len() > MAX_TASKS {
         return Err(err(
             "targets",
-            format!("{} tasks is more than the limit of {MAX_TASKS}", specs.len()),
+            format!(
+                "{} tasks is more than the limit of {MAX_TASKS}",
+                specs.len()
+            ),
         ));
     }
     let mut zones_used: Vec<String> = specs.iter().map(|s| s.zone.clone()).collect();
@@ -227,7 +230,10 @@ fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
     if targets.len() > MAX_TASKS {
         return Err(err(
             "targets",
-            format!("{} targets is more than the limit of {MAX_TASKS}", targets.len()),
+            format!(
+                "{} targets is more than the limit of {MAX_TASKS}",
+                targets.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(targets.len());
@@ -309,12 +315,17 @@ fn split_host_port(t: &str) -> Result<(&str, Option<u16>), String> {
 
 fn plan_sleep(doc: &JobDoc) -> Result<Vec<Spec>, PlanError> {
     let p: SleepParams = params(&doc.params)?;
-    let zone = doc
-        .zone
-        .clone()
-        .ok_or_else(|| err("zone", "diag.sleep has no targets to resolve a zone from; name one"))?;
+    let zone = doc.zone.clone().ok_or_else(|| {
+        err(
+            "zone",
+            "diag.sleep has no targets to resolve a zone from; name one",
+        )
+    })?;
     if doc.targets.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(err("targets", "diag.sleep takes no targets; use params.count"));
+        return Err(err(
+            "targets",
+            "diag.sleep takes no targets; use params.count",
+        ));
     }
     if p.count == 0 || p.count > MAX_TASKS as u64 {
         return Err(err(
@@ -362,8 +373,10 @@ mod tests {
 
     #[test]
     fn reach_targets_resolve_to_their_zones() {
-        let p = doc(r#"{"type":"net.reach","targets":["127.0.1.5:22","127.0.2.9"],"params":{"port":443}}"#)
-            .unwrap();
+        let p = doc(
+            r#"{"type":"net.reach","targets":["127.0.1.5:22","127.0.2.9"],"params":{"port":443}}"#,
+        )
+        .unwrap();
         assert_eq!(p.tasks.len(), 2);
         assert_eq!(p.tasks[0].zone, "a");
         assert_eq!(p.tasks[0].params["port"], 22);
@@ -378,17 +391,44 @@ mod tests {
         let cases = [
             (r#"{"type":"nope"}"#, "type"),
             (r#"{"targets":[]}"#, "type"),
-            (r#"{"type":"net.reach","targets":["10.9.9.9:22"]}"#, "targets[0]"),
-            (r#"{"type":"net.reach","targets":["127.0.1.1"]}"#, "targets[0]"),
-            (r#"{"type":"net.reach","targets":["127.0.1.1:99999"]}"#, "targets[0]"),
-            (r#"{"type":"net.reach","targets":["host.example:22"]}"#, "targets[0]"),
-            (r#"{"type":"net.reach","zone":"zz","targets":["127.0.1.1:1"]}"#, "zone"),
+            (
+                r#"{"type":"net.reach","targets":["10.9.9.9:22"]}"#,
+                "targets[0]",
+            ),
+            (
+                r#"{"type":"net.reach","targets":["127.0.1.1"]}"#,
+                "targets[0]",
+            ),
+            (
+                r#"{"type":"net.reach","targets":["127.0.1.1:99999"]}"#,
+                "targets[0]",
+            ),
+            (
+                r#"{"type":"net.reach","targets":["host.example:22"]}"#,
+                "targets[0]",
+            ),
+            (
+                r#"{"type":"net.reach","zone":"zz","targets":["127.0.1.1:1"]}"#,
+                "zone",
+            ),
             (r#"{"type":"diag.sleep","params":{"count":2}}"#, "zone"),
-            (r#"{"type":"diag.sleep","zone":"a","params":{"count":0}}"#, "params.count"),
-            (r#"{"type":"diag.sleep","zone":"a","params":{"sleep":1}}"#, "params.sleep"),
+            (
+                r#"{"type":"diag.sleep","zone":"a","params":{"count":0}}"#,
+                "params.count",
+            ),
+            (
+                r#"{"type":"diag.sleep","zone":"a","params":{"sleep":1}}"#,
+                "params.sleep",
+            ),
             (r#"{"type":"diag.sleep","zone":"a","params":[1]}"#, "params"),
-            (r#"{"type":"diag.sleep","zone":"a","schedule_at":"tomorrow"}"#, "schedule_at"),
-            (r#"{"type":"diag.sleep","zone":"a","colour":"red"}"#, "colour"),
+            (
+                r#"{"type":"diag.sleep","zone":"a","schedule_at":"tomorrow"}"#,
+                "schedule_at",
+            ),
+            (
+                r#"{"type":"diag.sleep","zone":"a","colour":"red"}"#,
+                "colour",
+            ),
             (r#"{"type":"diag.sleep""#, "body"),
         ];
         for (json, field) in cases {
@@ -410,7 +450,10 @@ mod tests {
             .unwrap();
         assert_eq!(p.tasks.len(), 12);
         assert_eq!(p.job.counts.pending, 12);
-        assert_eq!(p.job.schedule_at.as_deref(), Some("2029-12-31T23:00:00.000Z"));
+        assert_eq!(
+            p.job.schedule_at.as_deref(),
+            Some("2029-12-31T23:00:00.000Z")
+        );
         assert!(p.tasks.iter().all(|t| t.params["ms"] == 5));
     }
 

@@ -283,8 +283,17 @@ mod tests {
             assert!(task_key("j", id).is_err());
         }
         for kind in [
-            "", ".", "net.", ".net", "net..reach", "net.*", "net.>", "net reach", "net_reach",
-            "net-reach", "Net.reach",
+            "",
+            ".",
+            "net.",
+            ".net",
+            "net..reach",
+            "net.*",
+            "net.>",
+            "net reach",
+            "net_reach",
+            "net-reach",
+            "Net.reach",
         ] {
             assert!(validate_kind(kind).is_err(), "kind {kind:?} accepted");
         }

@@ -24,7 +24,8 @@ pub async fn follow(
         .engine
         .read(|v| v.jobs.get(&id).map(|e| e.job.clone()))
         .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))?;
-    let filter = subject::job_events_filter(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let filter =
+        subject::job_events_filter(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let stream = state
         .bus
         .js
@@ -45,9 +46,10 @@ pub async fn follow(
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
     let changes = state.engine.subscribe();
     tokio::spawn(pump(state, job, stream, events, changes, tx));
-    let out = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|e| (Ok(e), rx))
-    });
+    let out = futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    );
     Ok(Sse::new(out).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
 
@@ -73,6 +75,9 @@ async fn pump(
     // Once the job is finished: the sequence of its last event in the stream.
     let mut last_needed: Option<u64> = None;
     loop {
+        if job.status.is_terminal() && last_needed.is_none() {
+            last_needed = Some(last_event_seq(&stream, &job).await);
+        }
         if let Some(last) = last_needed
             && sent_upto >= last
         {
@@ -115,13 +120,7 @@ async fn pump(
                         return;
                     }
                 }
-                if job.status.is_terminal() && last_needed.is_none() {
-                    last_needed = Some(last_event_seq(&stream, &job).await);
-                }
             }
-        }
-        if job.status.is_terminal() && last_needed.is_none() {
-            last_needed = Some(last_event_seq(&stream, &job).await);
         }
     }
 }
@@ -155,7 +154,9 @@ pub fn event_json(ev: &pb::Event) -> serde_json::Value {
         Some(Body::Progress(p)) => {
             serde_json::json!({ "type": "progress", "percent": p.percent, "step": p.step })
         }
-        Some(Body::Log(l)) => serde_json::json!({ "type": "log", "level": l.level, "line": l.line }),
+        Some(Body::Log(l)) => {
+            serde_json::json!({ "type": "log", "level": l.level, "line": l.line })
+        }
         Some(Body::Retrying(r)) => serde_json::json!({
             "type": "retrying", "error_kind": r.error_kind, "error": r.error, "delay_ms": r.delay_ms
         }),

@@ -4,10 +4,10 @@ use super::{ApiError, AppState, MAX_BODY};
 use crate::model::{JobState, JobView, Status};
 use crate::plan::{self, JobDoc};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use futures::StreamExt;
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
@@ -17,17 +17,20 @@ use tracing::Instrument;
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<JobState>), ApiError> {
-    let body = body.map_err(|r| {
-        state.engine.metrics.jobs_rejected.fetch_add(1, Ordering::Relaxed);
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(MAX_BODY)
-        } else {
-            ApiError::BadRequest(r.body_text())
-        }
+    let body = read_limited(body).await.inspect_err(|_| {
+        state
+            .engine
+            .metrics
+            .jobs_rejected
+            .fetch_add(1, Ordering::Relaxed);
     })?;
-    let span = tracing::info_span!("submit_job", job = tracing::field::Empty, job_type = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "submit_job",
+        job = tracing::field::Empty,
+        job_type = tracing::field::Empty
+    );
     let pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
@@ -35,7 +38,11 @@ pub async fn create(
     outpost_telemetry::set_parent_from_pairs(&span, &pairs);
     async move {
         let reject = |e: plan::PlanError| {
-            state.engine.metrics.jobs_rejected.fetch_add(1, Ordering::Relaxed);
+            state
+                .engine
+                .metrics
+                .jobs_rejected
+                .fetch_add(1, Ordering::Relaxed);
             ApiError::Invalid(e)
         };
         let doc = JobDoc::from_json(&body).map_err(reject)?;
@@ -101,4 +108,30 @@ pub async fn cancel(
     let span = tracing::info_span!("cancel_job", job = %id);
     let job = state.engine.cancel(&id).instrument(span).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Bodies up to this size are read to the end even when too large, so the
+/// client gets its 413 instead of a reset connection; beyond it the
+/// connection is dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a job document of at most `MAX_BODY` bytes.
+async fn read_limited(body: Body) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        seen += chunk.len();
+        if seen <= MAX_BODY {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(ApiError::TooLarge(MAX_BODY));
+    }
+    Ok(Bytes::from(buf))
 }

@@ -27,16 +27,48 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let (jobs, tasks) = state.engine.read(|v| v.totals());
     let mut out = String::new();
     let counters = [
-        ("outpost_jobs_submitted_total", "Jobs accepted.", &m.jobs_submitted),
-        ("outpost_jobs_rejected_total", "Job documents refused.", &m.jobs_rejected),
-        ("outpost_jobs_cancelled_total", "Cancel requests applied.", &m.jobs_cancelled),
-        ("outpost_tasks_dispatched_total", "Tasks published to the work queue.", &m.tasks_dispatched),
-        ("outpost_events_relayed_total", "Worker events applied to state.", &m.events_relayed),
-        ("outpost_state_writes_total", "KV state writes.", &m.state_writes),
-        ("outpost_state_conflicts_total", "KV writes that lost a revision race.", &m.state_conflicts),
+        (
+            "outpost_jobs_submitted_total",
+            "Jobs accepted.",
+            &m.jobs_submitted,
+        ),
+        (
+            "outpost_jobs_rejected_total",
+            "Job documents refused.",
+            &m.jobs_rejected,
+        ),
+        (
+            "outpost_jobs_cancelled_total",
+            "Cancel requests applied.",
+            &m.jobs_cancelled,
+        ),
+        (
+            "outpost_tasks_dispatched_total",
+            "Tasks published to the work queue.",
+            &m.tasks_dispatched,
+        ),
+        (
+            "outpost_events_relayed_total",
+            "Worker events applied to state.",
+            &m.events_relayed,
+        ),
+        (
+            "outpost_state_writes_total",
+            "KV state writes.",
+            &m.state_writes,
+        ),
+        (
+            "outpost_state_conflicts_total",
+            "KV writes that lost a revision race.",
+            &m.state_conflicts,
+        ),
     ];
     for (name, help, c) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            c.load(Ordering::Relaxed)
+        );
     }
     for (name, help, counts) in [
         ("outpost_jobs", "Jobs by status.", &jobs),
@@ -47,8 +79,5 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{status=\"{}\"}} {}", s.as_str(), counts.get(s));
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

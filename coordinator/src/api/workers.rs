@@ -33,8 +33,12 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>
         .await;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        let Ok(Some(bytes)) = kv.get(&key).await else { continue };
-        let Ok(p) = pb::WorkerPresence::decode(bytes.as_ref()) else { continue };
+        let Ok(Some(bytes)) = kv.get(&key).await else {
+            continue;
+        };
+        let Ok(p) = pb::WorkerPresence::decode(bytes.as_ref()) else {
+            continue;
+        };
         out.push(WorkerView {
             worker_id: p.worker_id,
             zone: p.zone,

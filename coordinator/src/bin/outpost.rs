@@ -1,1 +1,10 @@
-fn main(){}
+//! `outpost`: the user's command line for the fleet (a client of the
+//! coordinator's HTTP API).
+
+use clap::Parser;
+use outpost_coordinator::cli::{self, Args};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    cli::run(Args::parse()).await
+}

@@ -1,1 +1,181 @@
-//! placeholder
+//! The `outpost` command line: a client of the coordinator's HTTP API to
+//! submit jobs, list and follow them, cancel them and see the workers.
+//! Exit codes: 0 the job succeeded (or the command did what was asked),
+//! 1 the job failed or was cancelled, 2 usage, connection or API errors,
+//! 3 the job is not finished yet.
+
+mod client;
+mod follow;
+mod render;
+mod sse;
+
+pub use client::{Client, ClientError};
+
+use crate::model::Status;
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code when the job failed or was cancelled.
+pub const EXIT_JOB_FAILED: u8 = 1;
+/// Exit code on usage, connection or API errors.
+pub const EXIT_ERROR: u8 = 2;
+/// Exit code of `job ID` for a job still running.
+pub const EXIT_NOT_FINISHED: u8 = 3;
+
+/// Outpost: run jobs on the fleet and watch them.
+#[derive(Debug, Parser)]
+#[command(name = "outpost", version)]
+pub struct Args {
+    /// Coordinator API base URL.
+    #[arg(
+        long,
+        env = "OUTPOST_API",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub api: String,
+    /// Bearer token of the API.
+    #[arg(long, env = "OUTPOST_API_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a job document (JSON; `-` reads stdin) and follow it.
+    Submit {
+        file: PathBuf,
+        /// Print the job id and return without following the job.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// List jobs, newest first.
+    Jobs {
+        /// Only jobs in this status (pending, running, succeeded, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job and its tasks.
+    Job {
+        id: String,
+        /// Follow the job live until it finishes.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job: queued tasks are dropped, running ones stopped.
+    Cancel { id: String },
+    /// List live workers per zone.
+    Workers {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command; returns the process exit code.
+pub async fn run(args: Args) -> ExitCode {
+    match execute(args).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("outpost: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn execute(args: Args) -> Result<u8, ClientError> {
+    let client = Client::new(&args.api, args.token.as_deref())?;
+    match args.command {
+        Command::Submit { file, detach } => {
+            let body = read_document(&file)?;
+            let job = client.submit(body).await?;
+            println!("job {} submitted", job.id);
+            if detach {
+                return Ok(0);
+            }
+            follow::follow(&client, &job.id).await
+        }
+        Command::Jobs {
+            status,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &status
+                && Status::parse(s).is_none()
+            {
+                return Err(ClientError::Usage(format!(
+                    "unknown status {s:?}: use pending, running, succeeded, failed or cancelled"
+                )));
+            }
+            let (jobs, raw) = client.jobs(status.as_deref(), limit).await?;
+            if json {
+                println!("{raw}");
+            } else {
+                print!("{}", render::jobs_table(&jobs));
+            }
+            Ok(0)
+        }
+        Command::Job { id, follow, json } => {
+            if follow {
+                return follow::follow(&client, &id).await;
+            }
+            let (view, raw) = client.job(&id).await?;
+            if json {
+                println!("{raw}");
+            } else {
+                print!("{}", render::job_detail(&view));
+            }
+            Ok(exit_code(view.job.status))
+        }
+        Command::Cancel { id } => {
+            let job = client.cancel(&id).await?;
+            println!("job {} {}: cancel requested", job.id, job.status.as_str());
+            Ok(0)
+        }
+        Command::Workers { json } => {
+            let (workers, raw) = client.workers().await?;
+            if json {
+                println!("{raw}");
+            } else {
+                print!("{}", render::workers_table(&workers));
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The exit code a job in `status` maps to.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Succeeded => 0,
+        Status::Failed | Status::Cancelled => EXIT_JOB_FAILED,
+        Status::Pending | Status::Running => EXIT_NOT_FINISHED,
+    }
+}
+
+fn read_document(file: &PathBuf) -> Result<String, ClientError> {
+    let mut body = String::new();
+    let res = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut body).map(|_| ())
+    } else {
+        std::fs::read_to_string(file).map(|s| body = s)
+    };
+    res.map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&body) {
+        return Err(ClientError::Usage(format!(
+            "{} is not valid JSON: {e}",
+            file.display()
+        )));
+    }
+    Ok(body)
+}

@@ -129,12 +129,15 @@ impl Actor {
         for t in &plan.tasks {
             let key = subject::task_key(&t.job_id, &t.id)
                 .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-            let bytes = store::encode(&key, t).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            let bytes =
+                store::encode(&key, t).map_err(|e| EngineError::Unavailable(e.to_string()))?;
             writes.push(store::Write { key, bytes, rev: 0 });
         }
         let results = store::write_all(&kv, writes, WINDOW, deadline).await;
         Metrics::inc(&self.metrics.state_writes, results.len() as u64);
-        let failure = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+        let failure = results
+            .iter()
+            .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
         let job_rev = match failure {
             None => {
                 let key = subject::job_key(&plan.job.id)
@@ -221,7 +224,9 @@ impl Actor {
         Metrics::inc(&self.metrics.tasks_dispatched, seqs.len() as u64);
         {
             let mut v = self.view();
-            let Some(e) = v.jobs.get_mut(job_id) else { return };
+            let Some(e) = v.jobs.get_mut(job_id) else {
+                return;
+            };
             for (task_id, seq) in seqs {
                 if let Some((t, _)) = e.tasks.get_mut(&task_id) {
                     t.stream_seq = Some(seq);
@@ -292,7 +297,9 @@ impl Actor {
         for m in &msgs {
             match pb::Event::decode(m.payload.as_ref()) {
                 Ok(ev) => events.push(ev),
-                Err(e) => tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped"),
+                Err(e) => {
+                    tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped")
+                }
             }
         }
         Metrics::inc(&self.metrics.events_relayed, events.len() as u64);
@@ -304,8 +311,12 @@ impl Actor {
             let mut v = self.view();
             for ev in events {
                 jobs.insert(ev.job_id.clone());
-                let Some(e) = v.jobs.get_mut(&ev.job_id) else { continue };
-                let Some((t, _)) = e.tasks.get_mut(&ev.task_id) else { continue };
+                let Some(e) = v.jobs.get_mut(&ev.job_id) else {
+                    continue;
+                };
+                let Some((t, _)) = e.tasks.get_mut(&ev.task_id) else {
+                    continue;
+                };
                 let r = (ev.job_id.clone(), ev.task_id.clone());
                 if apply_event(t, &ev) && seen.insert(r.clone()) {
                     dirty.push(r.clone());
@@ -317,7 +328,14 @@ impl Actor {
             let key = (t.job_id.clone(), t.id.clone());
             by_task
                 .get(&key)
-                .map(|evs| evs.iter().fold(false, |c, e| apply_event(t, e) || c))
+                .map(|evs| {
+                    // Every event must be applied: no short-circuit.
+                    let mut changed = false;
+                    for e in evs {
+                        changed |= apply_event(t, e);
+                    }
+                    changed
+                })
                 .unwrap_or(false)
         };
         self.write_tasks(dirty, &redo).await;
@@ -366,7 +384,11 @@ impl Actor {
 
     /// Writes the cached state of `dirty` tasks; on a conflict reloads the
     /// entry from KV and applies `redo` to it before writing again.
-    async fn write_tasks(&mut self, dirty: Vec<TaskRef>, redo: &(dyn Fn(&mut TaskState) -> bool + Sync)) {
+    async fn write_tasks(
+        &mut self,
+        dirty: Vec<TaskRef>,
+        redo: &(dyn Fn(&mut TaskState) -> bool + Sync),
+    ) {
         let mut todo = dirty;
         for _ in 0..CONFLICT_ROUNDS {
             if todo.is_empty() {
@@ -381,7 +403,11 @@ impl Actor {
                         let bytes = store::encode(&key, task).ok()?;
                         Some((
                             ((j.clone(), t.clone()), key.clone()),
-                            store::Write { key, bytes, rev: *rev },
+                            store::Write {
+                                key,
+                                bytes,
+                                rev: *rev,
+                            },
                         ))
                     })
                     .unzip()
@@ -409,7 +435,10 @@ impl Actor {
             todo = again;
         }
         if !todo.is_empty() {
-            tracing::error!(tasks = todo.len(), "task state writes kept conflicting; gave up");
+            tracing::error!(
+                tasks = todo.len(),
+                "task state writes kept conflicting; gave up"
+            );
         }
     }
 
@@ -462,7 +491,11 @@ impl Actor {
                         let bytes = store::encode(&key, &e.job).ok()?;
                         Some((
                             (id.clone(), key.clone()),
-                            store::Write { key, bytes, rev: e.rev },
+                            store::Write {
+                                key,
+                                bytes,
+                                rev: e.rev,
+                            },
                         ))
                     })
                     .unzip()

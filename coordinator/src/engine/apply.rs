@@ -125,9 +125,15 @@ mod tests {
     #[test]
     fn follows_a_task_through_its_life() {
         let mut t = task();
-        assert!(apply_event(&mut t, &ev(1, 1, Body::Started(pb::Started {}))));
+        assert!(apply_event(
+            &mut t,
+            &ev(1, 1, Body::Started(pb::Started {}))
+        ));
         assert_eq!(t.status, Status::Running);
-        assert!(apply_event(&mut t, &ev(1, 2, result(pb::Outcome::Succeeded))));
+        assert!(apply_event(
+            &mut t,
+            &ev(1, 2, result(pb::Outcome::Succeeded))
+        ));
         assert_eq!(t.status, Status::Succeeded);
         assert_eq!(t.output.as_ref().unwrap()["latency_ms"], 1.5);
         assert_eq!(t.worker_id.as_deref(), Some("w1"));
@@ -161,7 +167,10 @@ mod tests {
     fn terminal_tasks_never_move_back() {
         let mut t = task();
         t.status = Status::Cancelled;
-        assert!(!apply_event(&mut t, &ev(1, 1, result(pb::Outcome::Succeeded))));
+        assert!(!apply_event(
+            &mut t,
+            &ev(1, 1, result(pb::Outcome::Succeeded))
+        ));
         assert_eq!(t.status, Status::Cancelled);
     }
 

@@ -108,7 +108,8 @@ impl Engine {
             changes: changes.clone(),
             metrics: metrics.clone(),
         };
-        let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
+        let mut actor =
+            actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
         actor.resume().await;
         tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
         tokio::spawn(relay::run(bus.js.clone(), tx.clone(), shutdown.clone()));

@@ -140,7 +140,9 @@ pub async fn watch_max_deliveries(
                 }
                 let _ = stream.delete_message(adv.stream_seq).await;
             }
-            Err(e) => tracing::warn!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone"),
+            Err(e) => {
+                tracing::warn!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone")
+            }
         }
     }
 }

@@ -1,0 +1,235 @@
+//! The CLI's typed client of the coordinator's HTTP API. Errors say what
+//! failed: the connection, the API's refusal (with its message and the
+//! field it names), or an answer that could not be read.
+
+use crate::model::{JobState, JobView};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot reach the coordinator at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("{status}: {message}{}", field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
+    Api {
+        status: u16,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("unreadable answer from {url}: {message}")]
+    Decode { url: String, message: String },
+}
+
+/// A worker as `GET /api/v1/workers` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Worker {
+    pub worker_id: String,
+    pub zone: String,
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    pub capacity: u32,
+    pub in_flight: u32,
+    #[serde(default)]
+    pub draining: bool,
+    #[serde(default)]
+    pub heartbeat_at: String,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    error: String,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<&str>) -> Result<Client, ClientError> {
+        let base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Usage(format!(
+                "--api {base:?} is not an http:// or https:// URL"
+            )));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Usage(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Client {
+            base,
+            token: token.filter(|t| !t.is_empty()).map(str::to_string),
+            http,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the bearer token when one is set.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    /// Sends `req`; a non-2xx answer becomes `ClientError::Api`.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let resp = req.send().await.map_err(|e| ClientError::Connect {
+            url: self.url(path),
+            message: root_cause(&e),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let (message, field) = match serde_json::from_str::<ApiErrorBody>(&text) {
+            Ok(b) => (b.error, b.field),
+            Err(_) if text.trim().is_empty() => (
+                status.canonical_reason().unwrap_or("error").to_string(),
+                None,
+            ),
+            Err(_) => (text.chars().take(500).collect(), None),
+        };
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+            field,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(T, String), ClientError> {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = self.send(req, path).await?;
+        let text = resp.text().await.map_err(|e| ClientError::Connect {
+            url: self.url(path),
+            message: root_cause(&e),
+        })?;
+        let value = serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            url: self.url(path),
+            message: e.to_string(),
+        })?;
+        Ok((value, text))
+    }
+
+    pub async fn submit(&self, document: String) -> Result<JobState, ClientError> {
+        Ok(self
+            .call(reqwest::Method::POST, "/api/v1/jobs", Some(document))
+            .await?
+            .0)
+    }
+
+    pub async fn jobs(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<JobState>, String), ClientError> {
+        let mut path = format!("/api/v1/jobs?limit={limit}");
+        if let Some(s) = status {
+            path.push_str(&format!("&status={s}"));
+        }
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<(JobView, String), ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/jobs/{}", encode(id)),
+            None,
+        )
+        .await
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<JobState, ClientError> {
+        Ok(self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/jobs/{}/cancel", encode(id)),
+                None,
+            )
+            .await?
+            .0)
+    }
+
+    pub async fn workers(&self) -> Result<(Vec<Worker>, String), ClientError> {
+        self.call(reqwest::Method::GET, "/api/v1/workers", None)
+            .await
+    }
+}
+
+/// Percent-encodes anything but unreserved characters of a path segment.
+pub fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_encoded_as_one_segment() {
+        assert_eq!(encode("01ab-2_3"), "01ab-2_3");
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn api_errors_name_the_field() {
+        let e = ClientError::Api {
+            status: 400,
+            message: "must be between 1 and 100000".into(),
+            field: Some("params.count".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "400: must be between 1 and 100000 (field params.count)"
+        );
+    }
+
+    #[test]
+    fn non_http_api_is_a_usage_error() {
+        assert!(matches!(
+            Client::new("ftp://x", None),
+            Err(ClientError::Usage(_))
+        ));
+    }
+}

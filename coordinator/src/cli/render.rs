@@ -1,0 +1,226 @@
+//! How the CLI shows jobs, tasks and workers: aligned tables for lists,
+//! a summary and one line per task for a job, one line per event when
+//! following without a terminal.
+
+use super::client::Worker;
+use crate::model::{Counts, JobState, JobView, Status};
+use std::fmt::Write;
+
+/// Columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let l: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        let _ = writeln!(out, "{}", l.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `3/10 succeeded, 1 failed, 2 running`
+pub fn counts(c: &Counts) -> String {
+    let mut s = format!("{}/{} succeeded", c.get(Status::Succeeded), c.total());
+    for st in [
+        Status::Failed,
+        Status::Cancelled,
+        Status::Running,
+        Status::Pending,
+    ] {
+        let n = c.get(st);
+        if n > 0 {
+            let _ = write!(s, ", {n} {}", st.as_str());
+        }
+    }
+    s
+}
+
+pub fn jobs_table(jobs: &[JobState]) -> String {
+    if jobs.is_empty() {
+        return "no jobs\n".into();
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.clone(),
+                j.job_type.clone(),
+                j.status.as_str().to_string(),
+                counts(&j.counts),
+                j.created_at.clone(),
+            ]
+        })
+        .collect();
+    table(&["ID", "TYPE", "STATUS", "TASKS", "CREATED"], &rows)
+}
+
+pub fn job_detail(v: &JobView) -> String {
+    let j = &v.job;
+    let mut out = format!(
+        "job {} ({}) {}: {}\n",
+        j.id,
+        j.job_type,
+        j.status.as_str(),
+        counts(&j.counts)
+    );
+    let _ = writeln!(
+        out,
+        "created {}{}{}",
+        j.created_at,
+        j.started_at
+            .as_ref()
+            .map(|s| format!(", started {s}"))
+            .unwrap_or_default(),
+        j.finished_at
+            .as_ref()
+            .map(|s| format!(", finished {s}"))
+            .unwrap_or_default()
+    );
+    let mut tasks = v.tasks.clone();
+    tasks.sort_by(|a, b| a.id.cmp(&b.id));
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let detail = match (&t.error_kind, &t.error) {
+                (Some(k), Some(e)) => format!("{k}: {e}"),
+                (Some(k), None) => k.clone(),
+                (None, Some(e)) => e.clone(),
+                (None, None) => t.output.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+            };
+            vec![
+                t.id.clone(),
+                t.zone.clone(),
+                if t.target.is_empty() {
+                    "-".into()
+                } else {
+                    t.target.clone()
+                },
+                t.status.as_str().to_string(),
+                t.attempts.to_string(),
+                t.worker_id.clone().unwrap_or_else(|| "-".into()),
+                detail,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "TASK", "ZONE", "TARGET", "STATUS", "ATTEMPTS", "WORKER", "DETAIL",
+        ],
+        &rows,
+    ));
+    out
+}
+
+pub fn workers_table(workers: &[Worker]) -> String {
+    if workers.is_empty() {
+        return "no live workers\n".into();
+    }
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            vec![
+                w.zone.clone(),
+                w.worker_id.clone(),
+                w.kinds.join(","),
+                format!("{}/{}", w.in_flight, w.capacity),
+                if w.draining { "draining" } else { "ready" }.to_string(),
+                w.heartbeat_at.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["ZONE", "WORKER", "KINDS", "IN FLIGHT", "STATE", "HEARTBEAT"],
+        &rows,
+    )
+}
+
+/// One plain line for a task event (the JSON of `/events`' `task` events).
+pub fn event_line(ev: &serde_json::Value) -> String {
+    let s = |k: &str| ev[k].as_str().unwrap_or_default().to_string();
+    let task = s("task_id");
+    let attempt = ev["attempt"].as_u64().unwrap_or(0);
+    let head = format!("{} {task} #{attempt}", s("at"));
+    match ev["type"].as_str().unwrap_or_default() {
+        "started" => format!("{head} started on {} ({})", s("worker_id"), s("zone")),
+        "progress" => format!(
+            "{head} {}% {}",
+            ev["percent"].as_u64().unwrap_or(0),
+            s("step")
+        )
+        .trim_end()
+        .to_string(),
+        "log" => format!("{head} [{}] {}", s("level"), s("line")),
+        "retrying" => format!(
+            "{head} will retry in {} ms: {}: {}",
+            ev["delay_ms"].as_u64().unwrap_or(0),
+            s("error_kind"),
+            s("error")
+        ),
+        "result" => match ev["outcome"].as_str().unwrap_or_default() {
+            "succeeded" => format!(
+                "{head} succeeded {}",
+                if ev["output"].is_null() {
+                    String::new()
+                } else {
+                    ev["output"].to_string()
+                }
+            )
+            .trim_end()
+            .to_string(),
+            other => format!("{head} {other}: {}: {}", s("error_kind"), s("error")),
+        },
+        other => format!("{head} {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_what_is_not_done() {
+        let mut c = Counts::default();
+        for _ in 0..3 {
+            c.add(Status::Succeeded);
+        }
+        c.add(Status::Failed);
+        c.add(Status::Running);
+        assert_eq!(counts(&c), "3/5 succeeded, 1 failed, 1 running");
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "LONG"],
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec!["q".into(), "22".into()],
+            ],
+        );
+        assert_eq!(t, "A    LONG\nxyz  1\nq    22\n");
+    }
+
+    #[test]
+    fn event_lines_say_what_happened() {
+        let ev = serde_json::json!({"type": "result", "outcome": "failed", "task_id": "j-1", "attempt": 2,
+            "at": "2026-11-23T00:00:00.000Z", "error_kind": "refused", "error": "connect: refused"});
+        assert_eq!(
+            event_line(&ev),
+            "2026-11-23T00:00:00.000Z j-1 #2 failed: refused: connect: refused"
+        );
+        let ev = serde_json::json!({"type": "started", "task_id": "j-1", "attempt": 1, "at": "t", "worker_id": "w1", "zone": "alpha"});
+        assert_eq!(event_line(&ev), "t j-1 #1 started on w1 (alpha)");
+    }
+}
