@@ -9,6 +9,18 @@ use std::time::Duration;
 
 /// Every event of `job_id` stored in `OUTPOST_EVENTS`, in order.
 pub async fn events(nats_url: &str, job_id: &str) -> Result<Vec<pb::Event>> {
+    Ok(events_with_trace(nats_url, job_id)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// Every event of `job_id` with the `traceparent` header it carried.
+pub async fn events_with_trace(
+    nats_url: &str,
+    job_id: &str,
+) -> Result<Vec<(pb::Event, Option<String>)>> {
     let client = async_nats::connect(nats_url).await?;
     let js = jetstream::new(client);
     let stream = js.get_stream(names::EVENTS_STREAM).await?;
@@ -31,7 +43,12 @@ pub async fn events(nats_url: &str, job_id: &str) -> Result<Vec<pb::Event>> {
             .context("events stream stalled")?
             .context("events stream ended")?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        out.push(pb::Event::decode(m.payload.as_ref())?);
+        let tp = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .map(|v| v.as_str().to_string());
+        out.push((pb::Event::decode(m.payload.as_ref())?, tp));
         left -= 1;
     }
     Ok(out)
