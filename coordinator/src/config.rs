@@ -10,7 +10,7 @@ use thiserror::Error;
 /// Why a configuration file could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: String,
         source: std::io::Error,

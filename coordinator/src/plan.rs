@@ -49,21 +49,39 @@ pub struct JobDoc {
 impl JobDoc {
     /// Parses a JSON job document; the error names the field or position.
     pub fn from_json(body: &[u8]) -> Result<Self, PlanError> {
-        serde_json::from_slice(body).map_err(|e| {
-            let msg = e.to_string();
-            let field = if msg.contains("missing field `type`") || msg.contains("field `type`") {
-                "type"
-            } else if let Some(f) = msg
-                .strip_prefix("unknown field `")
-                .and_then(|r| r.split('`').next())
-            {
-                return err(f, msg.clone());
-            } else {
-                "body"
-            };
-            err(field, msg)
-        })
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| located("", e))
     }
+}
+
+/// A deserialisation error as a `PlanError` naming the field at fault:
+/// its path under `prefix` (`params.count`, `targets[0]`), the unknown or
+/// missing field, or `body` when the JSON itself is broken.
+fn located(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> PlanError {
+    let msg = e.inner().to_string();
+    let path = e.path().to_string();
+    let path = if path == "." || path == "?" || e.inner().is_syntax() || e.inner().is_eof() {
+        String::new()
+    } else {
+        path
+    };
+    let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}.{b}"),
+    };
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p).and_then(|r| r.split('`').next()));
+    let here = join(prefix, &path);
+    let field = match named {
+        // The path of an unknown field already ends with it; of a missing one, not.
+        Some(f) if here == f || here.ends_with(&format!(".{f}")) => here,
+        Some(f) => join(&here, f),
+        None if here.is_empty() => "body".to_string(),
+        None => here,
+    };
+    err(field, msg)
 }
 
 /// A validated job and its tasks, ready to be written.
@@ -110,16 +128,7 @@ fn params<T: DeserializeOwned>(v: &Option<serde_json::Value>) -> Result<T, PlanE
     if !v.is_object() {
         return Err(err("params", "must be a JSON object"));
     }
-    serde_json::from_value(v).map_err(|e| {
-        let msg = e.to_string();
-        match msg
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(f) => err(format!("params.{f}"), msg.clone()),
-            None => err("params", msg),
-        }
-    })
+    serde_path_to_error::deserialize(v).map_err(|e| located("params", e))
 }
 
 /// Validates `doc` and plans its tasks. `job_id` must be a valid id.

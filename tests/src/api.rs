@@ -85,6 +85,76 @@ impl Api {
         Ok(r.body)
     }
 
+    /// `GET /api/v1/jobs`: every job, newest first.
+    pub async fn list_jobs(&self) -> Result<Vec<Value>> {
+        let r = self.get("/api/v1/jobs").await?;
+        if r.status != 200 {
+            bail!("GET /api/v1/jobs answered {}: {}", r.status, r.body);
+        }
+        r.body.as_array().cloned().context("a JSON list of jobs")
+    }
+
+    /// `GET /api/v1/workers`: the live workers.
+    pub async fn workers(&self) -> Result<Vec<Value>> {
+        let r = self.get("/api/v1/workers").await?;
+        if r.status != 200 {
+            bail!("GET /api/v1/workers answered {}: {}", r.status, r.body);
+        }
+        r.body.as_array().cloned().context("a JSON list of workers")
+    }
+
+    /// Polls `GET /api/v1/workers` until `pred` holds for the list.
+    pub async fn wait_workers(
+        &self,
+        deadline: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>> {
+        let until = tokio::time::Instant::now() + deadline;
+        let mut last = Vec::new();
+        loop {
+            if let Ok(w) = self.workers().await {
+                if pred(&w) {
+                    return Ok(w);
+                }
+                last = w;
+            }
+            if tokio::time::Instant::now() > until {
+                bail!(
+                    "workers did not reach the expected state within {deadline:?}; last: {last:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Reads the job's SSE stream (`/api/v1/jobs/{id}/events`) until the
+    /// server ends it; returns the raw text. Fails if it does not end
+    /// within `deadline`.
+    pub async fn follow(&self, id: &str, deadline: Duration) -> Result<String> {
+        use futures::StreamExt;
+        let resp = self
+            .req(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/events"))
+            .send()
+            .await?;
+        if resp.status() != 200 {
+            let status = resp.status();
+            bail!("events of {id} answered {status}: {}", resp.text().await?);
+        }
+        let mut body = resp.bytes_stream();
+        let mut text = String::new();
+        let read = tokio::time::timeout(deadline, async {
+            while let Some(chunk) = body.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk?));
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        match read {
+            Ok(r) => r.map(|()| text),
+            Err(_) => bail!("event stream of {id} did not end within {deadline:?}: {text}"),
+        }
+    }
+
     pub async fn cancel(&self, id: &str) -> Result<Reply> {
         self.post_raw(&format!("/api/v1/jobs/{id}/cancel"), "")
             .await
@@ -131,4 +201,28 @@ impl Api {
 /// A job's tasks as a list.
 pub fn tasks(job: &Value) -> Vec<Value> {
     job["tasks"].as_array().cloned().unwrap_or_default()
+}
+
+/// The events of an SSE text: `(event name, data as JSON)` in order.
+pub fn sse_events(text: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = String::from("message");
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !data.is_empty() {
+            let v = serde_json::from_str(&data).unwrap_or(Value::String(data));
+            out.push((name, v));
+        }
+    }
+    out
 }

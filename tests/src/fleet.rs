@@ -16,22 +16,39 @@ pub const START: Duration = Duration::from_secs(60);
 /// How long a test waits for a state it expects.
 pub const SETTLE: Duration = Duration::from_secs(90);
 
-/// Coordinator config used by the fleet tests: short TTLs so dead workers'
-/// leases and presence go quickly.
-pub fn config_toml(nats_url: &str) -> String {
-    format!(
-        r#"nats_url = "{nats_url}"
-[jetstream]
-lease_ttl_secs = 6
-presence_ttl_secs = 6
-[[zone]]
+/// The zones of the fleet tests: `alpha` and `beta`, one /16 each.
+pub const TWO_ZONES: &str = r#"[[zone]]
 name = "alpha"
 cidrs = ["127.1.0.0/16"]
 [[zone]]
 name = "beta"
 cidrs = ["127.2.0.0/16"]
-"#
+"#;
+
+/// Coordinator config used by the fleet tests: short TTLs so dead workers'
+/// leases and presence go quickly.
+pub fn config_toml(nats_url: &str) -> String {
+    config_with_zones(nats_url, TWO_ZONES)
+}
+
+/// Like [`config_toml`] with other `[[zone]]` tables.
+pub fn config_with_zones(nats_url: &str, zones: &str) -> String {
+    format!(
+        r#"nats_url = "{nats_url}"
+[jetstream]
+lease_ttl_secs = 6
+presence_ttl_secs = 6
+{zones}"#
     )
+}
+
+/// How a fleet is set up.
+#[derive(Debug, Clone, Default)]
+pub struct FleetOptions {
+    /// `OUTPOST_API_TOKEN` of the coordinator.
+    pub token: Option<String>,
+    /// `[[zone]]` tables instead of [`TWO_ZONES`].
+    pub zones: Option<String>,
 }
 
 pub struct Fleet {
@@ -51,28 +68,41 @@ impl Fleet {
 
     /// NATS and a coordinator requiring `token` when given.
     pub async fn start_with_token(token: Option<&str>) -> Result<Fleet> {
+        Self::start_with(FleetOptions {
+            token: token.map(str::to_string),
+            ..FleetOptions::default()
+        })
+        .await
+    }
+
+    /// NATS and a coordinator set up as `opts` says.
+    pub async fn start_with(opts: FleetOptions) -> Result<Fleet> {
         let nats = NatsServer::start().await?;
         let dir = tempfile::tempdir()?;
+        let zones = opts.zones.as_deref().unwrap_or(TWO_ZONES);
         std::fs::write(
             dir.path().join("coordinator.toml"),
-            config_toml(&nats.url()),
+            config_with_zones(&nats.url(), zones),
         )?;
-        let token = token.map(str::to_string);
         let (coordinator, api) =
-            start_coordinator(dir.path().join("coordinator.toml"), token.as_deref()).await?;
+            start_coordinator(dir.path().join("coordinator.toml"), opts.token.as_deref()).await?;
         Ok(Fleet {
             nats,
             coordinator,
             api,
             workers: Vec::new(),
             dir,
-            token,
+            token: opts.token,
         })
     }
 
-    /// Kills the coordinator (SIGKILL) and starts a new one on the same NATS.
-    pub async fn restart_coordinator(&mut self) -> Result<()> {
-        self.coordinator.kill9().await?;
+    /// Kills the coordinator (SIGKILL) and leaves it down; see [`Fleet::start_coordinator`].
+    pub async fn kill_coordinator(&mut self) -> Result<()> {
+        self.coordinator.kill9().await
+    }
+
+    /// Starts a coordinator again (after [`Fleet::kill_coordinator`]) on the same NATS.
+    pub async fn start_coordinator(&mut self) -> Result<()> {
         let (c, api) = start_coordinator(
             self.dir.path().join("coordinator.toml"),
             self.token.as_deref(),
@@ -81,6 +111,12 @@ impl Fleet {
         self.coordinator = c;
         self.api = api;
         Ok(())
+    }
+
+    /// Kills the coordinator (SIGKILL) and starts a new one on the same NATS.
+    pub async fn restart_coordinator(&mut self) -> Result<()> {
+        self.kill_coordinator().await?;
+        self.start_coordinator().await
     }
 
     /// Starts a worker of `zone` with extra flags; returns its index in `workers`.

@@ -83,3 +83,53 @@ pub async fn stored_state(nats_url: &str) -> Result<(usize, u64)> {
     let msgs = tasks.info().await?.state.messages;
     Ok((keys, msgs))
 }
+
+/// Every live key of a KV bucket, sorted.
+pub async fn kv_keys(nats_url: &str, bucket: &str) -> Result<Vec<String>> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let kv = js.get_key_value(bucket).await?;
+    let mut keys: Vec<String> = match kv.keys().await {
+        Ok(k) => k.filter_map(|k| async move { k.ok() }).collect().await,
+        Err(_) => Vec::new(),
+    };
+    keys.sort();
+    Ok(keys)
+}
+
+/// Messages held by a stream now, and the sequence of the last message it
+/// ever stored (0: it never stored one).
+pub async fn stream_state(nats_url: &str, stream: &str) -> Result<(u64, u64)> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let mut s = js.get_stream(stream).await?;
+    let state = s.info().await?.state.clone();
+    Ok((state.messages, state.last_sequence))
+}
+
+/// Messages of a durable consumer not delivered yet, and delivered but not acked.
+pub async fn consumer_backlog(
+    nats_url: &str,
+    stream: &str,
+    consumer: &str,
+) -> Result<(u64, usize)> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let s = js.get_stream(stream).await?;
+    let mut c: jetstream::consumer::PullConsumer = s
+        .get_consumer(consumer)
+        .await
+        .map_err(|e| anyhow::anyhow!("consumer {consumer}: {e}"))?;
+    let info = c.info().await?;
+    Ok((info.num_pending, info.num_ack_pending))
+}
+
+/// Deletes a durable consumer (e.g. the coordinator's relay, so that the
+/// next coordinator replays the events stream from its start).
+pub async fn delete_consumer(nats_url: &str, stream: &str, consumer: &str) -> Result<()> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    let s = js.get_stream(stream).await?;
+    s.delete_consumer(consumer).await?;
+    Ok(())
+}

@@ -131,6 +131,36 @@ impl NatsServer {
         self.kill();
         self.spawn().await
     }
+
+    /// Stops the server the polite way (SIGTERM, as an operator's restart
+    /// would) and waits for it to exit; kills it if it takes over 30 s.
+    pub async fn stop(&mut self) -> Result<()> {
+        let Some(mut c) = self.child.take() else {
+            return Ok(());
+        };
+        // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if c.try_wait()?.is_some() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > until {
+                let _ = c.kill();
+                let _ = c.wait();
+                bail!("nats-server ignored SIGTERM for 30 s: {}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts a stopped server again on the same port and store.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("nats-server is still running");
+        }
+        self.spawn().await
+    }
 }
 
 impl Drop for NatsServer {

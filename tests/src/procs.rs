@@ -115,6 +115,16 @@ impl Proc {
         self.signal(libc::SIGTERM)
     }
 
+    /// Freezes the process (SIGSTOP), as a hung VM or a long GC pause would.
+    pub fn freeze(&self) -> Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) -> Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub async fn kill9(&mut self) -> Result<()> {
         self.child.start_kill()?;

@@ -156,3 +156,191 @@ async fn event_stream_is_live_and_ends_with_the_job() -> anyhow::Result<()> {
     assert!(end.contains("\"status\":\"succeeded\""), "{end}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_zone_without_workers_keeps_its_tasks_while_other_zones_run() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    fleet.worker("alpha", "alpha-2", &[]).await?;
+    let b = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 4, "ms": 1}}))
+        .await?;
+    let a = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 8, "ms": 1}}))
+        .await?;
+    let job = fleet.api.wait_finished(&a, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    // Idle alpha workers never touch beta's tasks.
+    let job = fleet.api.job(&b).await?;
+    assert_eq!(job["status"], "pending", "{job:#}");
+    for t in tasks(&job) {
+        assert_eq!(t["status"], "pending", "{t:#}");
+        assert_eq!(t["attempts"], 0, "{t:#}");
+        assert!(t["worker_id"].is_null(), "{t:#}");
+    }
+    // The first beta worker takes them all.
+    fleet.worker("beta", "beta-1", &[]).await?;
+    let job = fleet.api.wait_finished(&b, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    for t in tasks(&job) {
+        assert_eq!(t["worker_id"], "beta-1", "{t:#}");
+        assert_eq!(t["attempts"], 1, "{t:#}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn workers_only_take_their_kinds() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet
+        .worker("alpha", "sleeper", &["--kinds", "diag.sleep"])
+        .await?;
+    assert!(
+        fleet.workers[0]
+            .stdout()
+            .iter()
+            .any(|l| l == "outpost-worker ready zone=alpha worker=sleeper kinds=diag.sleep"),
+        "{:?}",
+        fleet.workers[0].stdout()
+    );
+    let open = tokio::net::TcpListener::bind("127.1.0.7:0").await?;
+    let port = open.local_addr()?.port();
+    let reach = fleet
+        .api
+        .submit_ok(&json!({"type": "net.reach", "targets": [format!("127.1.0.7:{port}")]}))
+        .await?;
+    let sleep = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 3, "ms": 1}}))
+        .await?;
+    let job = fleet.api.wait_finished(&sleep, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let job = fleet.api.job(&reach).await?;
+    assert_eq!(
+        job["status"], "pending",
+        "a diag.sleep-only worker took net.reach: {job:#}"
+    );
+    fleet
+        .worker("alpha", "reacher", &["--kinds", "net.reach"])
+        .await?;
+    let job = fleet.api.wait_finished(&reach, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(job["tasks"][0]["worker_id"], "reacher", "{job:#}");
+    let workers = fleet.api.workers().await?;
+    let kinds: Vec<(String, Vec<String>)> = workers
+        .iter()
+        .map(|w| {
+            (
+                w["worker_id"].as_str().unwrap_or_default().to_string(),
+                serde_json::from_value(w["kinds"].clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("reacher".to_string(), vec!["net.reach".to_string()]),
+            ("sleeper".to_string(), vec!["diag.sleep".to_string()]),
+        ],
+        "{workers:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn worker_presence_shows_capacity_and_goes_away() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    let calm = fleet
+        .worker("alpha", "alpha-calm", &["--concurrency", "3"])
+        .await?;
+    let doomed = fleet
+        .worker("beta", "beta-doomed", &["--concurrency", "5"])
+        .await?;
+    let workers = fleet.api.wait_workers(SETTLE, |w| w.len() == 2).await?;
+    for (w, zone, capacity) in [(&workers[0], "alpha", 3), (&workers[1], "beta", 5)] {
+        assert_eq!(w["zone"], zone, "{w:#}");
+        assert_eq!(w["capacity"], capacity, "{w:#}");
+        assert_eq!(w["in_flight"], 0, "{w:#}");
+        assert_eq!(w["draining"], false, "{w:#}");
+    }
+    // Tasks in flight show up in the worker's presence.
+    let id = fleet
+        .api
+        .submit_ok(
+            &json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 3, "ms": 60000}}),
+        )
+        .await?;
+    fleet
+        .api
+        .wait_workers(SETTLE, |w| {
+            w.iter()
+                .any(|w| w["worker_id"] == "alpha-calm" && w["in_flight"] == 3)
+        })
+        .await?;
+    assert_eq!(fleet.api.cancel(&id).await?.status, 202);
+    fleet
+        .api
+        .wait_workers(SETTLE, |w| {
+            w.iter()
+                .any(|w| w["worker_id"] == "alpha-calm" && w["in_flight"] == 0)
+        })
+        .await?;
+    // A clean exit removes the presence at once; a killed worker's expires
+    // with the bucket's TTL (6 s here).
+    fleet.workers[calm].term()?;
+    let status = fleet.workers[calm].wait_exit(SETTLE).await?;
+    assert!(status.success(), "{status}");
+    let left = fleet.api.workers().await?;
+    assert!(
+        left.iter().all(|w| w["worker_id"] != "alpha-calm"),
+        "presence of a stopped worker remains: {left:#?}"
+    );
+    fleet.workers[doomed].kill9().await?;
+    fleet.api.wait_workers(SETTLE, |w| w.is_empty()).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn event_stream_of_a_finished_job_replays_it_and_ends() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 3, "ms": 1}}))
+        .await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let text = fleet.api.follow(&id, SETTLE).await?;
+    let events = outpost_tests::api::sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"job"), "{text}");
+    assert_eq!(names.last(), Some(&"end"), "{text}");
+    assert_eq!(
+        events.last().map(|(_, d)| &d["status"]),
+        Some(&json!("succeeded"))
+    );
+    let task_events: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|(n, _)| n == "task")
+        .map(|(_, d)| d)
+        .collect();
+    for t in tasks(&job) {
+        let id = t["id"].as_str().unwrap_or_default();
+        let kinds: Vec<&str> = task_events
+            .iter()
+            .filter(|e| e["task_id"] == id)
+            .filter_map(|e| e["type"].as_str())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"started"), "events of {id}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"result"), "events of {id}: {kinds:?}");
+        let result = task_events
+            .iter()
+            .find(|e| e["task_id"] == id && e["type"] == "result")
+            .expect("result event");
+        assert_eq!(result["outcome"], "succeeded", "{result:#}");
+        assert_eq!(result["worker_id"], "alpha-1", "{result:#}");
+    }
+    Ok(())
+}

@@ -137,6 +137,7 @@ pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: Owned
 }
 
 async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attempt: u32) {
+    let received = std::time::Instant::now();
     let mut sink = match EventSink::new(shared.bus.js.clone(), task, &shared.cfg.worker_id, attempt)
     {
         Ok(s) => s,
@@ -216,6 +217,27 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             _ = shared.hand_back.cancelled(), if !run_token.is_cancelled() => run_token.cancel(),
         }
     };
+    // A run that outlived half its ack wait (a slow task, a frozen or
+    // partitioned worker) may have a twin by now: report only while still
+    // holding the lease. Shorter runs cannot have been redelivered.
+    if !lease_lost && received.elapsed() >= shared.cfg.ack_wait / 2 {
+        let kept = match lease.as_mut() {
+            Some(l) => l.renew(leases).await,
+            None => Lease::acquire(leases, &task.task_id, &holder)
+                .await
+                .map(|l| lease = Some(l)),
+        };
+        match kept {
+            Ok(()) | Err(LeaseError::Unavailable(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "lease lost while the task ran; its result is dropped");
+                if let Err(e) = sink.confirm(CONFIRM_DEADLINE).await {
+                    tracing::warn!(error = %e, "events of an abandoned run were not stored");
+                }
+                return;
+            }
+        }
+    }
     while let Ok(p) = progress_rx.try_recv() {
         sink.emit(Body::Progress(pb::Progress {
             percent: p.percent,

@@ -20,6 +20,9 @@ pub async fn follow(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    // Subscribe to changes before reading the job, so a change between
+    // the two cannot go unnoticed.
+    let changes = state.engine.subscribe();
     let job = state
         .engine
         .read(|v| v.jobs.get(&id).map(|e| e.job.clone()))
@@ -44,7 +47,6 @@ pub async fn follow(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
-    let changes = state.engine.subscribe();
     tokio::spawn(pump(state, job, stream, events, changes, tx));
     let out = futures::stream::unfold(
         rx,

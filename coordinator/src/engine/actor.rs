@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 const WINDOW: usize = 512;
 /// How long a submission may wait for the state store.
 const SUBMIT_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a failed submission may spend removing the task entries it wrote.
+const PURGE_DEADLINE: Duration = Duration::from_secs(5);
 /// Rounds of reload-and-reapply before a conflicting write is given up.
 const CONFLICT_ROUNDS: usize = 8;
 
@@ -154,12 +156,25 @@ impl Actor {
             Ok(rev) => rev,
             Err(e) => {
                 // Leave nothing half-created: without its job entry no task
-                // is visible, and the task entries written are removed.
-                for t in &plan.tasks {
-                    if let Ok(key) = subject::task_key(&t.job_id, &t.id) {
+                // is visible, and every task entry is removed, also those
+                // whose create timed out: the client may still send them
+                // once NATS is back, and the purges follow them on the same
+                // connection. Bounded in time; an entry that stays is
+                // ignored at load, having no job.
+                let created: Vec<String> = plan
+                    .tasks
+                    .iter()
+                    .filter_map(|t| subject::task_key(&t.job_id, &t.id).ok())
+                    .collect();
+                let purges = futures::stream::iter(created.into_iter().map(|key| {
+                    let kv = kv.clone();
+                    async move {
                         let _ = kv.purge(key).await;
                     }
-                }
+                }))
+                .buffer_unordered(WINDOW)
+                .collect::<Vec<()>>();
+                let _ = tokio::time::timeout(PURGE_DEADLINE, purges).await;
                 return Err(EngineError::Unavailable(e));
             }
         };

@@ -284,6 +284,7 @@ impl Fleet {
     async fn latency(&self, http: &reqwest::Client, jobs: usize) -> Result<Latency> {
         let client = async_nats::connect(&self.nats_url).await?;
         let mut events = client.subscribe("outpost.event.alpha.>").await?;
+        client.flush().await?;
         let mut start = Vec::with_capacity(jobs);
         let mut done = Vec::with_capacity(jobs);
         for _ in 0..jobs {
