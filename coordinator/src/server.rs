@@ -7,6 +7,7 @@ use crate::bus;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::zones::Zones;
+use axum::serve::ListenerExt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,6 +85,12 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();
     let stop = shutdown.clone();
+    // Small SSE writes must not wait for delayed ACKs (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

@@ -262,9 +262,13 @@ impl Fleet {
                     bail!("job {id} did not succeed: {rest}");
                 }
             }
-            if buf.len() > 1 << 20 {
-                let keep = buf.len() - 4096;
-                buf.drain(..keep);
+            // Only the tail can hold the `end` event: keep the scan cheap.
+            if buf.len() > 32 * 1024 {
+                let mut cut = buf.len() - 16 * 1024;
+                while !buf.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                buf.drain(..cut);
             }
         }
         bail!("event stream of {id} ended without `end`")
