@@ -58,6 +58,18 @@ impl Counts {
         *self.slot(status) += 1;
     }
 
+    /// Moves one task from `from` to `to`; false when `from` had none
+    /// (the counts were not the tasks' own and need a recount).
+    pub fn shift(&mut self, from: Status, to: Status) -> bool {
+        let slot = self.slot(from);
+        if *slot == 0 {
+            return false;
+        }
+        *slot -= 1;
+        self.add(to);
+        true
+    }
+
     pub fn get(&self, status: Status) -> u64 {
         match status {
             Status::Pending => self.pending,

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use outpost_proto::{Message, pb, subject};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -322,6 +323,7 @@ impl Actor {
         let mut dirty = Vec::new();
         let mut seen = BTreeSet::new();
         let mut jobs = BTreeSet::new();
+        let mut moves: HashMap<String, Vec<(Status, Status)>> = HashMap::new();
         {
             let mut v = self.view();
             for ev in events {
@@ -333,8 +335,17 @@ impl Actor {
                     continue;
                 };
                 let r = (ev.job_id.clone(), ev.task_id.clone());
-                if apply_event(t, &ev) && seen.insert(r.clone()) {
-                    dirty.push(r.clone());
+                let before = t.status;
+                if apply_event(t, &ev) {
+                    if t.status != before {
+                        moves
+                            .entry(ev.job_id.clone())
+                            .or_default()
+                            .push((before, t.status));
+                    }
+                    if seen.insert(r.clone()) {
+                        dirty.push(r.clone());
+                    }
                 }
                 by_task.entry(r).or_default().push(ev);
             }
@@ -353,9 +364,11 @@ impl Actor {
                 })
                 .unwrap_or(false)
         };
+        let conflicts = self.metrics.state_conflicts.load(Ordering::Relaxed);
         self.write_tasks(dirty, &redo).await;
+        let exact = conflicts == self.metrics.state_conflicts.load(Ordering::Relaxed);
         let jobs: Vec<String> = jobs.into_iter().collect();
-        self.refresh_jobs(jobs.clone()).await;
+        self.refresh_jobs_moved(jobs.clone(), moves, exact).await;
         if let Some(last) = msgs.last()
             && let Err(e) = last.ack().await
         {
@@ -473,6 +486,43 @@ impl Actor {
 
     /// Re-derives the status and counts of `jobs` from their tasks and
     /// writes those that changed.
+    /// Like `refresh_jobs`, but updates the counts from the status moves
+    /// of an event batch instead of counting every task of the job again
+    /// (which made big jobs quadratic). Counts are recounted when they may
+    /// be off: a conflict re-applied events onto stored state (`exact` is
+    /// false), a move did not fit, the job looks finished, or it is small.
+    async fn refresh_jobs_moved(
+        &mut self,
+        jobs: Vec<String>,
+        moves: HashMap<String, Vec<(Status, Status)>>,
+        exact: bool,
+    ) {
+        let now = now_rfc3339();
+        let changed: Vec<String> = {
+            let mut v = self.view();
+            jobs.into_iter()
+                .filter(|id| {
+                    v.jobs.get_mut(id).is_some_and(|e| {
+                        let mut counts = e.job.counts.clone();
+                        let fits = moves
+                            .get(id)
+                            .is_none_or(|m| m.iter().all(|(a, b)| counts.shift(*a, *b)));
+                        if !exact
+                            || !fits
+                            || counts.unfinished() == 0
+                            || e.tasks.len() <= 1000
+                            || counts.total() != e.tasks.len() as u64
+                        {
+                            counts = count(e.tasks.values().map(|(t, _)| t));
+                        }
+                        e.job.derive_status(counts, &now)
+                    })
+                })
+                .collect()
+        };
+        self.write_jobs(changed).await;
+    }
+
     async fn refresh_jobs(&mut self, jobs: Vec<String>) {
         let now = now_rfc3339();
         let changed: Vec<String> = {
