@@ -84,8 +84,12 @@ impl Fleet {
             dir.path().join("coordinator.toml"),
             config_with_zones(&nats.url(), zones),
         )?;
-        let (coordinator, api) =
-            start_coordinator(dir.path().join("coordinator.toml"), opts.token.as_deref()).await?;
+        let (coordinator, api) = spawn_coordinator(
+            dir.path().join("coordinator.toml"),
+            opts.token.as_deref(),
+            &[],
+        )
+        .await?;
         Ok(Fleet {
             nats,
             coordinator,
@@ -103,9 +107,10 @@ impl Fleet {
 
     /// Starts a coordinator again (after [`Fleet::kill_coordinator`]) on the same NATS.
     pub async fn start_coordinator(&mut self) -> Result<()> {
-        let (c, api) = start_coordinator(
+        let (c, api) = spawn_coordinator(
             self.dir.path().join("coordinator.toml"),
             self.token.as_deref(),
+            &[],
         )
         .await?;
         self.coordinator = c;
@@ -139,8 +144,14 @@ impl Fleet {
     }
 }
 
-async fn start_coordinator(config: PathBuf, token: Option<&str>) -> Result<(Proc, Api)> {
-    let mut envs = Vec::new();
+/// Starts `outpost-coordinator` with `config` on a free loopback port and
+/// waits until it listens; `envs` are added to its environment.
+pub async fn spawn_coordinator(
+    config: PathBuf,
+    token: Option<&str>,
+    envs: &[(&str, &str)],
+) -> Result<(Proc, Api)> {
+    let mut envs = envs.to_vec();
     if let Some(t) = token {
         envs.push(("OUTPOST_API_TOKEN", t));
     }

@@ -147,18 +147,10 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             return;
         }
     };
-    tracing::debug!("checking whether the job is cancelled");
     let job_cancel = shared.cancels.token(&task.job_id).await;
-    tracing::debug!(cancelled = job_cancel.is_cancelled(), "cancel checked");
     if job_cancel.is_cancelled() {
         tracing::info!("job is cancelled; task not started");
-        sink.emit(events::result(
-            pb::Outcome::Cancelled,
-            "cancelled",
-            "job was cancelled",
-            None,
-        ))
-        .await;
+        sink.emit(cancelled()).await;
         finish(msg, &mut sink, AckKind::Term).await;
         return;
     }
@@ -266,13 +258,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
         }
         Err(OpError::Cancelled) if job_cancel.is_cancelled() => {
             tracing::info!("task cancelled");
-            sink.emit(events::result(
-                pb::Outcome::Cancelled,
-                "cancelled",
-                "job was cancelled",
-                None,
-            ))
-            .await;
+            sink.emit(cancelled()).await;
             AckKind::Term
         }
         Err(OpError::Cancelled) => {
@@ -344,4 +330,14 @@ async fn settle(msg: &Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         tracing::warn!(error = %e, "could not acknowledge the task message");
     }
+}
+
+/// The result of a task whose job was cancelled.
+fn cancelled() -> Body {
+    events::result(
+        pb::Outcome::Cancelled,
+        "cancelled",
+        "job was cancelled",
+        None,
+    )
 }

@@ -146,10 +146,11 @@ async fn stream_once(
                             url: client.url(path),
                             message: format!("job event: {e}"),
                         })?;
-                    display.job(&job, last_job);
                     if ev.event == "end" {
+                        // The caller prints the final state.
                         return Ok(Some(job));
                     }
+                    display.job(&job, last_job);
                 }
                 "task" => {
                     let Ok(v) = serde_json::from_str::<serde_json::Value>(&ev.data) else {

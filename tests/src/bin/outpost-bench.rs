@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use clap::Parser;
 use futures::StreamExt;
 use outpost_proto::{Message, pb};
+use outpost_tests::fleet::spawn_coordinator;
 use outpost_tests::fleet_bin;
 use outpost_tests::nats::NatsServer;
 use outpost_tests::procs::Proc;
@@ -172,29 +173,8 @@ impl Fleet {
                 "nats_url = \"{nats_url}\"\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n"
             ),
         )?;
-        let mut coordinator = Proc::spawn(
-            "coordinator",
-            fleet_bin("outpost-coordinator")?,
-            &[
-                "--config".as_ref(),
-                config.as_os_str(),
-                "--listen".as_ref(),
-                "127.0.0.1:0".as_ref(),
-            ],
-            &[("RUST_LOG", "warn")],
-        )?;
-        let line = coordinator
-            .wait_for_line(
-                |l| l.contains("listening on http://"),
-                Duration::from_secs(60),
-            )
-            .await?;
-        let api = line
-            .rsplit("listening on ")
-            .next()
-            .context("coordinator address")?
-            .trim()
-            .to_string();
+        let (coordinator, api) = spawn_coordinator(config, None, &[("RUST_LOG", "warn")]).await?;
+        let api = api.base;
         let mut worker = Proc::spawn(
             "worker",
             fleet_bin("outpost-worker")?,
