@@ -32,3 +32,22 @@ pub fn fleet_bin(name: &str) -> Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Polls `check` every 100 ms until it gives a value; after `deadline`
+/// fails with `what` and the last thing `check` reported.
+pub async fn wait_until<T>(
+    what: &str,
+    deadline: std::time::Duration,
+    mut check: impl AsyncFnMut() -> std::result::Result<T, String>,
+) -> Result<T> {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        match check().await {
+            Ok(v) => return Ok(v),
+            Err(last) if tokio::time::Instant::now() >= until => {
+                bail!("{what} did not happen within {deadline:?} (last: {last})")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}

@@ -10,18 +10,15 @@ use std::time::Duration;
 
 /// Polls `/healthz` until it answers `want`.
 async fn wait_health(fleet: &Fleet, want: u16) -> anyhow::Result<()> {
-    let until = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let got = fleet.api.get("/healthz").await.map(|r| r.status).ok();
-        if got == Some(want) {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < until,
-            "/healthz did not answer {want} within {SETTLE:?} (last: {got:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    outpost_tests::wait_until(
+        &format!("/healthz answering {want}"),
+        SETTLE,
+        async || match fleet.api.get("/healthz").await.map(|r| r.status) {
+            Ok(got) if got == want => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await
 }
 
 #[tokio::test]

@@ -7,24 +7,17 @@ use outpost_tests::api::tasks;
 use outpost_tests::fleet::{Fleet, SETTLE};
 use outpost_tests::inspect;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// Waits until the coordinator's relay has applied every stored event.
 async fn wait_relay_caught_up(fleet: &Fleet) -> anyhow::Result<()> {
     let url = fleet.nats.url();
-    let until = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let backlog =
-            inspect::consumer_backlog(&url, names::EVENTS_STREAM, names::RELAY_CONSUMER).await;
-        if let Ok((0, 0)) = backlog {
-            return Ok(());
+    outpost_tests::wait_until("the relay catching up", SETTLE, async || {
+        match inspect::consumer_backlog(&url, names::EVENTS_STREAM, names::RELAY_CONSUMER).await {
+            Ok((0, 0)) => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < until,
-            "relay did not catch up within {SETTLE:?}: {backlog:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
