@@ -32,7 +32,7 @@ NATS_SERVER_BIN=$(bash deploy/ensure-nats-server.sh)
 "$NATS_SERVER_BIN" --version
 
 say "building Outpost ($PROFILE)"
-cargo build --profile "$PROFILE" --bin outpost-coordinator --bin outpost-worker --bin outpost
+cargo build --profile "$PROFILE" --bin outpost-coordinator --bin outpost-worker --bin outpost --bin outpost-sim
 target="${CARGO_TARGET_DIR:-$root/target}"
 dir=$PROFILE; [ "$PROFILE" = dev ] && dir=debug
 bin="$target/$dir"
@@ -60,8 +60,37 @@ say "starting NATS on 127.0.0.1:$NATS_PORT"
 pids+=($!)
 wait_for "$state/nats.log" "Server is ready" 30
 
+say "simulated network devices: 8 in zone alpha (127.1.1.x), 4 in zone beta (127.2.1.x)"
+export OUTPOST_SIM_PASSWORD=quickstart-device-pass
+"$bin/outpost-sim" ssh --count 8 --first-addr 127.1.1.1 --port 2222 --platform mixed \
+  --username netops --enable-secret quickstart-enable --latency-ms 50 --name-prefix alpha-sw \
+  --write-inventory "$state/inventory-alpha.csv" >"$state/sim-alpha.out" 2>"$state/sim-alpha.log" &
+pids+=($!)
+"$bin/outpost-sim" ssh --count 4 --first-addr 127.2.1.1 --port 2222 --platform mixed \
+  --username netops --enable-secret quickstart-enable --latency-ms 50 --name-prefix beta-sw \
+  --write-inventory "$state/inventory-beta.csv" >"$state/sim-beta.out" 2>"$state/sim-beta.log" &
+pids+=($!)
+wait_for "$state/sim-alpha.out" "ready" 60
+wait_for "$state/sim-beta.out" "ready" 60
+
 cp deploy/quickstart/coordinator.toml "$state/coordinator.toml"
 sed -i "s|^nats_url = .*|nats_url = \"nats://127.0.0.1:$NATS_PORT\"|" "$state/coordinator.toml"
+sed -i "s|^capture_dir = .*|capture_dir = \"$state/captures\"|" "$state/coordinator.toml"
+cat >>"$state/coordinator.toml" <<EOT
+[[inventory]]
+type = "csv"
+path = "$state/inventory-alpha.csv"
+[[inventory]]
+type = "csv"
+path = "$state/inventory-beta.csv"
+EOT
+
+say "a credential vault for the zones (one file here; each site would keep its own)"
+export OUTPOST_VAULT_PASS=quickstart-vault-pass
+"$bin/outpost" vault --vault "$state/vault.json" init
+printf 'quickstart-device-pass\nquickstart-enable\n' | "$bin/outpost" vault --vault "$state/vault.json" \
+  add lab --username netops --default --password-stdin --enable-secret-stdin
+"$bin/outpost" vault --vault "$state/vault.json" list
 
 say "starting the coordinator on http://$API_ADDR"
 "$bin/outpost-coordinator" --config "$state/coordinator.toml" --listen "$API_ADDR" \
@@ -72,7 +101,7 @@ wait_for "$state/coordinator.out" "listening on" 60
 say "starting workers: two in zone alpha, one in zone beta"
 for w in alpha:alpha-1 alpha:alpha-2 beta:beta-1; do
   zone=${w%%:*}; id=${w#*:}
-  "$bin/outpost-worker" --zone "$zone" --worker-id "$id" --concurrency 8 \
+  "$bin/outpost-worker" --zone "$zone" --worker-id "$id" --concurrency 8 --vault "$state/vault.json" \
     --nats "nats://127.0.0.1:$NATS_PORT" >"$state/$id.out" 2>"$state/$id.log" &
   pids+=($!)
 done
@@ -91,6 +120,10 @@ rc=0; "$outpost" submit deploy/quickstart/reach.json || rc=$?
 
 say "job 2: 40 diag.sleep tasks of 250 ms in zone alpha, spread over both alpha workers"
 "$outpost" submit deploy/quickstart/sleep.json
+
+say "job 3: the VelocityCollector job file deploy/quickstart/collect.json on the simulated Cisco devices of both zones"
+"$outpost" run-job --job deploy/quickstart/collect.json -y
+ls -l "$state/captures/configs" | head -5
 
 say "jobs"
 "$outpost" jobs

@@ -105,11 +105,20 @@ pub async fn ensure_layout(
         cfg,
     )
     .await?;
+    ensure_kv(&js, names::HOSTKEYS_BUCKET, Duration::ZERO, cfg).await?;
     for bucket in [names::CAPTURES_STORE, names::FIRMWARE_STORE] {
         if js.get_object_store(bucket).await.is_err() {
+            // Captures live as long as the events that point at them, so a
+            // replay of the events stream can still write its files.
+            let max_age = if bucket == names::CAPTURES_STORE {
+                Duration::from_secs(cfg.events_max_age_hours * 3600)
+            } else {
+                Duration::ZERO
+            };
             js.create_object_store(object_store::Config {
                 bucket: bucket.to_string(),
                 storage: storage(cfg),
+                max_age,
                 ..Default::default()
             })
             .await

@@ -33,6 +33,13 @@ pub struct Config {
     pub listen: Option<String>,
     #[serde(default)]
     pub jetstream: JetStreamConfig,
+    /// Where SSH captures are written (`<capture_dir>/<output_directory>/<file>`);
+    /// default `~/.outpost/captures`.
+    #[serde(default)]
+    pub capture_dir: Option<std::path::PathBuf>,
+    /// Where `ssh.collect` jobs select devices from, searched in order.
+    #[serde(default, rename = "inventory")]
+    pub inventory: Vec<crate::collect::inventory::InventorySource>,
     /// The zones and the address ranges they own.
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
@@ -90,6 +97,17 @@ fn default_presence_ttl_secs() -> u64 {
 }
 
 impl Config {
+    /// The capture directory, defaulted.
+    pub fn capture_dir(&self) -> std::path::PathBuf {
+        match &self.capture_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| ".".into())
+                .join(".outpost/captures"),
+        }
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();

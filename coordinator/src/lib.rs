@@ -6,9 +6,11 @@
 pub mod api;
 pub mod bus;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod engine;
 pub mod model;
 pub mod plan;
+pub mod redfish;
 pub mod server;
 pub mod zones;

@@ -2,6 +2,7 @@
 //! tasks, each placed in exactly one zone. Nothing is written here, so an
 //! invalid document can never leave half a job behind.
 
+use crate::collect::{self, inventory::InventorySource};
 use crate::model::{Counts, JobState, Status, TaskState, now_rfc3339};
 use crate::zones::Zones;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use thiserror::Error;
 pub const MAX_TASKS: usize = 100_000;
 
 /// Job types the coordinator can plan.
-pub const JOB_TYPES: &[&str] = &["net.reach", "diag.sleep"];
+pub const JOB_TYPES: &[&str] = &["net.reach", "diag.sleep", "ssh.collect", "redfish.discover"];
 
 /// A job document that cannot be accepted, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -89,6 +90,8 @@ fn located(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Pl
 pub struct Plan {
     pub job: JobState,
     pub tasks: Vec<TaskState>,
+    /// What a dry run shows besides the tasks (the matched devices).
+    pub preview: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +136,16 @@ fn params<T: DeserializeOwned>(v: &Option<serde_json::Value>) -> Result<T, PlanE
 
 /// Validates `doc` and plans its tasks. `job_id` must be a valid id.
 pub fn plan(doc: &JobDoc, zones: &Zones, job_id: &str) -> Result<Plan, PlanError> {
+    plan_with(doc, zones, &[], job_id)
+}
+
+/// As [`plan`], with the inventory that selects devices for `ssh.collect`.
+pub fn plan_with(
+    doc: &JobDoc,
+    zones: &Zones,
+    inventory: &[InventorySource],
+    job_id: &str,
+) -> Result<Plan, PlanError> {
     if !JOB_TYPES.contains(&doc.job_type.as_str()) {
         return Err(err(
             "type",
@@ -155,9 +168,28 @@ pub fn plan(doc: &JobDoc, zones: &Zones, job_id: &str) -> Result<Plan, PlanError
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ),
     };
+    let mut job_params = doc.params.clone().unwrap_or(serde_json::Value::Null);
+    let mut preview = None;
     let specs = match doc.job_type.as_str() {
         "net.reach" => plan_reach(doc, zones)?,
         "diag.sleep" => plan_sleep(doc)?,
+        "redfish.discover" => plan_discover(doc, zones)?,
+        "ssh.collect" => {
+            let p: collect::plan::CollectParams = params(&doc.params)?;
+            let planned = collect::plan::plan(p, doc.zone.as_deref(), zones, inventory)
+                .map_err(|e| err(e.field, e.message))?;
+            job_params = planned.job_params;
+            preview = Some(serde_json::json!({ "devices": planned.devices }));
+            planned
+                .tasks
+                .into_iter()
+                .map(|t| Spec {
+                    zone: t.zone,
+                    target: t.target,
+                    params: t.params,
+                })
+                .collect()
+        }
         _ => unreachable!("checked against JOB_TYPES"),
     };
     if specs.is_empty() {
@@ -215,10 +247,14 @@ pub fn plan(doc: &JobDoc, zones: &Zones, job_id: &str) -> Result<Plan, PlanError
         dispatched: false,
         cancel_requested: false,
         counts,
-        params: doc.params.clone().unwrap_or(serde_json::Value::Null),
+        params: job_params,
         traceparent: None,
     };
-    Ok(Plan { job, tasks })
+    Ok(Plan {
+        job,
+        tasks,
+        preview,
+    })
 }
 
 struct Spec {
@@ -322,6 +358,106 @@ fn split_host_port(t: &str) -> Result<(&str, Option<u16>), String> {
     Ok((host, port))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoverParams {
+    #[serde(default = "default_redfish_port")]
+    port: u16,
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    http_timeout_ms: Option<u64>,
+    /// Probes in flight per task.
+    #[serde(default)]
+    concurrency: Option<usize>,
+    /// Vault credential names, tried in this order.
+    #[serde(default)]
+    credentials: Vec<String>,
+    /// Scan more than a /16.
+    #[serde(default)]
+    allow_large: bool,
+    /// Addresses per task.
+    #[serde(default = "default_slice")]
+    slice_size: u64,
+}
+
+fn default_redfish_port() -> u16 {
+    443
+}
+fn default_slice() -> u64 {
+    256
+}
+
+fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
+    use crate::redfish::targets;
+    let p: DiscoverParams = params(&doc.params)?;
+    if p.port == 0 {
+        return Err(err("params.port", "port 0 is not a valid destination"));
+    }
+    if !(1..=65_536).contains(&p.slice_size) {
+        return Err(err("params.slice_size", "must be between 1 and 65536"));
+    }
+    if let Some(c) = p.concurrency
+        && !(1..=4096).contains(&c)
+    {
+        return Err(err("params.concurrency", "must be between 1 and 4096"));
+    }
+    for (k, v) in [
+        ("params.connect_timeout_ms", p.connect_timeout_ms),
+        ("params.http_timeout_ms", p.http_timeout_ms),
+    ] {
+        if let Some(ms) = v
+            && !(1..=120_000).contains(&ms)
+        {
+            return Err(err(k, "must be between 1 and 120000"));
+        }
+    }
+    let entries = doc.targets.as_ref().ok_or_else(|| {
+        err(
+            "targets",
+            "redfish.discover needs CIDRs, ranges or addresses",
+        )
+    })?;
+    let t = targets::parse(entries, p.allow_large).map_err(|(i, e)| match e {
+        targets::TargetError::TooLarge { .. } | targets::TargetError::OverHardLimit { .. } => {
+            err("targets", e.to_string())
+        }
+        other => err(format!("targets[{i}]"), other.to_string()),
+    })?;
+    if !t.v6.is_empty() {
+        return Err(err(
+            "targets",
+            "IPv6 addresses are not scanned yet; list IPv4 addresses, ranges or CIDRs",
+        ));
+    }
+    let split = targets::split(&t, p.slice_size, |ip| match &doc.zone {
+        Some(z) => Ok(z.clone()),
+        None => zones
+            .resolve(ip)
+            .map(str::to_string)
+            .map_err(|e| err("targets", e.to_string())),
+    })?;
+    let mut out = Vec::new();
+    for (zone, slices) in split {
+        for slice in slices {
+            let runs: Vec<String> = slice.iter().map(targets::Run::render).collect();
+            out.push(Spec {
+                zone: zone.clone(),
+                target: runs.first().cloned().unwrap_or_default(),
+                params: serde_json::json!({
+                    "slice": runs,
+                    "port": p.port,
+                    "connect_timeout_ms": p.connect_timeout_ms.unwrap_or(2000),
+                    "http_timeout_ms": p.http_timeout_ms.unwrap_or(10_000),
+                    "concurrency": p.concurrency.unwrap_or(256),
+                    "credentials": p.credentials,
+                }),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn plan_sleep(doc: &JobDoc) -> Result<Vec<Spec>, PlanError> {
     let p: SleepParams = params(&doc.params)?;
     let zone = doc.zone.clone().ok_or_else(|| {
@@ -378,6 +514,23 @@ mod tests {
     fn doc(json: &str) -> Result<Plan, PlanError> {
         let d = JobDoc::from_json(json.as_bytes())?;
         plan(&d, &zones(), "J1")
+    }
+
+    #[test]
+    fn discovery_ranges_split_by_zone_and_slice() {
+        let p = doc(r#"{"type":"redfish.discover","targets":["127.0.1.0/24","127.0.2.1-127.0.2.10"],"params":{"slice_size":100,"credentials":["lab"]}}"#).unwrap();
+        let zones: Vec<&str> = p.tasks.iter().map(|t| t.zone.as_str()).collect();
+        assert_eq!(zones, ["a", "a", "a", "b"]);
+        assert_eq!(p.tasks[0].params["slice"][0], "127.0.1.1-127.0.1.100");
+        assert_eq!(p.tasks[2].params["slice"][0], "127.0.1.201-127.0.1.254");
+        assert_eq!(p.tasks[3].params["credentials"][0], "lab");
+        let e = doc(r#"{"type":"redfish.discover","targets":["127.0.1.1","127.0.1.9-127.0.1.2"]}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "targets[1]");
+        let e = doc(r#"{"type":"redfish.discover","targets":["10.0.0.0/15"]}"#).unwrap_err();
+        assert!(e.message.contains("allow_large"), "{e}");
+        let e = doc(r#"{"type":"redfish.discover","targets":["10.9.9.9"]}"#).unwrap_err();
+        assert_eq!(e.field, "targets");
     }
 
     #[test]

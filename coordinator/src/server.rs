@@ -69,10 +69,13 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     let bus =
         bus::ensure_layout_with_retry(client, &opts.config.jetstream, Duration::from_secs(60))
             .await?;
-    let (engine, engine_task) = Engine::start(bus.clone(), shutdown.clone()).await?;
+    let (engine, engine_task) =
+        Engine::start(bus.clone(), opts.config.capture_dir(), shutdown.clone()).await?;
     let state = AppState {
         engine,
         zones: Arc::new(Zones::new(&opts.config.zones)),
+        inventory: Arc::new(opts.config.inventory.clone()),
+        capture_dir: Arc::new(opts.config.capture_dir()),
         bus: bus.clone(),
         token: token.map(Arc::from),
     };

@@ -10,6 +10,8 @@ pub const JOBS_BUCKET: &str = "outpost_jobs";
 pub const LEASES_BUCKET: &str = "outpost_leases";
 /// KV bucket (with TTL) with worker presence.
 pub const WORKERS_BUCKET: &str = "outpost_workers";
+/// KV bucket with the device host keys each zone has trusted: `<zone>.<host>-<port>`.
+pub const HOSTKEYS_BUCKET: &str = "outpost_hostkeys";
 /// Object store for SSH captures travelling back to the coordinator.
 pub const CAPTURES_STORE: &str = "outpost_captures";
 /// Object store for firmware images pushed to iDRACs.

@@ -49,6 +49,8 @@ pub struct FleetOptions {
     pub token: Option<String>,
     /// `[[zone]]` tables instead of [`TWO_ZONES`].
     pub zones: Option<String>,
+    /// More top-level config keys (before the zones), e.g. `capture_dir`.
+    pub extra_config: Option<String>,
 }
 
 pub struct Fleet {
@@ -56,7 +58,7 @@ pub struct Fleet {
     pub coordinator: Proc,
     pub api: Api,
     pub workers: Vec<Proc>,
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     token: Option<String>,
 }
 
@@ -80,10 +82,13 @@ impl Fleet {
         let nats = NatsServer::start().await?;
         let dir = tempfile::tempdir()?;
         let zones = opts.zones.as_deref().unwrap_or(TWO_ZONES);
-        std::fs::write(
-            dir.path().join("coordinator.toml"),
-            config_with_zones(&nats.url(), zones),
-        )?;
+        let mut config = String::new();
+        if let Some(extra) = &opts.extra_config {
+            config.push_str(extra);
+            config.push('\n');
+        }
+        config.push_str(&config_with_zones(&nats.url(), zones));
+        std::fs::write(dir.path().join("coordinator.toml"), config)?;
         let (coordinator, api) = spawn_coordinator(
             dir.path().join("coordinator.toml"),
             opts.token.as_deref(),
@@ -126,6 +131,17 @@ impl Fleet {
 
     /// Starts a worker of `zone` with extra flags; returns its index in `workers`.
     pub async fn worker(&mut self, zone: &str, id: &str, extra: &[&str]) -> Result<usize> {
+        self.worker_env(zone, id, extra, &[]).await
+    }
+
+    /// As [`Fleet::worker`], with environment variables.
+    pub async fn worker_env(
+        &mut self,
+        zone: &str,
+        id: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<usize> {
         let url = self.nats.url();
         let mut args: Vec<&OsStr> = vec![
             "--zone".as_ref(),
@@ -136,7 +152,7 @@ impl Fleet {
             url.as_ref(),
         ];
         args.extend(extra.iter().map(|a| OsStr::new(*a)));
-        let mut w = Proc::spawn(id, fleet_bin("outpost-worker")?, &args, &[])?;
+        let mut w = Proc::spawn(id, fleet_bin("outpost-worker")?, &args, envs)?;
         w.wait_for_line(|l| l.starts_with("outpost-worker ready"), START)
             .await?;
         self.workers.push(w);

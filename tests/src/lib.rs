@@ -3,10 +3,12 @@
 //! and a small client for the coordinator's HTTP API.
 
 pub mod api;
+pub mod collect;
 pub mod fleet;
 pub mod inspect;
 pub mod nats;
 pub mod procs;
+pub mod sshd;
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -50,4 +52,21 @@ pub async fn wait_until<T>(
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     }
+}
+
+/// `N cores, <CPU model>` of this machine, for benchmark reports.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} cores, {model}")
 }

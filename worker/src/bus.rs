@@ -2,7 +2,7 @@
 //! buckets it uses. The coordinator creates the layout; a worker started
 //! first waits for it rather than creating it with its own settings.
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv, object_store, stream};
 use outpost_proto::names;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,10 @@ pub struct Bus {
     pub jobs: kv::Store,
     pub leases: kv::Store,
     pub workers: kv::Store,
+    /// The zone's known-hosts store (`outpost_hostkeys`).
+    pub hostkeys: kv::Store,
+    /// Where SSH captures travel back (`outpost_captures`).
+    pub captures: object_store::ObjectStore,
 }
 
 /// Connects to NATS; reconnects forever once connected. The watch changes
@@ -80,7 +84,14 @@ pub async fn wait_for_layout(
     let mut logged = false;
     loop {
         let missing = match open(&js).await {
-            Ok((tasks, jobs, leases, workers)) => {
+            Ok(Opened {
+                tasks,
+                jobs,
+                leases,
+                workers,
+                hostkeys,
+                captures,
+            }) => {
                 return Ok(Bus {
                     client,
                     js,
@@ -88,6 +99,8 @@ pub async fn wait_for_layout(
                     jobs,
                     leases,
                     workers,
+                    hostkeys,
+                    captures,
                 });
             }
             Err(missing) => missing,
@@ -110,29 +123,37 @@ pub async fn wait_for_layout(
     }
 }
 
-async fn open(
-    js: &jetstream::Context,
-) -> Result<(stream::Stream, kv::Store, kv::Store, kv::Store), String> {
+struct Opened {
+    tasks: stream::Stream,
+    jobs: kv::Store,
+    leases: kv::Store,
+    workers: kv::Store,
+    hostkeys: kv::Store,
+    captures: object_store::ObjectStore,
+}
+
+async fn open(js: &jetstream::Context) -> Result<Opened, String> {
     let tasks = js
         .get_stream(names::TASKS_STREAM)
         .await
         .map_err(|_| format!("stream {}", names::TASKS_STREAM))?;
-    let mut kvs = Vec::with_capacity(3);
-    for bucket in [
-        names::JOBS_BUCKET,
-        names::LEASES_BUCKET,
-        names::WORKERS_BUCKET,
-    ] {
-        kvs.push(
-            js.get_key_value(bucket)
-                .await
-                .map_err(|_| format!("bucket {bucket}"))?,
-        );
-    }
-    let workers = kvs.pop().expect("three buckets");
-    let leases = kvs.pop().expect("three buckets");
-    let jobs = kvs.pop().expect("three buckets");
-    Ok((tasks, jobs, leases, workers))
+    let kv = |bucket: &'static str| async move {
+        js.get_key_value(bucket)
+            .await
+            .map_err(|_| format!("bucket {bucket}"))
+    };
+    let captures = js
+        .get_object_store(names::CAPTURES_STORE)
+        .await
+        .map_err(|_| format!("object store {}", names::CAPTURES_STORE))?;
+    Ok(Opened {
+        tasks,
+        jobs: kv(names::JOBS_BUCKET).await?,
+        leases: kv(names::LEASES_BUCKET).await?,
+        workers: kv(names::WORKERS_BUCKET).await?,
+        hostkeys: kv(names::HOSTKEYS_BUCKET).await?,
+        captures,
+    })
 }
 
 /// The TTL a bucket was created with, or `fallback` when it has none.

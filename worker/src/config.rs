@@ -39,6 +39,27 @@ pub struct WorkerConfig {
     pub drain_timeout: Duration,
     /// First retry delay of a retryable failure; doubles with each attempt.
     pub retry_base: Duration,
+    pub ssh: SshSettings,
+}
+
+/// How `ssh.collect` treats devices.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub host_key_policy: crate::ops::ssh::hostkeys::HostKeyPolicy,
+    /// An OpenSSH known_hosts file whose keys are trusted as well.
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Largest output accepted from one device.
+    pub max_output: usize,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        Self {
+            host_key_policy: crate::ops::ssh::hostkeys::HostKeyPolicy::Tofu,
+            known_hosts: None,
+            max_output: crate::ops::ssh::DEFAULT_MAX_OUTPUT,
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -112,6 +133,7 @@ mod tests {
             max_deliver: 5,
             drain_timeout: Duration::from_secs(30),
             retry_base: Duration::from_millis(500),
+            ssh: SshSettings::default(),
         }
     }
 

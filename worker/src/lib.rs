@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cancel;
 pub mod claim;
 pub mod config;
+pub mod credentials;
 pub mod events;
 pub mod lease;
 pub mod ops;
@@ -13,5 +14,6 @@ pub mod presence;
 pub mod runner;
 pub mod worker;
 
-pub use config::WorkerConfig;
+pub use config::{SshSettings, WorkerConfig};
+pub use credentials::Credentials;
 pub use worker::{WorkerError, run};

@@ -1,8 +1,12 @@
 //! `outpost-worker`: the process placed inside a zone that runs its tasks.
 
 use clap::Parser;
-use outpost_worker::WorkerConfig;
+use outpost_worker::ops::ssh::hostkeys::HostKeyPolicy;
+use outpost_worker::{Credentials, SshSettings, WorkerConfig};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +46,19 @@ struct Args {
     /// First retry delay in milliseconds after a retryable failure; doubles per attempt.
     #[arg(long, default_value_t = 500)]
     retry_base_ms: u64,
+    /// The zone's credential vault (`outpost vault init`); unlocked once at
+    /// start with OUTPOST_VAULT_PASS or a prompt on the terminal.
+    #[arg(long, env = "OUTPOST_VAULT")]
+    vault: Option<PathBuf>,
+    /// Unknown device host keys: trusted on first use, or refused (strict).
+    #[arg(long, value_enum, default_value = "tofu")]
+    host_keys: HostKeyPolicy,
+    /// An OpenSSH known_hosts file whose device keys are trusted too.
+    #[arg(long)]
+    known_hosts: Option<PathBuf>,
+    /// Largest output accepted from one device, in bytes.
+    #[arg(long, default_value_t = outpost_worker::ops::ssh::DEFAULT_MAX_OUTPUT)]
+    ssh_max_output_bytes: usize,
 }
 
 #[tokio::main]
@@ -62,10 +79,22 @@ async fn main() -> ExitCode {
         max_deliver: args.max_deliver,
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         retry_base: Duration::from_millis(args.retry_base_ms),
+        ssh: SshSettings {
+            host_key_policy: args.host_keys,
+            known_hosts: args.known_hosts,
+            max_output: args.ssh_max_output_bytes,
+        },
     };
     let cfg = match cfg.validate() {
         Ok(c) => c,
         Err(e) => return fail(&e),
+    };
+    let credentials = match &args.vault {
+        None => Credentials::None,
+        Some(path) => match unlock(path) {
+            Ok(v) => v,
+            Err(e) => return fail(&e),
+        },
     };
     let stop = CancellationToken::new();
     let signal = stop.clone();
@@ -74,10 +103,32 @@ async fn main() -> ExitCode {
         tracing::info!("stop requested");
         signal.cancel();
     });
-    match outpost_worker::run(cfg, stop).await {
+    match outpost_worker::run(cfg, credentials, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// Opens the zone's vault with OUTPOST_VAULT_PASS or a password typed at
+/// the terminal; the password is not kept once the vault is open.
+fn unlock(path: &Path) -> Result<Credentials, String> {
+    let pass = match std::env::var("OUTPOST_VAULT_PASS") {
+        Ok(p) => zeroize::Zeroizing::new(p),
+        Err(_) if std::io::stdin().is_terminal() => zeroize::Zeroizing::new(
+            rpassword::prompt_password(format!("Vault password for {}: ", path.display()))
+                .map_err(|e| format!("cannot read the vault password: {e}"))?,
+        ),
+        Err(_) => {
+            return Err(format!(
+                "vault {} needs a password: set OUTPOST_VAULT_PASS or start the worker on a terminal",
+                path.display()
+            ));
+        }
+    };
+    let vault = outpost_vault::Vault::open(path, &pass)
+        .map_err(|e| format!("cannot unlock vault {}: {e}", path.display()))?;
+    tracing::info!(vault = %path.display(), credentials = vault.list().len(), "vault unlocked");
+    Ok(Credentials::Vault(Arc::new(vault)))
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

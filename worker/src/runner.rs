@@ -8,7 +8,7 @@ use crate::cancel::Cancels;
 use crate::config::WorkerConfig;
 use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
-use crate::ops::{self, Kind, OpCtx, OpError};
+use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
 use async_nats::jetstream::{AckKind, Message};
 use outpost_proto::pb::{self, event::Body};
 use outpost_proto::{Message as _, subject};
@@ -28,6 +28,7 @@ pub struct Shared {
     pub bus: Bus,
     pub cancels: Cancels,
     pub lease_ttl: Duration,
+    pub env: Arc<OpEnv>,
     /// Fires when a draining worker runs out of time: running tasks are handed back.
     pub hand_back: CancellationToken,
     /// Bumped whenever a task gives its capacity back; claim loops watch it.
@@ -36,12 +37,19 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: WorkerConfig, bus: Bus, cancels: Cancels, lease_ttl: Duration) -> Self {
+    pub fn new(
+        cfg: WorkerConfig,
+        bus: Bus,
+        cancels: Cancels,
+        lease_ttl: Duration,
+        env: Arc<OpEnv>,
+    ) -> Self {
         Self {
             cfg,
             bus,
             cancels,
             lease_ttl,
+            env,
             hand_back: CancellationToken::new(),
             freed: watch::Sender::new(0),
             running: Mutex::new(HashSet::new()),
@@ -172,10 +180,11 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     let params = serde_json::from_slice(&task.params_json).unwrap_or(serde_json::Value::Null);
     let ctx = OpCtx::new(
-        task.target.clone(),
+        task,
         params,
         attempt,
         run_token.clone(),
+        shared.env.clone(),
         progress_tx,
     );
     let beat = shared.cfg.ack_wait.min(shared.lease_ttl) / 3;
@@ -189,7 +198,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             Some(p) = progress_rx.recv() => {
                 sink.emit(Body::Progress(pb::Progress { percent: p.percent, step: p.step })).await;
             }
-            _ = ticker.tick() => {
+            _ = ticker.tick(), if !lease_lost => {
                 settle(msg, AckKind::Progress).await;
                 let kept = match lease.as_mut() {
                     Some(l) => l.renew(leases).await,
@@ -209,10 +218,20 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             _ = shared.hand_back.cancelled(), if !run_token.is_cancelled() => run_token.cancel(),
         }
     };
+    // Once the lease is lost another attempt owns the task and reports its
+    // result: whatever this run ended with (it may have finished in the same
+    // instant it was stopped) is dropped.
+    if lease_lost {
+        tracing::warn!(finished_ok = outcome.is_ok(), "run ended after its lease was lost; its result is dropped");
+        if let Err(e) = sink.confirm(CONFIRM_DEADLINE).await {
+            tracing::warn!(error = %e, "events of an abandoned run were not stored");
+        }
+        return;
+    }
     // A run that outlived half its ack wait (a slow task, a frozen or
     // partitioned worker) may have a twin by now: report only while still
     // holding the lease. Shorter runs cannot have been redelivered.
-    if !lease_lost && received.elapsed() >= shared.cfg.ack_wait / 2 {
+    if received.elapsed() >= shared.cfg.ack_wait / 2 {
         let kept = match lease.as_mut() {
             Some(l) => l.renew(leases).await,
             None => Lease::acquire(leases, &task.task_id, &holder)
@@ -248,13 +267,6 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             ))
             .await;
             AckKind::Ack
-        }
-        Err(OpError::Cancelled) if lease_lost => {
-            // Another attempt owns the task now; it reports the result.
-            if let Err(e) = sink.confirm(CONFIRM_DEADLINE).await {
-                tracing::warn!(error = %e, "events of an abandoned run were not stored");
-            }
-            return;
         }
         Err(OpError::Cancelled) if job_cancel.is_cancelled() => {
             tracing::info!("task cancelled");

@@ -7,6 +7,9 @@ use crate::bus::{self, BusError};
 use crate::cancel::Cancels;
 use crate::claim::ClaimLoop;
 use crate::config::WorkerConfig;
+use crate::credentials::Credentials;
+use crate::ops::OpEnv;
+use crate::ops::ssh::hostkeys::HostKeys;
 use crate::runner::Shared;
 use async_nats::jetstream::consumer::{self, AckPolicy, PullConsumer};
 use outpost_proto::subject;
@@ -34,7 +37,11 @@ pub enum WorkerError {
 }
 
 /// Runs the worker until `stop` fires, then drains.
-pub async fn run(cfg: WorkerConfig, stop: CancellationToken) -> Result<(), WorkerError> {
+pub async fn run(
+    cfg: WorkerConfig,
+    credentials: Credentials,
+    stop: CancellationToken,
+) -> Result<(), WorkerError> {
     let (client, reconnects) =
         bus::connect(&cfg.nats_url, &format!("outpost-worker {}", cfg.worker_id)).await?;
     let bus = bus::wait_for_layout(client, Duration::from_secs(365 * 24 * 3600), &stop).await?;
@@ -47,11 +54,24 @@ pub async fn run(cfg: WorkerConfig, stop: CancellationToken) -> Result<(), Worke
     }
 
     let cancels = Cancels::new(bus.jobs.clone());
+    let env = OpEnv::new(
+        credentials,
+        HostKeys {
+            kv: Some(bus.hostkeys.clone()),
+            zone: cfg.zone.clone(),
+            worker: cfg.worker_id.clone(),
+            policy: cfg.ssh.host_key_policy,
+            known_hosts_file: cfg.ssh.known_hosts.clone(),
+        },
+        Some(bus.captures.clone()),
+        cfg.ssh.max_output,
+    );
     let shared = Arc::new(Shared::new(
         cfg.clone(),
         bus.clone(),
         cancels.clone(),
         lease_ttl,
+        Arc::new(env),
     ));
     let done = CancellationToken::new();
     tokio::spawn(cancels.listen(bus.client.clone(), done.clone()));

@@ -73,3 +73,47 @@ fn bad_values_are_refused_before_connecting() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_vault_that_cannot_be_unlocked_stops_the_worker_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let m = missing.to_string_lossy().into_owned();
+    let out = Command::new(WORKER)
+        .args([
+            "--zone",
+            "alpha",
+            "--vault",
+            &m,
+            "--nats",
+            "nats://127.0.0.1:1",
+        ])
+        .env("OUTPOST_VAULT_PASS", "whatever")
+        .env_remove("OUTPOST_VAULT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing.json") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("whatever"), "the password leaked: {err}");
+
+    let out = Command::new(WORKER)
+        .args([
+            "--zone",
+            "alpha",
+            "--vault",
+            &m,
+            "--nats",
+            "nats://127.0.0.1:1",
+        ])
+        .env_remove("OUTPOST_VAULT_PASS")
+        .env_remove("OUTPOST_VAULT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OUTPOST_VAULT_PASS"));
+}

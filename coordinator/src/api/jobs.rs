@@ -14,11 +14,24 @@ use tracing::Instrument;
 
 /// `POST /api/v1/jobs`: validates and plans the document, then writes and
 /// dispatches it. Nothing is written unless the whole document is valid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Plan and show the job without creating it.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/jobs[?dry_run=true]`: a dry run answers 200 with the
+/// planned job, its tasks and (for `ssh.collect`) the matched devices.
 pub async fn create(
     State(state): State<AppState>,
+    query: Result<Query<CreateQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<JobState>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let body = read_limited(body).await.inspect_err(|_| {
         state
             .engine
@@ -50,11 +63,33 @@ pub async fn create(
         let span = tracing::Span::current();
         span.record("job", job_id.as_str());
         span.record("job_type", doc.job_type.as_str());
-        let mut planned = plan::plan(&doc, &state.zones, &job_id).map_err(reject)?;
+        let inventory = state.inventory.clone();
+        let zones = state.zones.clone();
+        let doc2 = doc.clone();
+        let id2 = job_id.clone();
+        // Inventory files are read here: off the async threads.
+        let mut planned =
+            tokio::task::spawn_blocking(move || plan::plan_with(&doc2, &zones, &inventory, &id2))
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?
+                .map_err(reject)?;
+        if q.dry_run {
+            let mut body = serde_json::json!({
+                "job": planned.job,
+                "tasks": planned.tasks,
+                "capture_dir": state.capture_dir.display().to_string(),
+            });
+            if let Some(serde_json::Value::Object(extra)) = planned.preview.take() {
+                for (k, v) in extra {
+                    body[k] = v;
+                }
+            }
+            return Ok((StatusCode::OK, Json(body)).into_response());
+        }
         planned.job.traceparent = outpost_telemetry::traceparent_of(&span);
         let job = state.engine.submit(planned).await?;
         tracing::info!(tasks = job.counts.total(), "job accepted");
-        Ok((StatusCode::CREATED, Json(job)))
+        Ok((StatusCode::CREATED, Json(job)).into_response())
     }
     .instrument(span)
     .await

@@ -11,6 +11,7 @@ mod workers;
 pub use error::ApiError;
 
 use crate::bus::Bus;
+use crate::collect::inventory::InventorySource;
 use crate::engine::Engine;
 use crate::zones::Zones;
 use axum::Router;
@@ -26,6 +27,10 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub engine: Engine,
     pub zones: Arc<Zones>,
+    /// Where `ssh.collect` jobs select devices from.
+    pub inventory: Arc<Vec<InventorySource>>,
+    /// Where capture files are written (shown by dry runs).
+    pub capture_dir: Arc<std::path::PathBuf>,
     pub bus: Bus,
     pub token: Option<Arc<str>>,
 }

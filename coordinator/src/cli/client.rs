@@ -45,6 +45,7 @@ struct ApiErrorBody {
     field: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
@@ -134,6 +135,18 @@ impl Client {
             message: e.to_string(),
         })?;
         Ok((value, text))
+    }
+
+    /// Plans a job without creating it (`?dry_run=true`).
+    pub async fn dry_run(&self, document: String) -> Result<serde_json::Value, ClientError> {
+        Ok(self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/jobs?dry_run=true",
+                Some(document),
+            )
+            .await?
+            .0)
     }
 
     pub async fn submit(&self, document: String) -> Result<JobState, ClientError> {

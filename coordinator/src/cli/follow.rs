@@ -78,40 +78,69 @@ impl Display {
     }
 }
 
+/// What a follower does with what it sees.
+pub trait Sink {
+    /// The job's status or counts changed.
+    fn job(&mut self, job: &JobState);
+    /// A task event (each shown once, also across reconnects).
+    fn task(&mut self, ev: &serde_json::Value);
+}
+
+struct DisplaySink {
+    display: Display,
+    last: Option<(String, String)>,
+}
+
+impl Sink for DisplaySink {
+    fn job(&mut self, job: &JobState) {
+        self.display.job(job, &mut self.last);
+    }
+    fn task(&mut self, ev: &serde_json::Value) {
+        self.display.task(ev);
+    }
+}
+
 /// Follows job `id` until it finishes; returns the exit code of its final status.
 pub async fn follow(client: &Client, id: &str) -> Result<u8, ClientError> {
-    let display = Display::new();
+    let mut sink = DisplaySink {
+        display: Display::new(),
+        last: None,
+    };
+    let result = watch(client, id, &mut sink).await;
+    sink.display.finish();
+    let job = result?;
+    println!(
+        "job {} {}: {}",
+        job.id,
+        job.status.as_str(),
+        render::counts(&job.counts)
+    );
+    Ok(super::exit_code(job.status))
+}
+
+/// Feeds job `id`'s events to `sink` until the job finishes; returns its
+/// final state. A dropped stream is reopened a bounded number of times.
+pub async fn watch<S: Sink>(
+    client: &Client,
+    id: &str,
+    sink: &mut S,
+) -> Result<JobState, ClientError> {
     let mut seen: HashSet<(String, u64, u64)> = HashSet::new();
-    let mut last_job = None;
     let mut failures = 0u32;
     let path = format!("/api/v1/jobs/{}/events", super::client::encode(id));
     loop {
-        match stream_once(client, &path, &display, &mut seen, &mut last_job).await {
-            Ok(Some(job)) => {
-                display.finish();
-                println!(
-                    "job {} {}: {}",
-                    job.id,
-                    job.status.as_str(),
-                    render::counts(&job.counts)
-                );
-                return Ok(super::exit_code(job.status));
-            }
+        match stream_once(client, &path, sink, &mut seen).await {
+            Ok(Some(job)) => return Ok(job),
             Ok(None) => failures += 1,
-            Err(e @ ClientError::Api { .. }) => {
-                display.finish();
-                return Err(e);
-            }
+            Err(e @ ClientError::Api { .. }) => return Err(e),
             Err(e) => {
                 failures += 1;
                 if failures > RECONNECTS {
-                    display.finish();
                     return Err(e);
                 }
             }
         }
         if failures > RECONNECTS {
-            display.finish();
             return Err(ClientError::Connect {
                 url: client.url(&path),
                 message: format!("the event stream ended {failures} times before the job finished"),
@@ -123,12 +152,11 @@ pub async fn follow(client: &Client, id: &str) -> Result<u8, ClientError> {
 }
 
 /// Reads the stream once; `Some(job)` when it ended with the job's `end`.
-async fn stream_once(
+async fn stream_once<S: Sink>(
     client: &Client,
     path: &str,
-    display: &Display,
+    sink: &mut S,
     seen: &mut HashSet<(String, u64, u64)>,
-    last_job: &mut Option<(String, String)>,
 ) -> Result<Option<JobState>, ClientError> {
     let req = client
         .request(reqwest::Method::GET, path)
@@ -150,7 +178,7 @@ async fn stream_once(
                         // The caller prints the final state.
                         return Ok(Some(job));
                     }
-                    display.job(&job, last_job);
+                    sink.job(&job);
                 }
                 "task" => {
                     let Ok(v) = serde_json::from_str::<serde_json::Value>(&ev.data) else {
@@ -162,7 +190,7 @@ async fn stream_once(
                         v["seq"].as_u64().unwrap_or(0),
                     );
                     if seen.insert(key) {
-                        display.task(&v);
+                        sink.task(&v);
                     }
                 }
                 _ => {}

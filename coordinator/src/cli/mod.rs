@@ -5,9 +5,11 @@
 //! 3 the job is not finished yet.
 
 mod client;
+pub mod collect;
 mod follow;
 mod render;
 mod sse;
+pub mod vault;
 
 pub use client::{Client, ClientError};
 
@@ -75,6 +77,12 @@ pub enum Command {
     },
     /// Cancel a job: queued tasks are dropped, running ones stopped.
     Cancel { id: String },
+    /// Run a VelocityCollector v2.0 job file on the fleet (as `run_job`).
+    RunJob(collect::RunJobArgs),
+    /// Run several job files at once (as `run_jobs_concurrent`).
+    RunJobs(collect::RunJobsArgs),
+    /// Manage a zone's credential vault.
+    Vault(vault::VaultArgs),
     /// List live workers per zone.
     Workers {
         #[arg(long)]
@@ -96,6 +104,9 @@ pub async fn run(args: Args) -> ExitCode {
 async fn execute(args: Args) -> Result<u8, ClientError> {
     let client = Client::new(&args.api, args.token.as_deref())?;
     match args.command {
+        Command::RunJob(a) => Ok(collect::run_job(&client, a).await),
+        Command::Vault(a) => Ok(vault::run(a)),
+        Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;
             let job = client.submit(body).await?;

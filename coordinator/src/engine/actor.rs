@@ -10,7 +10,7 @@ use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use outpost_proto::{Message, pb, subject};
+use outpost_proto::{pb, subject};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
@@ -120,7 +120,7 @@ impl Actor {
                     self.spawn_dispatch(&job_id);
                 }
             }
-            Command::Events(msgs) => self.events(msgs).await,
+            Command::Events(msgs, events) => self.events(msgs, events).await,
             Command::GaveUp { task, deliveries } => self.gave_up(task, deliveries).await,
         }
     }
@@ -308,16 +308,7 @@ impl Actor {
             .ok_or_else(|| EngineError::NotFound(job_id.to_string()))
     }
 
-    async fn events(&mut self, msgs: Vec<async_nats::jetstream::Message>) {
-        let mut events = Vec::with_capacity(msgs.len());
-        for m in &msgs {
-            match pb::Event::decode(m.payload.as_ref()) {
-                Ok(ev) => events.push(ev),
-                Err(e) => {
-                    tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped")
-                }
-            }
-        }
+    async fn events(&mut self, msgs: Vec<async_nats::jetstream::Message>, events: Vec<pb::Event>) {
         Metrics::inc(&self.metrics.events_relayed, events.len() as u64);
         let mut by_task: HashMap<TaskRef, Vec<pb::Event>> = HashMap::new();
         let mut dirty = Vec::new();

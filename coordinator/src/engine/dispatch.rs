@@ -79,7 +79,11 @@ async fn publish_one(
         kind: t.kind.clone(),
         target: t.target.clone(),
         params_json: serde_json::to_vec(&t.params).unwrap_or_default(),
-        credential_ref: String::new(),
+        // The credential's name only; the worker resolves it in its zone.
+        credential_ref: t.params["credential"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         dispatched_at_ms: now_ms(),
     };
     let mut hdrs = trace_headers.clone();

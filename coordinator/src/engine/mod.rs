@@ -5,6 +5,7 @@
 
 mod actor;
 mod apply;
+pub mod captures;
 mod dispatch;
 mod relay;
 mod schedule;
@@ -70,7 +71,8 @@ pub enum Command {
     Due {
         job_id: String,
     },
-    Events(Vec<async_nats::jetstream::Message>),
+    /// Event messages (for the ack) and their decoded events, captures saved.
+    Events(Vec<async_nats::jetstream::Message>, Vec<pb::Event>),
     GaveUp {
         task: pb::Task,
         deliveries: u64,
@@ -91,6 +93,7 @@ impl Engine {
     /// the relay, the scheduler and the advisory watcher.
     pub async fn start(
         bus: Bus,
+        capture_dir: std::path::PathBuf,
         shutdown: CancellationToken,
     ) -> Result<(Engine, tokio::task::JoinHandle<()>), EngineError> {
         let view = store::load_all(&bus.jobs)
@@ -112,7 +115,21 @@ impl Engine {
             actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
         actor.resume().await;
         tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
-        tokio::spawn(relay::run(bus.js.clone(), tx.clone(), shutdown.clone()));
+        let captures = bus
+            .js
+            .get_object_store(outpost_proto::names::CAPTURES_STORE)
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("captures object store: {e}")))?;
+        let writer = captures::CaptureWriter {
+            store: captures,
+            dir: capture_dir,
+        };
+        tokio::spawn(relay::run(
+            bus.js.clone(),
+            writer,
+            tx.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(relay::watch_max_deliveries(
             bus.client.clone(),
             bus.js.clone(),

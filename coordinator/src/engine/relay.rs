@@ -3,6 +3,7 @@
 //! that tells when a task message ran out of deliveries.
 
 use super::Command;
+use super::captures::{self, CaptureWriter};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use outpost_proto::{Message, names, pb};
@@ -15,10 +16,15 @@ const BATCH: usize = 512;
 
 /// Reads events in stream order and sends them to the engine until shutdown.
 /// Re-creates the pull subscription whenever it fails (e.g. NATS restarts).
-pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: CancellationToken) {
+pub async fn run(
+    js: jetstream::Context,
+    captures: CaptureWriter,
+    tx: mpsc::Sender<Command>,
+    shutdown: CancellationToken,
+) {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match read(&js, &tx, &shutdown).await {
+        match read(&js, &captures, &tx, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "event relay interrupted; resubscribing");
@@ -34,6 +40,7 @@ pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: Ca
 
 async fn read(
     js: &jetstream::Context,
+    captures: &CaptureWriter,
     tx: &mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
@@ -80,8 +87,12 @@ async fn read(
                 Err(e) => failure = Some(e.to_string()),
             }
         }
-        if !batch.is_empty() && tx.send(Command::Events(batch)).await.is_err() {
-            return Ok(());
+        if !batch.is_empty() {
+            let mut events = captures::decode(&batch);
+            captures.save(&mut events).await;
+            if tx.send(Command::Events(batch, events)).await.is_err() {
+                return Ok(());
+            }
         }
         if let Some(e) = failure {
             tracing::debug!(error = %e, "event subscription reported an error");

@@ -41,7 +41,7 @@ async fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let nats = NatsServer::start().await?;
     println!("nats-server {} at {}", nats.version(), nats.url());
-    println!("machine: {}", machine());
+    println!("machine: {}", outpost_tests::machine());
 
     let raw = raw_jetstream(&nats.url(), args.raw_messages, args.raw_size).await?;
     println!(
@@ -73,22 +73,6 @@ async fn main() -> Result<()> {
         lat.start_p50
     );
     Ok(())
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cpus} cores, {model}")
 }
 
 /// Publishes `n` messages (pipelined) while a pull consumer takes and acks

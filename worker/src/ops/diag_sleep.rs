@@ -58,7 +58,7 @@ mod tests {
         let (tx, _rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         (
-            OpCtx::new(String::new(), params, attempt, cancel.clone(), tx),
+            OpCtx::detached("", params, attempt, cancel.clone(), tx),
             cancel,
         )
     }

@@ -3,10 +3,16 @@
 //! fails (retryable, permanent, cancelled).
 
 pub mod diag_sleep;
+pub mod env;
 pub mod net_reach;
+pub mod redfish;
+pub mod ssh;
+
+pub use env::OpEnv;
 
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -15,15 +21,24 @@ use tokio_util::sync::CancellationToken;
 pub enum Kind {
     NetReach,
     DiagSleep,
+    SshCollect,
+    RedfishDiscover,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::NetReach, Kind::DiagSleep];
+    pub const ALL: [Kind; 4] = [
+        Kind::NetReach,
+        Kind::DiagSleep,
+        Kind::SshCollect,
+        Kind::RedfishDiscover,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::NetReach => "net.reach",
             Kind::DiagSleep => "diag.sleep",
+            Kind::SshCollect => "ssh.collect",
+            Kind::RedfishDiscover => "redfish.discover",
         }
     }
 
@@ -74,30 +89,62 @@ pub struct Progress {
 
 /// What an operation gets to work with.
 pub struct OpCtx {
+    pub job_id: String,
+    pub task_id: String,
     pub target: String,
     pub params: serde_json::Value,
     /// Delivery attempt, 1-based.
     pub attempt: u32,
     /// Fires when the job is cancelled or the worker gives the task back.
     pub cancel: CancellationToken,
+    /// What the worker shares with its operations (vault, stores, limits).
+    pub env: Arc<OpEnv>,
     progress: mpsc::UnboundedSender<Progress>,
 }
 
 impl OpCtx {
     pub fn new(
-        target: String,
+        task: &outpost_proto::pb::Task,
+        params: serde_json::Value,
+        attempt: u32,
+        cancel: CancellationToken,
+        env: Arc<OpEnv>,
+        progress: mpsc::UnboundedSender<Progress>,
+    ) -> Self {
+        Self {
+            job_id: task.job_id.clone(),
+            task_id: task.task_id.clone(),
+            target: task.target.clone(),
+            params,
+            attempt,
+            cancel,
+            env,
+            progress,
+        }
+    }
+
+    /// A context with no vault or stores, for unit tests of operations.
+    pub fn detached(
+        target: &str,
         params: serde_json::Value,
         attempt: u32,
         cancel: CancellationToken,
         progress: mpsc::UnboundedSender<Progress>,
     ) -> Self {
-        Self {
-            target,
+        let task = outpost_proto::pb::Task {
+            task_id: "t".into(),
+            job_id: "j".into(),
+            target: target.into(),
+            ..Default::default()
+        };
+        Self::new(
+            &task,
             params,
             attempt,
             cancel,
+            Arc::new(OpEnv::detached()),
             progress,
-        }
+        )
     }
 
     /// Reports progress; the runner turns it into an event.
@@ -125,5 +172,7 @@ pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> 
     match kind {
         Kind::NetReach => net_reach::run(ctx).await,
         Kind::DiagSleep => diag_sleep::run(ctx).await,
+        Kind::SshCollect => ssh::run(ctx).await,
+        Kind::RedfishDiscover => redfish::discover::run(ctx).await,
     }
 }

@@ -90,7 +90,7 @@ mod tests {
 
     fn ctx(target: &str, params: serde_json::Value) -> OpCtx {
         let (tx, _rx) = mpsc::unbounded_channel();
-        OpCtx::new(target.into(), params, 1, CancellationToken::new(), tx)
+        OpCtx::detached(target, params, 1, CancellationToken::new(), tx)
     }
 
     #[tokio::test]

@@ -1,0 +1,208 @@
+//! Planning an `ssh.collect` job: the VelocityCollector job file in the
+//! job's params, the devices its filter selects from the inventory (first
+//! `limit` of them), each placed in its zone, each with the capture path it
+//! will be written to. Everything is checked here, before anything is
+//! written: a bad field, a device in no zone, a name that would escape the
+//! output directory, two devices writing the same file.
+
+use super::filename::{self, FileVars};
+use super::filter;
+use super::inventory::{self, InventorySource};
+use super::jobfile::{self, CollectJob};
+use crate::zones::Zones;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// A planning failure naming the field or device at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> CollectError {
+    CollectError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The `params` of an `ssh.collect` job document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectParams {
+    /// The VelocityCollector v2.0 job file, as JSON.
+    pub job: serde_json::Value,
+    /// Vault credential name; the vault default when absent.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Only the first N matched devices.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Write capture files (`--no-save` turns it off).
+    #[serde(default = "yes")]
+    pub save: bool,
+    /// Largest output accepted from one device.
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One planned device task.
+pub struct CollectTask {
+    pub zone: String,
+    pub target: String,
+    pub params: serde_json::Value,
+}
+
+/// The planned job: its tasks, what the job state keeps about it, and the
+/// matched devices as a dry run shows them.
+pub struct CollectPlan {
+    pub tasks: Vec<CollectTask>,
+    pub job_params: serde_json::Value,
+    pub devices: Vec<serde_json::Value>,
+}
+
+fn valid_credential_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Plans the job. `zone` is the document's explicit zone, if any.
+pub fn plan(
+    params: CollectParams,
+    zone: Option<&str>,
+    zones: &Zones,
+    sources: &[InventorySource],
+) -> Result<CollectPlan, CollectError> {
+    let body = serde_json::to_vec(&params.job).unwrap_or_default();
+    let job: CollectJob =
+        jobfile::parse_job_file(&body).map_err(|e| err("params.job", e.to_string()))?;
+    if let Some(c) = &params.credential
+        && !valid_credential_name(c)
+    {
+        return Err(err(
+            "params.credential",
+            format!("{c:?} is not a credential name (letters, digits, _ - . ; at most 64)"),
+        ));
+    }
+    if params.limit == Some(0) {
+        return Err(err("params.limit", "must be at least 1"));
+    }
+    filename::check_output_directory(&job.output_directory)
+        .map_err(|e| err("params.job.commands.output_directory", e.to_string()))?;
+    if sources.is_empty() {
+        return Err(err(
+            "type",
+            "ssh.collect needs an inventory: add [[inventory]] sources to the coordinator's config",
+        ));
+    }
+    let inv = inventory::load(sources).map_err(|e| err("inventory", e.to_string()))?;
+    let mut selected = filter::select(&inv, &job.filter);
+    let matched = selected.len();
+    if let Some(limit) = params.limit {
+        selected.truncate(limit);
+    }
+    let timestamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let mut files = HashSet::new();
+    let mut tasks = Vec::with_capacity(selected.len());
+    let mut devices = Vec::with_capacity(selected.len());
+    for d in selected {
+        let field = format!("device {:?}", d.name);
+        let zone = match (&d.zone, zone) {
+            (Some(z), _) => {
+                zones.check(z).map_err(|e| err(&field, e.to_string()))?;
+                z.clone()
+            }
+            (None, Some(z)) => z.to_string(),
+            (None, None) => match d.management_ip.parse::<IpAddr>() {
+                Ok(ip) => zones
+                    .resolve(ip)
+                    .map_err(|e| err(&field, e.to_string()))?
+                    .to_string(),
+                Err(_) => {
+                    return Err(err(
+                        &field,
+                        format!(
+                            "management address {:?} is a host name: give the device a zone in the inventory, or name the job's zone",
+                            d.management_ip
+                        ),
+                    ));
+                }
+            },
+        };
+        let file = if params.save {
+            let name = filename::render_filename(
+                &job.filename_pattern,
+                &FileVars {
+                    device_name: d.normalized_name.clone(),
+                    device_id: d.id.clone(),
+                    timestamp: timestamp.clone(),
+                    capture_type: job.capture_type.clone(),
+                },
+            )
+            .map_err(|e| err(&field, e.to_string()))?;
+            let rel = filename::relative_capture_path(&job.output_directory, &name);
+            if !files.insert(rel.clone()) {
+                return Err(err(
+                    "params.job.storage.filename_pattern",
+                    format!(
+                        "two devices would write {rel:?}: the pattern {:?} must tell devices apart (use {{device_name}})",
+                        job.filename_pattern
+                    ),
+                ));
+            }
+            Some(rel)
+        } else {
+            None
+        };
+        devices.push(serde_json::json!({
+            "name": d.name, "address": d.management_ip, "model": d.model, "zone": zone, "file": file,
+        }));
+        tasks.push(CollectTask {
+            zone,
+            target: d.management_ip.clone(),
+            params: serde_json::json!({
+                "port": d.port.unwrap_or(22),
+                "device_name": d.normalized_name,
+                "device_id": d.id,
+                "platform": d.platform,
+                "legacy": d.legacy,
+                "commands": job.commands,
+                "paging_disable": job.paging_disable,
+                "timeout_secs": job.timeout_secs,
+                "inter_command_ms": job.inter_command_ms,
+                "max_workers": job.max_workers,
+                "credential": params.credential,
+                "file": file,
+                "max_output_bytes": params.max_output_bytes,
+            }),
+        });
+    }
+    if tasks.is_empty() {
+        return Err(err(
+            "params.job.device_filter",
+            format!(
+                "no device in the inventory ({} devices) matches the filter",
+                inv.len()
+            ),
+        ));
+    }
+    Ok(CollectPlan {
+        tasks,
+        job_params: serde_json::json!({
+            "job": job,
+            "credential": params.credential,
+            "limit": params.limit,
+            "save": params.save,
+            "matched": matched,
+            "notices": job.notices,
+        }),
+        devices,
+    })
+}

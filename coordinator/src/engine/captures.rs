@@ -1,0 +1,227 @@
+//! Capture files: when an `ssh.collect` task succeeds, its output travelled
+//! back through the `outpost_captures` object store; the relay fetches it
+//! and writes it under `<capture_dir>/<output_directory>/<file>` atomically
+//! (temp file in the same directory, fsync, rename) before the result is
+//! applied, so a job reported succeeded has its files on disk. A capture
+//! that cannot be written turns the result into a `capture_write` failure.
+//! Replaying the events stream rewrites nothing that is already there.
+
+use async_nats::jetstream::object_store::ObjectStore;
+use futures::StreamExt;
+use outpost_proto::{Message, pb};
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// Captures written at once.
+const PARALLEL: usize = 16;
+/// Attempts to fetch a capture before the task is failed.
+const FETCH_ATTEMPTS: u32 = 5;
+
+/// Writes captures of succeeded `ssh.collect` results.
+#[derive(Clone)]
+pub struct CaptureWriter {
+    pub store: ObjectStore,
+    pub dir: PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+struct CaptureRef {
+    capture: Option<String>,
+    file: Option<String>,
+    sha256: Option<String>,
+}
+
+impl CaptureWriter {
+    /// Saves the captures of `events`' results; a result whose capture
+    /// cannot be saved is rewritten into a failure naming why.
+    pub async fn save(&self, events: &mut [pb::Event]) {
+        let jobs: Vec<(usize, String, String, Option<String>)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ev)| {
+                let Some(pb::event::Body::Result(r)) = &ev.body else {
+                    return None;
+                };
+                if r.outcome != pb::Outcome::Succeeded as i32 {
+                    return None;
+                }
+                let c: CaptureRef = serde_json::from_slice(&r.output_json).ok()?;
+                Some((i, c.capture?, c.file?, c.sha256))
+            })
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let results: Vec<(usize, Result<PathBuf, String>)> =
+            futures::stream::iter(jobs.into_iter().map(|(i, object, file, sha)| {
+                let this = self.clone();
+                async move { (i, this.write_one(&object, &file, sha.as_deref()).await) }
+            }))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (i, r) in results {
+            let ev = &mut events[i];
+            let Some(pb::event::Body::Result(res)) = &mut ev.body else {
+                continue;
+            };
+            match r {
+                Ok(path) => {
+                    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&res.output_json)
+                    {
+                        v["path"] = serde_json::Value::String(path.display().to_string());
+                        res.output_json = serde_json::to_vec(&v).unwrap_or_default();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(task = %ev.task_id, error = %e, "capture not saved");
+                    res.outcome = pb::Outcome::Failed as i32;
+                    res.error_kind = "capture_write".into();
+                    res.error = e;
+                }
+            }
+        }
+    }
+
+    async fn write_one(
+        &self,
+        object: &str,
+        file: &str,
+        sha: Option<&str>,
+    ) -> Result<PathBuf, String> {
+        let rel = safe_relative(file)?;
+        let path = self.dir.join(rel);
+        if let Some(sha) = sha
+            && let Ok(existing) = tokio::fs::read(&path).await
+            && hex(&Sha256::digest(&existing)) == sha
+        {
+            return Ok(path);
+        }
+        let body = self.fetch(object).await?;
+        if let Some(sha) = sha
+            && hex(&Sha256::digest(&body)) != sha
+        {
+            return Err(format!(
+                "capture {object} does not match the checksum the worker reported"
+            ));
+        }
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || write_atomic(&p, &body))
+            .await
+            .map_err(|e| format!("capture writer stopped: {e}"))?
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    async fn fetch(&self, object: &str) -> Result<Vec<u8>, String> {
+        let mut delay = Duration::from_millis(100);
+        let mut last = String::new();
+        for _ in 0..FETCH_ATTEMPTS {
+            match self.store.get(object).await {
+                Ok(mut obj) => {
+                    let mut body = Vec::new();
+                    match obj.read_to_end(&mut body).await {
+                        Ok(_) => return Ok(body),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(format!("cannot fetch capture {object}: {last}"))
+    }
+}
+
+/// `file` as a relative path that stays inside the capture directory.
+pub fn safe_relative(file: &str) -> Result<PathBuf, String> {
+    let p = Path::new(file);
+    if file.is_empty() || file.contains('\0') || file.contains('\\') {
+        return Err(format!(
+            "capture path {file:?} is not a plain relative path"
+        ));
+    }
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            _ => {
+                return Err(format!(
+                    "capture path {file:?} would leave the capture directory"
+                ));
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(format!("capture path {file:?} is empty"));
+    }
+    Ok(out)
+}
+
+fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7().simple()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes a batch of event messages, skipping (and logging) broken ones.
+pub fn decode(msgs: &[async_nats::jetstream::Message]) -> Vec<pb::Event> {
+    msgs.iter()
+        .filter_map(|m| match pb::Event::decode(m.payload.as_ref()) {
+            Ok(ev) => Some(ev),
+            Err(e) => {
+                tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_escape_are_refused() {
+        for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "./.."] {
+            assert!(safe_relative(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            safe_relative("configs/sw1.txt").unwrap(),
+            PathBuf::from("configs/sw1.txt")
+        );
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/c.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+}

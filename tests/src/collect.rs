@@ -1,0 +1,191 @@
+//! Harness for the SSH collection tests: a zone vault made with the
+//! `outpost vault` CLI, inventory and job files, a fleet whose coordinator
+//! knows the inventory and capture directory and whose workers unlock the
+//! vault, and a runner for `outpost run-job` / `run-jobs`.
+
+use crate::fleet::{Fleet, FleetOptions, TWO_ZONES};
+use crate::fleet_bin;
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Password of the test vaults.
+pub const VAULT_PASS: &str = "vault-test-pass";
+
+/// One credential for [`make_vault`].
+pub struct Cred<'a> {
+    pub name: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub enable_secret: Option<&'a str>,
+    pub default: bool,
+}
+
+/// Runs `outpost` with `args` (and stdin); returns exit code, stdout, stderr.
+pub async fn outpost(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: &str,
+) -> Result<(i32, String, String)> {
+    let mut cmd = tokio::process::Command::new(fleet_bin("outpost")?);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("OUTPOST_VAULT_KDF_COST", "test")
+        .env_remove("OUTPOST_VAULT_PASS")
+        .env_remove("VELOCITYCMDB_VAULT_PASS")
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("starting outpost")?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(stdin.as_bytes()).await?;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .context("outpost did not finish within 300 s")??;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Creates a vault at `dir/vault.json` holding `creds`.
+pub async fn make_vault(dir: &Path, creds: &[Cred<'_>]) -> Result<PathBuf> {
+    let path = dir.join("vault.json");
+    let p = path.to_string_lossy().into_owned();
+    let env = [("OUTPOST_VAULT_PASS", VAULT_PASS)];
+    let (code, out, err) = outpost(&["vault", "--vault", &p, "init"], &env, "").await?;
+    if code != 0 {
+        bail!("vault init failed ({code}): {out}{err}");
+    }
+    for c in creds {
+        let mut args = vec![
+            "vault",
+            "--vault",
+            &p,
+            "add",
+            c.name,
+            "--username",
+            c.username,
+            "--password-stdin",
+        ];
+        let mut stdin = format!("{}\n", c.password);
+        if let Some(e) = c.enable_secret {
+            args.push("--enable-secret-stdin");
+            stdin.push_str(e);
+            stdin.push('\n');
+        }
+        if c.default {
+            args.push("--default");
+        }
+        let (code, out, err) = outpost(&args, &env, &stdin).await?;
+        if code != 0 {
+            bail!("vault add {} failed ({code}): {out}{err}", c.name);
+        }
+    }
+    Ok(path)
+}
+
+/// One inventory row (CSV inventory).
+pub struct Row<'a> {
+    pub name: &'a str,
+    pub ip: &'a str,
+    pub port: u16,
+    pub vendor: &'a str,
+    pub platform: &'a str,
+    pub zone: &'a str,
+    pub legacy: bool,
+}
+
+/// Writes a CSV inventory.
+pub fn write_inventory(path: &Path, rows: &[Row<'_>]) -> Result<()> {
+    let mut s =
+        String::from("name,management_ip,port,vendor,role,site,model,platform,zone,legacy\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},access,lab1,TEST-1,{},{},{}\n",
+            r.name, r.ip, r.port, r.vendor, r.platform, r.zone, r.legacy
+        ));
+    }
+    std::fs::write(path, s)?;
+    Ok(())
+}
+
+/// A VelocityCollector v2.0 job file.
+pub fn job_file(job_id: &str, commands: &str, name_pattern: Option<&str>, timeout: u64) -> Value {
+    serde_json::json!({
+        "job_id": job_id,
+        "capture_type": "configs",
+        "device_filter": { "vendor": null, "site": null, "role": null, "name_pattern": name_pattern },
+        "commands": { "command": commands, "output_directory": "configs" },
+        "execution": { "timeout": timeout, "inter_command_time": 0, "max_workers": 12 },
+        "storage": { "filename_pattern": "{device_name}.txt" }
+    })
+}
+
+/// A fleet for collection tests.
+pub struct CollectFleet {
+    pub fleet: Fleet,
+    pub captures: PathBuf,
+    pub vault: PathBuf,
+    pub inventory: PathBuf,
+}
+
+impl CollectFleet {
+    /// NATS, a coordinator reading `inventory`, and no workers yet.
+    pub async fn start(dir: &Path, creds: &[Cred<'_>], rows: &[Row<'_>]) -> Result<CollectFleet> {
+        Self::start_with_zones(dir, creds, rows, TWO_ZONES).await
+    }
+
+    /// As [`CollectFleet::start`] with other `[[zone]]` tables.
+    pub async fn start_with_zones(
+        dir: &Path,
+        creds: &[Cred<'_>],
+        rows: &[Row<'_>],
+        zones: &str,
+    ) -> Result<CollectFleet> {
+        let inventory = dir.join("inventory.csv");
+        write_inventory(&inventory, rows)?;
+        let captures = dir.join("captures");
+        let vault = make_vault(dir, creds).await?;
+        // Top-level keys go first; `[[inventory]]` is a table, after the zones.
+        let fleet = Fleet::start_with(FleetOptions {
+            extra_config: Some(format!("capture_dir = \"{}\"", captures.display())),
+            zones: Some(format!(
+                "{zones}\n[[inventory]]\ntype = \"csv\"\npath = \"{}\"\n",
+                inventory.display()
+            )),
+            ..FleetOptions::default()
+        })
+        .await?;
+        Ok(CollectFleet {
+            fleet,
+            captures,
+            vault,
+            inventory,
+        })
+    }
+
+    /// A worker of `zone` with the vault, quick retries and `extra` flags.
+    pub async fn worker(&mut self, zone: &str, id: &str, extra: &[&str]) -> Result<()> {
+        let v = self.vault.to_string_lossy().into_owned();
+        let mut args = vec!["--vault", v.as_str(), "--retry-base-ms", "100"];
+        args.extend_from_slice(extra);
+        self.fleet
+            .worker_env(zone, id, &args, &[("OUTPOST_VAULT_PASS", VAULT_PASS)])
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `outpost` against this fleet's API.
+    pub async fn outpost(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
+        outpost(args, &[("OUTPOST_API", &self.fleet.api.base)], stdin).await
+    }
+}

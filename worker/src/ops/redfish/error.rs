@@ -1,0 +1,87 @@
+//! How a Redfish request fails, as classes an operator can act on and the
+//! runner can retry (connect errors, timeouts, 5xx, 503 during a reset) or
+//! not (auth, a changed certificate, a malformed answer).
+
+use super::super::OpError;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RedfishError {
+    #[error("cannot connect to {addr}: {message}")]
+    Connect { addr: String, message: String },
+    #[error("{what} at {addr} did not answer within {secs} s")]
+    Timeout {
+        addr: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("certificate of {addr} changed: pinned {pinned}, presented {presented}")]
+    CertChanged {
+        addr: String,
+        pinned: String,
+        presented: String,
+    },
+    #[error("{addr} refused the credentials of {user:?} (HTTP {status})")]
+    Auth {
+        addr: String,
+        user: String,
+        status: u16,
+    },
+    #[error("{addr}: {path} not found")]
+    NotFound { addr: String, path: String },
+    #[error("{addr} is unavailable (HTTP {status}{}): {message}", if *.status == 503 { ", resetting?" } else { "" })]
+    Unavailable {
+        addr: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{addr}: {method} {path} answered HTTP {status}: {message}")]
+    Http {
+        addr: String,
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{addr}: {path} answered something that is not the expected Redfish JSON: {message}")]
+    Malformed {
+        addr: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl RedfishError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RedfishError::Connect { .. } => "connect",
+            RedfishError::Timeout { .. } => "timeout",
+            RedfishError::CertChanged { .. } => "cert_changed",
+            RedfishError::Auth { .. } => "auth",
+            RedfishError::NotFound { .. } => "not_found",
+            RedfishError::Unavailable { .. } => "unavailable",
+            RedfishError::Http { .. } => "http",
+            RedfishError::Malformed { .. } => "malformed",
+        }
+    }
+
+    /// Transient: worth retrying with backoff.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            RedfishError::Connect { .. }
+                | RedfishError::Timeout { .. }
+                | RedfishError::Unavailable { .. }
+        )
+    }
+}
+
+impl From<RedfishError> for OpError {
+    fn from(e: RedfishError) -> Self {
+        if e.retryable() {
+            OpError::retryable(e.kind(), e.to_string())
+        } else {
+            OpError::permanent(e.kind(), e.to_string())
+        }
+    }
+}

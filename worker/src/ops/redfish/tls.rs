@@ -1,0 +1,119 @@
+//! TLS to iDRACs: their certificates are self-signed, so chain validation
+//! cannot vouch for them. Instead each device's end-entity certificate is
+//! pinned on first use by its SHA-256 fingerprint and must not change
+//! afterwards; a zone may opt out of pinning explicitly. The handshake
+//! signature is still verified, so the peer must hold the certificate's key.
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// What the verifier expects of a device's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Not seen before: accept and report the fingerprint to be recorded.
+    FirstUse,
+    /// Must match this fingerprint (lowercase hex SHA-256 of the DER).
+    Expect(String),
+    /// The zone opted out of pinning.
+    Off,
+}
+
+/// SHA-256 of a DER certificate, lowercase hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A verifier for one device; remembers the certificate it was shown.
+#[derive(Debug)]
+pub struct PinningVerifier {
+    pin: Pin,
+    seen: Mutex<Option<String>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinningVerifier {
+    pub fn new(pin: Pin) -> Arc<Self> {
+        Arc::new(PinningVerifier {
+            pin,
+            seen: Mutex::new(None),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        })
+    }
+
+    /// Fingerprint of the certificate the device presented last.
+    pub fn seen(&self) -> Option<String> {
+        self.seen.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// A rustls client config that uses this verifier.
+    pub fn client_config(self: &Arc<Self>) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(self.clone())
+            .with_no_client_auth()
+    }
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let fp = fingerprint(end_entity.as_ref());
+        if let Ok(mut s) = self.seen.lock() {
+            *s = Some(fp.clone());
+        }
+        match &self.pin {
+            Pin::FirstUse | Pin::Off => Ok(ServerCertVerified::assertion()),
+            Pin::Expect(want) if *want == fp => Ok(ServerCertVerified::assertion()),
+            Pin::Expect(_) => Err(rustls::Error::General("certificate changed".into())),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,205 @@
+//! `ssh.collect`: runs a VelocityCollector-style command list on one network
+//! device over an interactive PTY shell and sends the capture back through
+//! the `outpost_captures` object store. The credential is resolved from the
+//! zone's vault here, in the zone; only its name travels on NATS.
+
+pub mod client;
+pub mod error;
+pub mod hostkeys;
+pub mod screen;
+pub mod shell;
+
+use super::{OpCtx, OpError};
+use crate::credentials::Login;
+use error::SshError;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+/// Largest capture a device may send unless the task says otherwise.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// What the coordinator puts in an `ssh.collect` task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub device_name: String,
+    #[serde(default)]
+    pub device_id: String,
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub legacy: bool,
+    pub commands: Vec<String>,
+    #[serde(default)]
+    pub paging_disable: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub inter_command_ms: u64,
+    #[serde(default = "default_max_workers")]
+    pub max_workers: u32,
+    /// Vault credential name; the vault default when absent.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Where the coordinator will write the capture (relative); none = not saved.
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub max_output_bytes: Option<usize>,
+}
+
+fn default_port() -> u16 {
+    22
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_max_workers() -> u32 {
+    12
+}
+
+/// Platforms whose privileged commands need `enable` (netmiko-style
+/// names like `cisco_ios`, `cisco_xe`, `arista_eos`, or bare `ios`/`eos`).
+pub fn needs_enable(platform: Option<&str>) -> bool {
+    platform.is_some_and(|p| {
+        let p = p.to_ascii_lowercase();
+        let tokens: Vec<&str> = p.split(['_', '-', ' ']).collect();
+        !tokens.contains(&"nxos")
+            && tokens
+                .iter()
+                .any(|t| matches!(*t, "ios" | "xe" | "iosxe" | "eos" | "arista" | "asa"))
+    })
+}
+
+pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
+    let p: Params = ctx.params()?;
+    if p.commands.is_empty() {
+        return Err(OpError::permanent("params", "the job has no commands"));
+    }
+    if p.port == 0 || ctx.target.is_empty() {
+        return Err(OpError::permanent(
+            "params",
+            "the device has no address or port",
+        ));
+    }
+    let login = ctx
+        .env
+        .credentials
+        .resolve(p.credential.as_deref())
+        .map_err(|e| OpError::from(SshError::Credential(e)))?;
+    let _slot = ctx
+        .env
+        .job_slot(&ctx.job_id, p.max_workers)
+        .acquire_owned()
+        .await;
+    let started = Instant::now();
+    let collected = tokio::select! {
+        r = collect(ctx, &p, &login) => r?,
+        _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
+    };
+    let bytes = collected.text.len();
+    let sha256 = hex(&Sha256::digest(collected.text.as_bytes()));
+    let capture = match &p.file {
+        Some(_) => Some(upload(ctx, collected.text.into_bytes()).await?),
+        None => None,
+    };
+    Ok(serde_json::json!({
+        "device": p.device_name,
+        "device_id": p.device_id,
+        "address": client::addr_of(&ctx.target, p.port),
+        "bytes": bytes,
+        "sha256": sha256,
+        "capture": capture,
+        "file": p.file,
+        "commands": p.commands.len(),
+        "prompt": collected.prompt,
+        "credential": login.name,
+        "username": login.username,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    }))
+}
+
+struct Collected {
+    text: String,
+    prompt: String,
+}
+
+async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, SshError> {
+    let timeout = Duration::from_secs(p.timeout_secs.clamp(1, 3600));
+    // Legacy algorithms only for a device marked legacy, or a platform
+    // marked so (`cisco_ios_legacy`).
+    let legacy = p.legacy
+        || p.platform.as_deref().is_some_and(|x| {
+            x.to_ascii_lowercase()
+                .split(['_', '-'])
+                .any(|t| t == "legacy")
+        });
+    let dial = client::Dial {
+        host: &ctx.target,
+        port: p.port,
+        legacy,
+        deadline: tokio::time::Instant::now() + timeout,
+        timeout,
+        hostkeys: &ctx.env.hostkeys,
+    };
+    ctx.progress(0, "connecting");
+    let mut handle = client::connect(&dial).await?;
+    client::authenticate(&dial, &mut handle, &login.username, login.password.as_str()).await?;
+    let max_output = p.max_output_bytes.unwrap_or(ctx.env.ssh_max_output);
+    let mut shell = shell::Shell::open(&handle, dial.addr(), timeout, max_output).await?;
+    let result = async {
+        shell.find_prompt().await?;
+        if let Some(cmd) = p.paging_disable.as_deref().filter(|c| !c.trim().is_empty()) {
+            shell.run(cmd.trim()).await?;
+        }
+        if needs_enable(p.platform.as_deref()) && !shell.privileged() {
+            shell
+                .enable(login.enable_secret.as_ref().map(|s| s.as_str()))
+                .await?;
+        }
+        let mut text = String::new();
+        let n = p.commands.len();
+        for (i, cmd) in p.commands.iter().enumerate() {
+            if i > 0 && p.inter_command_ms > 0 {
+                // The job's own pacing between commands (`inter_command_time`).
+                tokio::time::sleep(Duration::from_millis(p.inter_command_ms)).await;
+            }
+            ctx.progress((i * 100 / n) as u32, cmd.clone());
+            let out = shell.run(cmd).await?;
+            text.push_str(&out);
+        }
+        Ok::<_, SshError>(Collected {
+            text,
+            prompt: shell.prompt(),
+        })
+    }
+    .await;
+    shell.close().await;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    result
+}
+
+async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
+    let Some(store) = &ctx.env.captures else {
+        return Err(OpError::retryable(
+            "capture_upload",
+            "the captures object store is not available",
+        ));
+    };
+    let name = format!("{}/{}", ctx.job_id, ctx.task_id);
+    let mut reader = std::io::Cursor::new(body);
+    let mut reader = tokio::io::BufReader::new(&mut reader);
+    store.put(name.as_str(), &mut reader).await.map_err(|e| {
+        OpError::retryable("capture_upload", format!("cannot store the capture: {e}"))
+    })?;
+    Ok(name)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
