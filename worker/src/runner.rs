@@ -222,7 +222,10 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     // result: whatever this run ended with (it may have finished in the same
     // instant it was stopped) is dropped.
     if lease_lost {
-        tracing::warn!(finished_ok = outcome.is_ok(), "run ended after its lease was lost; its result is dropped");
+        tracing::warn!(
+            finished_ok = outcome.is_ok(),
+            "run ended after its lease was lost; its result is dropped"
+        );
         if let Err(e) = sink.confirm(CONFIRM_DEADLINE).await {
             tracing::warn!(error = %e, "events of an abandoned run were not stored");
         }
