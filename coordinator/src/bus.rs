@@ -106,6 +106,15 @@ pub async fn ensure_layout(
     )
     .await?;
     ensure_kv(&js, names::HOSTKEYS_BUCKET, Duration::ZERO, cfg).await?;
+    ensure_kv(&js, names::INVENTORY_BUCKET, Duration::ZERO, cfg).await?;
+    // A checkpoint matters as long as its task can be redelivered.
+    ensure_kv(
+        &js,
+        names::CHECKPOINTS_BUCKET,
+        Duration::from_secs(cfg.events_max_age_hours * 3600),
+        cfg,
+    )
+    .await?;
     for bucket in [names::CAPTURES_STORE, names::FIRMWARE_STORE] {
         if js.get_object_store(bucket).await.is_err() {
             // Captures live as long as the events that point at them, so a

@@ -10,6 +10,11 @@ pub const JOBS_BUCKET: &str = "outpost_jobs";
 pub const LEASES_BUCKET: &str = "outpost_leases";
 /// KV bucket (with TTL) with worker presence.
 pub const WORKERS_BUCKET: &str = "outpost_workers";
+/// KV bucket of task checkpoints (`task.<task_id>`), read by the next attempt.
+pub const CHECKPOINTS_BUCKET: &str = "outpost_checkpoints";
+/// KV bucket of discovered devices and their pinned certificates:
+/// `redfish.<address>_<port>`.
+pub const INVENTORY_BUCKET: &str = "outpost_inventory";
 /// KV bucket with the device host keys each zone has trusted: `<zone>.<host>-<port>`.
 pub const HOSTKEYS_BUCKET: &str = "outpost_hostkeys";
 /// Object store for SSH captures travelling back to the coordinator.

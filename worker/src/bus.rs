@@ -36,6 +36,12 @@ pub struct Bus {
     pub hostkeys: kv::Store,
     /// Where SSH captures travel back (`outpost_captures`).
     pub captures: object_store::ObjectStore,
+    /// Task checkpoints (`outpost_checkpoints`).
+    pub checkpoints: kv::Store,
+    /// Device inventory with pinned certificates (`outpost_inventory`).
+    pub inventory: kv::Store,
+    /// Firmware images (`outpost_firmware`).
+    pub firmware: object_store::ObjectStore,
 }
 
 /// Connects to NATS; reconnects forever once connected. The watch changes
@@ -91,6 +97,9 @@ pub async fn wait_for_layout(
                 workers,
                 hostkeys,
                 captures,
+                checkpoints,
+                inventory,
+                firmware,
             }) => {
                 return Ok(Bus {
                     client,
@@ -101,6 +110,9 @@ pub async fn wait_for_layout(
                     workers,
                     hostkeys,
                     captures,
+                    checkpoints,
+                    inventory,
+                    firmware,
                 });
             }
             Err(missing) => missing,
@@ -130,6 +142,9 @@ struct Opened {
     workers: kv::Store,
     hostkeys: kv::Store,
     captures: object_store::ObjectStore,
+    checkpoints: kv::Store,
+    inventory: kv::Store,
+    firmware: object_store::ObjectStore,
 }
 
 async fn open(js: &jetstream::Context) -> Result<Opened, String> {
@@ -146,6 +161,10 @@ async fn open(js: &jetstream::Context) -> Result<Opened, String> {
         .get_object_store(names::CAPTURES_STORE)
         .await
         .map_err(|_| format!("object store {}", names::CAPTURES_STORE))?;
+    let firmware = js
+        .get_object_store(names::FIRMWARE_STORE)
+        .await
+        .map_err(|_| format!("object store {}", names::FIRMWARE_STORE))?;
     Ok(Opened {
         tasks,
         jobs: kv(names::JOBS_BUCKET).await?,
@@ -153,6 +172,9 @@ async fn open(js: &jetstream::Context) -> Result<Opened, String> {
         workers: kv(names::WORKERS_BUCKET).await?,
         hostkeys: kv(names::HOSTKEYS_BUCKET).await?,
         captures,
+        checkpoints: kv(names::CHECKPOINTS_BUCKET).await?,
+        inventory: kv(names::INVENTORY_BUCKET).await?,
+        firmware,
     })
 }
 

@@ -54,7 +54,7 @@ pub async fn run(
     }
 
     let cancels = Cancels::new(bus.jobs.clone());
-    let env = OpEnv::new(
+    let mut env = OpEnv::new(
         credentials,
         HostKeys {
             kv: Some(bus.hostkeys.clone()),
@@ -66,6 +66,13 @@ pub async fn run(
         Some(bus.captures.clone()),
         cfg.ssh.max_output,
     );
+    env.checkpoints = crate::ops::checkpoint::Checkpoints::Kv(bus.checkpoints.clone());
+    env.locks = crate::ops::redfish::guard::Locks::Kv {
+        store: bus.leases.clone(),
+        ttl: lease_ttl,
+    };
+    env.pins = crate::ops::redfish::pins::Pins::Kv(bus.inventory.clone());
+    env.firmware = Some(bus.firmware.clone());
     let shared = Arc::new(Shared::new(
         cfg.clone(),
         bus.clone(),

@@ -1,8 +1,11 @@
 //! What a worker shares with the operations it runs: the zone's credential
-//! vault, the host-key and capture stores, and per-job concurrency limits
+//! vault, the host-key, capture, checkpoint, lock, pin and firmware stores, and per-job concurrency limits
 //! (a job's `max_workers` caps how many of its devices this worker talks to
 //! at once).
 
+use super::checkpoint::Checkpoints;
+use super::redfish::guard::Locks;
+use super::redfish::pins::Pins;
 use super::ssh::hostkeys::HostKeys;
 use crate::credentials::Credentials;
 use async_nats::jetstream::object_store::ObjectStore;
@@ -12,6 +15,14 @@ use tokio::sync::Semaphore;
 
 pub struct OpEnv {
     pub credentials: Credentials,
+    /// Task checkpoints (KV `outpost_checkpoints`).
+    pub checkpoints: Checkpoints,
+    /// Per-device and per-zone Redfish locks (KV `outpost_leases`).
+    pub locks: Locks,
+    /// Pinned iDRAC certificates (KV `outpost_inventory`).
+    pub pins: Pins,
+    /// Firmware images for multipart pushes (`outpost_firmware`).
+    pub firmware: Option<ObjectStore>,
     pub hostkeys: HostKeys,
     pub captures: Option<ObjectStore>,
     /// Largest SSH output accepted from one device.
@@ -28,6 +39,10 @@ impl OpEnv {
     ) -> Self {
         Self {
             credentials,
+            checkpoints: Checkpoints::memory(),
+            locks: Locks::memory(),
+            pins: Pins::memory(),
+            firmware: None,
             hostkeys,
             captures,
             ssh_max_output,

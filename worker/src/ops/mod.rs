@@ -2,6 +2,7 @@
 //! between an operation and the runner: its context, its output and how it
 //! fails (retryable, permanent, cancelled).
 
+pub mod checkpoint;
 pub mod diag_sleep;
 pub mod env;
 pub mod net_reach;
@@ -23,14 +24,20 @@ pub enum Kind {
     DiagSleep,
     SshCollect,
     RedfishDiscover,
+    RedfishInventory,
+    RedfishPower,
+    RedfishFirmware,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 7] = [
         Kind::NetReach,
         Kind::DiagSleep,
         Kind::SshCollect,
         Kind::RedfishDiscover,
+        Kind::RedfishInventory,
+        Kind::RedfishPower,
+        Kind::RedfishFirmware,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +46,9 @@ impl Kind {
             Kind::DiagSleep => "diag.sleep",
             Kind::SshCollect => "ssh.collect",
             Kind::RedfishDiscover => "redfish.discover",
+            Kind::RedfishInventory => "redfish.inventory",
+            Kind::RedfishPower => "redfish.power",
+            Kind::RedfishFirmware => "redfish.firmware",
         }
     }
 
@@ -91,6 +101,7 @@ pub struct Progress {
 pub struct OpCtx {
     pub job_id: String,
     pub task_id: String,
+    pub zone: String,
     pub target: String,
     pub params: serde_json::Value,
     /// Delivery attempt, 1-based.
@@ -114,6 +125,7 @@ impl OpCtx {
         Self {
             job_id: task.job_id.clone(),
             task_id: task.task_id.clone(),
+            zone: task.zone.clone(),
             target: task.target.clone(),
             params,
             attempt,
@@ -121,6 +133,27 @@ impl OpCtx {
             env,
             progress,
         }
+    }
+
+    /// A context sharing `env` (credentials, in-memory stores) with other
+    /// detached runs: a test's "worker" that can run a task twice.
+    pub fn detached_with(
+        task_id: &str,
+        target: &str,
+        params: serde_json::Value,
+        attempt: u32,
+        cancel: CancellationToken,
+        env: Arc<OpEnv>,
+        progress: mpsc::UnboundedSender<Progress>,
+    ) -> Self {
+        let task = outpost_proto::pb::Task {
+            task_id: task_id.into(),
+            job_id: "j".into(),
+            zone: "detached".into(),
+            target: target.into(),
+            ..Default::default()
+        };
+        Self::new(&task, params, attempt, cancel, env, progress)
     }
 
     /// A context with no vault or stores, for unit tests of operations.
@@ -134,6 +167,7 @@ impl OpCtx {
         let task = outpost_proto::pb::Task {
             task_id: "t".into(),
             job_id: "j".into(),
+            zone: "detached".into(),
             target: target.into(),
             ..Default::default()
         };
@@ -174,5 +208,8 @@ pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> 
         Kind::DiagSleep => diag_sleep::run(ctx).await,
         Kind::SshCollect => ssh::run(ctx).await,
         Kind::RedfishDiscover => redfish::discover::run(ctx).await,
+        Kind::RedfishInventory => redfish::inventory::run(ctx).await,
+        Kind::RedfishPower => redfish::power::run(ctx).await,
+        Kind::RedfishFirmware => redfish::firmware::run(ctx).await,
     }
 }

@@ -15,6 +15,12 @@ use zeroize::Zeroizing;
 /// Largest response body read from a device.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// A request body.
+pub enum Body {
+    Json(Value),
+    Raw { content_type: String, bytes: Vec<u8> },
+}
+
 enum Auth {
     None,
     Session {
@@ -96,7 +102,7 @@ impl Client {
         if chain.contains("certificate changed") {
             return RedfishError::CertChanged {
                 addr: self.addr.clone(),
-                pinned: "(pinned)".into(),
+                pinned: self.verifier.pinned().unwrap_or_default(),
                 presented: self.verifier.seen().unwrap_or_default(),
             };
         }
@@ -275,6 +281,19 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), RedfishError> {
+        let body = body.map(|v| Body::Json(v.clone()));
+        self.send(method, path, body.as_ref(), None).await
+    }
+
+    /// Sends a request with authentication and an optional body and
+    /// timeout; a session that expired (the iDRAC reset) is renewed once.
+    pub async fn send(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Body>,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), RedfishError> {
         if matches!(self.auth, Auth::None) {
             self.login().await?;
         }
@@ -283,8 +302,20 @@ impl Client {
                 self.http
                     .request(method.clone(), format!("{}{path}", self.base)),
             );
-            if let Some(b) = body {
-                r = r.json(b);
+            match body {
+                Some(Body::Json(v)) => r = r.json(v),
+                Some(Body::Raw {
+                    content_type,
+                    bytes,
+                }) => {
+                    r = r
+                        .header("content-type", content_type.as_str())
+                        .body(bytes.clone())
+                }
+                None => {}
+            }
+            if let Some(t) = timeout {
+                r = r.timeout(t);
             }
             let resp = r.send().await.map_err(|e| self.transport(e, path))?;
             let status = resp.status().as_u16();
@@ -338,6 +369,32 @@ impl Client {
     pub async fn get(&mut self, path: &str) -> Result<Value, RedfishError> {
         let (_, _, body) = self.request(reqwest::Method::GET, path, None).await?;
         self.json(path, &body)
+    }
+
+    /// A request, retrying transient failures (connect errors, timeouts,
+    /// 5xx) with backoff until `deadline`.
+    pub async fn request_retrying(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), RedfishError> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.request(method.clone(), path, body).await {
+                Err(e) if e.retryable() && tokio::time::Instant::now() + delay < deadline => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Parses a body as JSON, or names what is wrong with it.
+    pub fn parse(&self, path: &str, body: &[u8]) -> Result<Value, RedfishError> {
+        self.json(path, body)
     }
 
     /// `GET path`, retrying transient failures with backoff until `deadline`.

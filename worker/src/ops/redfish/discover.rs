@@ -27,9 +27,81 @@ pub struct Params {
     pub http_timeout_ms: u64,
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// Vault credential names, in the order to try them.
+    /// Credential sets: vault names, tried in order, or
+    /// `{"name", "ranges", "priority"}`: sets whose ranges hold the address
+    /// come first, then by priority (lower first), then in the given order.
     #[serde(default)]
-    pub credentials: Vec<String>,
+    pub credentials: Vec<CredSet>,
+}
+
+/// One credential set of a discovery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CredSet {
+    Name(String),
+    Scoped {
+        name: String,
+        #[serde(default)]
+        ranges: Vec<String>,
+        #[serde(default = "default_priority")]
+        priority: i64,
+    },
+}
+
+fn default_priority() -> i64 {
+    100
+}
+
+impl CredSet {
+    fn name(&self) -> &str {
+        match self {
+            CredSet::Name(n) | CredSet::Scoped { name: n, .. } => n,
+        }
+    }
+    fn priority(&self) -> i64 {
+        match self {
+            CredSet::Name(_) => default_priority(),
+            CredSet::Scoped { priority, .. } => *priority,
+        }
+    }
+    /// Whether one of the set's ranges holds `ip`.
+    fn covers(&self, ip: IpAddr) -> bool {
+        let CredSet::Scoped { ranges, .. } = self else {
+            return false;
+        };
+        ranges.iter().any(|r| in_range(r, ip))
+    }
+}
+
+fn in_range(r: &str, ip: IpAddr) -> bool {
+    let IpAddr::V4(ip) = ip else {
+        return r.parse::<IpAddr>().ok() == Some(ip);
+    };
+    let x = u32::from(ip);
+    if let Some((net, len)) = r.split_once('/') {
+        let (Ok(net), Ok(len)) = (net.parse::<Ipv4Addr>(), len.parse::<u32>()) else {
+            return false;
+        };
+        if len > 32 {
+            return false;
+        }
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        return x & mask == u32::from(net) & mask;
+    }
+    if let Some((a, b)) = r.split_once('-') {
+        let (Ok(a), Ok(b)) = (a.parse::<Ipv4Addr>(), b.parse::<Ipv4Addr>()) else {
+            return false;
+        };
+        return (u32::from(a)..=u32::from(b)).contains(&x);
+    }
+    r.parse::<Ipv4Addr>().ok() == Some(ip)
+}
+
+/// The credential names to try on `ip`, in order.
+pub fn order_for(sets: &[CredSet], ip: IpAddr) -> Vec<&str> {
+    let mut v: Vec<(usize, &CredSet)> = sets.iter().enumerate().collect();
+    v.sort_by_key(|(i, s)| (!s.covers(ip), s.priority(), *i));
+    v.into_iter().map(|(_, s)| s.name()).collect()
 }
 
 fn default_port() -> u16 {
@@ -135,6 +207,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
             body.as_ref(),
             challenge.as_deref(),
         ),
+        Err(e) if e.kind() == "timeout" => return Probe::Error(e.to_string()),
         Err(_) => return Probe::NotRedfish,
     };
     match identity {
@@ -143,7 +216,14 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
         Identity::Idrac | Identity::ChallengeOnly => {}
     }
     let cert = anon.certificate();
-    for name in &p.credentials {
+    if let (Some(seen), Ok(Some(pinned))) = (&cert, ctx.env.pins.get(&host, p.port).await)
+        && *seen != pinned
+    {
+        return Probe::Error(format!(
+            "certificate of {addr} changed: pinned {pinned}, presented {seen}"
+        ));
+    }
+    for name in order_for(&p.credentials, ip) {
         let Ok(login) = ctx.env.credentials.resolve(Some(name)) else {
             continue;
         };

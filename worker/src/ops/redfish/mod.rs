@@ -1,9 +1,18 @@
-//! Redfish operations on Dell iDRACs (issue 4, in progress). So far: the
-//! TLS layer that pins each device's self-signed certificate on first use,
-//! and the HTTP client with sessions, typed errors and bounded bodies.
+//! Redfish operations on Dell iDRACs: discovery of address ranges, the
+//! firmware inventory, power actions and firmware updates that follow the
+//! Dell job through reboots and worker crashes. Shared parts: the TLS
+//! layer that pins self-signed certificates, the HTTP client with sessions
+//! and typed errors, the device locks, and the Dell job queue.
 
 pub mod client;
+pub mod device;
 pub mod discover;
 pub mod error;
+pub mod firmware;
+pub mod guard;
 pub mod identify;
+pub mod inventory;
+pub mod jobs;
+pub mod pins;
+pub mod power;
 pub mod tls;

@@ -47,6 +47,14 @@ impl PinningVerifier {
         })
     }
 
+    /// The fingerprint this verifier insists on, if any.
+    pub fn pinned(&self) -> Option<String> {
+        match &self.pin {
+            Pin::Expect(fp) => Some(fp.clone()),
+            _ => None,
+        }
+    }
+
     /// Fingerprint of the certificate the device presented last.
     pub fn seen(&self) -> Option<String> {
         self.seen.lock().ok().and_then(|s| s.clone())

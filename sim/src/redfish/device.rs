@@ -1,0 +1,490 @@
+//! The running state of one simulated iDRAC — host power, firmware
+//! versions, Dell's job queue, Redfish tasks, sessions, the iDRAC's own
+//! resets — and the transitions that change it over (scaled) time.
+//! Firmware versions change only when a job has run and, for host
+//! components, the host has rebooted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::image::Image;
+use super::spec::{Component, Faults, IdracSpec};
+
+/// Host power as Redfish reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    On,
+    Off,
+    PoweringOn,
+    PoweringOff,
+}
+
+impl Power {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Power::On => "On",
+            Power::Off => "Off",
+            Power::PoweringOn => "PoweringOn",
+            Power::PoweringOff => "PoweringOff",
+        }
+    }
+}
+
+/// A job in Dell's queue (`Managers/iDRAC.Embedded.1/Jobs/{JID}`).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub name: String,
+    pub job_type: String,
+    pub state: String,
+    pub percent: u32,
+    pub message: String,
+    pub message_id: String,
+    pub created: DateTime<Utc>,
+    pub completed: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    fn new(id: String, name: &str, job_type: &str, state: &str, created: DateTime<Utc>) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            job_type: job_type.into(),
+            state: state.into(),
+            percent: 0,
+            message: "Job created.".into(),
+            message_id: "JCP000".into(),
+            created,
+            completed: None,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "Completed" | "Failed" | "CompletedWithErrors"
+        )
+    }
+}
+
+/// Counters a test reads to check what the client did.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub logins: AtomicU64,
+    pub failed_logins: AtomicU64,
+    pub sessions_deleted: AtomicU64,
+    pub basic_requests: AtomicU64,
+    /// Images received through `MultipartUpload`.
+    pub uploads: AtomicU64,
+    pub simple_updates: AtomicU64,
+    pub host_resets: AtomicU64,
+    pub idrac_resets: AtomicU64,
+    pub jobs_deleted: AtomicU64,
+    /// Most sessions open at the same time.
+    pub max_sessions: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the iDRAC itself is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Up,
+    /// Resetting: connections are dropped.
+    Down,
+    /// Coming back: answers 503.
+    Starting,
+}
+
+pub struct State {
+    pub faults: Faults,
+    pub power: Power,
+    pub last_reset: DateTime<Utc>,
+    pub components: Vec<Component>,
+    pub jobs: BTreeMap<String, Job>,
+    /// Redfish tasks by JID; they vanish when the iDRAC resets.
+    pub tasks: BTreeMap<String, ()>,
+    /// token → session id
+    pub sessions: HashMap<String, String>,
+    pub down_until: Option<Instant>,
+    pub starting_until: Option<Instant>,
+    next_id: u64,
+}
+
+/// One simulated iDRAC.
+pub struct Device {
+    pub spec: IdracSpec,
+    pub stats: Stats,
+    state: Mutex<State>,
+    /// Counts host power-ons after a reset; jobs wait on it.
+    boots: watch::Sender<u64>,
+}
+
+impl Device {
+    pub fn new(spec: IdracSpec) -> Arc<Device> {
+        let now = Utc::now();
+        let mut state = State {
+            faults: spec.faults.clone(),
+            power: if spec.powered_on {
+                Power::On
+            } else {
+                Power::Off
+            },
+            last_reset: now - chrono::Duration::days(3),
+            components: spec.components.clone(),
+            jobs: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            sessions: HashMap::new(),
+            down_until: None,
+            starting_until: None,
+            next_id: (spec.cert_seed % 1000) * 1_000_000 + 100_000,
+        };
+        let seed_stale = spec.faults.stale_jobs;
+        let seed_busy = spec.faults.busy_job;
+        if seed_stale {
+            let old = now - chrono::Duration::days(2);
+            for (name, st, msg) in [
+                (
+                    "Firmware Update: BIOS",
+                    "Failed",
+                    "Unable to verify Update Package signature.",
+                ),
+                (
+                    "Firmware Update: NIC",
+                    "CompletedWithErrors",
+                    "Job completed with errors.",
+                ),
+                (
+                    "Firmware Update: iDRAC",
+                    "Scheduled",
+                    "Task successfully scheduled.",
+                ),
+            ] {
+                let id = state.new_jid();
+                let mut j = Job::new(id.clone(), name, "FirmwareUpdate", st, old);
+                j.message = msg.into();
+                state.jobs.insert(id, j);
+            }
+        }
+        let dev = Arc::new(Device {
+            spec,
+            stats: Stats::default(),
+            state: Mutex::new(state),
+            boots: watch::channel(0).0,
+        });
+        if seed_busy {
+            let jid = {
+                let mut s = dev.lock();
+                let id = s.new_jid();
+                let mut j = Job::new(id.clone(), "Configure: RAID.Integrated.1-1", "RAIDConfiguration", "Running", now);
+                j.percent = 10;
+                j.message = "Job in progress.".into();
+                s.jobs.insert(id.clone(), j);
+                id
+            };
+            let d = dev.clone();
+            let dur = d.spec.timings.scaled(d.spec.timings.busy_job);
+            tokio::spawn(async move {
+                tokio::time::sleep(dur).await;
+                d.finish_job(&jid, "Completed", "Job completed successfully.", "RED001");
+            });
+        }
+        dev
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the iDRAC answers right now.
+    pub fn availability(&self) -> Availability {
+        let now = Instant::now();
+        let s = self.lock();
+        match (s.down_until, s.starting_until) {
+            (Some(d), _) if now < d => Availability::Down,
+            (_, Some(st)) if now < st => Availability::Starting,
+            _ => Availability::Up,
+        }
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    /// Changes the faults of a running device.
+    pub fn set_faults(&self, f: Faults) {
+        self.lock().faults = f;
+    }
+
+    pub fn component_version(&self, id: &str) -> Option<String> {
+        self.lock()
+            .components
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.version.clone())
+    }
+
+    pub fn job(&self, jid: &str) -> Option<Job> {
+        self.lock().jobs.get(jid).cloned()
+    }
+
+    pub fn jobs(&self) -> Vec<Job> {
+        self.lock().jobs.values().cloned().collect()
+    }
+
+    fn update_job(&self, jid: &str, f: impl FnOnce(&mut Job)) {
+        if let Some(j) = self.lock().jobs.get_mut(jid) {
+            f(j);
+        }
+    }
+
+    fn finish_job(&self, jid: &str, state: &str, message: &str, message_id: &str) {
+        self.update_job(jid, |j| {
+            j.state = state.into();
+            j.message = message.into();
+            j.message_id = message_id.into();
+            if state == "Completed" {
+                j.percent = 100;
+            }
+            j.completed = Some(Utc::now());
+        });
+    }
+
+    /// Waits until the host has booted again after the boot numbered `seen`.
+    async fn next_boot(&self, seen: u64) {
+        let mut rx = self.boots.subscribe();
+        let _ = rx.wait_for(|&b| b > seen).await;
+    }
+
+    fn boots(&self) -> u64 {
+        *self.boots.borrow()
+    }
+
+    /// Queues a firmware update of `image` and starts running it; returns the JID.
+    pub fn start_update(self: &Arc<Self>, image: Result<Image, String>) -> String {
+        let jid = {
+            let mut s = self.lock();
+            let id = s.new_jid();
+            let name = match &image {
+                Ok(i) => format!("Firmware Update: {}", i.component_name(&s.components)),
+                Err(_) => "Firmware Update".to_string(),
+            };
+            let mut j = Job::new(id.clone(), &name, "FirmwareUpdate", "Downloading", Utc::now());
+            j.message = "Downloading the update package.".into();
+            j.message_id = "RED003".into();
+            s.jobs.insert(id.clone(), j);
+            s.tasks.insert(id.clone(), ());
+            id
+        };
+        let dev = self.clone();
+        let id = jid.clone();
+        tokio::spawn(async move { dev.run_update(&id, image).await });
+        jid
+    }
+
+    async fn run_update(self: Arc<Self>, jid: &str, image: Result<Image, String>) {
+        let t = self.spec.timings.clone();
+        let faults = self.faults();
+        // Download and check the package.
+        for pct in [20, 40, 60, 80, 100] {
+            tokio::time::sleep(t.scaled(t.download) / 5).await;
+            self.update_job(jid, |j| j.percent = pct);
+        }
+        let image = match image {
+            Ok(i) => i,
+            Err(e) => return self.finish_job(jid, "Failed", &e, "RED014"),
+        };
+        if faults.fail_job {
+            return self.finish_job(
+                jid,
+                "Failed",
+                "Unable to verify Update Package signature.",
+                "SUP0518",
+            );
+        }
+        let Some(component) = self
+            .lock()
+            .components
+            .iter()
+            .find(|c| c.id == image.component_id)
+            .cloned()
+        else {
+            return self.finish_job(
+                jid,
+                "Failed",
+                "The update package is not applicable to this system.",
+                "SUP029",
+            );
+        };
+        if !component.updateable {
+            return self.finish_job(jid, "Failed", "Component is not updateable.", "SUP024");
+        }
+        if component.needs_host_reboot {
+            let seen = self.boots();
+            self.update_job(jid, |j| {
+                j.state = "Scheduled".into();
+                j.percent = 0;
+                j.message = "Task successfully scheduled.".into();
+                j.message_id = "JCP001".into();
+            });
+            self.next_boot(seen).await;
+        }
+        self.update_job(jid, |j| {
+            j.state = "Running".into();
+            j.percent = 0;
+            j.message = "Job in progress.".into();
+            j.message_id = "PR19".into();
+        });
+        for pct in [20, 40, 60, 80] {
+            tokio::time::sleep(t.scaled(t.apply) / 5).await;
+            self.update_job(jid, |j| j.percent = pct);
+            if pct == 40 && self.faults().stall_job {
+                // Stuck until someone resets the host.
+                let seen = self.boots();
+                self.next_boot(seen).await;
+            }
+        }
+        tokio::time::sleep(t.scaled(t.apply) / 5).await;
+        {
+            let mut s = self.lock();
+            if let Some(c) = s
+                .components
+                .iter_mut()
+                .find(|c| c.id == image.component_id)
+            {
+                c.version = image.version.clone();
+            }
+        }
+        if !component.needs_host_reboot {
+            // The iDRAC's own firmware: it resets itself to run it.
+            self.reset_idrac();
+            tokio::time::sleep(t.scaled(t.idrac_reset)).await;
+        }
+        self.finish_job(
+            jid,
+            "Completed",
+            "The specified job has completed successfully.",
+            "RED001",
+        );
+    }
+
+    /// The iDRAC resets: it stops answering, forgets sessions and Redfish
+    /// tasks, then answers 503 for a while before it is up again.
+    pub fn reset_idrac(&self) {
+        Stats::bump(&self.stats.idrac_resets);
+        let t = &self.spec.timings;
+        let total = t.scaled(t.idrac_reset);
+        let now = Instant::now();
+        let mut s = self.lock();
+        s.down_until = Some(now + total.mul_f64(0.8));
+        s.starting_until = Some(now + total);
+        s.sessions.clear();
+        s.tasks.clear();
+    }
+
+    /// `ComputerSystem.Reset`: checks the request against the power state
+    /// and runs the transition in the background.
+    pub fn reset_host(self: &Arc<Self>, reset_type: &str) -> Result<(), String> {
+        let power = self.lock().power;
+        let graceful_ignored = self.faults().graceful_ignored;
+        let off = matches!(power, Power::Off);
+        match reset_type {
+            "On" | "PushPowerButton" if off => {}
+            "On" => return Err("Server is already powered ON.".into()),
+            "ForceOff" | "GracefulShutdown" | "GracefulRestart" if off => {
+                return Err("Server is already powered OFF.".into());
+            }
+            "ForceOff" | "GracefulShutdown" | "GracefulRestart" | "ForceRestart"
+            | "PowerCycle" | "PushPowerButton" | "Nmi" => {}
+            other => return Err(format!("ResetType {other} is not supported.")),
+        }
+        Stats::bump(&self.stats.host_resets);
+        if reset_type == "Nmi" || (reset_type.starts_with("Graceful") && graceful_ignored) {
+            // The OS got the request and did nothing visible.
+            return Ok(());
+        }
+        let dev = self.clone();
+        let kind = reset_type.to_string();
+        tokio::spawn(async move { dev.power_transition(&kind, off).await });
+        Ok(())
+    }
+
+    async fn power_transition(self: Arc<Self>, kind: &str, was_off: bool) {
+        let t = self.spec.timings.clone();
+        let set = |p: Power| self.lock().power = p;
+        let power_on = |dev: &Arc<Device>| {
+            let mut s = dev.lock();
+            s.power = Power::On;
+            s.last_reset = Utc::now();
+            drop(s);
+            dev.boots.send_modify(|b| *b += 1);
+        };
+        match kind {
+            "GracefulShutdown" | "GracefulRestart" => {
+                set(Power::PoweringOff);
+                tokio::time::sleep(t.scaled(t.graceful_shutdown)).await;
+                set(Power::Off);
+                if kind == "GracefulShutdown" {
+                    return;
+                }
+            }
+            "ForceOff" => return set(Power::Off),
+            "PushPowerButton" if !was_off => return set(Power::Off),
+            "ForceRestart" | "PowerCycle" => set(Power::Off),
+            _ => {}
+        }
+        set(Power::PoweringOn);
+        tokio::time::sleep(t.scaled(t.boot)).await;
+        power_on(&self);
+    }
+
+    /// Deletes a job from the queue; running jobs cannot be deleted.
+    pub fn delete_job(&self, jid: &str) -> Result<(), (u16, String)> {
+        let mut s = self.lock();
+        match s.jobs.get(jid) {
+            None => Err((404, format!("Job {jid} not found."))),
+            Some(j) if j.state == "Running" || j.state == "Downloading" => Err((
+                400,
+                format!("Unable to delete job {jid} because it is running."),
+            )),
+            Some(_) => {
+                s.jobs.remove(jid);
+                s.tasks.remove(jid);
+                Stats::bump(&self.stats.jobs_deleted);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl State {
+    fn new_jid(&mut self) -> String {
+        self.next_id += 1;
+        format!("JID_{:012}", self.next_id)
+    }
+
+    /// Opens a session; returns (id, token).
+    pub fn open_session(&mut self, stats: &Stats) -> (String, String) {
+        self.next_id += 1;
+        let id = format!("{}", self.next_id);
+        let token: String = format!("{:032x}", rand::random::<u128>());
+        self.sessions.insert(token.clone(), id.clone());
+        let n = self.sessions.len() as u64;
+        stats.max_sessions.fetch_max(n, Ordering::Relaxed);
+        Stats::bump(&stats.logins);
+        (id, token)
+    }
+}

@@ -1,0 +1,161 @@
+//! Opening a Redfish operation on one iDRAC: the device parameters every
+//! per-device kind shares, the per-device and per-zone locks, the login
+//! from the vault, the certificate pin from the inventory (recorded on
+//! first use, refused on change, skipped where the zone opted out), and
+//! the session, with transient failures retried until a deadline.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+use super::client::Client;
+use super::error::RedfishError;
+use super::guard::{self, Guard};
+use super::tls::Pin;
+use crate::ops::{OpCtx, OpError};
+
+/// How to reach and treat the device; the coordinator fills it from the
+/// job and the zone's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceParams {
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Vault credential name; the vault's default when absent.
+    #[serde(default)]
+    pub credential: Option<String>,
+    #[serde(default = "default_http_ms")]
+    pub http_timeout_ms: u64,
+    /// Pin the device's certificate (a zone may opt out).
+    #[serde(default = "yes")]
+    pub tls_pinning: bool,
+    /// Redfish operations the zone runs at once (0 = unlimited).
+    #[serde(default)]
+    pub zone_limit: u32,
+    /// How long transient failures (connect errors, 5xx) are retried.
+    #[serde(default = "default_retry_s")]
+    pub retry_s: u64,
+}
+
+fn default_port() -> u16 {
+    443
+}
+fn default_http_ms() -> u64 {
+    30_000
+}
+fn yes() -> bool {
+    true
+}
+fn default_retry_s() -> u64 {
+    120
+}
+
+impl Default for DeviceParams {
+    fn default() -> Self {
+        DeviceParams {
+            port: default_port(),
+            credential: None,
+            http_timeout_ms: default_http_ms(),
+            tls_pinning: true,
+            zone_limit: 0,
+            retry_s: default_retry_s(),
+        }
+    }
+}
+
+/// An open session on one iDRAC, holding its locks.
+pub struct Session {
+    pub client: Client,
+    pub address: String,
+    pub params: DeviceParams,
+    _guard: Guard,
+}
+
+impl Session {
+    /// How long to keep retrying transient failures from now.
+    pub fn retry_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(self.params.retry_s)
+    }
+
+    pub async fn close(mut self) {
+        self.client.logout().await;
+    }
+}
+
+/// Locks the device, logs in and checks its certificate.
+pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
+    let address = ctx.target.trim().to_string();
+    if address.is_empty() || address.contains(char::is_whitespace) {
+        return Err(OpError::permanent(
+            "params",
+            format!("target {address:?} is not an address or host name"),
+        ));
+    }
+    if p.port == 0 {
+        return Err(OpError::permanent("params", "port 0 is not a valid destination"));
+    }
+    let guard = guard::acquire(ctx, &ctx.zone, &format!("{address}:{}", p.port), p.zone_limit).await?;
+    let login = ctx
+        .env
+        .credentials
+        .resolve(p.credential.as_deref())
+        .map_err(|e| OpError::permanent("credentials", e))?;
+    let pinned = if p.tls_pinning {
+        ctx.env.pins.get(&address, p.port).await?
+    } else {
+        None
+    };
+    let pin = match (&pinned, p.tls_pinning) {
+        (_, false) => Pin::Off,
+        (Some(fp), true) => Pin::Expect(fp.clone()),
+        (None, true) => Pin::FirstUse,
+    };
+    let mut client = Client::new(
+        &address,
+        p.port,
+        pin,
+        &login.username,
+        login.password.as_str(),
+        Duration::from_millis(p.http_timeout_ms.clamp(100, 600_000)),
+    )?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(p.retry_s);
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let r = tokio::select! {
+            r = client.login() => r,
+            _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
+        };
+        match r {
+            Ok(()) => break,
+            Err(e) if e.retryable() && tokio::time::Instant::now() + delay < deadline => {
+                tracing::debug!(error = %e, "login failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if p.tls_pinning && pinned.is_none() {
+        let seen = client.certificate().ok_or_else(|| {
+            OpError::retryable("tls", format!("{address}: no certificate seen on the connection"))
+        })?;
+        let kept = ctx.env.pins.record(&address, p.port, &ctx.zone, &seen).await?;
+        if kept != seen {
+            client.logout().await;
+            return Err(RedfishError::CertChanged {
+                addr: client.addr().to_string(),
+                pinned: kept,
+                presented: seen,
+            }
+            .into());
+        }
+    }
+    Ok(Session {
+        client,
+        address,
+        params: p,
+        _guard: guard,
+    })
+}

@@ -1,0 +1,488 @@
+//! `redfish.firmware`: updates one component of one iDRAC's server.
+//!
+//! Skips a component already at the target version; clears stale Dell
+//! jobs and refuses to start beside a running one; starts the update with
+//! `SimpleUpdate` (the iDRAC fetches an HTTP(S) image) or pushes an image
+//! from the `outpost_firmware` object store with `MultipartUpload`; then
+//! follows the Dell job (not the Redfish task, which vanishes when the
+//! iDRAC resets), reboots the host when the job waits for it (apply time
+//! `Immediate`) or when it stalls, waits through the iDRAC's own reset and
+//! checks the version at the end. The JID goes into the task checkpoint as
+//! soon as it is known, so the next attempt after a worker crash follows
+//! it instead of uploading again.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+use super::client::{Body, Client};
+use super::device::{self, DeviceParams};
+use super::error::RedfishError;
+use super::inventory::{self, Member};
+use super::jobs;
+use super::power;
+use crate::ops::{OpCtx, OpError};
+
+const UPDATE_SERVICE: &str = "/redfish/v1/UpdateService";
+const SIMPLE_UPDATE: &str = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate";
+/// Largest image pushed from the object store.
+pub const MAX_IMAGE: usize = 2 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum ApplyTime {
+    Immediate,
+    OnReset,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    device: DeviceParams,
+    /// ComponentID, inventory id, or part of the component's name.
+    component: String,
+    /// Version the component must have at the end.
+    version: String,
+    /// The iDRAC fetches the image from here (HTTP or HTTPS)...
+    #[serde(default)]
+    image_uri: Option<String>,
+    /// ...or the worker pushes this object of `outpost_firmware`.
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default = "immediate")]
+    apply_time: ApplyTime,
+    /// Scheduled/New jobs older than this are stale and deleted.
+    #[serde(default = "default_stale_s")]
+    stale_job_age_s: u64,
+    /// A job whose state and percentage do not move for this long is stalled.
+    #[serde(default = "default_stall_s")]
+    stall_s: u64,
+    /// How long the host gets to go down after GracefulRestart.
+    #[serde(default = "default_graceful_s")]
+    graceful_s: u64,
+    /// How long a reboot may take until the host is on again.
+    #[serde(default = "default_reboot_s")]
+    reboot_s: u64,
+    /// Deadline of the whole job once started.
+    #[serde(default = "default_job_s")]
+    job_timeout_s: u64,
+    #[serde(default = "default_poll_ms")]
+    poll_ms: u64,
+    /// Reboots for stalls before giving up.
+    #[serde(default = "default_stall_reboots")]
+    max_stall_reboots: u32,
+}
+
+fn immediate() -> ApplyTime {
+    ApplyTime::Immediate
+}
+fn default_stale_s() -> u64 {
+    24 * 3600
+}
+fn default_stall_s() -> u64 {
+    1200
+}
+fn default_graceful_s() -> u64 {
+    600
+}
+fn default_reboot_s() -> u64 {
+    1800
+}
+fn default_job_s() -> u64 {
+    4 * 3600
+}
+fn default_poll_ms() -> u64 {
+    5000
+}
+fn default_stall_reboots() -> u32 {
+    2
+}
+
+/// What an earlier attempt of this task got to.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+struct Checkpoint {
+    /// Unix ms when the update request was about to be sent.
+    #[serde(default)]
+    starting_ms: Option<i64>,
+    #[serde(default)]
+    jid: Option<String>,
+    #[serde(default)]
+    from_version: Option<String>,
+    #[serde(default)]
+    reboots: u32,
+    /// The host was rebooted for the scheduled job.
+    #[serde(default)]
+    rebooted_for_schedule: bool,
+}
+
+pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
+    let p: Params = ctx.params()?;
+    match (&p.image_uri, &p.image) {
+        (Some(_), Some(_)) => {
+            return Err(OpError::permanent("params", "give image_uri or image, not both"));
+        }
+        (None, None) => {
+            return Err(OpError::permanent(
+                "params",
+                "give image_uri (fetched by the iDRAC) or image (pushed from outpost_firmware)",
+            ));
+        }
+        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            return Err(OpError::permanent(
+                "params",
+                format!("image_uri {u:?} is not an http:// or https:// URI"),
+            ));
+        }
+        _ => {}
+    }
+    if p.version.trim().is_empty() || p.component.trim().is_empty() {
+        return Err(OpError::permanent("params", "component and version must not be empty"));
+    }
+    let mut s = device::open(ctx, p.device.clone()).await?;
+    let retry = Duration::from_secs(s.params.retry_s);
+    let r = tokio::select! {
+        r = update(ctx, &mut s.client, &p, retry) => r,
+        _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
+    };
+    s.close().await;
+    r
+}
+
+fn deadline(retry: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + retry
+}
+
+async fn find_component(
+    c: &mut Client,
+    wanted: &str,
+    retry: Duration,
+) -> Result<Member, OpError> {
+    let members = inventory::read(c, false, deadline(retry)).await?;
+    let found: Vec<&Member> = members.iter().filter(|m| m.matches(wanted)).collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(OpError::permanent(
+            "component_not_found",
+            format!(
+                "{}: no firmware component matches {wanted:?}; installed: {}",
+                c.addr(),
+                members
+                    .iter()
+                    .map(|m| format!("{} ({})", m.name, m.software_id.as_deref().unwrap_or(&m.id)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        many => Err(OpError::permanent(
+            "component_ambiguous",
+            format!(
+                "{}: {wanted:?} matches {} components ({}); name it by ComponentID",
+                c.addr(),
+                many.len(),
+                many.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
+    let mut cp: Checkpoint = match ctx.env.checkpoints.load(&ctx.task_id).await? {
+        Some(v) => serde_json::from_value(v).unwrap_or_default(),
+        None => Checkpoint::default(),
+    };
+    let component = find_component(c, &p.component, retry).await?;
+    if cp.jid.is_none() && cp.starting_ms.is_some() {
+        // The last attempt died between sending the update and recording
+        // its JID: adopt the firmware job it created rather than start another.
+        let since = cp.starting_ms.unwrap_or_default() / 1000 - 5;
+        let adopted = jobs::list(c, deadline(retry))
+            .await?
+            .into_iter()
+            .filter(|j| j.name.starts_with("Firmware Update") && j.start.is_some_and(|s| s >= since))
+            .max_by_key(|j| j.start);
+        if let Some(j) = adopted {
+            ctx.progress(0, format!("resuming {} started by an earlier attempt", j.id));
+            cp.jid = Some(j.id);
+            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+        }
+    }
+    let jid = match cp.jid.clone() {
+        Some(jid) => {
+            ctx.progress(0, format!("resuming the Dell job {jid}"));
+            jid
+        }
+        None => {
+            if component.version == p.version {
+                return Ok(json!({
+                    "address": ctx.target, "status": "already_current",
+                    "component": component.name, "version": component.version,
+                }));
+            }
+            if !component.updateable {
+                return Err(OpError::permanent(
+                    "not_updateable",
+                    format!("{}: {} cannot be updated", c.addr(), component.name),
+                ));
+            }
+            let cleared = jobs::clear_stale(c, p.stale_job_age_s as i64, deadline(retry)).await?;
+            if !cleared.deleted.is_empty() {
+                ctx.progress(0, format!("cleared stale jobs {}", cleared.deleted.join(", ")));
+            }
+            if let Some(j) = cleared.running {
+                return Err(OpError::retryable(
+                    "busy",
+                    format!(
+                        "{}: job {} ({}) is {}; the update waits until it ends",
+                        c.addr(),
+                        j.id,
+                        j.name,
+                        j.state
+                    ),
+                ));
+            }
+            cp.from_version = Some(component.version.clone());
+            cp.starting_ms = Some(outpost_proto::now_ms());
+            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+            let jid = start(ctx, c, p, retry).await?;
+            cp.jid = Some(jid.clone());
+            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+            ctx.progress(5, format!("Dell job {jid} created"));
+            jid
+        }
+    };
+    follow(ctx, c, p, retry, &jid, &mut cp).await?;
+    if p.apply_time == ApplyTime::OnReset {
+        let j = jobs::get(c, &jid, deadline(retry)).await?;
+        if j.scheduled() {
+            return Ok(json!({
+                "address": ctx.target, "status": "scheduled", "jid": jid,
+                "component": component.name, "from_version": cp.from_version,
+                "version": p.version,
+                "note": "the update applies at the host's next reboot",
+            }));
+        }
+    }
+    // Verify what the device now runs.
+    let now = find_component(c, &p.component, retry).await?;
+    if now.version != p.version {
+        return Err(OpError::permanent(
+            "version_mismatch",
+            format!(
+                "{}: job {jid} completed but {} reports version {} instead of {}",
+                c.addr(),
+                now.name,
+                now.version,
+                p.version
+            ),
+        ));
+    }
+    Ok(json!({
+        "address": ctx.target, "status": "updated", "jid": jid,
+        "component": now.name, "from_version": cp.from_version, "version": now.version,
+        "reboots": cp.reboots,
+    }))
+}
+
+/// Sends the update request; returns the JID.
+async fn start(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<String, OpError> {
+    let apply = match p.apply_time {
+        ApplyTime::Immediate => "Immediate",
+        ApplyTime::OnReset => "OnReset",
+    };
+    let (headers, body, path) = if let Some(uri) = &p.image_uri {
+        ctx.progress(2, "SimpleUpdate sent");
+        let body = json!({ "ImageURI": uri, "@Redfish.OperationApplyTime": apply });
+        let (_, h, b) = c
+            .request_retrying(reqwest::Method::POST, SIMPLE_UPDATE, Some(&body), deadline(retry))
+            .await
+            .map_err(busy_or)?;
+        (h, b, SIMPLE_UPDATE.to_string())
+    } else {
+        let name = p.image.clone().unwrap_or_default();
+        let image = read_image(ctx, &name).await?;
+        let svc = c.get_retrying(UPDATE_SERVICE, deadline(retry)).await?;
+        let path = svc["MultipartHttpPushUri"]
+            .as_str()
+            .unwrap_or("/redfish/v1/UpdateService/MultipartUpload")
+            .to_string();
+        let boundary = format!("outpost{}", uuid::Uuid::now_v7().simple());
+        let params = json!({ "Targets": [], "@Redfish.OperationApplyTime": apply });
+        let mut body = Vec::with_capacity(image.len() + 512);
+        body.extend_from_slice(format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"UpdateParameters\"\r\nContent-Type: application/json\r\n\r\n{params}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"UpdateFile\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            name.replace(['"', '\r', '\n'], "_")
+        ).as_bytes());
+        body.extend_from_slice(&image);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        ctx.progress(2, format!("uploading {name} ({} bytes)", image.len()));
+        // One attempt only: a failed push is retried by the runner, after
+        // the next attempt has looked for the job this one may have made.
+        let upload_timeout = Duration::from_secs(600 + (image.len() / (1024 * 1024)) as u64);
+        let (_, h, b) = c
+            .send(
+                reqwest::Method::POST,
+                &path,
+                Some(&Body::Raw {
+                    content_type: format!("multipart/form-data; boundary={boundary}"),
+                    bytes: body,
+                }),
+                Some(upload_timeout),
+            )
+            .await
+            .map_err(busy_or)?;
+        (h, b, path)
+    };
+    let location = headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let from_body = c.parse(&path, &body).ok().and_then(|v| {
+        v["Id"].as_str().map(str::to_string)
+    });
+    location
+        .as_deref()
+        .and_then(|l| l.rsplit('/').next())
+        .filter(|j| j.starts_with("JID_"))
+        .map(str::to_string)
+        .or(from_body.filter(|j| j.starts_with("JID_")))
+        .ok_or_else(|| {
+            OpError::permanent(
+                "malformed",
+                format!("{}: the update was accepted without a Dell job id (Location {location:?})", c.addr()),
+            )
+        })
+}
+
+/// A 409 from the update service means another update runs: retry later.
+fn busy_or(e: RedfishError) -> OpError {
+    match &e {
+        RedfishError::Http { status: 409, .. } => OpError::retryable("busy", e.to_string()),
+        _ => e.into(),
+    }
+}
+
+async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
+    let store = ctx.env.firmware.as_ref().ok_or_else(|| {
+        OpError::permanent("image", "this worker has no firmware store")
+    })?;
+    let mut obj = store.get(name).await.map_err(|e| {
+        OpError::permanent("image", format!("firmware image {name:?} is not in outpost_firmware: {e}"))
+    })?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = obj.read(&mut buf).await.map_err(|e| {
+            OpError::retryable("image", format!("reading firmware image {name:?}: {e}"))
+        })?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() + n > MAX_IMAGE {
+            return Err(OpError::permanent("image", format!("firmware image {name:?} is larger than {MAX_IMAGE} bytes")));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Follows the Dell job until it completes (or, with OnReset, until it is
+/// scheduled), rebooting when it waits for one or stalls.
+async fn follow(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+    jid: &str,
+    cp: &mut Checkpoint,
+) -> Result<(), OpError> {
+    let poll = Duration::from_millis(p.poll_ms.max(10));
+    let stall = Duration::from_secs(p.stall_s);
+    let reboot_wait = Duration::from_secs(p.reboot_s);
+    let graceful = Duration::from_secs(p.graceful_s);
+    let until = tokio::time::Instant::now() + Duration::from_secs(p.job_timeout_s);
+    let mut last: Option<(String, u32)> = None;
+    let mut since = tokio::time::Instant::now();
+    let mut stall_reboots = 0u32;
+    loop {
+        // The iDRAC may be resetting itself: keep asking through the whole reboot window.
+        let j = match jobs::get(c, jid, tokio::time::Instant::now() + reboot_wait.max(retry)).await {
+            Ok(j) => j,
+            Err(RedfishError::NotFound { .. }) => {
+                return Err(OpError::permanent(
+                    "job_lost",
+                    format!("{}: Dell job {jid} is no longer in the job queue", c.addr()),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if j.state == "Completed" {
+            ctx.progress(100, format!("{jid} completed"));
+            return Ok(());
+        }
+        if j.failed() {
+            return Err(OpError::permanent(
+                "job_failed",
+                format!("{}: Dell job {jid} ended {}: {}", c.addr(), j.state, j.message),
+            ));
+        }
+        let key = (j.state.clone(), j.percent);
+        if last.as_ref() != Some(&key) {
+            ctx.progress(
+                5 + j.percent * 90 / 100,
+                format!("{jid} {} {}%: {}", j.state, j.percent, j.message),
+            );
+            last = Some(key);
+            since = tokio::time::Instant::now();
+        }
+        if j.scheduled() {
+            if p.apply_time == ApplyTime::OnReset {
+                return Ok(());
+            }
+            if !cp.rebooted_for_schedule {
+                let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
+                cp.rebooted_for_schedule = true;
+                cp.reboots += 1;
+                ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&*cp).unwrap_or_default()).await?;
+                ctx.progress(50, format!("host rebooted ({how}) to apply {jid}"));
+                since = tokio::time::Instant::now();
+                continue;
+            }
+        }
+        if since.elapsed() >= stall {
+            if stall_reboots >= p.max_stall_reboots {
+                return Err(OpError::permanent(
+                    "stalled",
+                    format!(
+                        "{}: Dell job {jid} stayed {} at {}% for {} s after {stall_reboots} reboot(s)",
+                        c.addr(), j.state, j.percent, p.stall_s
+                    ),
+                ));
+            }
+            ctx.progress(
+                5 + j.percent * 90 / 100,
+                format!("{jid} stalled at {}% for {} s; rebooting", j.percent, p.stall_s),
+            );
+            let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
+            stall_reboots += 1;
+            cp.reboots += 1;
+            if j.scheduled() {
+                cp.rebooted_for_schedule = true;
+            }
+            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&*cp).unwrap_or_default()).await?;
+            ctx.progress(5 + j.percent * 90 / 100, format!("host rebooted ({how}) after a stall"));
+            since = tokio::time::Instant::now();
+            last = None;
+            continue;
+        }
+        if tokio::time::Instant::now() + poll > until {
+            return Err(OpError::permanent(
+                "job_timeout",
+                format!("{}: Dell job {jid} did not finish within {} s (last {} {}%)", c.addr(), p.job_timeout_s, j.state, j.percent),
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! One operation at a time per iDRAC, and at most N per zone: iDRACs are
+//! fragile and a zone's management network is often thin. Both limits hold
+//! across every worker of the zone through keys in KV `outpost_leases`
+//! (`device.<zone>.<address>`, `zoneslot.<zone>.<n>`), created only when
+//! free, renewed while the operation runs and deleted at its end; a crashed
+//! worker's keys expire with the bucket's TTL. Detached contexts use a
+//! process-local table instead.
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::ops::{OpCtx, OpError};
+
+/// Where the locks live.
+pub enum Locks {
+    Kv { store: kv::Store, ttl: Duration },
+    Memory(Arc<Mutex<HashSet<String>>>),
+}
+
+impl Locks {
+    pub fn memory() -> Self {
+        Locks::Memory(Arc::new(Mutex::new(HashSet::new())))
+    }
+}
+
+/// Held keys; released on drop.
+pub struct Guard {
+    keys: Vec<(String, u64)>,
+    store: Option<kv::Store>,
+    memory: Option<Arc<Mutex<HashSet<String>>>>,
+    renewer: CancellationToken,
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether one key could be taken right now.
+async fn try_take(locks: &Locks, key: &str, holder: &str) -> Result<Option<u64>, OpError> {
+    match locks {
+        Locks::Memory(m) => {
+            let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(m.insert(key.to_string()).then_some(0))
+        }
+        Locks::Kv { store, .. } => match store.create(key, Bytes::from(holder.to_string())).await {
+            Ok(rev) => Ok(Some(rev)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(OpError::retryable(
+                "lock",
+                format!("device lock store unavailable: {e}"),
+            )),
+        },
+    }
+}
+
+async fn give_back(locks: &Locks, key: &str, rev: u64) {
+    match locks {
+        Locks::Memory(m) => {
+            m.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        }
+        Locks::Kv { store, .. } => {
+            let _ = store.delete_expect_revision(key, Some(rev)).await;
+        }
+    }
+}
+
+/// Waits until this task holds the device `address` and one of the
+/// zone's `zone_limit` slots (0 = no zone limit); reports the wait.
+pub async fn acquire(
+    ctx: &OpCtx,
+    zone: &str,
+    address: &str,
+    zone_limit: u32,
+) -> Result<Guard, OpError> {
+    let locks = &ctx.env.locks;
+    let holder = format!("{}/{}", ctx.task_id, ctx.attempt);
+    let device_key = format!("device.{}.{}", sanitize(zone), sanitize(address));
+    let mut delay = Duration::from_millis(50);
+    let mut reported = false;
+    let device_rev = loop {
+        if let Some(rev) = try_take(locks, &device_key, &holder).await? {
+            break rev;
+        }
+        if !reported {
+            ctx.progress(0, format!("waiting: another operation is running on {address}"));
+            reported = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    };
+    let mut keys = vec![(device_key, device_rev)];
+    if zone_limit > 0 {
+        let mut delay = Duration::from_millis(50);
+        let mut reported = false;
+        'slot: loop {
+            for i in 0..zone_limit {
+                let key = format!("zoneslot.{}.{i}", sanitize(zone));
+                match try_take(locks, &key, &holder).await {
+                    Ok(Some(rev)) => {
+                        keys.push((key, rev));
+                        break 'slot;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        for (k, r) in &keys {
+                            give_back(locks, k, *r).await;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if !reported {
+                ctx.progress(
+                    0,
+                    format!("waiting: zone {zone} already runs {zone_limit} Redfish operations"),
+                );
+                reported = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = ctx.cancel.cancelled() => {
+                    for (k, r) in &keys {
+                        give_back(locks, k, *r).await;
+                    }
+                    return Err(OpError::Cancelled);
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+    let renewer = CancellationToken::new();
+    let (store, memory) = match locks {
+        Locks::Kv { store, ttl } => {
+            let store2 = store.clone();
+            let keys2 = keys.clone();
+            let stop = renewer.clone();
+            let every = *ttl / 3;
+            let holder = Bytes::from(holder.clone());
+            tokio::spawn(async move {
+                let mut revs = keys2;
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    for (k, rev) in revs.iter_mut() {
+                        match store2.update(k.as_str(), holder.clone(), *rev).await {
+                            Ok(r) => *rev = r,
+                            Err(e) => tracing::warn!(key = %k, error = %e, "device lock not renewed"),
+                        }
+                    }
+                }
+            });
+            (Some(store.clone()), None)
+        }
+        Locks::Memory(m) => (None, Some(m.clone())),
+    };
+    Ok(Guard {
+        keys,
+        store,
+        memory,
+        renewer,
+    })
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.renewer.cancel();
+        if let Some(m) = &self.memory {
+            let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, _) in &self.keys {
+                m.remove(k);
+            }
+        }
+        if let Some(store) = self.store.take() {
+            // Deleted without a revision check: the renewer may have moved
+            // it on, and nobody else can hold a key this guard holds.
+            let keys: Vec<String> = self.keys.iter().map(|(k, _)| k.clone()).collect();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    for k in keys {
+                        let _ = store.delete(&k).await;
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `redfish.inventory`: the iDRAC's `UpdateService/FirmwareInventory`,
+//! each member's name, id, version, whether it can be updated and its Dell
+//! component type. Also the lookup the firmware update uses to find the
+//! component it targets.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::client::Client;
+use super::device::{self, DeviceParams};
+use super::error::RedfishError;
+use crate::ops::{OpCtx, OpError};
+
+pub const FIRMWARE_INVENTORY: &str = "/redfish/v1/UpdateService/FirmwareInventory";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    device: DeviceParams,
+    /// Also list `Previous-` and `Available-` entries, not only installed ones.
+    #[serde(default)]
+    all: bool,
+}
+
+/// One firmware component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub updateable: bool,
+    pub component_type: Option<String>,
+    pub software_id: Option<String>,
+}
+
+impl Member {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "updateable": self.updateable,
+            "component_type": self.component_type,
+            "software_id": self.software_id,
+        })
+    }
+
+    /// Whether `wanted` (a ComponentID, an inventory id or part of the
+    /// name, case-insensitive) designates this component.
+    pub fn matches(&self, wanted: &str) -> bool {
+        let w = wanted.trim().to_ascii_lowercase();
+        !w.is_empty()
+            && (self.software_id.as_deref() == Some(wanted.trim())
+                || self.id.eq_ignore_ascii_case(wanted.trim())
+                || self.name.to_ascii_lowercase().contains(&w))
+    }
+}
+
+fn member(c: &Client, path: &str, v: &Value) -> Result<Member, RedfishError> {
+    let missing = |field: &str| RedfishError::Malformed {
+        addr: c.addr().to_string(),
+        path: path.to_string(),
+        message: format!("missing {field}"),
+    };
+    Ok(Member {
+        id: v["Id"].as_str().ok_or_else(|| missing("Id"))?.to_string(),
+        name: v["Name"].as_str().ok_or_else(|| missing("Name"))?.to_string(),
+        version: v["Version"]
+            .as_str()
+            .ok_or_else(|| missing("Version"))?
+            .to_string(),
+        updateable: v["Updateable"].as_bool().unwrap_or(false),
+        component_type: v["Oem"]["Dell"]["DellSoftwareInventory"]["ComponentType"]
+            .as_str()
+            .map(str::to_string),
+        software_id: v["SoftwareId"].as_str().map(str::to_string),
+    })
+}
+
+/// Reads the inventory (installed entries only unless `all`).
+pub async fn read(
+    c: &mut Client,
+    all: bool,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<Member>, RedfishError> {
+    let coll = c.get_retrying(FIRMWARE_INVENTORY, deadline).await?;
+    let members = coll["Members"]
+        .as_array()
+        .ok_or_else(|| RedfishError::Malformed {
+            addr: c.addr().to_string(),
+            path: FIRMWARE_INVENTORY.into(),
+            message: "missing Members".into(),
+        })?
+        .clone();
+    let mut out = Vec::new();
+    for m in members {
+        let Some(path) = m["@odata.id"].as_str() else {
+            continue;
+        };
+        let last = path.rsplit('/').next().unwrap_or_default();
+        if !all && !last.starts_with("Installed-") && last.contains('-') {
+            continue;
+        }
+        let v = c.get_retrying(path, deadline).await?;
+        out.push(member(c, path, &v)?);
+    }
+    Ok(out)
+}
+
+pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
+    let p: Params = ctx.params()?;
+    let mut s = device::open(ctx, p.device).await?;
+    let deadline = s.retry_deadline();
+    let r = tokio::select! {
+        r = read(&mut s.client, p.all, deadline) => r,
+        _ = ctx.cancel.cancelled() => { s.close().await; return Err(OpError::Cancelled) }
+    };
+    s.close().await;
+    let members = r?;
+    Ok(json!({
+        "address": ctx.target,
+        "components": members.iter().map(Member::to_json).collect::<Vec<_>>(),
+    }))
+}

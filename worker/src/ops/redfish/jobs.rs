@@ -1,0 +1,130 @@
+//! Dell's job queue (`Managers/iDRAC.Embedded.1/Jobs`): reading jobs,
+//! clearing the stale ones an earlier failed attempt or operator left
+//! (Failed, CompletedWithErrors, and Scheduled/New jobs older than a
+//! limit), and refusing to start while another job runs.
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::error::RedfishError;
+
+pub const JOBS: &str = "/redfish/v1/Managers/iDRAC.Embedded.1/Jobs";
+
+/// A Dell job as the worker needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DellJob {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub percent: u32,
+    pub message: String,
+    /// Unix seconds of `StartTime`, when it is a time.
+    pub start: Option<i64>,
+}
+
+impl DellJob {
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "Completed" | "Failed" | "CompletedWithErrors"
+        )
+    }
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "Failed" | "CompletedWithErrors")
+    }
+    /// Waiting for a host reboot.
+    pub fn scheduled(&self) -> bool {
+        matches!(self.state.as_str(), "Scheduled" | "New" | "Scheduling")
+    }
+}
+
+pub fn parse(c: &Client, path: &str, v: &Value) -> Result<DellJob, RedfishError> {
+    let missing = |f: &str| RedfishError::Malformed {
+        addr: c.addr().to_string(),
+        path: path.to_string(),
+        message: format!("missing {f}"),
+    };
+    let start = v["StartTime"].as_str().and_then(|t| {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|n| n.and_utc().timestamp())
+            .or_else(|| chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp()))
+    });
+    Ok(DellJob {
+        id: v["Id"].as_str().ok_or_else(|| missing("Id"))?.to_string(),
+        name: v["Name"].as_str().unwrap_or_default().to_string(),
+        state: v["JobState"]
+            .as_str()
+            .ok_or_else(|| missing("JobState"))?
+            .to_string(),
+        percent: v["PercentComplete"].as_u64().unwrap_or(0).min(100) as u32,
+        message: v["Message"].as_str().unwrap_or_default().to_string(),
+        start,
+    })
+}
+
+/// One job by JID.
+pub async fn get(
+    c: &mut Client,
+    jid: &str,
+    deadline: tokio::time::Instant,
+) -> Result<DellJob, RedfishError> {
+    let path = format!("{JOBS}/{jid}");
+    let v = c.get_retrying(&path, deadline).await?;
+    parse(c, &path, &v)
+}
+
+/// Every job in the queue.
+pub async fn list(
+    c: &mut Client,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<DellJob>, RedfishError> {
+    let coll = c.get_retrying(JOBS, deadline).await?;
+    let mut out = Vec::new();
+    for m in coll["Members"].as_array().cloned().unwrap_or_default() {
+        let Some(path) = m["@odata.id"].as_str() else {
+            continue;
+        };
+        match c.get_retrying(path, deadline).await {
+            Ok(v) => out.push(parse(c, path, &v)?),
+            // Deleted between the listing and the read.
+            Err(RedfishError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// What clearing the queue did.
+#[derive(Debug, Default)]
+pub struct Cleared {
+    pub deleted: Vec<String>,
+    /// A job still running: the update must not start.
+    pub running: Option<DellJob>,
+}
+
+/// Deletes stale jobs; reports a running one.
+pub async fn clear_stale(
+    c: &mut Client,
+    stale_after_s: i64,
+    deadline: tokio::time::Instant,
+) -> Result<Cleared, RedfishError> {
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Cleared::default();
+    for j in list(c, deadline).await? {
+        let old = j.start.is_some_and(|s| now - s > stale_after_s);
+        let stale = j.failed() || (j.scheduled() && old);
+        if stale {
+            match c
+                .request(reqwest::Method::DELETE, &format!("{JOBS}/{}", j.id), None)
+                .await
+            {
+                Ok(_) | Err(RedfishError::NotFound { .. }) => out.deleted.push(j.id.clone()),
+                Err(e) => return Err(e),
+            }
+        } else if !j.finished() && !j.scheduled() && out.running.is_none() {
+            out.running = Some(j);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,101 @@
+//! Pinned iDRAC certificates, kept with the device's entry in the
+//! coordinator's inventory (KV `outpost_inventory`, key
+//! `redfish.<address>_<port>`, field `cert_sha256`). The first worker to
+//! talk to a device records what it saw; every later connection must see
+//! the same certificate. Detached contexts keep pins in memory.
+
+use async_nats::jetstream::kv;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::ops::OpError;
+
+pub enum Pins {
+    Kv(kv::Store),
+    Memory(Mutex<HashMap<String, String>>),
+}
+
+/// Inventory key of a Redfish device.
+pub fn inventory_key(address: &str, port: u16) -> String {
+    let a: String = address
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .collect();
+    format!("redfish.{a}_{port}")
+}
+
+fn unavailable(e: impl std::fmt::Display) -> OpError {
+    OpError::retryable("inventory", format!("inventory store unavailable: {e}"))
+}
+
+impl Pins {
+    pub fn memory() -> Self {
+        Pins::Memory(Mutex::new(HashMap::new()))
+    }
+
+    /// The pinned fingerprint of `address:port`, if one is recorded.
+    pub async fn get(&self, address: &str, port: u16) -> Result<Option<String>, OpError> {
+        let key = inventory_key(address, port);
+        match self {
+            Pins::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()),
+            Pins::Kv(s) => {
+                let v = s.get(&key).await.map_err(unavailable)?;
+                Ok(v.and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .and_then(|v| v["cert_sha256"].as_str().map(str::to_string)))
+            }
+        }
+    }
+
+    /// Records `fp` as the pin of `address:port` unless one exists; returns
+    /// the pin in force afterwards (another worker may have been first).
+    pub async fn record(
+        &self,
+        address: &str,
+        port: u16,
+        zone: &str,
+        fp: &str,
+    ) -> Result<String, OpError> {
+        let key = inventory_key(address, port);
+        match self {
+            Pins::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_insert_with(|| fp.to_string())
+                .clone()),
+            Pins::Kv(s) => {
+                for _ in 0..5 {
+                    let entry = s.entry(&key).await.map_err(unavailable)?;
+                    let (mut doc, rev) = match entry {
+                        Some(e) if e.operation == kv::Operation::Put => (
+                            serde_json::from_slice::<Value>(&e.value).unwrap_or(json!({})),
+                            Some(e.revision),
+                        ),
+                        _ => (json!({}), None),
+                    };
+                    if let Some(pinned) = doc["cert_sha256"].as_str() {
+                        return Ok(pinned.to_string());
+                    }
+                    if !doc.is_object() {
+                        doc = json!({});
+                    }
+                    doc["address"] = json!(address);
+                    doc["port"] = json!(port);
+                    doc["zone"] = json!(zone);
+                    doc["cert_sha256"] = json!(fp);
+                    doc["pinned_at_ms"] = json!(outpost_proto::now_ms());
+                    let bytes = serde_json::to_vec(&doc).unwrap_or_default().into();
+                    let r = match rev {
+                        Some(rev) => s.update(&key, bytes, rev).await.map(|_| ()).map_err(|e| e.to_string()),
+                        None => s.create(&key, bytes).await.map(|_| ()).map_err(|e| e.to_string()),
+                    };
+                    if r.is_ok() {
+                        return Ok(fp.to_string());
+                    }
+                }
+                Err(unavailable("the entry kept changing while the pin was recorded"))
+            }
+        }
+    }
+}
