@@ -115,8 +115,18 @@ async fn redfish(args: RedfishArgs) -> anyhow::Result<()> {
             .checked_add(i as u32)
             .map(Ipv4Addr::from)
             .filter(|ip| ip.is_loopback())
-            .with_context(|| format!("{} iDRACs from {} leave 127.0.0.0/8", args.count, args.first_addr))?;
-        let mut spec = IdracSpec::new((ip, args.port).into(), &args.username, &args.password, i as u64 + 1);
+            .with_context(|| {
+                format!(
+                    "{} iDRACs from {} leave 127.0.0.0/8",
+                    args.count, args.first_addr
+                )
+            })?;
+        let mut spec = IdracSpec::new(
+            (ip, args.port).into(),
+            &args.username,
+            &args.password,
+            i as u64 + 1,
+        );
         spec.timings.scale = args.scale;
         specs.push(spec);
     }

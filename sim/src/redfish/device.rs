@@ -189,7 +189,13 @@ impl Device {
             let jid = {
                 let mut s = dev.lock();
                 let id = s.new_jid();
-                let mut j = Job::new(id.clone(), "Configure: RAID.Integrated.1-1", "RAIDConfiguration", "Running", now);
+                let mut j = Job::new(
+                    id.clone(),
+                    "Configure: RAID.Integrated.1-1",
+                    "RAIDConfiguration",
+                    "Running",
+                    now,
+                );
                 j.percent = 10;
                 j.message = "Job in progress.".into();
                 s.jobs.insert(id.clone(), j);
@@ -282,7 +288,13 @@ impl Device {
                 Ok(i) => format!("Firmware Update: {}", i.component_name(&s.components)),
                 Err(_) => "Firmware Update".to_string(),
             };
-            let mut j = Job::new(id.clone(), &name, "FirmwareUpdate", "Downloading", Utc::now());
+            let mut j = Job::new(
+                id.clone(),
+                &name,
+                "FirmwareUpdate",
+                "Downloading",
+                Utc::now(),
+            );
             j.message = "Downloading the update package.".into();
             j.message_id = "RED003".into();
             s.jobs.insert(id.clone(), j);
@@ -360,11 +372,7 @@ impl Device {
         tokio::time::sleep(t.scaled(t.apply) / 5).await;
         {
             let mut s = self.lock();
-            if let Some(c) = s
-                .components
-                .iter_mut()
-                .find(|c| c.id == image.component_id)
-            {
+            if let Some(c) = s.components.iter_mut().find(|c| c.id == image.component_id) {
                 c.version = image.version.clone();
             }
         }
@@ -407,8 +415,8 @@ impl Device {
             "ForceOff" | "GracefulShutdown" | "GracefulRestart" if off => {
                 return Err("Server is already powered OFF.".into());
             }
-            "ForceOff" | "GracefulShutdown" | "GracefulRestart" | "ForceRestart"
-            | "PowerCycle" | "PushPowerButton" | "Nmi" => {}
+            "ForceOff" | "GracefulShutdown" | "GracefulRestart" | "ForceRestart" | "PowerCycle"
+            | "PushPowerButton" | "Nmi" => {}
             other => return Err(format!("ResetType {other} is not supported.")),
         }
         Stats::bump(&self.stats.host_resets);

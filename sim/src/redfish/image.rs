@@ -19,7 +19,10 @@ impl Image {
     /// Reads the header of a package.
     pub fn parse(bytes: &[u8]) -> Result<Image, String> {
         let bad = || "The update package is not a valid Dell Update Package.".to_string();
-        let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+        let line_end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
         let line = std::str::from_utf8(&bytes[..line_end.min(256)]).map_err(|_| bad())?;
         let mut words = line.split_whitespace();
         if words.next() != Some(MAGIC) {

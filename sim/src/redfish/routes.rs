@@ -26,7 +26,10 @@ impl Reply {
     fn json(status: StatusCode, v: &Value) -> Reply {
         Reply {
             status,
-            headers: vec![("content-type", "application/json;odata.metadata=minimal".into())],
+            headers: vec![(
+                "content-type",
+                "application/json;odata.metadata=minimal".into(),
+            )],
             body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
         }
     }
@@ -106,9 +109,9 @@ fn parse_json(body: &[u8]) -> Result<Value, Reply> {
 
 fn malformed(kind: Malformed, path: &str) -> Reply {
     let body = match kind {
-        Malformed::BadJson => Bytes::from(format!(
-            "{{\"@odata.id\": \"{path}\", \"Model\": \"PowerEd"
-        )),
+        Malformed::BadJson => {
+            Bytes::from(format!("{{\"@odata.id\": \"{path}\", \"Model\": \"PowerEd"))
+        }
         Malformed::MissingFields => Bytes::from(format!("{{\"@odata.id\": \"{path}\"}}")),
         Malformed::HugeBody => {
             let mut v = format!("{{\"@odata.id\": \"{path}\", \"Description\": \"").into_bytes();
@@ -343,7 +346,9 @@ fn apply_time(v: &Value) -> Result<(), Reply> {
         Some(other) => Err(Reply::error(
             StatusCode::BAD_REQUEST,
             "Base.1.12.PropertyValueNotInList",
-            &format!("The value {other} for the property @Redfish.OperationApplyTime is not in the list of acceptable values."),
+            &format!(
+                "The value {other} for the property @Redfish.OperationApplyTime is not in the list of acceptable values."
+            ),
         )),
     }
 }
@@ -351,7 +356,9 @@ fn apply_time(v: &Value) -> Result<(), Reply> {
 fn busy(dev: &Device) -> Option<Reply> {
     dev.jobs()
         .iter()
-        .any(|j| j.job_type == "FirmwareUpdate" && matches!(j.state.as_str(), "Downloading" | "Running"))
+        .any(|j| {
+            j.job_type == "FirmwareUpdate" && matches!(j.state.as_str(), "Downloading" | "Running")
+        })
         .then(|| {
             Reply::error(
                 StatusCode::CONFLICT,
@@ -394,13 +401,41 @@ async fn simple_update(dev: &Arc<Device>, body: &[u8]) -> Reply {
     accepted(&jid)
 }
 
+/// The HTTP client the iDRAC downloads images with (HTTP only, so its
+/// TLS configuration trusts nothing).
+fn repo_client() -> Result<reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
 /// Downloads an image over HTTP (the simulator does not speak HTTPS to repositories).
 async fn fetch(uri: &str) -> Result<Image, String> {
     let failed = |why: String| format!("Unable to transfer the file {uri}: {why}");
     if !uri.starts_with("http://") {
         return Err(failed("only HTTP is simulated".into()));
     }
-    let resp = reqwest::get(uri).await.map_err(|e| failed(e.to_string()))?;
+    let resp = repo_client()
+        .map_err(failed)?
+        .get(uri)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(failed(format!("HTTP {}", resp.status())));
     }

@@ -161,8 +161,8 @@ async fn accept_loop(
                 let device = device.clone();
                 async move { handle(device, req).await }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), svc);
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = cancel.cancelled() => {}
@@ -181,7 +181,10 @@ impl std::fmt::Display for Gone {
 }
 impl std::error::Error for Gone {}
 
-async fn handle(device: Arc<Device>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Gone> {
+async fn handle(
+    device: Arc<Device>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Gone> {
     match device.availability() {
         Availability::Down => return Err(Gone),
         Availability::Starting => {
@@ -216,7 +219,14 @@ async fn handle(device: Arc<Device>, req: Request<Incoming>) -> Result<Response<
     let reply = routes::route(&device, &parts.method, &path, &parts.headers, &body).await;
     let mut resp = Response::builder()
         .status(reply.status)
-        .header("server", if device.spec.vendor == super::spec::Vendor::Dell { "Apache" } else { "nginx" })
+        .header(
+            "server",
+            if device.spec.vendor == super::spec::Vendor::Dell {
+                "Apache"
+            } else {
+                "nginx"
+            },
+        )
         .header("odata-version", "4.0");
     for (k, v) in &reply.headers {
         resp = resp.header(*k, header_value(v));

@@ -30,13 +30,23 @@ impl Checkpoints {
     pub async fn load(&self, task_id: &str) -> Result<Option<Value>, OpError> {
         let key = key(task_id)?;
         match self {
-            Checkpoints::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()),
+            Checkpoints::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()),
             Checkpoints::Kv(s) => match s.get(&key).await {
                 Ok(Some(b)) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-                    OpError::permanent("checkpoint", format!("stored checkpoint is unreadable: {e}"))
+                    OpError::permanent(
+                        "checkpoint",
+                        format!("stored checkpoint is unreadable: {e}"),
+                    )
                 }),
                 Ok(None) => Ok(None),
-                Err(e) => Err(OpError::retryable("checkpoint", format!("cannot read the checkpoint: {e}"))),
+                Err(e) => Err(OpError::retryable(
+                    "checkpoint",
+                    format!("cannot read the checkpoint: {e}"),
+                )),
             },
         }
     }
@@ -47,15 +57,16 @@ impl Checkpoints {
         let key = key(task_id)?;
         match self {
             Checkpoints::Memory(m) => {
-                m.lock().unwrap_or_else(|e| e.into_inner()).insert(key, v.clone());
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, v.clone());
                 Ok(())
             }
             Checkpoints::Kv(s) => {
                 let bytes = serde_json::to_vec(v).unwrap_or_default();
-                s.put(&key, bytes.into())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| OpError::retryable("checkpoint", format!("cannot record the checkpoint: {e}")))
+                s.put(&key, bytes.into()).await.map(|_| ()).map_err(|e| {
+                    OpError::retryable("checkpoint", format!("cannot record the checkpoint: {e}"))
+                })
             }
         }
     }

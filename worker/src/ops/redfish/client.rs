@@ -18,7 +18,10 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A request body.
 pub enum Body {
     Json(Value),
-    Raw { content_type: String, bytes: Vec<u8> },
+    Raw {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 enum Auth {

@@ -91,9 +91,18 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
         ));
     }
     if p.port == 0 {
-        return Err(OpError::permanent("params", "port 0 is not a valid destination"));
+        return Err(OpError::permanent(
+            "params",
+            "port 0 is not a valid destination",
+        ));
     }
-    let guard = guard::acquire(ctx, &ctx.zone, &format!("{address}:{}", p.port), p.zone_limit).await?;
+    let guard = guard::acquire(
+        ctx,
+        &ctx.zone,
+        &format!("{address}:{}", p.port),
+        p.zone_limit,
+    )
+    .await?;
     let login = ctx
         .env
         .credentials
@@ -139,9 +148,16 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
     }
     if p.tls_pinning && pinned.is_none() {
         let seen = client.certificate().ok_or_else(|| {
-            OpError::retryable("tls", format!("{address}: no certificate seen on the connection"))
+            OpError::retryable(
+                "tls",
+                format!("{address}: no certificate seen on the connection"),
+            )
         })?;
-        let kept = ctx.env.pins.record(&address, p.port, &ctx.zone, &seen).await?;
+        let kept = ctx
+            .env
+            .pins
+            .record(&address, p.port, &ctx.zone, &seen)
+            .await?;
         if kept != seen {
             client.logout().await;
             return Err(RedfishError::CertChanged {

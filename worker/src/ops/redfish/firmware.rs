@@ -120,7 +120,10 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
     match (&p.image_uri, &p.image) {
         (Some(_), Some(_)) => {
-            return Err(OpError::permanent("params", "give image_uri or image, not both"));
+            return Err(OpError::permanent(
+                "params",
+                "give image_uri or image, not both",
+            ));
         }
         (None, None) => {
             return Err(OpError::permanent(
@@ -137,7 +140,10 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
         _ => {}
     }
     if p.version.trim().is_empty() || p.component.trim().is_empty() {
-        return Err(OpError::permanent("params", "component and version must not be empty"));
+        return Err(OpError::permanent(
+            "params",
+            "component and version must not be empty",
+        ));
     }
     let mut s = device::open(ctx, p.device.clone()).await?;
     let retry = Duration::from_secs(s.params.retry_s);
@@ -153,11 +159,7 @@ fn deadline(retry: Duration) -> tokio::time::Instant {
     tokio::time::Instant::now() + retry
 }
 
-async fn find_component(
-    c: &mut Client,
-    wanted: &str,
-    retry: Duration,
-) -> Result<Member, OpError> {
+async fn find_component(c: &mut Client, wanted: &str, retry: Duration) -> Result<Member, OpError> {
     let members = inventory::read(c, false, deadline(retry)).await?;
     let found: Vec<&Member> = members.iter().filter(|m| m.matches(wanted)).collect();
     match found.as_slice() {
@@ -180,13 +182,21 @@ async fn find_component(
                 "{}: {wanted:?} matches {} components ({}); name it by ComponentID",
                 c.addr(),
                 many.len(),
-                many.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }
 }
 
-async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
+async fn update(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+) -> Result<Value, OpError> {
     let mut cp: Checkpoint = match ctx.env.checkpoints.load(&ctx.task_id).await? {
         Some(v) => serde_json::from_value(v).unwrap_or_default(),
         None => Checkpoint::default(),
@@ -199,12 +209,20 @@ async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Res
         let adopted = jobs::list(c, deadline(retry))
             .await?
             .into_iter()
-            .filter(|j| j.name.starts_with("Firmware Update") && j.start.is_some_and(|s| s >= since))
+            .filter(|j| {
+                j.name.starts_with("Firmware Update") && j.start.is_some_and(|s| s >= since)
+            })
             .max_by_key(|j| j.start);
         if let Some(j) = adopted {
-            ctx.progress(0, format!("resuming {} started by an earlier attempt", j.id));
+            ctx.progress(
+                0,
+                format!("resuming {} started by an earlier attempt", j.id),
+            );
             cp.jid = Some(j.id);
-            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+            ctx.env
+                .checkpoints
+                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
+                .await?;
         }
     }
     let jid = match cp.jid.clone() {
@@ -227,7 +245,10 @@ async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Res
             }
             let cleared = jobs::clear_stale(c, p.stale_job_age_s as i64, deadline(retry)).await?;
             if !cleared.deleted.is_empty() {
-                ctx.progress(0, format!("cleared stale jobs {}", cleared.deleted.join(", ")));
+                ctx.progress(
+                    0,
+                    format!("cleared stale jobs {}", cleared.deleted.join(", ")),
+                );
             }
             if let Some(j) = cleared.running {
                 return Err(OpError::retryable(
@@ -243,10 +264,16 @@ async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Res
             }
             cp.from_version = Some(component.version.clone());
             cp.starting_ms = Some(outpost_proto::now_ms());
-            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+            ctx.env
+                .checkpoints
+                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
+                .await?;
             let jid = start(ctx, c, p, retry).await?;
             cp.jid = Some(jid.clone());
-            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default()).await?;
+            ctx.env
+                .checkpoints
+                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
+                .await?;
             ctx.progress(5, format!("Dell job {jid} created"));
             jid
         }
@@ -285,7 +312,12 @@ async fn update(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Res
 }
 
 /// Sends the update request; returns the JID.
-async fn start(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<String, OpError> {
+async fn start(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+) -> Result<String, OpError> {
     let apply = match p.apply_time {
         ApplyTime::Immediate => "Immediate",
         ApplyTime::OnReset => "OnReset",
@@ -294,7 +326,12 @@ async fn start(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         ctx.progress(2, "SimpleUpdate sent");
         let body = json!({ "ImageURI": uri, "@Redfish.OperationApplyTime": apply });
         let (_, h, b) = c
-            .request_retrying(reqwest::Method::POST, SIMPLE_UPDATE, Some(&body), deadline(retry))
+            .request_retrying(
+                reqwest::Method::POST,
+                SIMPLE_UPDATE,
+                Some(&body),
+                deadline(retry),
+            )
             .await
             .map_err(busy_or)?;
         (h, b, SIMPLE_UPDATE.to_string())
@@ -337,9 +374,10 @@ async fn start(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let from_body = c.parse(&path, &body).ok().and_then(|v| {
-        v["Id"].as_str().map(str::to_string)
-    });
+    let from_body = c
+        .parse(&path, &body)
+        .ok()
+        .and_then(|v| v["Id"].as_str().map(str::to_string));
     location
         .as_deref()
         .and_then(|l| l.rsplit('/').next())
@@ -349,7 +387,10 @@ async fn start(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         .ok_or_else(|| {
             OpError::permanent(
                 "malformed",
-                format!("{}: the update was accepted without a Dell job id (Location {location:?})", c.addr()),
+                format!(
+                    "{}: the update was accepted without a Dell job id (Location {location:?})",
+                    c.addr()
+                ),
             )
         })
 }
@@ -363,11 +404,16 @@ fn busy_or(e: RedfishError) -> OpError {
 }
 
 async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
-    let store = ctx.env.firmware.as_ref().ok_or_else(|| {
-        OpError::permanent("image", "this worker has no firmware store")
-    })?;
+    let store = ctx
+        .env
+        .firmware
+        .as_ref()
+        .ok_or_else(|| OpError::permanent("image", "this worker has no firmware store"))?;
     let mut obj = store.get(name).await.map_err(|e| {
-        OpError::permanent("image", format!("firmware image {name:?} is not in outpost_firmware: {e}"))
+        OpError::permanent(
+            "image",
+            format!("firmware image {name:?} is not in outpost_firmware: {e}"),
+        )
     })?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -379,7 +425,10 @@ async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
             return Ok(out);
         }
         if out.len() + n > MAX_IMAGE {
-            return Err(OpError::permanent("image", format!("firmware image {name:?} is larger than {MAX_IMAGE} bytes")));
+            return Err(OpError::permanent(
+                "image",
+                format!("firmware image {name:?} is larger than {MAX_IMAGE} bytes"),
+            ));
         }
         out.extend_from_slice(&buf[..n]);
     }
@@ -405,7 +454,8 @@ async fn follow(
     let mut stall_reboots = 0u32;
     loop {
         // The iDRAC may be resetting itself: keep asking through the whole reboot window.
-        let j = match jobs::get(c, jid, tokio::time::Instant::now() + reboot_wait.max(retry)).await {
+        let j = match jobs::get(c, jid, tokio::time::Instant::now() + reboot_wait.max(retry)).await
+        {
             Ok(j) => j,
             Err(RedfishError::NotFound { .. }) => {
                 return Err(OpError::permanent(
@@ -422,7 +472,12 @@ async fn follow(
         if j.failed() {
             return Err(OpError::permanent(
                 "job_failed",
-                format!("{}: Dell job {jid} ended {}: {}", c.addr(), j.state, j.message),
+                format!(
+                    "{}: Dell job {jid} ended {}: {}",
+                    c.addr(),
+                    j.state,
+                    j.message
+                ),
             ));
         }
         let key = (j.state.clone(), j.percent);
@@ -442,7 +497,13 @@ async fn follow(
                 let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
                 cp.rebooted_for_schedule = true;
                 cp.reboots += 1;
-                ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&*cp).unwrap_or_default()).await?;
+                ctx.env
+                    .checkpoints
+                    .save(
+                        &ctx.task_id,
+                        &serde_json::to_value(&*cp).unwrap_or_default(),
+                    )
+                    .await?;
                 ctx.progress(50, format!("host rebooted ({how}) to apply {jid}"));
                 since = tokio::time::Instant::now();
                 continue;
@@ -454,13 +515,19 @@ async fn follow(
                     "stalled",
                     format!(
                         "{}: Dell job {jid} stayed {} at {}% for {} s after {stall_reboots} reboot(s)",
-                        c.addr(), j.state, j.percent, p.stall_s
+                        c.addr(),
+                        j.state,
+                        j.percent,
+                        p.stall_s
                     ),
                 ));
             }
             ctx.progress(
                 5 + j.percent * 90 / 100,
-                format!("{jid} stalled at {}% for {} s; rebooting", j.percent, p.stall_s),
+                format!(
+                    "{jid} stalled at {}% for {} s; rebooting",
+                    j.percent, p.stall_s
+                ),
             );
             let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
             stall_reboots += 1;
@@ -468,8 +535,17 @@ async fn follow(
             if j.scheduled() {
                 cp.rebooted_for_schedule = true;
             }
-            ctx.env.checkpoints.save(&ctx.task_id, &serde_json::to_value(&*cp).unwrap_or_default()).await?;
-            ctx.progress(5 + j.percent * 90 / 100, format!("host rebooted ({how}) after a stall"));
+            ctx.env
+                .checkpoints
+                .save(
+                    &ctx.task_id,
+                    &serde_json::to_value(&*cp).unwrap_or_default(),
+                )
+                .await?;
+            ctx.progress(
+                5 + j.percent * 90 / 100,
+                format!("host rebooted ({how}) after a stall"),
+            );
             since = tokio::time::Instant::now();
             last = None;
             continue;
@@ -477,7 +553,13 @@ async fn follow(
         if tokio::time::Instant::now() + poll > until {
             return Err(OpError::permanent(
                 "job_timeout",
-                format!("{}: Dell job {jid} did not finish within {} s (last {} {}%)", c.addr(), p.job_timeout_s, j.state, j.percent),
+                format!(
+                    "{}: Dell job {jid} did not finish within {} s (last {} {}%)",
+                    c.addr(),
+                    p.job_timeout_s,
+                    j.state,
+                    j.percent
+                ),
             ));
         }
         tokio::select! {

@@ -94,7 +94,10 @@ pub async fn acquire(
             break rev;
         }
         if !reported {
-            ctx.progress(0, format!("waiting: another operation is running on {address}"));
+            ctx.progress(
+                0,
+                format!("waiting: another operation is running on {address}"),
+            );
             reported = true;
         }
         tokio::select! {
@@ -161,7 +164,9 @@ pub async fn acquire(
                     for (k, rev) in revs.iter_mut() {
                         match store2.update(k.as_str(), holder.clone(), *rev).await {
                             Ok(r) => *rev = r,
-                            Err(e) => tracing::warn!(key = %k, error = %e, "device lock not renewed"),
+                            Err(e) => {
+                                tracing::warn!(key = %k, error = %e, "device lock not renewed")
+                            }
                         }
                     }
                 }

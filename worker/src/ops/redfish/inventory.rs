@@ -65,7 +65,10 @@ fn member(c: &Client, path: &str, v: &Value) -> Result<Member, RedfishError> {
     };
     Ok(Member {
         id: v["Id"].as_str().ok_or_else(|| missing("Id"))?.to_string(),
-        name: v["Name"].as_str().ok_or_else(|| missing("Name"))?.to_string(),
+        name: v["Name"]
+            .as_str()
+            .ok_or_else(|| missing("Name"))?
+            .to_string(),
         version: v["Version"]
             .as_str()
             .ok_or_else(|| missing("Version"))?

@@ -48,7 +48,11 @@ pub fn parse(c: &Client, path: &str, v: &Value) -> Result<DellJob, RedfishError>
         chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
             .ok()
             .map(|n| n.and_utc().timestamp())
-            .or_else(|| chrono::DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp()))
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|d| d.timestamp())
+            })
     });
     Ok(DellJob {
         id: v["Id"].as_str().ok_or_else(|| missing("Id"))?.to_string(),

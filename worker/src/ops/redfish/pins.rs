@@ -20,7 +20,13 @@ pub enum Pins {
 pub fn inventory_key(address: &str, port: u16) -> String {
     let a: String = address
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("redfish.{a}_{port}")
 }
@@ -38,7 +44,11 @@ impl Pins {
     pub async fn get(&self, address: &str, port: u16) -> Result<Option<String>, OpError> {
         let key = inventory_key(address, port);
         match self {
-            Pins::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()),
+            Pins::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()),
             Pins::Kv(s) => {
                 let v = s.get(&key).await.map_err(unavailable)?;
                 Ok(v.and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -87,14 +97,24 @@ impl Pins {
                     doc["pinned_at_ms"] = json!(outpost_proto::now_ms());
                     let bytes = serde_json::to_vec(&doc).unwrap_or_default().into();
                     let r = match rev {
-                        Some(rev) => s.update(&key, bytes, rev).await.map(|_| ()).map_err(|e| e.to_string()),
-                        None => s.create(&key, bytes).await.map(|_| ()).map_err(|e| e.to_string()),
+                        Some(rev) => s
+                            .update(&key, bytes, rev)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        None => s
+                            .create(&key, bytes)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
                     };
                     if r.is_ok() {
                         return Ok(fp.to_string());
                     }
                 }
-                Err(unavailable("the entry kept changing while the pin was recorded"))
+                Err(unavailable(
+                    "the entry kept changing while the pin was recorded",
+                ))
             }
         }
     }

@@ -72,6 +72,18 @@ pub async fn host_power(
     })
 }
 
+/// A test for "the host went through a restart and is on again": it was
+/// seen not on, or its `LastResetTime` moved (which has whole seconds
+/// only, so a quick restart may not change it).
+pub fn back_on(before: &HostPower) -> impl FnMut(&HostPower) -> bool + use<> {
+    let before = before.clone();
+    let mut seen_down = false;
+    move |p: &HostPower| {
+        seen_down |= p.state != "On";
+        p.state == "On" && (seen_down || p.last_reset != before.last_reset)
+    }
+}
+
 /// Posts the reset action.
 pub async fn post_reset(
     c: &mut Client,
@@ -125,13 +137,18 @@ pub async fn reboot(
     retry: Duration,
 ) -> Result<&'static str, OpError> {
     let before = host_power(c, tokio::time::Instant::now() + retry).await?;
-    let restarted =
-        |p: &HostPower| p.last_reset != before.last_reset && p.state == "On";
-    let left = |p: &HostPower| p.state != "On" || p.last_reset != before.last_reset;
+    let mut back = back_on(&before);
+    let mut left = |p: &HostPower| {
+        let _ = back(p);
+        p.state != "On" || p.last_reset != before.last_reset
+    };
     let kind = if before.state == "On" {
         ctx.progress(0, "rebooting the host (GracefulRestart)");
         post_reset(c, "GracefulRestart", tokio::time::Instant::now() + retry).await?;
-        if wait_for(ctx, c, graceful, poll, retry, left).await?.is_some() {
+        if wait_for(ctx, c, graceful, poll, retry, &mut left)
+            .await?
+            .is_some()
+        {
             "GracefulRestart"
         } else {
             ctx.progress(0, "host ignored GracefulRestart; ForceRestart");
@@ -143,7 +160,8 @@ pub async fn reboot(
         post_reset(c, "On", tokio::time::Instant::now() + retry).await?;
         "On"
     };
-    match wait_for(ctx, c, wait, poll, retry, restarted).await? {
+    drop(left);
+    match wait_for(ctx, c, wait, poll, retry, &mut back).await? {
         Some(_) => Ok(kind),
         None => Err(OpError::retryable(
             "power_timeout",
@@ -177,12 +195,7 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     r
 }
 
-async fn power(
-    ctx: &OpCtx,
-    c: &mut Client,
-    p: &Params,
-    retry: Duration,
-) -> Result<Value, OpError> {
+async fn power(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
     let before = host_power(c, tokio::time::Instant::now() + retry).await?;
     let want_on = matches!(p.reset_type.as_str(), "On");
     let want_off = matches!(p.reset_type.as_str(), "ForceOff" | "GracefulShutdown");
@@ -202,10 +215,7 @@ async fn power(
             wait_for(ctx, c, wait, poll, retry, |h| h.state == "Off").await?
         }
         "GracefulRestart" | "ForceRestart" | "PowerCycle" => {
-            wait_for(ctx, c, wait, poll, retry, |h| {
-                h.state == "On" && h.last_reset != before.last_reset
-            })
-            .await?
+            wait_for(ctx, c, wait, poll, retry, back_on(&before)).await?
         }
         // A button press or an NMI has no state to wait for.
         _ => Some(host_power(c, tokio::time::Instant::now() + retry).await?),

@@ -1,0 +1,831 @@
+//! Redfish operations against the iDRAC simulator: discovery's
+//! authenticated stage (credential order, wrong credentials, other
+//! vendors), inventory, power, and firmware updates — happy path both
+//! ways (SimpleUpdate and multipart push), already current, stale jobs,
+//! a busy iDRAC, a stalled job, a host ignoring graceful restarts, the
+//! iDRAC vanishing during its own reset, a crash mid-update resumed from
+//! the checkpoint without a second upload, cancel, certificate changes,
+//! and malformed answers.
+
+use outpost_sim::redfish::{Faults, IdracSpec, Malformed, RedfishSim, Stats, Vendor, make_image};
+use outpost_worker::credentials::Credentials;
+use outpost_worker::ops::{Kind, OpCtx, OpEnv, OpError, run};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const USER: &str = "root";
+const PASS: &str = "calvin-sim";
+/// Device time runs 200× faster: a 60 s apply takes 0.3 s.
+const SCALE: f64 = 0.005;
+
+fn spec(ip: &str, index: u64) -> IdracSpec {
+    let mut s = IdracSpec::new(format!("{ip}:0").parse().unwrap(), USER, PASS, index);
+    s.timings.scale = SCALE;
+    s
+}
+
+/// A worker environment with a vault holding `good` (the right password)
+/// and `bad` (a wrong one), `good` being the default.
+fn env(dir: &tempfile::TempDir) -> Arc<OpEnv> {
+    use outpost_vault::{Credential, Secret, Vault, VaultParams};
+    let mut v = Vault::create(&dir.path().join("v.vault"), "pw", VaultParams::for_tests()).unwrap();
+    v.add(Credential {
+        name: "bad".into(),
+        username: USER.into(),
+        password: Secret::new("wrong"),
+        enable_secret: None,
+        is_default: false,
+    })
+    .unwrap();
+    v.add(Credential {
+        name: "good".into(),
+        username: USER.into(),
+        password: Secret::new(PASS),
+        enable_secret: None,
+        is_default: true,
+    })
+    .unwrap();
+    let mut env = OpEnv::detached();
+    env.credentials = Credentials::Vault(Arc::new(v));
+    Arc::new(env)
+}
+
+struct Run {
+    out: Result<Value, OpError>,
+    steps: Vec<String>,
+}
+
+async fn op(
+    env: &Arc<OpEnv>,
+    kind: Kind,
+    task: &str,
+    addr: SocketAddr,
+    mut params: Value,
+    attempt: u32,
+    cancel: CancellationToken,
+) -> Run {
+    let fast = json!({
+        "port": addr.port(), "http_timeout_ms": 5000, "retry_s": 20,
+    });
+    if kind != Kind::RedfishDiscover {
+        let dev = params["device"].take();
+        let mut d = fast.clone();
+        if let Value::Object(m) = dev {
+            for (k, v) in m {
+                d[k] = v;
+            }
+        }
+        params["device"] = d;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = OpCtx::detached_with(
+        task,
+        &addr.ip().to_string(),
+        params,
+        attempt,
+        cancel,
+        env.clone(),
+        tx,
+    );
+    let out = run(kind, &ctx).await;
+    drop(ctx);
+    let mut steps = Vec::new();
+    while let Some(p) = rx.recv().await {
+        steps.push(p.step);
+    }
+    Run { out, steps }
+}
+
+fn firmware_params(extra: Value) -> Value {
+    let mut p = json!({
+        "component": "BIOS", "version": "2.19.1",
+        "poll_ms": 20, "stall_s": 2, "graceful_s": 2, "reboot_s": 20, "job_timeout_s": 60,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    p
+}
+
+/// Serves files over plain HTTP on loopback (the image repository).
+async fn repo(files: Vec<(&'static str, Vec<u8>)>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let files = Arc::new(files);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = files
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, b)| b.clone());
+                let resp = match body {
+                    Some(b) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .into_bytes();
+                        r.extend(b);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = s.write_all(&resp).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn discovery_reads_idracs_in_credential_order_and_tells_others_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut other = spec("127.6.0.3", 3);
+    other.vendor = Vendor::Other;
+    let sim = RedfishSim::start(vec![spec("127.6.0.1", 1), spec("127.6.0.2", 2), other])
+        .await
+        .unwrap();
+    let port = sim.addrs()[0].port();
+    // Put the other two on the same port: each device binds its own address.
+    let sim2 = RedfishSim::start(vec![{
+        let mut s = spec("127.6.0.4", 4);
+        s.listen = format!("127.6.0.4:{port}").parse().unwrap();
+        s.password = "something-else".into();
+        s
+    }])
+    .await
+    .unwrap();
+    let addrs = sim.addrs();
+    let mut runs = vec![];
+    for a in &addrs {
+        // Each sim device has its own port; probe each address with its port.
+        let r = op(
+            &env,
+            Kind::RedfishDiscover,
+            "d1",
+            *a,
+            json!({
+                "slice": [a.ip().to_string()], "port": a.port(),
+                "connect_timeout_ms": 2000, "http_timeout_ms": 5000,
+                // `bad` is listed first but `good` is scoped to 127.6.0.0/24.
+                "credentials": ["bad", {"name": "good", "ranges": ["127.6.0.0/24"]}],
+            }),
+            1,
+            CancellationToken::new(),
+        )
+        .await;
+        runs.push(r.out.expect("discovery runs"));
+    }
+    let found = &runs[0]["found"][0];
+    assert_eq!(found["manufacturer"], "Dell Inc.", "{}", runs[0]);
+    assert_eq!(found["model"], "PowerEdge R650");
+    assert_eq!(
+        found["service_tag"],
+        sim.device(addrs[0]).unwrap().spec.service_tag
+    );
+    assert_eq!(found["bios_version"], "1.0.0");
+    assert_eq!(found["idrac_version"], "6.10.00.00");
+    assert_eq!(found["power_state"], "On");
+    assert_eq!(found["health"], "OK");
+    assert_eq!(found["idrac_mac"], sim.device(addrs[0]).unwrap().spec.mac);
+    assert_eq!(found["credential"], "good");
+    assert_eq!(found["cert_sha256"], sim.fingerprint(addrs[0]).unwrap());
+    // The scoped set went first: the wrong password was never tried.
+    assert_eq!(
+        Stats::get(&sim.device(addrs[0]).unwrap().stats.failed_logins),
+        0
+    );
+    assert_eq!(runs[1]["idrac"], 1);
+    // A Contoso BMC is Redfish, not an iDRAC.
+    assert_eq!(runs[2]["idrac"], 0, "{}", runs[2]);
+    assert_eq!(
+        runs[2]["other_redfish"][0]["vendor"], "Contoso",
+        "{}",
+        runs[2]
+    );
+    // No credential opens 127.6.0.4: it is reported as locked, with its certificate.
+    let a4 = sim2.addrs()[0];
+    let r = op(
+        &env,
+        Kind::RedfishDiscover,
+        "d2",
+        a4,
+        json!({"slice": ["127.6.0.4"], "port": a4.port(), "credentials": ["bad", "good"]}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(r["locked"][0]["address"], "127.6.0.4", "{r}");
+    assert_eq!(r["found"].as_array().unwrap().len(), 0);
+    assert_eq!(Stats::get(&sim2.device(a4).unwrap().stats.failed_logins), 2);
+}
+
+#[tokio::test]
+async fn inventory_lists_components_and_sessions_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.1.1", 11)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let r = op(
+        &env,
+        Kind::RedfishInventory,
+        "i1",
+        a,
+        json!({}),
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.expect("inventory");
+    let comps = out["components"].as_array().unwrap();
+    assert_eq!(comps.len(), 4, "{out}");
+    let bios = comps.iter().find(|c| c["name"] == "BIOS").unwrap();
+    assert_eq!(bios["version"], "1.0.0");
+    assert_eq!(bios["updateable"], true);
+    assert_eq!(bios["component_type"], "BIOS");
+    assert_eq!(bios["id"], "Installed-159-1.0.0");
+    let cpld = comps.iter().find(|c| c["name"] == "System CPLD").unwrap();
+    assert_eq!(cpld["updateable"], false);
+    let d = sim.device(a).unwrap();
+    assert_eq!(Stats::get(&d.stats.logins), 1);
+    assert_eq!(
+        Stats::get(&d.stats.sessions_deleted),
+        1,
+        "the session is deleted at the end"
+    );
+
+    // Without sessions the client falls back to Basic.
+    d.set_faults(Faults {
+        no_sessions: true,
+        ..Faults::default()
+    });
+    let out = op(
+        &env,
+        Kind::RedfishInventory,
+        "i2",
+        a,
+        json!({}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .expect("inventory over Basic");
+    assert_eq!(out["components"].as_array().unwrap().len(), 4);
+    assert!(Stats::get(&d.stats.basic_requests) >= 5);
+
+    // Wrong credentials are a permanent auth error that names the user, not the password.
+    let err = op(
+        &env,
+        Kind::RedfishInventory,
+        "i3",
+        a,
+        json!({"device": {"credential": "bad"}}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    match err {
+        OpError::Permanent { kind, message } => {
+            assert_eq!(kind, "auth");
+            assert!(
+                message.contains("root") && !message.contains("wrong"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_answers_are_clear_task_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.2.1", 21)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    for (m, expect) in [
+        (Malformed::BadJson, "EOF"),
+        (Malformed::MissingFields, "missing Members"),
+        (Malformed::HugeBody, "larger than"),
+    ] {
+        d.set_faults(Faults {
+            malformed: Some(m),
+            ..Faults::default()
+        });
+        let err = op(
+            &env,
+            Kind::RedfishInventory,
+            "m",
+            a,
+            json!({}),
+            1,
+            CancellationToken::new(),
+        )
+        .await
+        .out
+        .unwrap_err();
+        match err {
+            OpError::Permanent { kind, message } => {
+                assert_eq!(kind, "malformed", "{m:?}: {message}");
+                assert!(message.contains(expect), "{m:?}: {message}");
+            }
+            other => panic!("{m:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn power_actions_wait_for_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.3.1", 31)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let p = |t: &str| json!({"reset_type": t, "poll_ms": 20, "wait_s": 20});
+    let out = op(
+        &env,
+        Kind::RedfishPower,
+        "p1",
+        a,
+        p("ForceOff"),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["power_state"], "Off");
+    assert_eq!(out["changed"], true);
+    let out = op(
+        &env,
+        Kind::RedfishPower,
+        "p2",
+        a,
+        p("ForceOff"),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["changed"], false, "already off: nothing sent");
+    let out = op(
+        &env,
+        Kind::RedfishPower,
+        "p3",
+        a,
+        p("On"),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["power_state"], "On");
+    let out = op(
+        &env,
+        Kind::RedfishPower,
+        "p4",
+        a,
+        p("GracefulRestart"),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["power_state"], "On");
+    assert_eq!(Stats::get(&sim.device(a).unwrap().stats.host_resets), 3);
+    // A host that ignores graceful requests: a clear timeout, not a hang.
+    sim.device(a).unwrap().set_faults(Faults {
+        graceful_ignored: true,
+        ..Faults::default()
+    });
+    let err = op(
+        &env,
+        Kind::RedfishPower,
+        "p5",
+        a,
+        json!({"reset_type": "GracefulShutdown", "poll_ms": 20, "wait_s": 1}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, .. } if kind == "power_timeout"),
+        "{err:?}"
+    );
+    let err = op(
+        &env,
+        Kind::RedfishPower,
+        "p6",
+        a,
+        json!({"reset_type": "Reboot"}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "params" && message.contains("GracefulRestart")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn firmware_by_uri_updates_after_reboot_and_skips_when_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.4.1", 41);
+    s.faults.stale_jobs = true;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let params = firmware_params(json!({"image_uri": format!("http://{repo}/bios.exe")}));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f1",
+        a,
+        params.clone(),
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(out["from_version"], "1.0.0");
+    assert_eq!(out["version"], "2.19.1");
+    assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+    assert_eq!(Stats::get(&d.stats.simple_updates), 1);
+    assert_eq!(
+        Stats::get(&d.stats.host_resets),
+        1,
+        "one reboot applies the BIOS"
+    );
+    // The three stale jobs were deleted before the update started.
+    assert_eq!(Stats::get(&d.stats.jobs_deleted), 3);
+    assert!(
+        r.steps.iter().any(|s| s.starts_with("cleared stale jobs")),
+        "{:#?}",
+        r.steps
+    );
+    assert!(
+        Stats::get(&d.stats.max_sessions) <= 1,
+        "one session at a time"
+    );
+    // Again: already at the version, nothing is sent.
+    let out = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f2",
+        a,
+        params,
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["status"], "already_current");
+    assert_eq!(Stats::get(&d.stats.simple_updates), 1);
+}
+
+#[tokio::test]
+async fn firmware_of_the_idrac_survives_its_own_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.5.1", 51)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    // The iDRAC's own firmware: it resets itself (dropping connections,
+    // then answering 503) before the job completes; the Redfish task is
+    // gone afterwards, the Dell job is not.
+    let repo = repo(vec![(
+        "/idrac.d9",
+        make_image("25227", "7.00.00.00", 200_000),
+    )])
+    .await;
+    let params = firmware_params(json!({
+        "component": "25227", "version": "7.00.00.00",
+        "image_uri": format!("http://{repo}/idrac.d9"),
+    }));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f3",
+        a,
+        params,
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(Stats::get(&d.stats.idrac_resets), 1);
+    assert_eq!(
+        Stats::get(&d.stats.host_resets),
+        0,
+        "the iDRAC's firmware needs no host reboot"
+    );
+    assert_eq!(d.component_version("25227").as_deref(), Some("7.00.00.00"));
+}
+
+#[tokio::test]
+async fn stalled_job_is_rebooted_forcefully_when_graceful_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.6.1", 61);
+    s.faults.stall_job = true;
+    s.faults.graceful_ignored = true;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let params = firmware_params(
+        json!({"image_uri": format!("http://{repo}/bios.exe"), "graceful_s": 1, "stall_s": 1}),
+    );
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f4",
+        a,
+        params,
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(out["reboots"], 2, "one to apply, one for the stall: {out}");
+    assert!(
+        r.steps.iter().any(|s| s.contains("stalled at 40%")),
+        "{:#?}",
+        r.steps
+    );
+    assert!(
+        r.steps.iter().any(|s| s.contains("ForceRestart")),
+        "{:#?}",
+        r.steps
+    );
+    // Two graceful requests ignored, two forced restarts.
+    assert_eq!(Stats::get(&d.stats.host_resets), 4);
+}
+
+#[tokio::test]
+async fn failed_busy_and_scheduled_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.7.1", 71);
+    s.faults.busy_job = true;
+    let sim = RedfishSim::start(vec![s, spec("127.6.7.2", 72)])
+        .await
+        .unwrap();
+    let (a, b) = (sim.addrs()[0], sim.addrs()[1]);
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let uri = format!("http://{repo}/bios.exe");
+    // A RAID job runs: the update is refused for now (retryable), nothing sent.
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f5",
+        a,
+        firmware_params(json!({"image_uri": uri})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Retryable { kind, message } if kind == "busy" && message.contains("RAID")),
+        "{err:?}"
+    );
+    assert_eq!(Stats::get(&sim.device(a).unwrap().stats.simple_updates), 0);
+    // OnReset: the job is left scheduled for the next reboot; nothing changes yet.
+    let out = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f6",
+        b,
+        firmware_params(json!({"image_uri": uri, "apply_time": "OnReset"})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["status"], "scheduled", "{out}");
+    let db = sim.device(b).unwrap();
+    assert_eq!(db.component_version("159").as_deref(), Some("1.0.0"));
+    assert_eq!(Stats::get(&db.stats.host_resets), 0);
+    // A package the iDRAC rejects: the Dell job's message is the task error.
+    db.set_faults(Faults {
+        fail_job: true,
+        ..Faults::default()
+    });
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f7",
+        b,
+        firmware_params(json!({"image_uri": uri})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "job_failed" && message.contains("signature")),
+        "{err:?}"
+    );
+    // A missing component names what is installed.
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f8",
+        b,
+        firmware_params(json!({"image_uri": uri, "component": "PERC"})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "component_not_found" && message.contains("BIOS (159)")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_attempt_is_resumed_from_its_jid_and_cancel_stops_following() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.8.1", 81);
+    s.timings.scale = 0.02; // slow enough to crash in the middle
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap().clone();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let params = firmware_params(json!({"image_uri": format!("http://{repo}/bios.exe")}));
+    // Attempt 1 dies (its future is dropped) once the job is running.
+    let first = {
+        let env = env.clone();
+        let params = params.clone();
+        tokio::spawn(async move {
+            op(
+                &env,
+                Kind::RedfishFirmware,
+                "crash",
+                a,
+                params,
+                1,
+                CancellationToken::new(),
+            )
+            .await
+            .out
+        })
+    };
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !d.jobs().iter().any(|j| j.state == "Running") {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the job never ran: {:?}",
+            d.jobs()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "crash",
+        a,
+        params.clone(),
+        2,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.starts_with("resuming the Dell job")),
+        "{:#?}",
+        r.steps
+    );
+    assert_eq!(
+        Stats::get(&d.stats.simple_updates),
+        1,
+        "the second attempt did not start another update"
+    );
+    assert_eq!(out["jid"], d.jobs().last().unwrap().id);
+
+    // Cancel while following: the task ends cancelled promptly.
+    let repo2 = repo_for("159", "2.20.0").await;
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    let dd = d.clone();
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while dd.jobs().len() < 2 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        c2.cancel();
+    });
+    let p2 = firmware_params(
+        json!({"version": "2.20.0", "image_uri": format!("http://{repo2}/bios.exe")}),
+    );
+    let r = op(&env, Kind::RedfishFirmware, "cancel", a, p2, 1, cancel).await;
+    assert!(matches!(r.out, Err(OpError::Cancelled)), "{:?}", r.out);
+}
+
+async fn repo_for(component: &str, version: &str) -> SocketAddr {
+    repo(vec![("/bios.exe", make_image(component, version, 4096))]).await
+}
+
+#[tokio::test]
+async fn a_changed_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.9.1", 91)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    op(
+        &env,
+        Kind::RedfishInventory,
+        "c1",
+        a,
+        json!({}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    sim.rotate_certificate(a).unwrap();
+    let err = op(
+        &env,
+        Kind::RedfishInventory,
+        "c2",
+        a,
+        json!({}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "cert_changed" && message.contains(&sim.fingerprint(a).unwrap())),
+        "{err:?}"
+    );
+    // A zone that opted out of pinning still connects.
+    op(
+        &env,
+        Kind::RedfishInventory,
+        "c3",
+        a,
+        json!({"device": {"tls_pinning": false}}),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+}
