@@ -52,6 +52,32 @@ pub struct ZoneConfig {
     pub name: String,
     #[serde(default)]
     pub cidrs: Vec<IpNet>,
+    /// Pin each iDRAC's certificate on first use (`false` opts the zone out).
+    #[serde(default = "yes")]
+    pub redfish_tls_pinning: bool,
+    /// Redfish operations (inventory, power, firmware) the zone runs at
+    /// once across all its workers; 0 = no limit.
+    #[serde(default = "default_redfish_max")]
+    pub redfish_max_concurrent: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_redfish_max() -> u32 {
+    8
+}
+
+impl ZoneConfig {
+    /// A zone with default settings.
+    pub fn new(name: &str, cidrs: Vec<IpNet>) -> Self {
+        ZoneConfig {
+            name: name.to_string(),
+            cidrs,
+            redfish_tls_pinning: true,
+            redfish_max_concurrent: default_redfish_max(),
+        }
+    }
 }
 
 /// JetStream settings applied when the coordinator creates the layout.

@@ -14,7 +14,15 @@ use thiserror::Error;
 pub const MAX_TASKS: usize = 100_000;
 
 /// Job types the coordinator can plan.
-pub const JOB_TYPES: &[&str] = &["net.reach", "diag.sleep", "ssh.collect", "redfish.discover"];
+pub const JOB_TYPES: &[&str] = &[
+    "net.reach",
+    "diag.sleep",
+    "ssh.collect",
+    "redfish.discover",
+    "redfish.inventory",
+    "redfish.power",
+    "redfish.firmware",
+];
 
 /// A job document that cannot be accepted, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -24,7 +32,7 @@ pub struct PlanError {
     pub message: String,
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> PlanError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> PlanError {
     PlanError {
         field: field.into(),
         message: message.into(),
@@ -174,6 +182,16 @@ pub fn plan_with(
         "net.reach" => plan_reach(doc, zones)?,
         "diag.sleep" => plan_sleep(doc)?,
         "redfish.discover" => plan_discover(doc, zones)?,
+        "redfish.inventory" | "redfish.power" | "redfish.firmware" => {
+            crate::redfish::device::plan(doc, zones)?
+                .into_iter()
+                .map(|(zone, target, params)| Spec {
+                    zone,
+                    target,
+                    params,
+                })
+                .collect()
+        }
         "ssh.collect" => {
             let p: collect::plan::CollectParams = params(&doc.params)?;
             let planned = collect::plan::plan(p, doc.zone.as_deref(), zones, inventory)
@@ -317,7 +335,7 @@ fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
 }
 
 /// Splits `host`, `host:port`, `a.b.c.d:port`, `[v6]:port` or a bare IPv6.
-fn split_host_port(t: &str) -> Result<(&str, Option<u16>), String> {
+pub(crate) fn split_host_port(t: &str) -> Result<(&str, Option<u16>), String> {
     let t_trim = t.trim();
     if t_trim.is_empty() || t_trim.len() > 253 || t_trim != t {
         return Err(format!("{t:?} is not an address"));
@@ -370,15 +388,35 @@ struct DiscoverParams {
     /// Probes in flight per task.
     #[serde(default)]
     concurrency: Option<usize>,
-    /// Vault credential names, tried in this order.
+    /// Credential sets: vault names tried in this order, or
+    /// `{"name", "ranges": [CIDR or range], "priority"}` (matching ranges
+    /// first, then lower priority first).
     #[serde(default)]
-    credentials: Vec<String>,
+    credentials: Vec<CredSet>,
     /// Scan more than a /16.
     #[serde(default)]
     allow_large: bool,
     /// Addresses per task.
     #[serde(default = "default_slice")]
     slice_size: u64,
+}
+
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+enum CredSet {
+    Name(String),
+    Scoped(ScopedCred),
+}
+
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct ScopedCred {
+    name: String,
+    #[serde(default)]
+    ranges: Vec<String>,
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<i64>,
 }
 
 fn default_redfish_port() -> u16 {
@@ -410,6 +448,18 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
             && !(1..=120_000).contains(&ms)
         {
             return Err(err(k, "must be between 1 and 120000"));
+        }
+    }
+    for (i, c) in p.credentials.iter().enumerate() {
+        if let CredSet::Scoped(c) = c {
+            for (j, r) in c.ranges.iter().enumerate() {
+                targets::parse(std::slice::from_ref(r), true).map_err(|(_, e)| {
+                    err(
+                        format!("params.credentials[{i}].ranges[{j}]"),
+                        e.to_string(),
+                    )
+                })?;
+            }
         }
     }
     let entries = doc.targets.as_ref().ok_or_else(|| {
@@ -500,14 +550,8 @@ mod tests {
 
     fn zones() -> Zones {
         Zones::new(&[
-            ZoneConfig {
-                name: "a".into(),
-                cidrs: vec!["127.0.1.0/24".parse().unwrap()],
-            },
-            ZoneConfig {
-                name: "b".into(),
-                cidrs: vec!["127.0.2.0/24".parse().unwrap()],
-            },
+            ZoneConfig::new("a", vec!["127.0.1.0/24".parse().unwrap()]),
+            ZoneConfig::new("b", vec!["127.0.2.0/24".parse().unwrap()]),
         ])
     }
 

@@ -21,6 +21,7 @@ pub enum ZoneError {
 #[derive(Debug, Clone, Default)]
 pub struct Zones {
     zones: Vec<(String, Vec<IpNet>)>,
+    redfish: Vec<(String, bool, u32)>,
 }
 
 impl Zones {
@@ -30,7 +31,26 @@ impl Zones {
                 .iter()
                 .map(|z| (z.name.clone(), z.cidrs.clone()))
                 .collect(),
+            redfish: config
+                .iter()
+                .map(|z| {
+                    (
+                        z.name.clone(),
+                        z.redfish_tls_pinning,
+                        z.redfish_max_concurrent,
+                    )
+                })
+                .collect(),
         }
+    }
+
+    /// A zone's Redfish settings: certificate pinning, concurrent operations.
+    pub fn redfish(&self, zone: &str) -> (bool, u32) {
+        self.redfish
+            .iter()
+            .find(|(n, _, _)| n == zone)
+            .map(|(_, pin, max)| (*pin, *max))
+            .unwrap_or((true, 8))
     }
 
     /// Names of every zone, in configuration order.
@@ -75,17 +95,14 @@ mod tests {
 
     fn zones() -> Zones {
         Zones::new(&[
-            ZoneConfig {
-                name: "a".into(),
-                cidrs: vec!["10.1.0.0/16".parse().unwrap()],
-            },
-            ZoneConfig {
-                name: "b".into(),
-                cidrs: vec![
+            ZoneConfig::new("a", vec!["10.1.0.0/16".parse().unwrap()]),
+            ZoneConfig::new(
+                "b",
+                vec![
                     "10.2.0.0/16".parse().unwrap(),
                     "10.1.5.0/24".parse().unwrap(),
                 ],
-            },
+            ),
         ])
     }
 

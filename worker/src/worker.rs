@@ -66,12 +66,12 @@ pub async fn run(
         Some(bus.captures.clone()),
         cfg.ssh.max_output,
     );
-    env.checkpoints = crate::ops::checkpoint::Checkpoints::Kv(bus.checkpoints.clone());
+    env.checkpoints = crate::ops::checkpoint::Checkpoints::Kv(Box::new(bus.checkpoints.clone()));
     env.locks = crate::ops::redfish::guard::Locks::Kv {
-        store: bus.leases.clone(),
+        store: Box::new(bus.leases.clone()),
         ttl: lease_ttl,
     };
-    env.pins = crate::ops::redfish::pins::Pins::Kv(bus.inventory.clone());
+    env.pins = crate::ops::redfish::pins::Pins::Kv(Box::new(bus.inventory.clone()));
     env.firmware = Some(bus.firmware.clone());
     let shared = Arc::new(Shared::new(
         cfg.clone(),

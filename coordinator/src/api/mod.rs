@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod events;
+mod inventory;
 mod jobs;
 mod metrics;
 mod workers;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/events", get(events::follow))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))
+        .route("/api/v1/inventory/redfish", get(inventory::redfish))
         .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -124,9 +124,15 @@ impl Engine {
             store: captures,
             dir: capture_dir,
         };
+        let inventory = bus
+            .js
+            .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("inventory bucket: {e}")))?;
         tokio::spawn(relay::run(
             bus.js.clone(),
             writer,
+            crate::redfish::inventory::InventoryWriter { store: inventory },
             tx.clone(),
             shutdown.clone(),
         ));

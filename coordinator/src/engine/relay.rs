@@ -4,6 +4,7 @@
 
 use super::Command;
 use super::captures::{self, CaptureWriter};
+use crate::redfish::inventory::InventoryWriter;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use outpost_proto::{Message, names, pb};
@@ -19,12 +20,13 @@ const BATCH: usize = 512;
 pub async fn run(
     js: jetstream::Context,
     captures: CaptureWriter,
+    inventory: InventoryWriter,
     tx: mpsc::Sender<Command>,
     shutdown: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match read(&js, &captures, &tx, &shutdown).await {
+        match read(&js, &captures, &inventory, &tx, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "event relay interrupted; resubscribing");
@@ -41,6 +43,7 @@ pub async fn run(
 async fn read(
     js: &jetstream::Context,
     captures: &CaptureWriter,
+    inventory: &InventoryWriter,
     tx: &mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
@@ -90,6 +93,7 @@ async fn read(
         if !batch.is_empty() {
             let mut events = captures::decode(&batch);
             captures.save(&mut events).await;
+            inventory.fold(&events).await;
             if tx.send(Command::Events(batch, events)).await.is_err() {
                 return Ok(());
             }

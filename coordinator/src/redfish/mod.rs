@@ -1,5 +1,9 @@
-//! Redfish jobs on the coordinator side (issue 4, in progress): the
-//! address ranges a discovery scans, parsed, bounded and split by zone and
-//! into slices before anything is written.
+//! Redfish jobs on the coordinator side: the address ranges a discovery
+//! scans (parsed, bounded and split by zone and into slices before anything
+//! is written), the per-device jobs (inventory, power, firmware) checked and
+//! planned one task per iDRAC with the zone's Redfish settings, and the
+//! inventory that discovery results are folded into.
 
+pub mod device;
+pub mod inventory;
 pub mod targets;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use super::OpError;
 
 pub enum Checkpoints {
-    Kv(kv::Store),
+    Kv(Box<kv::Store>),
     Memory(Mutex<HashMap<String, Value>>),
 }
 

@@ -243,6 +243,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
         match r {
             Ok(mut v) => {
                 v["address"] = json!(host);
+                v["port"] = json!(p.port);
                 v["credential"] = json!(name);
                 v["cert_sha256"] = json!(c.certificate());
                 return Probe::Found(v);
@@ -291,7 +292,9 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
                 open += 1;
                 redfish += 1;
                 idrac += 1;
-                locked.push(json!({ "address": ip.to_string(), "cert_sha256": cert }));
+                locked.push(
+                    json!({ "address": ip.to_string(), "port": p.port, "cert_sha256": cert }),
+                );
             }
             Probe::Found(v) => {
                 open += 1;

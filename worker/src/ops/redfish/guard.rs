@@ -17,7 +17,10 @@ use crate::ops::{OpCtx, OpError};
 
 /// Where the locks live.
 pub enum Locks {
-    Kv { store: kv::Store, ttl: Duration },
+    Kv {
+        store: Box<kv::Store>,
+        ttl: Duration,
+    },
     Memory(Arc<Mutex<HashSet<String>>>),
 }
 
@@ -171,7 +174,7 @@ pub async fn acquire(
                     }
                 }
             });
-            (Some(store.clone()), None)
+            (Some((**store).clone()), None)
         }
         Locks::Memory(m) => (None, Some(m.clone())),
     };

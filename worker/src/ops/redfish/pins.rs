@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use crate::ops::OpError;
 
 pub enum Pins {
-    Kv(kv::Store),
+    Kv(Box<kv::Store>),
     Memory(Mutex<HashMap<String, String>>),
 }
 

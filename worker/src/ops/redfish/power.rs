@@ -160,7 +160,6 @@ pub async fn reboot(
         post_reset(c, "On", tokio::time::Instant::now() + retry).await?;
         "On"
     };
-    drop(left);
     match wait_for(ctx, c, wait, poll, retry, &mut back).await? {
         Some(_) => Ok(kind),
         None => Err(OpError::retryable(

@@ -1,0 +1,155 @@
+//! The Redfish inventory: every iDRAC a discovery found, upserted by
+//! address into KV `outpost_inventory` (`redfish.<address>_<port>`) with
+//! its identity and the certificate fingerprint workers pin. The relay
+//! folds each succeeded `redfish.discover` result in before applying it;
+//! folding the same result again changes nothing but the timestamp.
+
+use async_nats::jetstream::kv;
+use outpost_proto::pb;
+use serde_json::{Value, json};
+
+/// Inventory key of a Redfish device (the worker computes the same).
+pub fn key(address: &str, port: u16) -> String {
+    let a: String = address
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("redfish.{a}_{port}")
+}
+
+/// Identity fields copied from a discovery result.
+const FIELDS: &[&str] = &[
+    "manufacturer",
+    "model",
+    "service_tag",
+    "serial",
+    "host_name",
+    "bios_version",
+    "power_state",
+    "health",
+    "idrac_version",
+    "idrac_mac",
+    "credential",
+];
+
+#[derive(Clone)]
+pub struct InventoryWriter {
+    pub store: kv::Store,
+}
+
+impl InventoryWriter {
+    /// Upserts the iDRACs found by the discovery results among `events`.
+    pub async fn fold(&self, events: &[pb::Event]) {
+        for ev in events {
+            let Some(pb::event::Body::Result(r)) = &ev.body else {
+                continue;
+            };
+            if r.outcome != pb::Outcome::Succeeded as i32 {
+                continue;
+            }
+            let Ok(out) = serde_json::from_slice::<Value>(&r.output_json) else {
+                continue;
+            };
+            if out.get("scanned").is_none() {
+                continue;
+            }
+            for found in out["found"].as_array().into_iter().flatten() {
+                if let Err(e) = self.upsert(&ev.zone, &ev.job_id, found).await {
+                    tracing::error!(job = %ev.job_id, error = %e, "inventory entry not written");
+                }
+            }
+        }
+    }
+
+    async fn upsert(&self, zone: &str, job: &str, found: &Value) -> Result<(), String> {
+        let (Some(address), Some(port)) = (found["address"].as_str(), found["port"].as_u64())
+        else {
+            return Err(format!("discovery result without address or port: {found}"));
+        };
+        let k = key(address, port as u16);
+        for _ in 0..5 {
+            let entry = self.store.entry(&k).await.map_err(|e| e.to_string())?;
+            let (mut doc, rev) = match entry {
+                Some(e) if e.operation == kv::Operation::Put => (
+                    serde_json::from_slice::<Value>(&e.value).unwrap_or(json!({})),
+                    Some(e.revision),
+                ),
+                _ => (json!({}), None),
+            };
+            if !doc.is_object() {
+                doc = json!({});
+            }
+            doc["address"] = json!(address);
+            doc["port"] = json!(port);
+            doc["zone"] = json!(zone);
+            for f in FIELDS {
+                if let Some(v) = found.get(*f).filter(|v| !v.is_null()) {
+                    doc[*f] = v.clone();
+                }
+            }
+            // A pin, once recorded, is only replaced by an operator.
+            if doc["cert_sha256"].is_null()
+                && let Some(c) = found["cert_sha256"].as_str()
+            {
+                doc["cert_sha256"] = json!(c);
+            }
+            doc["discovered_by_job"] = json!(job);
+            doc["discovered_at_ms"] = json!(outpost_proto::now_ms());
+            let bytes = serde_json::to_vec(&doc).unwrap_or_default().into();
+            let r = match rev {
+                Some(rev) => self
+                    .store
+                    .update(&k, bytes, rev)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => self
+                    .store
+                    .create(&k, bytes)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+            if r.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(format!("{k} kept changing while it was written"))
+    }
+}
+
+/// Every Redfish inventory entry, sorted by address.
+pub async fn list(store: &kv::Store) -> Result<Vec<Value>, String> {
+    use futures::StreamExt;
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .map_err(|e| e.to_string())?
+        .filter_map(|k| async move { k.ok() })
+        .filter(|k| futures::future::ready(k.starts_with("redfish.")))
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Ok(Some(b)) = store.get(&k).await
+            && let Ok(v) = serde_json::from_slice::<Value>(&b)
+        {
+            out.push(v);
+        }
+    }
+    out.sort_by_key(|v| {
+        (
+            v["address"]
+                .as_str()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok()),
+            v["port"].as_u64(),
+        )
+    });
+    Ok(out)
+}

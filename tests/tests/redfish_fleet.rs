@@ -1,0 +1,184 @@
+//! Redfish jobs through the whole fleet against the iDRAC simulator:
+//! a discovery whose iDRACs land in the coordinator's inventory with their
+//! pinned certificates, and a firmware push from the `outpost_firmware`
+//! object store whose worker is killed mid-update: the next attempt, on
+//! another worker, follows the same Dell job and the image is uploaded once.
+
+use outpost_sim::redfish::{IdracSpec, RedfishSim, Stats, make_image};
+use outpost_tests::api::tasks;
+use outpost_tests::collect::{CollectFleet, Cred};
+use outpost_tests::fleet::SETTLE;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const PASS: &str = "calvin-fleet";
+
+fn creds() -> Vec<Cred<'static>> {
+    vec![
+        Cred {
+            name: "wrong",
+            username: "root",
+            password: "nope",
+            enable_secret: None,
+            default: false,
+        },
+        Cred {
+            name: "idrac",
+            username: "root",
+            password: PASS,
+            enable_secret: None,
+            default: true,
+        },
+    ]
+}
+
+/// iDRACs on `ips`, all on one port (each binds its own address).
+async fn idracs(ips: &[&str], scale: f64) -> RedfishSim {
+    let mut port = 0;
+    let mut specs = Vec::new();
+    // Find a port free on the first address, then use it for all.
+    for (i, ip) in ips.iter().enumerate() {
+        let mut s = IdracSpec::new(
+            format!("{ip}:{port}").parse().unwrap(),
+            "root",
+            PASS,
+            500 + i as u64,
+        );
+        s.timings.scale = scale;
+        if port == 0 {
+            let probe = RedfishSim::start(vec![s.clone()]).await.unwrap();
+            port = probe.addrs()[0].port();
+            probe.stop().await;
+            s.listen = format!("{ip}:{port}").parse().unwrap();
+        }
+        specs.push(s);
+    }
+    RedfishSim::start(specs).await.unwrap()
+}
+
+#[tokio::test]
+async fn discovery_fills_the_inventory_with_pinned_certificates() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sim = idracs(&["127.1.60.1", "127.1.60.2", "127.1.60.3"], 0.01).await;
+    let port = sim.addrs()[0].port();
+    let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
+    f.worker("alpha", "alpha-1", &[]).await?;
+    let id = f
+        .fleet
+        .api
+        .submit_ok(&json!({
+            "type": "redfish.discover",
+            "targets": ["127.1.60.0/29"],
+            "params": {"port": port, "connect_timeout_ms": 1000, "slice_size": 4,
+                       "credentials": ["wrong", {"name": "idrac", "ranges": ["127.1.60.0/24"], "priority": 1}]},
+        }))
+        .await?;
+    let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(tasks(&job).len(), 2, "a /29 in slices of 4: {job:#}");
+    let inv = f.fleet.api.get("/api/v1/inventory/redfish").await?;
+    let entries = inv.body.as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 3, "{:#}", inv.body);
+    for (e, a) in entries.iter().zip(sim.addrs()) {
+        let d = sim.device(a).unwrap();
+        assert_eq!(e["address"], a.ip().to_string());
+        assert_eq!(e["zone"], "alpha");
+        assert_eq!(e["service_tag"], d.spec.service_tag);
+        assert_eq!(e["credential"], "idrac");
+        assert_eq!(e["cert_sha256"], sim.fingerprint(a).unwrap());
+        assert_eq!(
+            Stats::get(&d.stats.failed_logins),
+            0,
+            "the scoped set is tried first"
+        );
+    }
+    // The pins are used: a replaced certificate fails an inventory job.
+    sim.rotate_certificate(sim.addrs()[1])?;
+    let id = f
+        .fleet
+        .api
+        .submit_ok(&json!({
+            "type": "redfish.inventory",
+            "targets": [sim.addrs()[0].ip().to_string(), sim.addrs()[1].ip().to_string()],
+            "params": {"port": port},
+        }))
+        .await?;
+    let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
+    let t = tasks(&job);
+    assert_eq!(t[0]["status"], "succeeded", "{job:#}");
+    assert_eq!(
+        t[0]["output"]["components"].as_array().map(Vec::len),
+        Some(4),
+        "{job:#}"
+    );
+    assert_eq!(t[1]["status"], "failed", "{job:#}");
+    assert_eq!(t[1]["error_kind"], "cert_changed", "{job:#}");
+    Ok(())
+}
+
+async fn put_image(nats_url: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = async_nats::jetstream::new(client);
+    let store = js
+        .get_object_store(outpost_proto::names::FIRMWARE_STORE)
+        .await?;
+    let mut r = std::io::Cursor::new(bytes);
+    store.put(name, &mut r).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sim = idracs(&["127.1.61.1"], 0.03).await;
+    let a: SocketAddr = sim.addrs()[0];
+    let d = sim.device(a).unwrap().clone();
+    let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
+    put_image(
+        &f.fleet.nats.url(),
+        "bios-2.19.1.exe",
+        make_image("159", "2.19.1", 300_000),
+    )
+    .await?;
+    f.worker("alpha", "alpha-1", &["--ack-wait-secs", "3"])
+        .await?;
+    let id = f
+        .fleet
+        .api
+        .submit_ok(&json!({
+            "type": "redfish.firmware",
+            "targets": [a.ip().to_string()],
+            "params": {"port": a.port(), "component": "BIOS", "version": "2.19.1",
+                       "image": "bios-2.19.1.exe", "poll_ms": 50, "stall_s": 30,
+                       "graceful_s": 10, "reboot_s": 60, "retry_s": 30},
+        }))
+        .await?;
+    // Kill the worker once the Dell job exists and is under way.
+    let until = tokio::time::Instant::now() + SETTLE;
+    while !d
+        .jobs()
+        .iter()
+        .any(|j| j.job_type == "FirmwareUpdate" && j.state != "Downloading")
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < until,
+            "no firmware job: {:?}",
+            d.jobs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f.fleet.workers[0].kill9().await?;
+    f.worker("alpha", "alpha-2", &["--ack-wait-secs", "3"])
+        .await?;
+    let job = f.fleet.api.wait_finished(&id, SETTLE * 2).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let t = &tasks(&job)[0];
+    assert_eq!(t["worker_id"], "alpha-2", "{t:#}");
+    assert!(t["attempts"].as_u64() >= Some(2), "{t:#}");
+    assert_eq!(t["output"]["status"], "updated", "{t:#}");
+    assert_eq!(t["output"]["jid"], d.jobs()[0].id, "{t:#}");
+    assert_eq!(Stats::get(&d.stats.uploads), 1, "the image was pushed once");
+    assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+    Ok(())
+}
