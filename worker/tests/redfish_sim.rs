@@ -829,3 +829,80 @@ async fn a_changed_certificate_is_refused() {
     .out
     .unwrap();
 }
+
+#[tokio::test]
+async fn one_operation_per_idrac_and_the_zone_cap_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let slow = |ip: &str, i: u64| {
+        let mut s = spec(ip, i);
+        s.faults.slow_ms = 150;
+        s
+    };
+    let sim = RedfishSim::start(vec![slow("127.6.10.1", 101), slow("127.6.10.2", 102)])
+        .await
+        .unwrap();
+    let (a, b) = (sim.addrs()[0], sim.addrs()[1]);
+    // Two inventories of the same iDRAC: the second waits for the first.
+    let (r1, r2) = tokio::join!(
+        op(
+            &env,
+            Kind::RedfishInventory,
+            "l1",
+            a,
+            json!({}),
+            1,
+            CancellationToken::new()
+        ),
+        op(
+            &env,
+            Kind::RedfishInventory,
+            "l2",
+            a,
+            json!({}),
+            1,
+            CancellationToken::new()
+        ),
+    );
+    r1.out.unwrap();
+    r2.out.unwrap();
+    let waited: Vec<&String> = r1
+        .steps
+        .iter()
+        .chain(&r2.steps)
+        .filter(|s| s.contains("another operation is running"))
+        .collect();
+    assert_eq!(waited.len(), 1, "{:?} {:?}", r1.steps, r2.steps);
+    assert_eq!(Stats::get(&sim.device(a).unwrap().stats.max_sessions), 1);
+    // Two iDRACs, a zone cap of 1: one waits for the zone's slot.
+    let cap = json!({"device": {"zone_limit": 1}});
+    let (r1, r2) = tokio::join!(
+        op(
+            &env,
+            Kind::RedfishInventory,
+            "z1",
+            a,
+            cap.clone(),
+            1,
+            CancellationToken::new()
+        ),
+        op(
+            &env,
+            Kind::RedfishInventory,
+            "z2",
+            b,
+            cap.clone(),
+            1,
+            CancellationToken::new()
+        ),
+    );
+    r1.out.unwrap();
+    r2.out.unwrap();
+    let waited = r1
+        .steps
+        .iter()
+        .chain(&r2.steps)
+        .filter(|s| s.contains("already runs 1"))
+        .count();
+    assert_eq!(waited, 1, "{:?} {:?}", r1.steps, r2.steps);
+}

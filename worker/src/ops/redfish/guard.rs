@@ -32,7 +32,8 @@ impl Locks {
 
 /// Held keys; released on drop.
 pub struct Guard {
-    keys: Vec<(String, u64)>,
+    /// Held keys and their current revisions (the renewer moves them on).
+    keys: Arc<Mutex<Vec<(String, u64)>>>,
     store: Option<kv::Store>,
     memory: Option<Arc<Mutex<HashSet<String>>>>,
     renewer: CancellationToken,
@@ -149,24 +150,33 @@ pub async fn acquire(
             delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
+    let keys = Arc::new(Mutex::new(keys));
     let renewer = CancellationToken::new();
     let (store, memory) = match locks {
         Locks::Kv { store, ttl } => {
             let store2 = store.clone();
-            let keys2 = keys.clone();
+            let held = keys.clone();
             let stop = renewer.clone();
             let every = *ttl / 3;
             let holder = Bytes::from(holder.clone());
             tokio::spawn(async move {
-                let mut revs = keys2;
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(every) => {}
                     }
-                    for (k, rev) in revs.iter_mut() {
-                        match store2.update(k.as_str(), holder.clone(), *rev).await {
-                            Ok(r) => *rev = r,
+                    let current = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    for (k, rev) in current {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        match store2.update(k.as_str(), holder.clone(), rev).await {
+                            Ok(r) => {
+                                let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+                                if let Some(e) = h.iter_mut().find(|(hk, _)| *hk == k) {
+                                    e.1 = r;
+                                }
+                            }
                             Err(e) => {
                                 tracing::warn!(key = %k, error = %e, "device lock not renewed")
                             }
@@ -189,23 +199,23 @@ pub async fn acquire(
 impl Drop for Guard {
     fn drop(&mut self) {
         self.renewer.cancel();
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(m) = &self.memory {
             let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, _) in &self.keys {
+            for (k, _) in &keys {
                 m.remove(k);
             }
         }
-        if let Some(store) = self.store.take() {
-            // Deleted without a revision check: the renewer may have moved
-            // it on, and nobody else can hold a key this guard holds.
-            let keys: Vec<String> = self.keys.iter().map(|(k, _)| k.clone()).collect();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    for k in keys {
-                        let _ = store.delete(&k).await;
-                    }
-                });
-            }
+        if let Some(store) = self.store.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            // Only our own revision is deleted: a key that expired and was
+            // taken by another worker stays theirs.
+            rt.spawn(async move {
+                for (k, rev) in keys {
+                    let _ = store.delete_expect_revision(&k, Some(rev)).await;
+                }
+            });
         }
     }
 }
