@@ -70,8 +70,13 @@ pids+=($!)
   --username netops --enable-secret quickstart-enable --latency-ms 50 --name-prefix beta-sw \
   --write-inventory "$state/inventory-beta.csv" >"$state/sim-beta.out" 2>"$state/sim-beta.log" &
 pids+=($!)
+say "simulated Dell iDRACs: 4 in zone alpha (127.1.2.1-4, HTTPS on 8443, device time 100x faster)"
+OUTPOST_SIM_PASSWORD=quickstart-idrac-pass "$bin/outpost-sim" redfish --count 4 --first-addr 127.1.2.1 \
+  --port 8443 --username root --scale 0.01 >"$state/sim-idrac.out" 2>"$state/sim-idrac.log" &
+pids+=($!)
 wait_for "$state/sim-alpha.out" "ready" 60
 wait_for "$state/sim-beta.out" "ready" 60
+wait_for "$state/sim-idrac.out" "ready" 60
 
 cp deploy/quickstart/coordinator.toml "$state/coordinator.toml"
 sed -i "s|^nats_url = .*|nats_url = \"nats://127.0.0.1:$NATS_PORT\"|" "$state/coordinator.toml"
@@ -90,6 +95,8 @@ export OUTPOST_VAULT_PASS=quickstart-vault-pass
 "$bin/outpost" vault --vault "$state/vault.json" init
 printf 'quickstart-device-pass\nquickstart-enable\n' | "$bin/outpost" vault --vault "$state/vault.json" \
   add lab --username netops --default --password-stdin --enable-secret-stdin
+printf 'quickstart-idrac-pass\n' | "$bin/outpost" vault --vault "$state/vault.json" \
+  add idrac --username root --password-stdin
 "$bin/outpost" vault --vault "$state/vault.json" list
 
 say "starting the coordinator on http://$API_ADDR"
@@ -124,6 +131,13 @@ say "job 2: 40 diag.sleep tasks of 250 ms in zone alpha, spread over both alpha 
 say "job 3: the VelocityCollector job file deploy/quickstart/collect.json on the simulated Cisco devices of both zones"
 "$outpost" run-job --job deploy/quickstart/collect.json -y
 ls -l "$state/captures/configs" | head -5
+
+say "job 4: redfish.discover of 127.1.2.0/28 (4 simulated iDRACs, the rest closed); found iDRACs go to the inventory"
+"$outpost" submit deploy/quickstart/discover.json
+if command -v curl >/dev/null; then curl -s "$OUTPOST_API/api/v1/inventory/redfish" | head -c 600; echo; fi
+
+say "job 5: redfish.power GracefulRestart of 127.1.2.1, waiting until the host is back on"
+"$outpost" submit deploy/quickstart/power.json
 
 say "jobs"
 "$outpost" jobs
