@@ -18,6 +18,19 @@ fn id(path: &str) -> Value {
 }
 
 pub fn service_root(spec: &IdracSpec) -> Value {
+    let mut v = full_root(spec);
+    if spec.vendor == Vendor::Other {
+        // The generic BMC serves only its system and sessions.
+        if let Some(m) = v.as_object_mut() {
+            for k in ["Managers", "UpdateService", "Tasks"] {
+                m.remove(k);
+            }
+        }
+    }
+    v
+}
+
+fn full_root(spec: &IdracSpec) -> Value {
     let (vendor, systems) = match spec.vendor {
         Vendor::Dell => ("Dell", "/redfish/v1/Systems"),
         Vendor::Other => ("Contoso", "/redfish/v1/Systems"),
@@ -35,7 +48,7 @@ pub fn service_root(spec: &IdracSpec) -> Value {
         "Systems": id(systems),
         "Managers": id("/redfish/v1/Managers"),
         "UpdateService": id(UPDATE),
-        "TaskService": id("/redfish/v1/TaskService"),
+        "Tasks": id("/redfish/v1/TaskService"),
         "SessionService": id("/redfish/v1/SessionService"),
         "AccountService": id("/redfish/v1/AccountService"),
         "Links": { "Sessions": id("/redfish/v1/SessionService/Sessions") },
@@ -78,7 +91,7 @@ pub fn system(dev: &Device, s: &State) -> Value {
         .find(|c| c.id == "159")
         .map(|c| c.version.clone())
         .unwrap_or_default();
-    json!({
+    let mut v = json!({
         "@odata.context": "/redfish/v1/$metadata#ComputerSystem.ComputerSystem",
         "@odata.id": path,
         "@odata.type": "#ComputerSystem.v1_17_0.ComputerSystem",
@@ -104,7 +117,14 @@ pub fn system(dev: &Device, s: &State) -> Value {
             }
         },
         "Links": { "ManagedBy": [id(MANAGER)] },
-    })
+    });
+    if spec.vendor == Vendor::Other
+        && let Some(m) = v.as_object_mut()
+    {
+        // The generic BMC serves no manager resource to link to.
+        m.remove("Links");
+    }
+    v
 }
 
 pub fn managers() -> Value {
@@ -176,7 +196,6 @@ pub fn update_service() -> Value {
         "Id": "UpdateService",
         "Name": "Update Service",
         "ServiceEnabled": true,
-        "HttpPushUri": INVENTORY,
         "MultipartHttpPushUri": format!("{UPDATE}/MultipartUpload"),
         "FirmwareInventory": id(INVENTORY),
         "Actions": {
@@ -225,7 +244,9 @@ pub fn inventory_member(s: &State, member: &str) -> Option<Value> {
         "Updateable": c.updateable,
         "SoftwareId": c.id,
         "Status": { "State": "Enabled", "Health": "OK" },
-        "Oem": { "Dell": { "DellSoftwareInventory": {
+        "Oem": { "Dell": {
+            "@odata.type": "#DellOem.v1_3_0.DellOemResources",
+            "DellSoftwareInventory": {
             "@odata.type": "#DellSoftwareInventory.v1_1_0.DellSoftwareInventory",
             "ComponentID": c.id,
             "ComponentType": c.component_type,
@@ -271,6 +292,33 @@ pub fn task(j: &Job) -> Value {
         "TaskState": state,
         "PercentComplete": j.percent,
         "Messages": [{ "Message": j.message, "MessageId": j.message_id }],
+    })
+}
+
+pub fn account_service() -> Value {
+    json!({
+        "@odata.context": "/redfish/v1/$metadata#AccountService.AccountService",
+        "@odata.id": "/redfish/v1/AccountService",
+        "@odata.type": "#AccountService.v1_11_0.AccountService",
+        "Id": "AccountService",
+        "Name": "Account Service",
+        "ServiceEnabled": true,
+        "MinPasswordLength": 0,
+        "MaxPasswordLength": 40,
+    })
+}
+
+pub fn task_service() -> Value {
+    json!({
+        "@odata.context": "/redfish/v1/$metadata#TaskService.TaskService",
+        "@odata.id": "/redfish/v1/TaskService",
+        "@odata.type": "#TaskService.v1_2_0.TaskService",
+        "Id": "TaskService",
+        "Name": "Task Service",
+        "ServiceEnabled": true,
+        "CompletedTaskOverWritePolicy": "Oldest",
+        "LifeCycleEventOnTaskStateChange": true,
+        "Tasks": id(TASKS),
     })
 }
 

@@ -299,6 +299,19 @@ fn get(dev: &Device, path: &str, dell: bool) -> Reply {
             "SessionTimeout": 1800,
             "Sessions": { "@odata.id": "/redfish/v1/SessionService/Sessions" },
         }),
+        "/redfish/v1/AccountService" => res::account_service(),
+        "/redfish/v1/TaskService" => res::task_service(),
+        p if p == TASKS => {
+            let members: Vec<String> = s.tasks.keys().map(|id| format!("{TASKS}/{id}")).collect();
+            res::collection(TASKS, "TaskCollection", "Task Collection", &members)
+        }
+        p if p.starts_with("/redfish/v1/SessionService/Sessions/") => {
+            let id = &p["/redfish/v1/SessionService/Sessions/".len()..];
+            if !s.sessions.values().any(|sid| sid == id) {
+                return Reply::not_found(path);
+            }
+            res::session(id, &dev.spec.username)
+        }
         "/redfish/v1/SessionService/Sessions" => {
             let members: Vec<String> = s
                 .sessions
