@@ -8,6 +8,7 @@ pub mod env;
 pub mod net_reach;
 pub mod redfish;
 pub mod ssh;
+pub mod vcenter;
 
 pub use env::OpEnv;
 
@@ -27,10 +28,11 @@ pub enum Kind {
     RedfishInventory,
     RedfishPower,
     RedfishFirmware,
+    VcenterMaintenance,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::NetReach,
         Kind::DiagSleep,
         Kind::SshCollect,
@@ -38,6 +40,7 @@ impl Kind {
         Kind::RedfishInventory,
         Kind::RedfishPower,
         Kind::RedfishFirmware,
+        Kind::VcenterMaintenance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::RedfishInventory => "redfish.inventory",
             Kind::RedfishPower => "redfish.power",
             Kind::RedfishFirmware => "redfish.firmware",
+            Kind::VcenterMaintenance => "vcenter.maintenance",
         }
     }
 
@@ -211,5 +215,6 @@ pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> 
         Kind::RedfishInventory => redfish::inventory::run(ctx).await,
         Kind::RedfishPower => redfish::power::run(ctx).await,
         Kind::RedfishFirmware => redfish::firmware::run(ctx).await,
+        Kind::VcenterMaintenance => vcenter::maintenance::run(ctx).await,
     }
 }

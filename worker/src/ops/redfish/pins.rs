@@ -18,6 +18,11 @@ pub enum Pins {
 
 /// Inventory key of a Redfish device.
 pub fn inventory_key(address: &str, port: u16) -> String {
+    keyed("redfish", address, port)
+}
+
+/// Inventory key of a device of `class` (`redfish`, `vcenter`).
+pub fn keyed(class: &str, address: &str, port: u16) -> String {
     let a: String = address
         .chars()
         .map(|c| {
@@ -28,7 +33,7 @@ pub fn inventory_key(address: &str, port: u16) -> String {
             }
         })
         .collect();
-    format!("redfish.{a}_{port}")
+    format!("{class}.{a}_{port}")
 }
 
 fn unavailable(e: impl std::fmt::Display) -> OpError {
@@ -42,15 +47,19 @@ impl Pins {
 
     /// The pinned fingerprint of `address:port`, if one is recorded.
     pub async fn get(&self, address: &str, port: u16) -> Result<Option<String>, OpError> {
-        let key = inventory_key(address, port);
+        self.get_key(&inventory_key(address, port)).await
+    }
+
+    /// The pinned fingerprint under an inventory key, if one is recorded.
+    pub async fn get_key(&self, key: &str) -> Result<Option<String>, OpError> {
         match self {
             Pins::Memory(m) => Ok(m
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&key)
+                .get(key)
                 .cloned()),
             Pins::Kv(s) => {
-                let v = s.get(&key).await.map_err(unavailable)?;
+                let v = s.get(key).await.map_err(unavailable)?;
                 Ok(v.and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                     .and_then(|v| v["cert_sha256"].as_str().map(str::to_string)))
             }
@@ -66,7 +75,20 @@ impl Pins {
         zone: &str,
         fp: &str,
     ) -> Result<String, OpError> {
-        let key = inventory_key(address, port);
+        self.record_key(&inventory_key(address, port), address, port, zone, fp)
+            .await
+    }
+
+    /// Like [`record`](Self::record) under an explicit inventory key.
+    pub async fn record_key(
+        &self,
+        key: &str,
+        address: &str,
+        port: u16,
+        zone: &str,
+        fp: &str,
+    ) -> Result<String, OpError> {
+        let key = key.to_string();
         match self {
             Pins::Memory(m) => Ok(m
                 .lock()

@@ -1,0 +1,96 @@
+//! How a vSphere API call fails, as classes the runner can retry
+//! (connect errors, timeouts, 5xx) or not (bad credentials, a changed
+//! certificate, a host that does not exist, a fault from vCenter), and the
+//! operator can act on.
+
+use super::super::OpError;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum VimError {
+    #[error("cannot connect to vCenter {addr}: {message}")]
+    Connect { addr: String, message: String },
+    #[error("vCenter {addr} did not answer {method} within {secs} s")]
+    Timeout {
+        addr: String,
+        method: String,
+        secs: u64,
+    },
+    #[error("certificate of vCenter {addr} changed: pinned {pinned}, presented {presented}")]
+    CertChanged {
+        addr: String,
+        pinned: String,
+        presented: String,
+    },
+    #[error("vCenter {addr} refused the login of {user:?}")]
+    Auth { addr: String, user: String },
+    /// The session ended (expired, terminated); the client logs in again.
+    #[error("vCenter {addr}: the session is no longer valid")]
+    NotAuthenticated { addr: String },
+    #[error("vCenter {addr}: no host matches {wanted:?}")]
+    HostNotFound { addr: String, wanted: String },
+    /// A fault vCenter returned for a method or a task (`InvalidState`,
+    /// `Timedout`, ...).
+    #[error("vCenter {addr}: {method} failed with {fault}: {message}")]
+    Fault {
+        addr: String,
+        method: String,
+        fault: String,
+        message: String,
+    },
+    #[error("vCenter {addr} answered {method} with HTTP {status}")]
+    Http {
+        addr: String,
+        method: String,
+        status: u16,
+    },
+    #[error("vCenter {addr}: the answer to {method} is not the expected SOAP: {message}")]
+    Malformed {
+        addr: String,
+        method: String,
+        message: String,
+    },
+}
+
+impl VimError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VimError::Connect { .. } => "connect",
+            VimError::Timeout { .. } => "timeout",
+            VimError::CertChanged { .. } => "cert_changed",
+            VimError::Auth { .. } => "auth",
+            VimError::NotAuthenticated { .. } => "not_authenticated",
+            VimError::HostNotFound { .. } => "host_not_found",
+            VimError::Fault { .. } => "vim_fault",
+            VimError::Http { .. } => "http",
+            VimError::Malformed { .. } => "malformed",
+        }
+    }
+
+    /// Transient: worth retrying with backoff.
+    pub fn retryable(&self) -> bool {
+        match self {
+            VimError::Connect { .. } | VimError::Timeout { .. } | VimError::NotAuthenticated { .. } => true,
+            VimError::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The vim25 fault name, when vCenter returned one.
+    pub fn fault(&self) -> Option<&str> {
+        match self {
+            VimError::Fault { fault, .. } => Some(fault),
+            _ => None,
+        }
+    }
+}
+
+impl From<VimError> for OpError {
+    fn from(e: VimError) -> Self {
+        if e.retryable() {
+            OpError::retryable(e.kind(), e.to_string())
+        } else {
+            OpError::permanent(e.kind(), e.to_string())
+        }
+    }
+}
