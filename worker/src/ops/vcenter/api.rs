@@ -50,7 +50,9 @@ pub struct ClusterInfo {
 }
 
 fn text(p: &Props, k: &str) -> String {
-    p.get(k).map(|n| n.text.trim().to_string()).unwrap_or_default()
+    p.get(k)
+        .map(|n| n.text.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn morefs(n: Option<&Node>) -> Vec<MoRef> {
@@ -89,7 +91,9 @@ impl VimClient {
                     sc.root_folder.xml("container"),
                     escape(ty)
                 );
-                let r = self.call("CreateContainerView", &sc.view_manager, &args).await?;
+                let r = self
+                    .call("CreateContainerView", &sc.view_manager, &args)
+                    .await?;
                 let v = r
                     .child("returnval")
                     .and_then(MoRef::from_node)
@@ -115,7 +119,11 @@ impl VimClient {
         result
     }
 
-    async fn retrieve_all(&mut self, pc: &MoRef, args: &str) -> Result<Vec<(MoRef, Props)>, VimError> {
+    async fn retrieve_all(
+        &mut self,
+        pc: &MoRef,
+        args: &str,
+    ) -> Result<Vec<(MoRef, Props)>, VimError> {
         let mut out = Vec::new();
         let mut r = self.call("RetrievePropertiesEx", pc, args).await?;
         loop {
@@ -165,7 +173,9 @@ impl VimClient {
     ];
 
     async fn host_infos(&mut self, objects: Option<&[MoRef]>) -> Result<Vec<HostInfo>, VimError> {
-        let rows = self.retrieve("HostSystem", &Self::HOST_PATHS, objects).await?;
+        let rows = self
+            .retrieve("HostSystem", &Self::HOST_PATHS, objects)
+            .await?;
         let mut hosts: Vec<HostInfo> = rows
             .into_iter()
             .map(|(obj, p)| {
@@ -250,7 +260,10 @@ impl VimClient {
             let (method, arg) = if wanted.parse::<IpAddr>().is_ok() {
                 ("FindByIp", format!("<ip>{}</ip>", escape(wanted)))
             } else {
-                ("FindByDnsName", format!("<dnsName>{}</dnsName>", escape(wanted)))
+                (
+                    "FindByDnsName",
+                    format!("<dnsName>{}</dnsName>", escape(wanted)),
+                )
             };
             let r = self
                 .call(method, &si, &format!("{arg}<vmSearch>false</vmSearch>"))
@@ -307,7 +320,12 @@ impl VimClient {
         let vms = self
             .retrieve(
                 "VirtualMachine",
-                &["name", "runtime.powerState", "datastore", "config.hardware.device"],
+                &[
+                    "name",
+                    "runtime.powerState",
+                    "datastore",
+                    "config.hardware.device",
+                ],
                 Some(&host.vms),
             )
             .await?;
@@ -315,11 +333,18 @@ impl VimClient {
             .iter()
             .filter(|(_, p)| text(p, "runtime.powerState") == "poweredOn")
             .collect();
-        let mut ds: Vec<MoRef> = on.iter().flat_map(|(_, p)| morefs(p.get("datastore"))).collect();
+        let mut ds: Vec<MoRef> = on
+            .iter()
+            .flat_map(|(_, p)| morefs(p.get("datastore")))
+            .collect();
         ds.sort();
         ds.dedup();
         let stores = self
-            .retrieve("Datastore", &["name", "summary.multipleHostAccess", "host"], Some(&ds))
+            .retrieve(
+                "Datastore",
+                &["name", "summary.multipleHostAccess", "host"],
+                Some(&ds),
+            )
             .await?;
         let local = |m: &MoRef| {
             stores.iter().any(|(o, p)| {
@@ -340,14 +365,18 @@ impl VimClient {
             let vm = text(p, "name");
             let passthrough = p.get("config.hardware.device").is_some_and(|d| {
                 d.children.iter().any(|c| {
-                    c.ty.as_deref()
-                        .is_some_and(|t| t.contains("PCIPassthrough") || t.contains("DynamicPassthrough"))
+                    c.ty.as_deref().is_some_and(|t| {
+                        t.contains("PCIPassthrough") || t.contains("DynamicPassthrough")
+                    })
                 })
             });
             let reason = if passthrough {
                 Some("has a PCI passthrough device".to_string())
             } else if let Some(d) = morefs(p.get("datastore")).iter().find(|d| local(d)) {
-                Some(format!("is on datastore {:?}, local to this host", store_name(d)))
+                Some(format!(
+                    "is on datastore {:?}, local to this host",
+                    store_name(d)
+                ))
             } else if host.cluster_ref.is_none() {
                 Some("runs on a standalone host: nowhere to migrate".to_string())
             } else if !drs_enabled {
@@ -372,11 +401,16 @@ impl VimClient {
         let args = format!(
             "<timeout>{timeout_s}</timeout><evacuatePoweredOffVms>{evacuate_powered_off}</evacuatePoweredOffVms>"
         );
-        self.task_call("EnterMaintenanceMode_Task", host, &args).await
+        self.task_call("EnterMaintenanceMode_Task", host, &args)
+            .await
     }
 
     /// Starts `ExitMaintenanceMode_Task`; returns the task.
-    pub async fn exit_maintenance(&mut self, host: &MoRef, timeout_s: u64) -> Result<MoRef, VimError> {
+    pub async fn exit_maintenance(
+        &mut self,
+        host: &MoRef,
+        timeout_s: u64,
+    ) -> Result<MoRef, VimError> {
         self.task_call(
             "ExitMaintenanceMode_Task",
             host,
@@ -385,7 +419,12 @@ impl VimClient {
         .await
     }
 
-    async fn task_call(&mut self, method: &str, this: &MoRef, args: &str) -> Result<MoRef, VimError> {
+    async fn task_call(
+        &mut self,
+        method: &str,
+        this: &MoRef,
+        args: &str,
+    ) -> Result<MoRef, VimError> {
         let r = self.call(method, this, args).await?;
         r.child("returnval")
             .and_then(MoRef::from_node)
@@ -412,7 +451,9 @@ impl VimClient {
             .child("returnval")
             .and_then(MoRef::from_node)
             .ok_or_else(|| self.malformed_err("CreatePropertyCollector", "no collector"))?;
-        let result = self.wait_on(&pc, obj, paths, deadline, what, &mut done).await;
+        let result = self
+            .wait_on(&pc, obj, paths, deadline, what, &mut done)
+            .await;
         let _ = self.call("DestroyPropertyCollector", &pc, "").await;
         result
     }
@@ -493,31 +534,33 @@ impl VimClient {
         method: &str,
     ) -> Result<(), VimError> {
         let addr = self.addr().to_string();
-        let r = self
-            .wait_for(task, &["info.state", "info.error"], deadline, method, |p| {
-                match p.get("info.state").map(|n| n.text.trim()) {
-                    Some("success") => Some(Ok(())),
-                    Some("error") => {
-                        let err = p.get("info.error");
-                        let fault = err
-                            .and_then(|e| e.child("fault"))
-                            .and_then(|f| f.ty.clone())
-                            .unwrap_or_else(|| "SystemError".into());
-                        let message = err
-                            .and_then(|e| e.text_of("localizedMessage"))
-                            .unwrap_or("")
-                            .to_string();
-                        Some(Err(VimError::Fault {
-                            addr: addr.clone(),
-                            method: method.to_string(),
-                            fault,
-                            message,
-                        }))
-                    }
-                    _ => None,
+        self.wait_for(
+            task,
+            &["info.state", "info.error"],
+            deadline,
+            method,
+            |p| match p.get("info.state").map(|n| n.text.trim()) {
+                Some("success") => Some(Ok(())),
+                Some("error") => {
+                    let err = p.get("info.error");
+                    let fault = err
+                        .and_then(|e| e.child("fault"))
+                        .and_then(|f| f.ty.clone())
+                        .unwrap_or_else(|| "SystemError".into());
+                    let message = err
+                        .and_then(|e| e.text_of("localizedMessage"))
+                        .unwrap_or("")
+                        .to_string();
+                    Some(Err(VimError::Fault {
+                        addr: addr.clone(),
+                        method: method.to_string(),
+                        fault,
+                        message,
+                    }))
                 }
-            })
-            .await?;
-        r
+                _ => None,
+            },
+        )
+        .await?
     }
 }

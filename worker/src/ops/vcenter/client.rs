@@ -185,7 +185,10 @@ impl VimClient {
             return;
         }
         if let Some(c) = &self.content {
-            let body = format!("<Logout xmlns=\"urn:vim25\">{}</Logout>", c.session_manager.xml("_this"));
+            let body = format!(
+                "<Logout xmlns=\"urn:vim25\">{}</Logout>",
+                c.session_manager.xml("_this")
+            );
             let _ = self.post("Logout", &body, None).await;
         }
         self.cookie = None;
@@ -263,7 +266,12 @@ impl VimClient {
 
     /// Posts one SOAP envelope and returns the body's first element, or
     /// the fault it carries.
-    async fn post(&mut self, method: &str, inner: &str, timeout: Option<Duration>) -> Result<Node, VimError> {
+    async fn post(
+        &mut self,
+        method: &str,
+        inner: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Node, VimError> {
         let envelope = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \

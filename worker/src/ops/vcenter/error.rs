@@ -70,7 +70,9 @@ impl VimError {
     /// Transient: worth retrying with backoff.
     pub fn retryable(&self) -> bool {
         match self {
-            VimError::Connect { .. } | VimError::Timeout { .. } | VimError::NotAuthenticated { .. } => true,
+            VimError::Connect { .. }
+            | VimError::Timeout { .. }
+            | VimError::NotAuthenticated { .. } => true,
             VimError::Http { status, .. } => *status >= 500,
             _ => false,
         }

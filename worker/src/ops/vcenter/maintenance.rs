@@ -72,7 +72,10 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
     if address.is_empty() || address.contains(char::is_whitespace) || p.port == 0 {
         return Err(OpError::permanent(
             "params",
-            format!("target {address:?} port {} is not a vCenter address", p.port),
+            format!(
+                "target {address:?} port {} is not a vCenter address",
+                p.port
+            ),
         ));
     }
     let login = ctx
@@ -104,9 +107,9 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
         _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
     }
     if p.tls_pinning && pinned.is_none() {
-        let seen = client.certificate().ok_or_else(|| {
-            OpError::retryable("tls", format!("{address}: no certificate seen"))
-        })?;
+        let seen = client
+            .certificate()
+            .ok_or_else(|| OpError::retryable("tls", format!("{address}: no certificate seen")))?;
         let kept = ctx
             .env
             .pins
@@ -252,7 +255,11 @@ async fn act(ctx: &OpCtx, client: &mut VimClient, p: &Params) -> Result<Value, O
             ctx.progress(10, "exiting maintenance mode");
             let task = client.exit_maintenance(&moref, p.timeout_s).await?;
             client
-                .wait_task(&task, deadline + Duration::from_secs(30), "ExitMaintenanceMode_Task")
+                .wait_task(
+                    &task,
+                    deadline + Duration::from_secs(30),
+                    "ExitMaintenanceMode_Task",
+                )
                 .await?;
             ctx.progress(100, "out of maintenance mode");
             Ok(json!({

@@ -107,9 +107,7 @@ pub fn parse(body: &[u8]) -> Result<Node, String> {
             }
             Event::Text(t) => {
                 if let Some(n) = stack.last_mut() {
-                    let s = t
-                        .decode()
-                        .map_err(|e| format!("malformed XML text: {e}"))?;
+                    let s = t.decode().map_err(|e| format!("malformed XML text: {e}"))?;
                     n.text.push_str(&unescape(&s)?);
                 }
             }
