@@ -21,11 +21,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,9 +57,12 @@ var enterDelay time.Duration
 var mu sync.Mutex
 
 // Host wraps the simulator's HostSystem to give maintenance mode vCenter's
-// behaviour.
+// behaviour. It embeds the HostSystem by value: the simulator's property
+// collector finds the managed object by digging through first fields.
+// (Simulator methods that assert a *simulator.HostSystem, such as VM power
+// operations, are not used against this model.)
 type Host struct {
-	*simulator.HostSystem
+	simulator.HostSystem
 }
 
 func clusterOf(h *simulator.HostSystem) *simulator.ClusterComputeResource {
@@ -97,7 +106,7 @@ func evacuate(h *simulator.HostSystem, c *simulator.ClusterComputeResource) bool
 			o.Runtime.ConnectionState != types.HostSystemConnectionStateConnected {
 			continue
 		}
-		target = o.HostSystem
+		target = &o.HostSystem
 		break
 	}
 	if target == nil {
@@ -133,8 +142,8 @@ func (h *Host) EnterMaintenanceModeTask(req *types.EnterMaintenanceMode_Task) so
 		if h.Runtime.InMaintenanceMode {
 			return nil, nil
 		}
-		c := clusterOf(h.HostSystem)
-		if len(poweredOnVms(h.HostSystem)) > 0 && (!drsOn(c) || !evacuate(h.HostSystem, c)) {
+		c := clusterOf(&h.HostSystem)
+		if len(poweredOnVms(&h.HostSystem)) > 0 && (!drsOn(c) || !evacuate(&h.HostSystem, c)) {
 			// vCenter waits for the VMs to go; with nobody moving them the
 			// request runs into its timeout.
 			return nil, &types.Timedout{}
@@ -228,9 +237,9 @@ func control(addr string, sdk *url.URL) (string, error) {
 				Moid:          h.Self.Value,
 				Connection:    string(h.Runtime.ConnectionState),
 				InMaintenance: h.Runtime.InMaintenanceMode,
-				PoweredOnVms:  len(poweredOnVms(h.HostSystem)),
+				PoweredOnVms:  len(poweredOnVms(&h.HostSystem)),
 			}
-			if c := clusterOf(h.HostSystem); c != nil {
+			if c := clusterOf(&h.HostSystem); c != nil {
 				s.Cluster = c.Name
 			}
 			out = append(out, s)
@@ -277,6 +286,35 @@ func expireSessions(ctx context.Context, sdk *url.URL) (int, error) {
 		return 0, nil
 	}
 	return len(ids), session.NewManager(c.Client).TerminateSession(ctx, ids)
+}
+
+// selfSigned makes a fresh P-256 certificate for 127.0.0.1 and localhost,
+// as a vCenter's own VMCA-issued one would be to a client: untrusted, to be
+// pinned. (httptest's built-in certificate has a key too small for rustls.)
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "outpost-vcsim", Organization: []string{"VMware"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 func main() {
@@ -357,8 +395,27 @@ func main() {
 			simulator.Map.Update(h, []types.PropertyChange{{Name: "name", Val: wanted[i]}})
 		}
 	}
+	// The model's datastore backs every host's VMs (one folder on disk):
+	// present it as the shared datastore it is, mounted on every host, so
+	// its VMs can migrate.
+	var mounts []types.DatastoreHostMount
 	for _, o := range simulator.Map.All("HostSystem") {
-		simulator.Map.Put(&Host{o.(*simulator.HostSystem)})
+		mounts = append(mounts, types.DatastoreHostMount{
+			Key: o.Reference(),
+			MountInfo: types.HostMountInfo{
+				AccessMode: string(types.HostMountModeReadWrite),
+				Mounted:    types.NewBool(true),
+				Accessible: types.NewBool(true),
+			},
+		})
+	}
+	for _, o := range simulator.Map.All("Datastore") {
+		ds := o.(*simulator.Datastore)
+		ds.Summary.MultipleHostAccess = types.NewBool(true)
+		ds.Host = mounts
+	}
+	for _, o := range simulator.Map.All("HostSystem") {
+		simulator.Map.Put(&Host{*o.(*simulator.HostSystem)})
 	}
 	for _, name := range strings.Split(*drsOff, ",") {
 		if name == "" {
@@ -379,7 +436,12 @@ func main() {
 	}
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
-	model.Service.TLS = new(tls.Config)
+	cert, err := selfSigned()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "outpost-vcsim: certificate:", err)
+		os.Exit(1)
+	}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	server := model.Service.NewServer()
 	defer server.Close()
 	sdk := *server.URL

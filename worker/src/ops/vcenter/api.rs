@@ -69,6 +69,24 @@ impl VimClient {
         paths: &[&str],
         objects: Option<&[MoRef]>,
     ) -> Result<Vec<(MoRef, Props)>, VimError> {
+        match self.retrieve_once(ty, paths, objects).await {
+            // The session ended between calls: the collector reports it per
+            // property (`missingSet`) rather than as a fault of the call.
+            Err(VimError::NotAuthenticated { .. }) => {
+                tracing::info!(vcenter = %self.addr(), "session ended; logging in again");
+                self.login().await?;
+                self.retrieve_once(ty, paths, objects).await
+            }
+            r => r,
+        }
+    }
+
+    async fn retrieve_once(
+        &mut self,
+        ty: &str,
+        paths: &[&str],
+        objects: Option<&[MoRef]>,
+    ) -> Result<Vec<(MoRef, Props)>, VimError> {
         let sc = self.content().await?;
         let pc = sc.property_collector.clone();
         let path_xml: String = paths
@@ -134,6 +152,16 @@ impl VimClient {
                 let Some(obj) = o.child("obj").and_then(MoRef::from_node) else {
                     continue;
                 };
+                let unauthenticated = o.all("missingSet").any(|m| {
+                    m.path(&["fault", "fault"])
+                        .and_then(|f| f.ty.as_deref())
+                        .is_some_and(|t| t == "NotAuthenticated")
+                });
+                if unauthenticated {
+                    return Err(VimError::NotAuthenticated {
+                        addr: self.addr().to_string(),
+                    });
+                }
                 let mut props = Props::new();
                 for p in o.all("propSet") {
                     if let (Some(name), Some(val)) = (p.text_of("name"), p.child("val")) {
