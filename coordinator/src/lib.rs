@@ -12,5 +12,6 @@ pub mod engine;
 pub mod model;
 pub mod plan;
 pub mod redfish;
+pub mod rolling;
 pub mod server;
 pub mod zones;

@@ -132,6 +132,17 @@ pub struct JobState {
     /// W3C traceparent of the submission, so later dispatches join its trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// A workflow (a rolling update) still adds tasks: the job does not end
+    /// when the tasks it has so far do.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub open: bool,
+    /// A rolling update's progress: each host's current step and state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<serde_json::Value>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Progress reported by the worker running a task.
@@ -178,13 +189,22 @@ pub struct TaskState {
     /// (attempt, seq) of the last event applied: later events only.
     #[serde(default)]
     pub applied: (u32, u32),
+    /// Runs even when the job is cancelled (a workflow's clean-up step).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cleanup: bool,
 }
 
 impl JobState {
     /// Sets the job's status from its task counts; returns whether it changed.
     pub fn derive_status(&mut self, counts: Counts, now: &str) -> bool {
         let before = (self.status, self.counts.clone());
-        let status = if counts.unfinished() == 0 && counts.total() > 0 {
+        let status = if self.open {
+            if counts.total() > counts.pending {
+                Status::Running
+            } else {
+                Status::Pending
+            }
+        } else if counts.unfinished() == 0 && counts.total() > 0 {
             if self.cancel_requested {
                 Status::Cancelled
             } else if counts.failed > 0 {
@@ -194,6 +214,9 @@ impl JobState {
             } else {
                 Status::Succeeded
             }
+        } else if counts.total() == 0 && self.cancel_requested {
+            // Cancelled before it had a task (a workflow not yet started).
+            Status::Cancelled
         } else if counts.running > 0 || counts.total() > counts.pending {
             Status::Running
         } else {
@@ -265,6 +288,8 @@ mod tests {
             counts: Counts::default(),
             params: serde_json::Value::Null,
             traceparent: None,
+            open: false,
+            rollout: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub const JOB_TYPES: &[&str] = &[
     "redfish.inventory",
     "redfish.power",
     "redfish.firmware",
+    "rolling_update",
 ];
 
 /// A job document that cannot be accepted, naming the field at fault.
@@ -176,6 +177,9 @@ pub fn plan_with(
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ),
     };
+    if doc.job_type == "rolling_update" {
+        return plan_rolling(doc, zones, job_id, schedule_at);
+    }
     let mut job_params = doc.params.clone().unwrap_or(serde_json::Value::Null);
     let mut preview = None;
     let specs = match doc.job_type.as_str() {
@@ -247,6 +251,7 @@ pub fn plan_with(
             params: s.params,
             stream_seq: None,
             applied: (0, 0),
+            cleanup: false,
         })
         .collect();
     let counts = Counts {
@@ -267,11 +272,64 @@ pub fn plan_with(
         counts,
         params: job_params,
         traceparent: None,
+        open: false,
+        rollout: None,
     };
     Ok(Plan {
         job,
         tasks,
         preview,
+    })
+}
+
+/// A rolling update starts with no task: the engine adds each host's
+/// steps as the rollout advances (`rolling::advance`).
+fn plan_rolling(
+    doc: &JobDoc,
+    zones: &Zones,
+    job_id: &str,
+    schedule_at: Option<String>,
+) -> Result<Plan, PlanError> {
+    let rollout = crate::rolling::plan(doc, zones)?;
+    let mut zones_used: Vec<String> = rollout
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            std::iter::once(h.idrac.zone.clone()).chain(h.vcenter.iter().map(|v| v.zone.clone()))
+        })
+        .collect();
+    zones_used.sort();
+    zones_used.dedup();
+    let preview = serde_json::json!({
+        "hosts": rollout.hosts.iter().map(|h| serde_json::json!({
+            "name": h.name, "cluster": h.cluster, "idrac": h.idrac.target,
+            "idrac_zone": h.idrac.zone, "vcenter_host": h.vcenter_host,
+        })).collect::<Vec<_>>(),
+        "clusters": rollout.clusters,
+    });
+    let params = serde_json::to_value(&rollout)
+        .map_err(|e| err("params", format!("cannot store the plan: {e}")))?;
+    let job = JobState {
+        id: job_id.to_string(),
+        job_type: doc.job_type.clone(),
+        status: Status::Pending,
+        zones: zones_used,
+        created_at: now_rfc3339(),
+        schedule_at,
+        started_at: None,
+        finished_at: None,
+        dispatched: false,
+        cancel_requested: false,
+        counts: Counts::default(),
+        params,
+        traceparent: None,
+        open: true,
+        rollout: None,
+    };
+    Ok(Plan {
+        job,
+        tasks: Vec::new(),
+        preview: Some(preview),
     })
 }
 

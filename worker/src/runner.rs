@@ -155,7 +155,13 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             return;
         }
     };
-    let job_cancel = shared.cancels.token(&task.job_id).await;
+    // A clean-up step (finishing a firmware update, leaving maintenance
+    // mode) runs to its end even when its job is cancelled.
+    let job_cancel = if task.cleanup {
+        CancellationToken::new()
+    } else {
+        shared.cancels.token(&task.job_id).await
+    };
     if job_cancel.is_cancelled() {
         tracing::info!("job is cancelled; task not started");
         sink.emit(cancelled()).await;

@@ -85,6 +85,154 @@ impl Actor {
         for (job_id, schedule_at) in to_dispatch {
             self.start_or_schedule(job_id, schedule_at.as_deref());
         }
+        // Rolling updates: publish again the steps that had not started
+        // (the stream de-duplicates by task id), then carry on.
+        let rolling: Vec<(String, Vec<TaskState>)> = {
+            let v = self.view();
+            v.jobs
+                .values()
+                .filter(|e| e.job.open && e.job.dispatched)
+                .map(|e| {
+                    let pending = e
+                        .tasks
+                        .values()
+                        .filter(|(t, _)| t.status == Status::Pending)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    (e.job.id.clone(), pending)
+                })
+                .collect()
+        };
+        for (job_id, pending) in &rolling {
+            if !pending.is_empty() {
+                self.spawn_publish(job_id, pending.clone());
+            }
+        }
+        self.advance_rollouts(rolling.into_iter().map(|(j, _)| j).collect())
+            .await;
+    }
+
+    /// Publishes `tasks` of a job; their sequences come back as `Dispatched`.
+    fn spawn_publish(&self, job_id: &str, tasks: Vec<TaskState>) {
+        let job = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            match v.jobs.get(job_id) {
+                Some(e) => e.job.clone(),
+                None => return,
+            }
+        };
+        let js = self.bus.js.clone();
+        let tx = self.tx.clone();
+        let job_id = job_id.to_string();
+        tokio::spawn(async move {
+            let seqs = dispatch::publish_tasks(js, job, tasks).await;
+            let _ = tx.send(Command::Dispatched { job_id, seqs }).await;
+        });
+    }
+
+    /// Runs the workflow of open rolling updates among `jobs`: writes and
+    /// publishes the steps it adds, records each host's progress, and
+    /// closes the job when every host is done.
+    async fn advance_rollouts(&mut self, jobs: Vec<String>) {
+        for job_id in jobs {
+            // A step refused by a rule is recorded as failed at once and
+            // may decide the next: run again until nothing is added that way.
+            for _ in 0..8 {
+                let decided = {
+                    let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+                    let Some(e) = v.jobs.get(&job_id) else { break };
+                    if !e.job.open || !(e.job.dispatched || e.job.cancel_requested) {
+                        break;
+                    }
+                    match serde_json::from_value::<crate::rolling::Rollout>(e.job.params.clone()) {
+                        Ok(r) => crate::rolling::advance(&r, &e.job, &e.tasks),
+                        Err(err) => {
+                            tracing::error!(job = %job_id, error = %err, "rolling update plan unreadable");
+                            break;
+                        }
+                    }
+                };
+                let again = decided.new_tasks.iter().any(|t| t.status.is_terminal());
+                let added = self.add_tasks(&job_id, decided.new_tasks.clone()).await;
+                let pending: Vec<TaskState> = added
+                    .into_iter()
+                    .filter(|t| t.status == Status::Pending)
+                    .collect();
+                if !pending.is_empty() {
+                    self.spawn_publish(&job_id, pending);
+                }
+                let changed = {
+                    let now = now_rfc3339();
+                    let mut v = self.view();
+                    let Some(e) = v.jobs.get_mut(&job_id) else {
+                        break;
+                    };
+                    let summary = Some(decided.summary());
+                    let mut changed = e.job.rollout != summary;
+                    e.job.rollout = summary;
+                    if decided.done && e.job.open {
+                        e.job.open = false;
+                        changed = true;
+                    }
+                    let counts = count(e.tasks.values().map(|(t, _)| t));
+                    e.job.derive_status(counts, &now) || changed
+                };
+                if changed {
+                    self.write_jobs(vec![job_id.clone()]).await;
+                    let _ = self.changes.send(job_id.clone());
+                }
+                if !again {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Creates task entries of a job (revision 0); an entry that already
+    /// exists (written before a restart) is taken as stored. Returns the
+    /// tasks now in the view.
+    async fn add_tasks(&mut self, job_id: &str, tasks: Vec<TaskState>) -> Vec<TaskState> {
+        if tasks.is_empty() {
+            return Vec::new();
+        }
+        let kv = self.bus.jobs.clone();
+        let mut writes = Vec::with_capacity(tasks.len());
+        let mut keep = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            let Ok(key) = subject::task_key(&t.job_id, &t.id) else {
+                continue;
+            };
+            let Ok(bytes) = store::encode(&key, &t) else {
+                continue;
+            };
+            writes.push(store::Write {
+                key: key.clone(),
+                bytes,
+                rev: 0,
+            });
+            keep.push((t, key));
+        }
+        let results = store::write_all(&kv, writes, WINDOW, None).await;
+        Metrics::inc(&self.metrics.state_writes, results.len() as u64);
+        let mut added = Vec::new();
+        for ((t, key), r) in keep.into_iter().zip(results) {
+            let entry = match r {
+                Ok(rev) => Some((t, rev)),
+                Err(WriteError::Conflict { .. }) => store::read::<TaskState>(&kv, &key).await,
+                Err(e) => {
+                    tracing::error!(job = %job_id, task = %t.id, error = %e, "workflow step not written; will retry");
+                    None
+                }
+            };
+            if let Some((t, rev)) = entry {
+                let mut v = self.view();
+                if let Some(e) = v.jobs.get_mut(job_id) {
+                    e.tasks.insert(t.id.clone(), (t.clone(), rev));
+                    added.push(t);
+                }
+            }
+        }
+        added
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
@@ -251,6 +399,7 @@ impl Actor {
             e.job.dispatched = true;
         }
         self.write_jobs(vec![job_id.to_string()]).await;
+        self.advance_rollouts(vec![job_id.to_string()]).await;
     }
 
     async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {
@@ -300,6 +449,7 @@ impl Actor {
             let _ = self.bus.client.flush().await;
         }
         Metrics::inc(&self.metrics.jobs_cancelled, 1);
+        self.advance_rollouts(vec![job_id.to_string()]).await;
         let _ = self.changes.send(job_id.to_string());
         let v = self.view.read().unwrap_or_else(|p| p.into_inner());
         v.jobs
@@ -365,6 +515,7 @@ impl Actor {
         {
             tracing::warn!(error = %e, "relay ack failed; events will be applied again (idempotent)");
         }
+        self.advance_rollouts(jobs.clone()).await;
         for j in jobs {
             let _ = self.changes.send(j);
         }
@@ -397,6 +548,7 @@ impl Actor {
             self.write_tasks(vec![(task.job_id.clone(), task.task_id.clone())], &fail)
                 .await;
             self.refresh_jobs(vec![task.job_id.clone()]).await;
+            self.advance_rollouts(vec![task.job_id.clone()]).await;
             let _ = self.changes.send(task.job_id);
         }
     }
@@ -575,6 +727,9 @@ impl Actor {
                             if let Some(e) = v.jobs.get_mut(&id) {
                                 fresh.dispatched |= e.job.dispatched;
                                 fresh.cancel_requested |= e.job.cancel_requested;
+                                // A workflow only ever closes; its progress is ours.
+                                fresh.open &= e.job.open;
+                                fresh.rollout = e.job.rollout.clone();
                                 let counts = count(e.tasks.values().map(|(t, _)| t));
                                 fresh.derive_status(counts, &now);
                                 e.job = fresh;
@@ -593,7 +748,7 @@ impl Actor {
 
 /// Cancels a task that has not started; returns whether it changed.
 fn cancel_pending(t: &mut TaskState, now: &str) -> bool {
-    if t.status != Status::Pending {
+    if t.status != Status::Pending || t.cleanup {
         return false;
     }
     t.status = Status::Cancelled;

@@ -97,6 +97,7 @@ mod tests {
             params: serde_json::Value::Null,
             stream_seq: None,
             applied: (0, 0),
+            cleanup: false,
         }
     }
 

@@ -85,6 +85,7 @@ async fn publish_one(
             .unwrap_or_default()
             .to_string(),
         dispatched_at_ms: now_ms(),
+        cleanup: t.cleanup,
     };
     let mut hdrs = trace_headers.clone();
     hdrs.insert(headers::MSG_ID, t.id.as_str());

@@ -35,11 +35,27 @@ pub enum ApplyTime {
     OnReset,
 }
 
+/// What the task does: the update itself, or one of the two checks a
+/// rolling update runs around it.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Update,
+    /// Before: the component exists, and no Dell job is running; reports
+    /// whether an update is needed. Changes nothing.
+    Check,
+    /// After: the component reports the wanted version.
+    Verify,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
     #[serde(default)]
     device: DeviceParams,
+    #[serde(default)]
+    mode: Mode,
     /// ComponentID, inventory id, or part of the component's name.
     component: String,
     /// Version the component must have at the end.
@@ -118,6 +134,22 @@ struct Checkpoint {
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
+    if p.version.trim().is_empty() || p.component.trim().is_empty() {
+        return Err(OpError::permanent(
+            "params",
+            "component and version must not be empty",
+        ));
+    }
+    if p.mode != Mode::Update {
+        let mut s = device::open(ctx, p.device.clone()).await?;
+        let retry = Duration::from_secs(s.params.retry_s);
+        let r = tokio::select! {
+            r = check(ctx, &mut s.client, &p, retry) => r,
+            _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
+        };
+        s.close().await;
+        return r;
+    }
     match (&p.image_uri, &p.image) {
         (Some(_), Some(_)) => {
             return Err(OpError::permanent(
@@ -139,12 +171,6 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
         }
         _ => {}
     }
-    if p.version.trim().is_empty() || p.component.trim().is_empty() {
-        return Err(OpError::permanent(
-            "params",
-            "component and version must not be empty",
-        ));
-    }
     let mut s = device::open(ctx, p.device.clone()).await?;
     let retry = Duration::from_secs(s.params.retry_s);
     let r = tokio::select! {
@@ -153,6 +179,57 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     };
     s.close().await;
     r
+}
+
+/// `check` and `verify` modes.
+async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
+    let component = find_component(c, &p.component, retry).await?;
+    let current = component.version == p.version;
+    if p.mode == Mode::Verify {
+        if !current {
+            return Err(OpError::permanent(
+                "version_mismatch",
+                format!(
+                    "{}: {} reports version {} instead of {}",
+                    c.addr(),
+                    component.name,
+                    component.version,
+                    p.version
+                ),
+            ));
+        }
+        return Ok(json!({
+            "address": ctx.target, "status": "verified",
+            "component": component.name, "version": component.version,
+        }));
+    }
+    let running = jobs::list(c, deadline(retry))
+        .await?
+        .into_iter()
+        .find(|j| !j.finished() && !j.scheduled());
+    if let Some(j) = running {
+        return Err(OpError::permanent(
+            "idrac_busy",
+            format!(
+                "{}: job {} ({}) is {}; the host is not touched while it runs",
+                c.addr(),
+                j.id,
+                j.name,
+                j.state
+            ),
+        ));
+    }
+    if !current && !component.updateable {
+        return Err(OpError::permanent(
+            "not_updateable",
+            format!("{}: {} cannot be updated", c.addr(), component.name),
+        ));
+    }
+    Ok(json!({
+        "address": ctx.target,
+        "status": if current { "already_current" } else { "needs_update" },
+        "component": component.name, "version": component.version,
+    }))
 }
 
 fn deadline(retry: Duration) -> tokio::time::Instant {

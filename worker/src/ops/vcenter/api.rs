@@ -47,6 +47,8 @@ pub struct ClusterInfo {
     pub hosts: u32,
     /// Hosts of the cluster out of service: in maintenance or not connected.
     pub out_of_service: u32,
+    /// Their names.
+    pub out_of_service_hosts: Vec<String>,
 }
 
 fn text(p: &Props, k: &str) -> String {
@@ -326,14 +328,17 @@ impl VimClient {
             .is_some_and(|n| n.text.trim() == "true");
         let members = morefs(p.get("host"));
         let states = self.host_infos(Some(&members)).await?;
+        let out: Vec<String> = states
+            .iter()
+            .filter(|h| h.in_maintenance || h.connection_state != "connected")
+            .map(|h| h.name.clone())
+            .collect();
         Ok(ClusterInfo {
             name: text(&p, "name"),
             drs_enabled,
             hosts: members.len() as u32,
-            out_of_service: states
-                .iter()
-                .filter(|h| h.in_maintenance || h.connection_state != "connected")
-                .count() as u32,
+            out_of_service: out.len() as u32,
+            out_of_service_hosts: out,
         })
     }
 
