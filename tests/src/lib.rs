@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod inspect;
 pub mod nats;
 pub mod procs;
+pub mod rolling;
 pub mod sshd;
 
 use anyhow::{Context, Result, bail};

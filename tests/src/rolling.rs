@@ -1,0 +1,270 @@
+//! A rolling-update rig for tests and the benchmark: simulated iDRACs on
+//! `127.1.<net>.x` linked to the ESXi hosts of govmomi's vCenter simulator
+//! (`esx-<cluster letter><n>.lab` in clusters `DC0_C0`, `DC0_C1`, ...), a
+//! fleet with a worker in the iDRACs' zone (`dc`) and one in the vCenter's
+//! zone (`mgmt`), the BIOS image in `outpost_firmware`, and a watcher that
+//! keeps the most hosts each cluster ever had in maintenance mode.
+
+use crate::collect::{CollectFleet, Cred};
+use crate::fleet::SETTLE;
+use anyhow::Result;
+use outpost_sim::redfish::{Device, IdracSpec, RedfishSim, make_image};
+use outpost_sim::vcsim::{VcSim, VcSimOptions};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const IDRAC_PASS: &str = "calvin-rolling";
+pub const VC_USER: &str = "administrator@vsphere.local";
+pub const VC_PASS: &str = "vc-rolling-secret";
+pub const IMAGE: &str = "bios-2.19.1.exe";
+pub const ZONES: &str = r#"[[zone]]
+name = "dc"
+cidrs = ["127.1.0.0/16"]
+[[zone]]
+name = "mgmt"
+cidrs = ["127.0.0.1/32"]
+"#;
+
+pub fn creds() -> Vec<Cred<'static>> {
+    vec![
+        Cred {
+            name: "idrac",
+            username: "root",
+            password: IDRAC_PASS,
+            enable_secret: None,
+            default: true,
+        },
+        Cred {
+            name: "vcenter",
+            username: VC_USER,
+            password: VC_PASS,
+            enable_secret: None,
+            default: false,
+        },
+    ]
+}
+
+/// How big and how fast.
+#[derive(Debug, Clone)]
+pub struct RigOptions {
+    /// Third octet of the iDRACs' addresses (distinct per test).
+    pub net: u8,
+    pub clusters: usize,
+    pub hosts_per_cluster: usize,
+    /// Device time scale of the iDRACs (0.004: a 60 s apply takes 0.24 s).
+    pub scale: f64,
+    pub worker_concurrency: u32,
+}
+
+impl Default for RigOptions {
+    fn default() -> Self {
+        RigOptions {
+            net: 70,
+            clusters: 2,
+            hosts_per_cluster: 4,
+            scale: 0.004,
+            worker_concurrency: 8,
+        }
+    }
+}
+
+pub struct Rig {
+    pub f: CollectFleet,
+    pub sim: RedfishSim,
+    pub vc: Arc<VcSim>,
+    pub ips: Vec<String>,
+    pub port: u16,
+    pub opts: RigOptions,
+    peak: Arc<Mutex<BTreeMap<String, usize>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    /// The vCenter name of host `i` (cluster-major order).
+    pub fn host_name(&self, i: usize) -> String {
+        host_name(i, self.opts.hosts_per_cluster)
+    }
+
+    pub fn cluster_of(&self, i: usize) -> String {
+        format!("DC0_C{}", i / self.opts.hosts_per_cluster)
+    }
+
+    pub async fn start(opts: RigOptions) -> Result<Rig> {
+        let dir = tempfile::tempdir()?;
+        let n = opts.clusters * opts.hosts_per_cluster;
+        let ips: Vec<String> = (1..=n).map(|i| format!("127.1.{}.{i}", opts.net)).collect();
+        let mut port = 0;
+        let mut specs = Vec::new();
+        for (i, ip) in ips.iter().enumerate() {
+            let mut s = IdracSpec::new(
+                format!("{ip}:{port}").parse()?,
+                "root",
+                IDRAC_PASS,
+                900 + i as u64,
+            );
+            s.timings.scale = opts.scale;
+            if port == 0 {
+                let probe = RedfishSim::start(vec![s.clone()]).await?;
+                port = probe.addrs()[0].port();
+                probe.stop().await;
+                s.listen = format!("{ip}:{port}").parse()?;
+            }
+            specs.push(s);
+        }
+        let sim = RedfishSim::start(specs).await?;
+        let vc = Arc::new(
+            VcSim::start(VcSimOptions {
+                clusters: opts.clusters as u32,
+                hosts_per_cluster: opts.hosts_per_cluster as u32,
+                username: VC_USER.into(),
+                password: VC_PASS.into(),
+                names: (0..n).map(|i| host_name(i, opts.hosts_per_cluster)).collect(),
+                enter_ms: 50,
+                ..VcSimOptions::default()
+            })
+            .await
+            .map_err(anyhow::Error::msg)?,
+        );
+        let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &[], ZONES).await?;
+        let client = async_nats::connect(f.fleet.nats.url()).await?;
+        let js = async_nats::jetstream::new(client);
+        let store = js
+            .get_object_store(outpost_proto::names::FIRMWARE_STORE)
+            .await?;
+        store
+            .put(
+                IMAGE,
+                &mut std::io::Cursor::new(make_image("159", "2.19.1", 50_000)),
+            )
+            .await?;
+        let c = opts.worker_concurrency.to_string();
+        f.worker("dc", "dc-1", &["--concurrency", &c]).await?;
+        f.worker("mgmt", "mgmt-1", &["--concurrency", &c]).await?;
+
+        let peak = Arc::new(Mutex::new(BTreeMap::new()));
+        let (p, v) = (peak.clone(), vc.clone());
+        tokio::spawn(async move {
+            while let Ok(hosts) = v.hosts().await {
+                let mut now: BTreeMap<String, usize> = BTreeMap::new();
+                for h in hosts.iter().filter(|h| h.in_maintenance) {
+                    *now.entry(h.cluster.clone()).or_default() += 1;
+                }
+                {
+                    let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+                    for (c, n) in now {
+                        let e = p.entry(c).or_insert(0);
+                        *e = (*e).max(n);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Ok(Rig {
+            f,
+            sim,
+            vc,
+            ips,
+            port,
+            opts,
+            peak,
+            _dir: dir,
+        })
+    }
+
+    /// A rolling_update job over every server; `extra` overrides params.
+    pub fn job(&self, extra: Value) -> Value {
+        let servers: Vec<Value> = self
+            .ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                json!({"idrac": ip, "name": format!("r650-{}", i + 1),
+                       "vcenter_host": self.host_name(i), "cluster": self.cluster_of(i)})
+            })
+            .collect();
+        let mut params = json!({
+            "servers": servers,
+            "vcenter": {"address": self.vc.host, "port": self.vc.port, "credential": "vcenter"},
+            "idrac": {"port": self.port, "credential": "idrac", "retry_s": 30},
+            "firmware": {"component": "BIOS", "version": "2.19.1", "image": IMAGE,
+                         "poll_ms": 30, "stall_s": 30, "graceful_s": 5, "reboot_s": 60},
+            "max_parallel": 1,
+            "min_healthy_hosts": 3,
+            "maintenance_timeout_s": 60,
+            "reconnect_timeout_s": 60,
+        });
+        if let Some(m) = extra.as_object() {
+            for (k, v) in m {
+                params[k] = v.clone();
+            }
+        }
+        json!({"type": "rolling_update", "params": params})
+    }
+
+    pub fn device(&self, i: usize) -> Arc<Device> {
+        let a = self.sim.addrs()[i];
+        self.sim.device(a).expect("device").clone()
+    }
+
+    /// The BIOS version host `i` runs.
+    pub fn bios(&self, i: usize) -> String {
+        self.device(i).component_version("159").unwrap_or_default()
+    }
+
+    /// Hosts in maintenance mode now, by name.
+    pub async fn in_maintenance(&self) -> Result<Vec<String>> {
+        Ok(self
+            .vc
+            .hosts()
+            .await
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .filter(|h| h.in_maintenance)
+            .map(|h| h.name)
+            .collect())
+    }
+
+    /// Most hosts each cluster had in maintenance at once so far.
+    pub fn peak(&self) -> BTreeMap<String, usize> {
+        self.peak.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until the job satisfies `pred`.
+    pub async fn wait_rollout(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let until = tokio::time::Instant::now() + SETTLE;
+        loop {
+            let job = self.f.fleet.api.job(id).await?;
+            if pred(&job) {
+                return Ok(job);
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < until, "{what}: {job:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn host_name(i: usize, per: usize) -> String {
+    let c = (b'a' + (i / per) as u8) as char;
+    format!("esx-{c}{}.lab", i % per + 1)
+}
+
+/// Each host's entry in a rolling job's progress.
+pub fn hosts(job: &Value) -> Vec<Value> {
+    job["rollout"]["hosts"].as_array().cloned().unwrap_or_default()
+}
+
+/// The state of host `name` in a rolling job's progress.
+pub fn state_of(job: &Value, name: &str) -> String {
+    hosts(job)
+        .iter()
+        .find(|h| h["name"] == name)
+        .map(|h| h["state"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
