@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -330,7 +331,11 @@ func main() {
 	drsOff := flag.String("drs-off", "", "comma-separated cluster names with DRS turned off")
 	enterMs := flag.Int("enter-ms", 0, "how long entering maintenance mode takes")
 	delays := flag.String("method-delay", "", "comma-separated Method=ms delays of SOAP methods")
+	verbose := flag.Bool("verbose", false, "keep the simulator's own log (every property change)")
 	flag.Parse()
+	if !*verbose {
+		log.SetOutput(io.Discard)
+	}
 	if *pass == "" {
 		fmt.Fprintln(os.Stderr, "outpost-vcsim: -password is required")
 		os.Exit(2)

@@ -4,6 +4,11 @@
 //! fleet with a worker in the iDRACs' zone (`dc`) and one in the vCenter's
 //! zone (`mgmt`), the BIOS image in `outpost_firmware`, and a watcher that
 //! keeps the most hosts each cluster ever had in maintenance mode.
+//!
+//! The link between the two simulators is what the real hardware does: when
+//! a server powers off for its reboot, its ESXi host drops out of vCenter,
+//! and it connects again `reconnect_lag_ms` after the server is back on
+//! (ESXi booting up to its vCenter agent).
 
 use crate::collect::{CollectFleet, Cred};
 use crate::fleet::SETTLE;
@@ -56,6 +61,8 @@ pub struct RigOptions {
     /// Device time scale of the iDRACs (0.004: a 60 s apply takes 0.24 s).
     pub scale: f64,
     pub worker_concurrency: u32,
+    /// How long after power-on a rebooted host connects to vCenter again.
+    pub reconnect_lag_ms: u64,
 }
 
 impl Default for RigOptions {
@@ -66,6 +73,7 @@ impl Default for RigOptions {
             hosts_per_cluster: 4,
             scale: 0.004,
             worker_concurrency: 8,
+            reconnect_lag_ms: 300,
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Rig {
     pub port: u16,
     pub opts: RigOptions,
     peak: Arc<Mutex<BTreeMap<String, usize>>>,
+    /// Hosts the link saw drop out of vCenter (their servers rebooted).
+    rebooted: Arc<Mutex<std::collections::BTreeSet<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -120,7 +130,9 @@ impl Rig {
                 hosts_per_cluster: opts.hosts_per_cluster as u32,
                 username: VC_USER.into(),
                 password: VC_PASS.into(),
-                names: (0..n).map(|i| host_name(i, opts.hosts_per_cluster)).collect(),
+                names: (0..n)
+                    .map(|i| host_name(i, opts.hosts_per_cluster))
+                    .collect(),
                 enter_ms: 50,
                 ..VcSimOptions::default()
             })
@@ -161,6 +173,22 @@ impl Rig {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
+        let rebooted = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        let devices: Vec<(Arc<Device>, String)> = sim
+            .addrs()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                sim.device(a)
+                    .map(|d| (d.clone(), host_name(i, opts.hosts_per_cluster)))
+            })
+            .collect();
+        tokio::spawn(link(
+            devices,
+            vc.clone(),
+            rebooted.clone(),
+            opts.reconnect_lag_ms,
+        ));
         Ok(Rig {
             f,
             sim,
@@ -169,6 +197,7 @@ impl Rig {
             port,
             opts,
             peak,
+            rebooted,
             _dir: dir,
         })
     }
@@ -226,6 +255,16 @@ impl Rig {
             .collect())
     }
 
+    /// Hosts that dropped out of vCenter while their server rebooted.
+    pub fn rebooted(&self) -> Vec<String> {
+        self.rebooted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Most hosts each cluster had in maintenance at once so far.
     pub fn peak(&self) -> BTreeMap<String, usize> {
         self.peak.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -250,6 +289,46 @@ impl Rig {
     }
 }
 
+/// Follows each server's power: off → its host disconnects from vCenter;
+/// on again → it reconnects after `lag_ms`.
+async fn link(
+    devices: Vec<(Arc<Device>, String)>,
+    vc: Arc<VcSim>,
+    rebooted: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    lag_ms: u64,
+) {
+    use outpost_sim::redfish::Power;
+    // Per host: None = connected; Some(None) = away; Some(Some(t)) = on since t.
+    let mut away: Vec<Option<Option<tokio::time::Instant>>> = vec![None; devices.len()];
+    loop {
+        for (i, (d, name)) in devices.iter().enumerate() {
+            let on = d.lock().power == Power::On;
+            match (away[i], on) {
+                (None, false) => {
+                    if vc.disconnect(name).await.is_err() {
+                        return;
+                    }
+                    rebooted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name.clone());
+                    away[i] = Some(None);
+                }
+                (Some(None), true) => away[i] = Some(Some(tokio::time::Instant::now())),
+                (Some(Some(_)), false) => away[i] = Some(None),
+                (Some(Some(since)), true) if since.elapsed() >= Duration::from_millis(lag_ms) => {
+                    if vc.connect(name).await.is_err() {
+                        return;
+                    }
+                    away[i] = None;
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn host_name(i: usize, per: usize) -> String {
     let c = (b'a' + (i / per) as u8) as char;
     format!("esx-{c}{}.lab", i % per + 1)
@@ -257,7 +336,10 @@ fn host_name(i: usize, per: usize) -> String {
 
 /// Each host's entry in a rolling job's progress.
 pub fn hosts(job: &Value) -> Vec<Value> {
-    job["rollout"]["hosts"].as_array().cloned().unwrap_or_default()
+    job["rollout"]["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The state of host `name` in a rolling job's progress.

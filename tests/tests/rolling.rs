@@ -210,6 +210,9 @@ async fn a_coordinator_restart_in_the_middle_resumes_the_rollout() -> Result<()>
         );
     }
     assert!(r.in_maintenance().await?.is_empty());
+    // Every server rebooted and its host dropped out of vCenter: the
+    // rollout waited for each to connect again before leaving maintenance.
+    assert_eq!(r.rebooted().len(), 8, "{:?}", r.rebooted());
     // The watcher saw each cluster's hosts in maintenance, one at a time.
     let peak = r.peak();
     assert_eq!(peak.get("DC0_C0"), Some(&1), "{peak:?}");

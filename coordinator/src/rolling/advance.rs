@@ -109,7 +109,8 @@ enum Outcome {
     Succeeded,
     AlreadyCurrent,
     Failed,
-    /// Ended by a cancel or a stop before it changed anything.
+    /// Ended by a cancel or a stop before it changed anything (or rolled
+    /// back before its firmware was touched).
     Stopped,
     /// Failed and left in maintenance mode.
     LeftInMaintenance,
@@ -127,8 +128,14 @@ fn get<'a>(tasks: &'a TaskMap, job: &str, i: usize, s: Step) -> Option<&'a TaskS
 
 fn phase(job: &str, i: usize, h: &HostPlan, tasks: &TaskMap) -> Phase {
     if let Some(r) = get(tasks, job, i, Step::Rollback) {
+        // Back in service: failed if a step of its own failed, else it
+        // was stopped (a cancel, or a failure elsewhere) before flashing.
+        let failed = steps(h)
+            .into_iter()
+            .any(|s| get(tasks, job, i, s).is_some_and(|t| t.status == Status::Failed));
         return match r.status {
-            Status::Succeeded => Phase::Done(Outcome::Failed),
+            Status::Succeeded if failed => Phase::Done(Outcome::Failed),
+            Status::Succeeded => Phase::Done(Outcome::Stopped),
             Status::Failed | Status::Cancelled => Phase::Done(Outcome::LeftInMaintenance),
             _ => Phase::Active(Step::Rollback),
         };
@@ -305,7 +312,7 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                 | Phase::Done(Outcome::LeftInMaintenance)
         )
     });
-    let stopping = job.cancel_requested || (failed_somewhere && !r.continue_on_failure);
+    let mut stopping = job.cancel_requested || (failed_somewhere && !r.continue_on_failure);
     let mut new_tasks = Vec::new();
     let mut notes: BTreeMap<usize, String> = BTreeMap::new();
 
@@ -415,6 +422,8 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                 );
                 new_tasks.push(t);
                 host.phase = Phase::Done(Outcome::Failed);
+                // A failure like any other: nothing new starts from here on.
+                stopping |= !r.continue_on_failure;
                 continue;
             }
             in_maint.entry(plan.cluster.clone()).or_default().0 += 1;
@@ -532,3 +541,7 @@ fn failed_task<'a>(jid: &str, h: &Host, tasks: &'a TaskMap) -> Option<&'a TaskSt
         .filter_map(|s| get(tasks, jid, h.i, *s))
         .find(|t| matches!(t.status, Status::Failed))
 }
+
+#[cfg(test)]
+#[path = "advance_tests.rs"]
+mod tests;

@@ -461,3 +461,7 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Rollout, PlanError> {
         evacuate_powered_off: p.evacuate_powered_off,
     })
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -55,10 +55,14 @@ async fn main() -> Result<()> {
         hosts_per_cluster: 1,
         scale: args.scale,
         worker_concurrency: 8,
+        ..RigOptions::default()
     })
     .await?;
     let t = run(&single, single.job(json!({"min_healthy_hosts": 0}))).await?;
-    println!("T, one host's whole update: {t:.2} s (device scale {})", args.scale);
+    println!(
+        "T, one host's whole update: {t:.2} s (device scale {})",
+        args.scale
+    );
     drop(single);
 
     // 2. Clusters x hosts, max_parallel 1.
@@ -68,6 +72,7 @@ async fn main() -> Result<()> {
         hosts_per_cluster: args.hosts,
         scale: args.scale,
         worker_concurrency: 16,
+        ..RigOptions::default()
     })
     .await?;
     let min_healthy = args.hosts.saturating_sub(1);
@@ -105,7 +110,11 @@ async fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let worst = peak.values().copied().max().context("no maintenance seen")?;
+    let worst = peak
+        .values()
+        .copied()
+        .max()
+        .context("no maintenance seen")?;
     if worst > 1 {
         bail!("a cluster had {worst} hosts in maintenance at once");
     }

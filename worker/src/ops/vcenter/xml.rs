@@ -61,7 +61,9 @@ fn local(name: &[u8]) -> String {
 /// Parses a document into its root element.
 pub fn parse(body: &[u8]) -> Result<Node, String> {
     let mut reader = Reader::from_reader(body);
-    reader.config_mut().trim_text(true);
+    // Text is kept exactly (an entity splits it into pieces: "a &amp; b"
+    // must stay "a & b"); whitespace between child elements is dropped.
+    reader.config_mut().trim_text(false);
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     let mut buf = Vec::new();
@@ -99,7 +101,10 @@ pub fn parse(body: &[u8]) -> Result<Node, String> {
                 }
             }
             Event::End(_) => {
-                let node = stack.pop().ok_or("unbalanced XML end tag")?;
+                let mut node = stack.pop().ok_or("unbalanced XML end tag")?;
+                if !node.children.is_empty() && node.text.trim().is_empty() {
+                    node.text.clear();
+                }
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
                     None => root = Some(node),
