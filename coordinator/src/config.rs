@@ -40,6 +40,9 @@ pub struct Config {
     /// Where `ssh.collect` jobs select devices from, searched in order.
     #[serde(default, rename = "inventory")]
     pub inventory: Vec<crate::collect::inventory::InventorySource>,
+    /// Where `rolling_update` jobs select servers by cluster or group.
+    #[serde(default, rename = "servers")]
+    pub servers: Vec<crate::rolling::servers::ServerSource>,
     /// The zones and the address ranges they own.
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,

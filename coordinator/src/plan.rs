@@ -155,6 +155,17 @@ pub fn plan_with(
     inventory: &[InventorySource],
     job_id: &str,
 ) -> Result<Plan, PlanError> {
+    plan_full(doc, zones, inventory, &[], job_id)
+}
+
+/// As [`plan_with`], with the server inventory `rolling_update` selects from.
+pub fn plan_full(
+    doc: &JobDoc,
+    zones: &Zones,
+    inventory: &[InventorySource],
+    servers: &[crate::rolling::servers::ServerSource],
+    job_id: &str,
+) -> Result<Plan, PlanError> {
     if !JOB_TYPES.contains(&doc.job_type.as_str()) {
         return Err(err(
             "type",
@@ -178,7 +189,7 @@ pub fn plan_with(
         ),
     };
     if doc.job_type == "rolling_update" {
-        return plan_rolling(doc, zones, job_id, schedule_at);
+        return plan_rolling(doc, zones, servers, job_id, schedule_at);
     }
     let mut job_params = doc.params.clone().unwrap_or(serde_json::Value::Null);
     let mut preview = None;
@@ -287,10 +298,11 @@ pub fn plan_with(
 fn plan_rolling(
     doc: &JobDoc,
     zones: &Zones,
+    servers: &[crate::rolling::servers::ServerSource],
     job_id: &str,
     schedule_at: Option<String>,
 ) -> Result<Plan, PlanError> {
-    let rollout = crate::rolling::plan(doc, zones)?;
+    let rollout = crate::rolling::plan::plan_from(doc, zones, servers)?;
     let mut zones_used: Vec<String> = rollout
         .hosts
         .iter()

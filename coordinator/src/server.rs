@@ -75,6 +75,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         engine,
         zones: Arc::new(Zones::new(&opts.config.zones)),
         inventory: Arc::new(opts.config.inventory.clone()),
+        servers: Arc::new(opts.config.servers.clone()),
         capture_dir: Arc::new(opts.config.capture_dir()),
         bus: bus.clone(),
         token: token.map(Arc::from),

@@ -64,15 +64,17 @@ pub async fn create(
         span.record("job", job_id.as_str());
         span.record("job_type", doc.job_type.as_str());
         let inventory = state.inventory.clone();
+        let servers = state.servers.clone();
         let zones = state.zones.clone();
         let doc2 = doc.clone();
         let id2 = job_id.clone();
         // Inventory files are read here: off the async threads.
-        let mut planned =
-            tokio::task::spawn_blocking(move || plan::plan_with(&doc2, &zones, &inventory, &id2))
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?
-                .map_err(reject)?;
+        let mut planned = tokio::task::spawn_blocking(move || {
+            plan::plan_full(&doc2, &zones, &inventory, &servers, &id2)
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?
+        .map_err(reject)?;
         if q.dry_run {
             let mut body = serde_json::json!({
                 "job": planned.job,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub zones: Arc<Zones>,
     /// Where `ssh.collect` jobs select devices from.
     pub inventory: Arc<Vec<InventorySource>>,
+    /// Where `rolling_update` jobs select servers by cluster or group.
+    pub servers: Arc<Vec<crate::rolling::servers::ServerSource>>,
     /// Where capture files are written (shown by dry runs).
     pub capture_dir: Arc<std::path::PathBuf>,
     pub bus: Bus,

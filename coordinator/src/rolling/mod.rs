@@ -11,6 +11,7 @@
 
 pub mod advance;
 pub mod plan;
+pub mod servers;
 
 pub use advance::{Advance, advance};
 pub use plan::{Rollout, plan};

@@ -122,6 +122,12 @@ struct RuleDoc {
 struct Params {
     #[serde(default)]
     servers: Vec<ServerDoc>,
+    /// Every server of the server inventory in this cluster...
+    #[serde(default)]
+    cluster: Option<String>,
+    /// ...or in this group.
+    #[serde(default)]
+    group: Option<String>,
     #[serde(default)]
     vcenter: Option<VcenterDoc>,
     #[serde(default)]
@@ -181,8 +187,18 @@ fn zone_of(
     }
 }
 
-/// Validates a `rolling_update` document.
+/// Validates a `rolling_update` document that names its servers.
 pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Rollout, PlanError> {
+    plan_from(doc, zones, &[])
+}
+
+/// Validates a `rolling_update` document; `params.cluster` and
+/// `params.group` select servers of the `sources` inventory.
+pub fn plan_from(
+    doc: &JobDoc,
+    zones: &Zones,
+    sources: &[super::servers::ServerSource],
+) -> Result<Rollout, PlanError> {
     let v = doc.params.clone().unwrap_or(json!({}));
     if !v.is_object() {
         return Err(err("params", "must be a JSON object"));
@@ -277,11 +293,62 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Rollout, PlanError> {
         ));
     }
 
-    // Servers: `params.servers`, or `targets` (iDRAC addresses, unlinked).
+    // Servers: `params.servers`, `targets` (iDRAC addresses, unlinked), or
+    // a cluster or group of the server inventory.
     let mut servers = p.servers;
     let from_targets = doc.targets.clone().unwrap_or_default();
-    if !servers.is_empty() && !from_targets.is_empty() {
-        return Err(err("targets", "give params.servers or targets, not both"));
+    let given = [
+        !servers.is_empty(),
+        !from_targets.is_empty(),
+        p.cluster.is_some(),
+        p.group.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(err(
+            if from_targets.is_empty() {
+                "params.servers"
+            } else {
+                "targets"
+            },
+            "give one of params.servers, targets, params.cluster or params.group",
+        ));
+    }
+    if let Some((field, wanted)) = p
+        .cluster
+        .as_ref()
+        .map(|c| ("params.cluster", c))
+        .or(p.group.as_ref().map(|g| ("params.group", g)))
+    {
+        if sources.is_empty() {
+            return Err(err(
+                field,
+                "selecting by cluster or group needs a [[servers]] inventory in the coordinator's config",
+            ));
+        }
+        let all = super::servers::read(sources).map_err(|e| err(field, e))?;
+        let by_cluster = field == "params.cluster";
+        servers = all
+            .into_iter()
+            .filter(|s| {
+                if by_cluster {
+                    s.cluster.as_deref() == Some(wanted.as_str())
+                } else {
+                    s.groups.iter().any(|g| g == wanted)
+                }
+            })
+            .map(|s| ServerDoc {
+                idrac: s.idrac,
+                name: Some(s.name),
+                vcenter_host: s.vcenter_host,
+                cluster: s.cluster,
+            })
+            .collect();
+        if servers.is_empty() {
+            return Err(err(
+                field,
+                format!("no server of the server inventory is in {wanted:?}"),
+            ));
+        }
     }
     let prefix = if servers.is_empty() {
         "targets"

@@ -291,3 +291,51 @@ fn bad_documents_are_refused_naming_the_field() {
         }
     }
 }
+
+#[test]
+fn cluster_and_group_select_servers_of_the_server_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("servers.csv");
+    std::fs::write(
+        &path,
+        "name,idrac,vcenter_host,cluster,groups\n\
+         r1,127.0.1.1,esx1,Prod,gpu\n\
+         r2,127.0.1.2,esx2,Prod,\n\
+         r3,127.0.2.3,esx3,Test,gpu;lab\n\
+         r4,127.0.1.4,,,lab\n",
+    )
+    .unwrap();
+    let sources = [super::super::servers::ServerSource { path }];
+    let with = |sel: Value| {
+        let mut v = good();
+        let p = params(&mut v);
+        p.remove("servers");
+        p.remove("clusters");
+        for (k, x) in sel.as_object().unwrap() {
+            p.insert(k.clone(), x.clone());
+        }
+        plan_from(&doc(&v), &zones(), &sources)
+    };
+    let r = with(json!({"cluster": "Prod"})).unwrap();
+    let names: Vec<&str> = r.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["r1", "r2"]);
+    assert_eq!(r.hosts[0].vcenter_host.as_deref(), Some("esx1"));
+    assert_eq!(r.hosts[0].cluster, "Prod");
+
+    let r = with(json!({"group": "lab"})).unwrap();
+    let names: Vec<&str> = r.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["r3", "r4"]);
+    assert_eq!(r.hosts[0].idrac.zone, "b");
+    assert_eq!(r.hosts[1].cluster, STANDALONE, "r4 is not linked");
+
+    let e = with(json!({"cluster": "Nope"})).unwrap_err();
+    assert_eq!(e.field, "params.cluster", "{e:?}");
+    let e = with(json!({"cluster": "Prod", "group": "lab"})).unwrap_err();
+    assert_eq!(e.field, "params.servers", "{e:?}");
+    let mut v = good();
+    params(&mut v).remove("servers");
+    params(&mut v).insert("group".into(), json!("gpu"));
+    let e = plan(&doc(&v), &zones()).unwrap_err();
+    assert_eq!(e.field, "params.group", "{e:?}");
+    assert!(e.message.contains("[[servers]]"), "{e:?}");
+}
