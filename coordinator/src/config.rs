@@ -43,6 +43,9 @@ pub struct Config {
     /// Where `rolling_update` jobs select servers by cluster or group.
     #[serde(default, rename = "servers")]
     pub servers: Vec<crate::rolling::servers::ServerSource>,
+    /// The Dell Server Manager bridge (absent: off).
+    #[serde(default)]
+    pub dsm: Option<crate::dsm::DsmConfig>,
     /// The zones and the address ranges they own.
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,

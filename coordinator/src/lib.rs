@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod dsm;
 pub mod engine;
 pub mod model;
 pub mod plan;

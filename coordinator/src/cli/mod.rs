@@ -83,11 +83,42 @@ pub enum Command {
     RunJobs(collect::RunJobsArgs),
     /// Manage a zone's credential vault.
     Vault(vault::VaultArgs),
+    /// Prepare a Dell Server Manager database for the bridge.
+    Dsm {
+        #[command(subcommand)]
+        command: DsmCommand,
+    },
     /// List live workers per zone.
     Workers {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DsmCommand {
+    /// Create (or replace) the trigger that notifies coordinators of new
+    /// and changed jobs (`NOTIFY outpost_jobs`).
+    Install {
+        /// PostgreSQL connection string of the app's database.
+        #[arg(long, env = "OUTPOST_DSM_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+}
+
+async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
+    match command {
+        DsmCommand::Install { database_url } => {
+            let fail = |e: crate::dsm::db::DbError| ClientError::Usage(e.to_string());
+            let (client, _) = crate::dsm::db::connect(&database_url).await.map_err(fail)?;
+            crate::dsm::install::install(&client).await.map_err(fail)?;
+            println!(
+                "trigger outpost_notify_job installed on public.jobs ({})",
+                crate::dsm::config::redact(&database_url)
+            );
+            Ok(0)
+        }
+    }
 }
 
 /// Runs the command; returns the process exit code.
@@ -106,6 +137,7 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
     match args.command {
         Command::RunJob(a) => Ok(collect::run_job(&client, a).await),
         Command::Vault(a) => Ok(vault::run(a)),
+        Command::Dsm { command } => dsm(command).await,
         Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;

@@ -1,0 +1,98 @@
+//! The `[dsm]` table of the coordinator's config.
+
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsmConfig {
+    /// PostgreSQL connection string of the app's database (it carries a
+    /// password: never logged; see [`DsmConfig::redacted_url`]).
+    pub database_url: String,
+    /// Name in `executor_heartbeats`; default `outpost-<hostname>`.
+    #[serde(default)]
+    pub executor_id: Option<String>,
+    /// Fallback poll when no notification arrives, ms.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// How often the heartbeat row is written, s.
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_s: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_heartbeat_s() -> u64 {
+    15
+}
+
+impl std::fmt::Debug for DsmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DsmConfig")
+            .field("database_url", &self.redacted_url())
+            .field("executor_id", &self.executor_id)
+            .field("poll_ms", &self.poll_ms)
+            .field("heartbeat_s", &self.heartbeat_s)
+            .finish()
+    }
+}
+
+impl DsmConfig {
+    /// The executor id: configured, else `outpost-<hostname>`.
+    pub fn executor_id(&self) -> String {
+        self.executor_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into());
+            format!("outpost-{host}")
+        })
+    }
+
+    /// The connection string with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.database_url)
+    }
+}
+
+/// Hides the password of a URL (`postgres://u:pw@h/db`) or of a
+/// key/value string (`host=h password=pw`).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            let user = creds.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+        return url.to_string();
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("postgres://svc:s3cr3t@db.example:5432/postgres"),
+            "postgres://svc:***@db.example:5432/postgres"
+        );
+        assert_eq!(
+            redact("host=127.0.0.1 user=u password=s3cr3t dbname=x"),
+            "host=127.0.0.1 user=u password=*** dbname=x"
+        );
+        let c = DsmConfig {
+            database_url: "postgresql://a:hunter2@h/d".into(),
+            executor_id: None,
+            poll_ms: 1,
+            heartbeat_s: 1,
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,25 @@
+//! The Dell Server Manager bridge: takes jobs from the cloud app's
+//! PostgreSQL database (Supabase) and reports back the way its UI reads
+//! them. `config` is the `[dsm]` table; `db` opens the connection;
+//! `install` puts the NOTIFY trigger in place (`outpost dsm install`);
+//! `claim` moves one ready job to `running` atomically (`FOR UPDATE SKIP
+//! LOCKED`), so several coordinators and the old executor can share a
+//! database; `heartbeat` keeps the `executor_heartbeats` row fresh.
+
+pub mod claim;
+pub mod config;
+pub mod db;
+pub mod heartbeat;
+pub mod install;
+
+pub use config::DsmConfig;
+
+/// DSM job types Outpost runs; every other type is left to other executors.
+pub const SUPPORTED: &[&str] = &[
+    "discovery_scan",
+    "firmware_update",
+    "rolling_cluster_update",
+    "power_action",
+    "test_credentials",
+    "firmware_inventory_scan",
+];

@@ -1,0 +1,260 @@
+//! The DSM bridge's database side against a real PostgreSQL: each test
+//! creates its own database with the fixture schema of the app
+//! (tests/fixtures/dsm_schema.sql) and inserts jobs the way the app does.
+//! Atomic claims under two racing claimers, types and schedules left
+//! alone, the NOTIFY trigger, the heartbeat row.
+//!
+//! The server: `OUTPOST_PG_URL` (default `host=127.0.0.1 port=5432
+//! user=postgres`), trust or password authentication.
+
+use outpost_coordinator::dsm::{SUPPORTED, claim, db, heartbeat, install};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+const FIXTURE: &str = include_str!("../../tests/fixtures/dsm_schema.sql");
+
+fn server_url() -> String {
+    std::env::var("OUTPOST_PG_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres".into())
+}
+
+/// A fresh database with the app's schema; dropped by `TestDb::drop_db`.
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    async fn new() -> TestDb {
+        let name = format!("outpost_dsm_{}", Uuid::now_v7().simple());
+        let (admin, _) = db::connect(&format!("{} dbname=postgres", server_url()))
+            .await
+            .expect("PostgreSQL reachable (set OUTPOST_PG_URL)");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{} dbname={name}", server_url());
+        let (c, _) = db::connect(&url).await.unwrap();
+        c.batch_execute(FIXTURE).await.expect("fixture schema");
+        TestDb { name, url }
+    }
+
+    async fn client(&self) -> Client {
+        db::connect(&self.url).await.unwrap().0
+    }
+
+    async fn drop_db(self) {
+        if let Ok((admin, _)) = db::connect(&format!("{} dbname=postgres", server_url())).await {
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+        }
+    }
+}
+
+async fn insert_job(c: &Client, job_type: &str, schedule_in_s: Option<i64>) -> Uuid {
+    let row = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, target_scope, details, schedule_at)
+             VALUES ($1::text::public.job_type, '{\"server_ids\": []}', '{\"action\": \"On\"}',
+                     CASE WHEN $2::bigint IS NULL THEN NULL ELSE now() + make_interval(secs => $2::bigint) END)
+             RETURNING id",
+            &[&job_type, &schedule_in_s],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+async fn status(c: &Client, id: Uuid) -> String {
+    c.query_one("SELECT status::text FROM public.jobs WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
+    let t = TestDb::new().await;
+    let c = t.client().await;
+    let mut supported = HashSet::new();
+    for i in 0..200 {
+        let ty = SUPPORTED[i % SUPPORTED.len()];
+        supported.insert(insert_job(&c, ty, None).await);
+    }
+    let mut others = Vec::new();
+    for ty in ["vcenter_sync", "esxi_upgrade", "scp_export", "health_check"] {
+        for _ in 0..5 {
+            others.push(insert_job(&c, ty, None).await);
+        }
+    }
+    let later = insert_job(&c, "power_action", Some(3600)).await;
+
+    let claimer = |client: Client| async move {
+        let mut got = Vec::new();
+        while let Some(j) = claim::claim_one(&client, SUPPORTED).await.unwrap() {
+            got.push(j.id);
+        }
+        got
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(claimer(t.client().await)),
+        tokio::spawn(claimer(t.client().await))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both claimers raced: {} / {}",
+        a.len(),
+        b.len()
+    );
+    let mut all: Vec<Uuid> = a.iter().chain(b.iter()).copied().collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a job was claimed twice");
+    assert_eq!(all.into_iter().collect::<HashSet<_>>(), supported);
+    for id in &supported {
+        assert_eq!(status(&c, *id).await, "running");
+    }
+    let started: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public.jobs WHERE status = 'running' AND started_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(started, 200);
+    for id in others {
+        assert_eq!(
+            status(&c, id).await,
+            "pending",
+            "unsupported types are left alone"
+        );
+    }
+    assert_eq!(status(&c, later).await, "pending", "not yet due");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
+    let t = TestDb::new().await;
+    let c = t.client().await;
+    let soon = insert_job(&c, "power_action", Some(2)).await;
+    assert_eq!(claim::claim_one(&c, SUPPORTED).await.unwrap(), None);
+    let due = claim::next_due(&c, SUPPORTED)
+        .await
+        .unwrap()
+        .expect("a scheduled job");
+    assert!(due > chrono::Utc::now());
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        if let Some(j) = claim::claim_one(&c, SUPPORTED).await.unwrap() {
+            break j;
+        }
+        assert!(tokio::time::Instant::now() < until, "never claimed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(got.id, soon);
+    assert!(chrono::Utc::now() >= due, "claimed before its schedule_at");
+    assert_eq!(got.details["action"], "On");
+
+    let normal = insert_job(&c, "power_action", None).await;
+    let urgent = insert_job(&c, "power_action", None).await;
+    c.execute(
+        "UPDATE public.jobs SET priority = 'critical' WHERE id = $1",
+        &[&urgent],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        claim::claim_one(&c, SUPPORTED).await.unwrap().unwrap().id,
+        urgent
+    );
+    assert_eq!(
+        claim::claim_one(&c, SUPPORTED).await.unwrap().unwrap().id,
+        normal
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_trigger_notifies_new_jobs_and_status_changes() {
+    let t = TestDb::new().await;
+    let c = t.client().await;
+    install::install(&c).await.unwrap();
+    install::install(&c).await.expect("install is idempotent");
+    assert!(install::installed(&c).await.unwrap());
+    let (listener, mut notices) = db::connect(&t.url).await.unwrap();
+    listener
+        .batch_execute(&format!("LISTEN {}", install::CHANNEL))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let id = insert_job(&c, "discovery_scan", None).await;
+    let n = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    println!("insert → notification: {:?}", started.elapsed());
+    let v: serde_json::Value = serde_json::from_str(&n.payload).unwrap();
+    assert_eq!(v["id"], id.to_string());
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["job_type"], "discovery_scan");
+    c.execute(
+        "UPDATE public.jobs SET status = 'cancelled' WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&n.payload).unwrap();
+    assert_eq!(v["status"], "cancelled");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_heartbeat_row_is_one_per_executor_and_kept_fresh() {
+    let t = TestDb::new().await;
+    let c = t.client().await;
+    let mut b = heartbeat::Beat {
+        executor_id: "outpost-test".into(),
+        ..Default::default()
+    };
+    heartbeat::beat(&c, &b, true).await.unwrap();
+    let first: chrono::DateTime<chrono::Utc> = c
+        .query_one("SELECT last_seen_at FROM public.executor_heartbeats", &[])
+        .await
+        .unwrap()
+        .get(0);
+    b.polls = 7;
+    b.jobs_processed = 3;
+    heartbeat::beat(&c, &b, false).await.unwrap();
+    let rows = c
+        .query(
+            "SELECT poll_count, jobs_processed, last_seen_at, capabilities FROM public.executor_heartbeats",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i32>(0), 7);
+    assert_eq!(rows[0].get::<_, i32>(1), 3);
+    assert!(rows[0].get::<_, chrono::DateTime<chrono::Utc>>(2) >= first);
+    let caps: serde_json::Value = rows[0].get(3);
+    assert_eq!(
+        caps["job_types"].as_array().map(Vec::len),
+        Some(SUPPORTED.len())
+    );
+    t.drop_db().await;
+}
