@@ -107,6 +107,7 @@ pub async fn ensure_layout(
     .await?;
     ensure_kv(&js, names::HOSTKEYS_BUCKET, Duration::ZERO, cfg).await?;
     ensure_kv(&js, names::INVENTORY_BUCKET, Duration::ZERO, cfg).await?;
+    ensure_kv(&js, names::DSM_BUCKET, Duration::ZERO, cfg).await?;
     // A checkpoint matters as long as its task can be redelivered.
     ensure_kv(
         &js,

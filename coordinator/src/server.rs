@@ -38,6 +38,8 @@ pub enum ServerError {
     Engine(#[from] crate::engine::EngineError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("cannot start the DSM bridge: {0}")]
+    Dsm(String),
 }
 
 /// Everything the process needs to run.
@@ -80,6 +82,24 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         bus: bus.clone(),
         token: token.map(Arc::from),
     };
+    if let Some(cfg) = opts.config.dsm.clone() {
+        let store = bus
+            .js
+            .get_key_value(outpost_proto::names::DSM_BUCKET)
+            .await
+            .map_err(|e| ServerError::Dsm(e.to_string()))?;
+        tokio::spawn(crate::dsm::bridge::run(
+            crate::dsm::bridge::BridgeParts {
+                cfg,
+                engine: state.engine.clone(),
+                zones: state.zones.clone(),
+                inventory: state.inventory.clone(),
+                servers: state.servers.clone(),
+                store,
+            },
+            shutdown.clone(),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;

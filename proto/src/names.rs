@@ -17,6 +17,8 @@ pub const CHECKPOINTS_BUCKET: &str = "outpost_checkpoints";
 pub const INVENTORY_BUCKET: &str = "outpost_inventory";
 /// KV bucket with the device host keys each zone has trusted: `<zone>.<host>-<port>`.
 pub const HOSTKEYS_BUCKET: &str = "outpost_hostkeys";
+/// KV bucket of the Dell Server Manager jobs a coordinator owns: `<dsm job id>`.
+pub const DSM_BUCKET: &str = "outpost_dsm";
 /// Object store for SSH captures travelling back to the coordinator.
 pub const CAPTURES_STORE: &str = "outpost_captures";
 /// Object store for firmware images pushed to iDRACs.

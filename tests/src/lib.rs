@@ -7,6 +7,7 @@ pub mod collect;
 pub mod fleet;
 pub mod inspect;
 pub mod nats;
+pub mod pg;
 pub mod procs;
 pub mod rolling;
 pub mod sshd;

@@ -17,6 +17,13 @@ pub struct DsmConfig {
     /// How often the heartbeat row is written, s.
     #[serde(default = "default_heartbeat_s")]
     pub heartbeat_s: u64,
+    /// The iDRACs' HTTPS port (the app stores addresses only).
+    #[serde(default = "default_idrac_port")]
+    pub idrac_port: u16,
+}
+
+fn default_idrac_port() -> u16 {
+    443
 }
 
 fn default_poll_ms() -> u64 {
@@ -33,6 +40,7 @@ impl std::fmt::Debug for DsmConfig {
             .field("executor_id", &self.executor_id)
             .field("poll_ms", &self.poll_ms)
             .field("heartbeat_s", &self.heartbeat_s)
+            .field("idrac_port", &self.idrac_port)
             .finish()
     }
 }
@@ -92,6 +100,7 @@ mod tests {
             executor_id: None,
             poll_ms: 1,
             heartbeat_s: 1,
+            idrac_port: 443,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

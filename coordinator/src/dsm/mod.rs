@@ -4,13 +4,21 @@
 //! `install` puts the NOTIFY trigger in place (`outpost dsm install`);
 //! `claim` moves one ready job to `running` atomically (`FOR UPDATE SKIP
 //! LOCKED`), so several coordinators and the old executor can share a
-//! database; `heartbeat` keeps the `executor_heartbeats` row fresh.
+//! database; `heartbeat` keeps the `executor_heartbeats` row fresh;
+//! `lookup` and `map` turn a claimed job into an Outpost job; `owned`
+//! records what this coordinator runs; `report` writes progress back;
+//! `bridge` is the loop tying them together.
 
+pub mod bridge;
 pub mod claim;
 pub mod config;
 pub mod db;
 pub mod heartbeat;
 pub mod install;
+pub mod lookup;
+pub mod map;
+pub mod owned;
+pub mod report;
 
 pub use config::DsmConfig;
 

@@ -4,58 +4,19 @@
 //! Atomic claims under two racing claimers, types and schedules left
 //! alone, the NOTIFY trigger, the heartbeat row.
 //!
-//! The server: `OUTPOST_PG_URL` (default `host=127.0.0.1 port=5432
-//! user=postgres`), trust or password authentication.
+//! The server: `OUTPOST_PG_URL` (see `outpost_tests::pg`).
 
 use outpost_coordinator::dsm::{SUPPORTED, claim, db, heartbeat, install};
+use outpost_tests::pg::TestDb;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/dsm_schema.sql");
-
-fn server_url() -> String {
-    std::env::var("OUTPOST_PG_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres".into())
-}
-
-/// A fresh database with the app's schema; dropped by `TestDb::drop_db`.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn new() -> TestDb {
-        let name = format!("outpost_dsm_{}", Uuid::now_v7().simple());
-        let (admin, _) = db::connect(&format!("{} dbname=postgres", server_url()))
-            .await
-            .expect("PostgreSQL reachable (set OUTPOST_PG_URL)");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!("{} dbname={name}", server_url());
-        let (c, _) = db::connect(&url).await.unwrap();
-        c.batch_execute(FIXTURE).await.expect("fixture schema");
-        TestDb { name, url }
-    }
-
-    async fn client(&self) -> Client {
-        db::connect(&self.url).await.unwrap().0
-    }
-
-    async fn drop_db(self) {
-        if let Ok((admin, _)) = db::connect(&format!("{} dbname=postgres", server_url())).await {
-            let _ = admin
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ))
-                .await;
-        }
-    }
+async fn fresh() -> (TestDb, Client) {
+    let t = TestDb::new().await.expect("test database");
+    let c = t.client().await.unwrap();
+    (t, c)
 }
 
 async fn insert_job(c: &Client, job_type: &str, schedule_in_s: Option<i64>) -> Uuid {
@@ -81,8 +42,7 @@ async fn status(c: &Client, id: Uuid) -> String {
 
 #[tokio::test]
 async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
-    let t = TestDb::new().await;
-    let c = t.client().await;
+    let (t, c) = fresh().await;
     let mut supported = HashSet::new();
     for i in 0..200 {
         let ty = SUPPORTED[i % SUPPORTED.len()];
@@ -104,8 +64,8 @@ async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
         got
     };
     let (a, b) = tokio::join!(
-        tokio::spawn(claimer(t.client().await)),
-        tokio::spawn(claimer(t.client().await))
+        tokio::spawn(claimer(t.client().await.unwrap())),
+        tokio::spawn(claimer(t.client().await.unwrap()))
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(
@@ -145,8 +105,7 @@ async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
 
 #[tokio::test]
 async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
-    let t = TestDb::new().await;
-    let c = t.client().await;
+    let (t, c) = fresh().await;
     let soon = insert_job(&c, "power_action", Some(2)).await;
     assert_eq!(claim::claim_one(&c, SUPPORTED).await.unwrap(), None);
     let due = claim::next_due(&c, SUPPORTED)
@@ -187,8 +146,7 @@ async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
 
 #[tokio::test]
 async fn the_trigger_notifies_new_jobs_and_status_changes() {
-    let t = TestDb::new().await;
-    let c = t.client().await;
+    let (t, c) = fresh().await;
     install::install(&c).await.unwrap();
     install::install(&c).await.expect("install is idempotent");
     assert!(install::installed(&c).await.unwrap());
@@ -225,8 +183,7 @@ async fn the_trigger_notifies_new_jobs_and_status_changes() {
 
 #[tokio::test]
 async fn the_heartbeat_row_is_one_per_executor_and_kept_fresh() {
-    let t = TestDb::new().await;
-    let c = t.client().await;
+    let (t, c) = fresh().await;
     let mut b = heartbeat::Beat {
         executor_id: "outpost-test".into(),
         ..Default::default()

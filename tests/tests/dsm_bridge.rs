@@ -1,0 +1,340 @@
+//! The Dell Server Manager bridge through the whole fleet: a coordinator
+//! with `[dsm]` pointing at a test database (the app's fixture schema, the
+//! trigger installed with `outpost dsm install`), a worker in the iDRACs'
+//! zone, simulated iDRACs. Jobs are inserted the way the app inserts them
+//! and every assertion reads the app's rows.
+
+use anyhow::{Context, Result};
+use outpost_sim::redfish::{Faults, IdracSpec, Power, RedfishSim};
+use outpost_tests::collect::{CollectFleet, Cred, outpost};
+use outpost_tests::fleet::SETTLE;
+use outpost_tests::pg::TestDb;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+const PASS: &str = "calvin-dsm-bridge";
+
+struct Rig {
+    f: CollectFleet,
+    sim: RedfishSim,
+    db: TestDb,
+    c: Client,
+    servers: Vec<Uuid>,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(net: u8, poll_ms: u64) -> Result<Rig> {
+    let dir = tempfile::tempdir()?;
+    let db = TestDb::new().await?;
+    let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
+    anyhow::ensure!(code == 0, "dsm install: {out}{err}");
+    let c = db.client().await?;
+    let mut port = 0;
+    let mut specs = Vec::new();
+    for i in 1..=2u64 {
+        let ip = format!("127.1.{net}.{i}");
+        let mut s = IdracSpec::new(format!("{ip}:{port}").parse()?, "root", PASS, 700 + i);
+        s.timings.scale = 0.005;
+        if port == 0 {
+            let probe = RedfishSim::start(vec![s.clone()]).await?;
+            port = probe.addrs()[0].port();
+            probe.stop().await;
+            s.listen = format!("{ip}:{port}").parse()?;
+        }
+        specs.push(s);
+    }
+    let sim = RedfishSim::start(specs).await?;
+    // The app's data: a credential set, its servers.
+    c.execute(
+        "INSERT INTO public.activity_settings (encryption_key) VALUES ('app-key-1')",
+        &[],
+    )
+    .await?;
+    c.execute(
+        "INSERT INTO public.credential_sets (name, username, password_encrypted, credential_type, is_default)
+         VALUES ('idrac-prod', 'root', public.encrypt_password($1, 'app-key-1'), 'idrac', true)",
+        &[&PASS],
+    )
+    .await?;
+    let mut servers = Vec::new();
+    for a in sim.addrs() {
+        let row = c
+            .query_one(
+                "INSERT INTO public.servers (ip_address) VALUES ($1) RETURNING id",
+                &[&a.ip().to_string()],
+            )
+            .await?;
+        servers.push(row.get(0));
+    }
+    let dsm = format!(
+        "[dsm]\ndatabase_url = \"{}\"\nexecutor_id = \"outpost-test\"\npoll_ms = {poll_ms}\nheartbeat_s = 1\nidrac_port = {port}\n",
+        db.url
+    );
+    let zones = format!("{dsm}{}", outpost_tests::fleet::TWO_ZONES);
+    let creds = [Cred {
+        name: "idrac-prod",
+        username: "root",
+        password: PASS,
+        enable_secret: None,
+        default: true,
+    }];
+    let mut f = CollectFleet::start_with_zones(dir.path(), &creds, &[], &zones).await?;
+    f.worker("alpha", "alpha-1", &[]).await?;
+    Ok(Rig {
+        f,
+        sim,
+        db,
+        c,
+        servers,
+        _dir: dir,
+    })
+}
+
+impl Rig {
+    async fn insert(&self, job_type: &str, scope: Value, details: Value) -> Result<Uuid> {
+        let row = self
+            .c
+            .query_one(
+                "INSERT INTO public.jobs (job_type, target_scope, details)
+                 VALUES ($1::text::public.job_type, $2, $3) RETURNING id",
+                &[&job_type, &scope, &details],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn job(&self, id: Uuid) -> Result<(String, Value)> {
+        let r = self
+            .c
+            .query_one(
+                "SELECT status::text, coalesce(details, '{}') FROM public.jobs WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    async fn wait_status(&self, id: Uuid, want: &[&str]) -> Result<(String, Value)> {
+        let until = Instant::now() + SETTLE;
+        loop {
+            let (s, d) = self.job(id).await?;
+            if want.contains(&s.as_str()) {
+                return Ok((s, d));
+            }
+            anyhow::ensure!(Instant::now() < until, "job {id} stayed {s}: {d:#}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// (status, progress, log, started, completed) of each row of a job.
+    async fn rows(&self, id: Uuid) -> Result<Vec<(String, i32, String, bool, bool)>> {
+        Ok(self
+            .c
+            .query(
+                "SELECT status::text, progress, coalesce(log, ''), started_at IS NOT NULL,
+                        completed_at IS NOT NULL
+                   FROM public.job_tasks WHERE job_id = $1 ORDER BY created_at",
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Result<()> {
+    // A long fallback poll: only the trigger's notification can be this fast.
+    let r = rig(91, 60_000).await?;
+    let untouched = r.insert("vcenter_sync", json!({}), json!({})).await?;
+
+    // power_action on both servers, with a key the app wrote itself.
+    let t0 = Instant::now();
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": r.servers}),
+            json!({"action": "ForceOff", "requested_by": "ui"}),
+        )
+        .await?;
+    r.wait_status(id, &["running", "completed"]).await?;
+    println!("pickup: {:?}", t0.elapsed());
+    let (status, details) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    assert_eq!(
+        details["requested_by"], "ui",
+        "the app's keys stay: {details:#}"
+    );
+    assert_eq!(details["action"], "ForceOff");
+    assert_eq!(details["progress_pct"], 100, "{details:#}");
+    assert!(
+        details["console_log"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{details:#}"
+    );
+    let rows = r.rows(id).await?;
+    assert_eq!(rows.len(), 2, "one row per server: {rows:?}");
+    for (s, p, _log, started, done) in &rows {
+        assert_eq!(
+            (s.as_str(), *p, *started, *done),
+            ("completed", 100, true, true),
+            "{rows:?}"
+        );
+    }
+    for a in r.sim.addrs() {
+        assert_eq!(r.sim.device(a).unwrap().lock().power, Power::Off);
+    }
+    let times: (bool, bool) = {
+        let row = r
+            .c
+            .query_one(
+                "SELECT started_at IS NOT NULL, completed_at >= started_at FROM public.jobs WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(times, (true, true));
+
+    // A discovery of the /30 holding both iDRACs fills `servers`.
+    let scan = r
+        .insert(
+            "discovery_scan",
+            json!({"ip_range": "127.1.91.0/30"}),
+            json!({"scan_type": "redfish"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(scan, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    // A /30 has two host addresses (network and broadcast are not probed).
+    assert_eq!(details["ips_total"], 2, "{details:#}");
+    assert_eq!(details["ips_processed"], 2, "{details:#}");
+    assert_eq!(details["discovered_count"], 2, "{details:#}");
+    for a in r.sim.addrs() {
+        let d = r.sim.device(a).unwrap();
+        let row =
+            r.c.query_one(
+                "SELECT service_tag, discovery_job_id FROM public.servers WHERE ip_address = $1",
+                &[&a.ip().to_string()],
+            )
+            .await?;
+        assert_eq!(
+            row.get::<_, Option<String>>(0).as_deref(),
+            Some(d.spec.service_tag.as_str())
+        );
+        assert_eq!(row.get::<_, Option<Uuid>>(1), Some(scan));
+    }
+    assert_eq!(r.rows(scan).await?.len(), 1, "one row for the whole scan");
+
+    // Another executor's job type is left alone; the heartbeat is there.
+    assert_eq!(r.job(untouched).await?.0, "pending");
+    let beats: i64 =
+        r.c.query_one(
+            "SELECT count(*) FROM public.executor_heartbeats WHERE executor_id = 'outpost-test'
+               AND last_seen_at > now() - interval '1 minute'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(beats, 1);
+    r.db.drop_db().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancel_in_the_app_stops_the_job_and_a_restart_resumes_owned_jobs() -> Result<()> {
+    let mut r = rig(92, 200).await?;
+    // A host that ignores graceful shutdowns keeps the job running.
+    let a0 = r.sim.addrs()[0];
+    r.sim.device(a0).unwrap().set_faults(Faults {
+        graceful_ignored: true,
+        ..Faults::default()
+    });
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": [r.servers[0]]}),
+            json!({"action": "GracefulShutdown"}),
+        )
+        .await?;
+    r.wait_status(id, &["running"]).await?;
+    // Wait until the worker is on it, then cancel in the app.
+    let until = Instant::now() + SETTLE;
+    while r.rows(id).await?.first().map(|x| x.0.clone()) != Some("running".into()) {
+        anyhow::ensure!(Instant::now() < until, "row never running");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    r.c.execute(
+        "UPDATE public.jobs SET status = 'cancelled' WHERE id = $1",
+        &[&id],
+    )
+    .await?;
+    let until = Instant::now() + SETTLE;
+    loop {
+        let rows = r.rows(id).await?;
+        if rows.first().is_some_and(|x| x.0 == "cancelled") {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < until, "row not cancelled: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(r.job(id).await?.0, "cancelled", "the app's cancel stays");
+
+    // Restart: a job claimed before the coordinator died is finished by
+    // the next one, which does not claim it again.
+    let slow = r.sim.addrs()[1];
+    r.sim.device(slow).unwrap().set_faults(Faults {
+        slow_ms: 400,
+        ..Faults::default()
+    });
+    let id = r
+        .insert(
+            "firmware_inventory_scan",
+            json!({"server_ids": [r.servers[1]]}),
+            json!({}),
+        )
+        .await?;
+    r.wait_status(id, &["running"]).await?;
+    r.f.fleet.kill_coordinator().await?;
+    r.f.fleet.start_coordinator().await?;
+    let (status, details) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    let rows = r.rows(id).await?;
+    assert_eq!(rows.len(), 1, "claimed once: {rows:?}");
+    assert_eq!(rows[0].0, "completed");
+    let jobs = r.f.fleet.api.list_jobs().await?;
+    let inv: Vec<&Value> = jobs
+        .iter()
+        .filter(|j| j["type"] == "redfish.inventory")
+        .collect();
+    assert_eq!(inv.len(), 1, "one Outpost job for the DSM job: {jobs:#?}");
+    r.db.drop_db().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_outpost_cannot_run_is_failed_with_the_reason() -> Result<()> {
+    let r = rig(93, 200).await?;
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": [Uuid::now_v7().to_string()]}),
+            json!({"action": "On"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(id, &["failed", "completed"]).await?;
+    assert_eq!(status, "failed");
+    assert!(
+        details["error"]
+            .as_str()
+            .context("error")?
+            .contains("does not exist"),
+        "{details:#}"
+    );
+    r.db.drop_db().await;
+    Ok(())
+}
