@@ -65,6 +65,10 @@ pub struct ZoneConfig {
     /// once across all its workers; 0 = no limit.
     #[serde(default = "default_redfish_max")]
     pub redfish_max_concurrent: u32,
+    /// The zone's X25519 public key (base64, `outpost zone-key generate`):
+    /// credentials from Dell Server Manager are sealed to it.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -82,6 +86,7 @@ impl ZoneConfig {
             cidrs,
             redfish_tls_pinning: true,
             redfish_max_concurrent: default_redfish_max(),
+            public_key: None,
         }
     }
 }
@@ -169,6 +174,10 @@ impl Config {
             outpost_proto::subject::validate_zone(&zone.name).map_err(|e| e.to_string())?;
             if !seen.insert(zone.name.as_str()) {
                 return Err(format!("zone {:?} is declared twice", zone.name));
+            }
+            if let Some(k) = &zone.public_key {
+                outpost_vault::sealed::check_public(k)
+                    .map_err(|e| format!("zone {:?}: public_key: {e}", zone.name))?;
             }
         }
         if self.jetstream.lease_ttl_secs < 3 {

@@ -22,6 +22,7 @@ pub enum ZoneError {
 pub struct Zones {
     zones: Vec<(String, Vec<IpNet>)>,
     redfish: Vec<(String, bool, u32)>,
+    keys: Vec<(String, String)>,
 }
 
 impl Zones {
@@ -41,7 +42,19 @@ impl Zones {
                     )
                 })
                 .collect(),
+            keys: config
+                .iter()
+                .filter_map(|z| z.public_key.clone().map(|k| (z.name.clone(), k)))
+                .collect(),
         }
+    }
+
+    /// The zone's public key, when it has one.
+    pub fn public_key(&self, zone: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(n, _)| n == zone)
+            .map(|(_, k)| k.as_str())
     }
 
     /// A zone's Redfish settings: certificate pinning, concurrent operations.

@@ -26,6 +26,12 @@ struct Rig {
 }
 
 async fn rig(net: u8, poll_ms: u64) -> Result<Rig> {
+    rig_with(net, poll_ms, false).await
+}
+
+/// `sealed`: zone `alpha` has a key pair and its worker's vault does not
+/// hold the app's credential, so only a sealed one can log in.
+async fn rig_with(net: u8, poll_ms: u64, sealed: bool) -> Result<Rig> {
     let dir = tempfile::tempdir()?;
     let db = TestDb::new().await?;
     let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
@@ -72,16 +78,47 @@ async fn rig(net: u8, poll_ms: u64) -> Result<Rig> {
         "[dsm]\ndatabase_url = \"{}\"\nexecutor_id = \"outpost-test\"\npoll_ms = {poll_ms}\nheartbeat_s = 1\nidrac_port = {port}\n",
         db.url
     );
-    let zones = format!("{dsm}{}", outpost_tests::fleet::TWO_ZONES);
-    let creds = [Cred {
-        name: "idrac-prod",
-        username: "root",
-        password: PASS,
-        enable_secret: None,
-        default: true,
-    }];
+    let key_file = dir.path().join("alpha.key");
+    let zones = if sealed {
+        let (code, out, err) = outpost(
+            &["zone-key", "generate", "--out", &key_file.to_string_lossy()],
+            &[],
+            "",
+        )
+        .await?;
+        anyhow::ensure!(code == 0, "zone-key generate: {out}{err}");
+        format!(
+            "{dsm}[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n{}",
+            out.trim()
+        )
+    } else {
+        format!("{dsm}{}", outpost_tests::fleet::TWO_ZONES)
+    };
+    let creds = if sealed {
+        [Cred {
+            name: "decoy",
+            username: "nobody",
+            password: "not-the-idrac-password",
+            enable_secret: None,
+            default: true,
+        }]
+    } else {
+        [Cred {
+            name: "idrac-prod",
+            username: "root",
+            password: PASS,
+            enable_secret: None,
+            default: true,
+        }]
+    };
     let mut f = CollectFleet::start_with_zones(dir.path(), &creds, &[], &zones).await?;
-    f.worker("alpha", "alpha-1", &[]).await?;
+    let key_arg = key_file.to_string_lossy().into_owned();
+    let extra: Vec<&str> = if sealed {
+        vec!["--zone-key-file", &key_arg]
+    } else {
+        vec![]
+    };
+    f.worker("alpha", "alpha-1", &extra).await?;
     Ok(Rig {
         f,
         sim,
@@ -335,6 +372,96 @@ async fn a_job_outpost_cannot_run_is_failed_with_the_reason() -> Result<()> {
             .contains("does not exist"),
         "{details:#}"
     );
+    r.db.drop_db().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn credentials_are_sealed_to_the_zone_and_no_secret_shows_anywhere() -> Result<()> {
+    let r = rig_with(94, 200, true).await?;
+    // Everything that crosses NATS from now on.
+    let nc = async_nats::connect(r.f.fleet.nats.url()).await?;
+    let mut all = nc.subscribe(">").await?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(m) = all.next().await {
+            let mut s = sink.lock().unwrap();
+            s.extend_from_slice(m.subject.as_bytes());
+            if let Some(h) = &m.headers {
+                s.extend_from_slice(format!("{h:?}").as_bytes());
+            }
+            s.extend_from_slice(&m.payload);
+        }
+    });
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": r.servers}),
+            json!({"action": "ForceOff"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(
+        status, "completed",
+        "the sealed credential logged in: {details:#}"
+    );
+    for a in r.sim.addrs() {
+        assert_eq!(r.sim.device(a).unwrap().lock().power, Power::Off);
+    }
+    // The worker's vault has no such credential: the login came sealed.
+    let job = r.f.fleet.api.list_jobs().await?;
+    let view =
+        r.f.fleet
+            .api
+            .job(job[0]["id"].as_str().context("job id")?)
+            .await?;
+    let t = &outpost_tests::api::tasks(&view)[0];
+    let sealed = &t["params"]["sealed_credentials"]["idrac-prod"];
+    assert_eq!(sealed["username"], "root", "{t:#}");
+    assert!(
+        sealed["password"].as_str().is_some_and(|p| p.len() > 40),
+        "{t:#}"
+    );
+    nc.flush().await?;
+
+    let secret = PASS.as_bytes();
+    let has = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret);
+    let traffic = seen.lock().unwrap().clone();
+    assert!(
+        traffic.len() > 1000,
+        "the capture saw the job's traffic ({} bytes)",
+        traffic.len()
+    );
+    assert!(!has(&traffic), "the password crossed NATS");
+    assert!(
+        !has(view.to_string().as_bytes()),
+        "the password is in job state"
+    );
+    let rows =
+        r.c.query(
+            "SELECT coalesce(details::text, '') FROM public.jobs
+             UNION ALL SELECT coalesce(log, '') FROM public.job_tasks
+             UNION ALL SELECT row_to_json(s)::text FROM public.servers s
+             UNION ALL SELECT row_to_json(h)::text FROM public.executor_heartbeats h",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let text: String = row.get(0);
+        assert!(!has(text.as_bytes()), "the password is in a row: {text}");
+    }
+    let mut logs = r.f.fleet.coordinator.stdout();
+    logs.extend(r.f.fleet.coordinator.stderr());
+    for w in &r.f.fleet.workers {
+        logs.extend(w.stdout());
+        logs.extend(w.stderr());
+    }
+    assert!(!logs.is_empty());
+    for l in logs {
+        assert!(!has(l.as_bytes()), "the password is in a log line: {l}");
+    }
     r.db.drop_db().await;
     Ok(())
 }

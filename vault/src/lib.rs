@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod file;
+pub mod sealed;
 pub mod secret;
 pub mod vcollector;
 

@@ -40,6 +40,9 @@ pub struct WorkerConfig {
     /// First retry delay of a retryable failure; doubles with each attempt.
     pub retry_base: Duration,
     pub ssh: SshSettings,
+    /// The zone's X25519 secret key (base64): opens credentials the
+    /// coordinator sealed to this zone.
+    pub zone_key: Option<outpost_vault::Secret>,
 }
 
 /// How `ssh.collect` treats devices.
@@ -134,6 +137,7 @@ mod tests {
             drain_timeout: Duration::from_secs(30),
             retry_base: Duration::from_millis(500),
             ssh: SshSettings::default(),
+            zone_key: None,
         }
     }
 

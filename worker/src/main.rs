@@ -56,6 +56,10 @@ struct Args {
     /// An OpenSSH known_hosts file whose device keys are trusted too.
     #[arg(long)]
     known_hosts: Option<PathBuf>,
+    /// The zone's secret key (`outpost zone-key generate`), for credentials
+    /// the coordinator sealed to this zone (jobs from Dell Server Manager).
+    #[arg(long, env = "OUTPOST_ZONE_KEY_FILE")]
+    zone_key_file: Option<PathBuf>,
     /// Largest output accepted from one device, in bytes.
     #[arg(long, default_value_t = outpost_worker::ops::ssh::DEFAULT_MAX_OUTPUT)]
     ssh_max_output_bytes: usize,
@@ -68,6 +72,13 @@ async fn main() -> ExitCode {
     let kinds = match WorkerConfig::parse_kinds(&args.kinds) {
         Ok(k) => k,
         Err(e) => return fail(&e),
+    };
+    let zone_key = match &args.zone_key_file {
+        None => None,
+        Some(path) => match read_zone_key(path) {
+            Ok(k) => Some(k),
+            Err(e) => return fail(&e),
+        },
     };
     let cfg = WorkerConfig {
         zone: args.zone,
@@ -84,6 +95,7 @@ async fn main() -> ExitCode {
             known_hosts: args.known_hosts,
             max_output: args.ssh_max_output_bytes,
         },
+        zone_key,
     };
     let cfg = match cfg.validate() {
         Ok(c) => c,
@@ -107,6 +119,18 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// Reads and checks the zone's secret key.
+fn read_zone_key(path: &std::path::Path) -> Result<outpost_vault::Secret, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read zone key {}: {e}", path.display()))?,
+    );
+    let public = outpost_vault::sealed::public_of(text.trim())
+        .map_err(|e| format!("zone key {}: {e}", path.display()))?;
+    tracing::info!(public_key = %public, "zone key loaded");
+    Ok(outpost_vault::Secret::new(text.trim()))
 }
 
 /// Opens the zone's vault with OUTPOST_VAULT_PASS or a password typed at

@@ -73,6 +73,7 @@ pub async fn run(
     };
     env.pins = crate::ops::redfish::pins::Pins::Kv(Box::new(bus.inventory.clone()));
     env.firmware = Some(bus.firmware.clone());
+    env.zone_key = cfg.zone_key.clone();
     let shared = Arc::new(Shared::new(
         cfg.clone(),
         bus.clone(),

@@ -88,11 +88,48 @@ pub enum Command {
         #[command(subcommand)]
         command: DsmCommand,
     },
+    /// A zone's key pair for credentials sealed by the coordinator.
+    ZoneKey {
+        #[command(subcommand)]
+        command: ZoneKeyCommand,
+    },
     /// List live workers per zone.
     Workers {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZoneKeyCommand {
+    /// Write a new secret key to FILE (for the zone's workers,
+    /// `--zone-key-file`) and print the public key for the zone's
+    /// `public_key` in the coordinator's config.
+    Generate {
+        /// Where the secret key goes; created with mode 0600, never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn zone_key(command: ZoneKeyCommand) -> Result<u8, ClientError> {
+    match command {
+        ZoneKeyCommand::Generate { out } => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let (secret, public) = outpost_vault::sealed::generate();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .map_err(|e| ClientError::Usage(format!("cannot create {}: {e}", out.display())))?;
+            f.write_all(format!("{}\n", secret.as_str()).as_bytes())
+                .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", out.display())))?;
+            println!("public_key = \"{public}\"");
+            Ok(0)
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +175,7 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         Command::RunJob(a) => Ok(collect::run_job(&client, a).await),
         Command::Vault(a) => Ok(vault::run(a)),
         Command::Dsm { command } => dsm(command).await,
+        Command::ZoneKey { command } => zone_key(command),
         Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;

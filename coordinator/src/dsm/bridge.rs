@@ -188,9 +188,21 @@ impl Bridge {
     async fn start_job(&mut self, c: Claimed) {
         let span = tracing::info_span!("dsm_job", dsm_job = %c.id, job_type = %c.job_type);
         let _g = span.enter();
-        let mapped = match lookup::lookup(&self.db, &c).await {
-            Ok(l) => map::map(&lookup::with_defaults(&c, &l), &l, self.p.cfg.idrac_port),
-            Err(e) => Err(e.to_string()),
+        let (mapped, sets, vcenters) = match lookup::lookup(&self.db, &c).await {
+            Ok(l) => {
+                let c2 = lookup::with_defaults(&c, &l);
+                let vcenters: Vec<String> = l
+                    .servers
+                    .values()
+                    .filter_map(|s| s.vcenter.as_ref().map(|v| v.2.clone()))
+                    .collect();
+                (
+                    map::map(&c2, &l, self.p.cfg.idrac_port),
+                    c2.credential_set_ids,
+                    vcenters,
+                )
+            }
+            Err(e) => (Err(e.to_string()), Vec::new(), Vec::new()),
         };
         let mapped = match mapped {
             Ok(m) => m,
@@ -204,10 +216,18 @@ impl Bridge {
             &self.p.servers,
             &job_id,
         );
-        let plan = match planned {
+        let mut plan = match planned {
             Ok(p) => p,
             Err(e) => return self.refuse(c.id, &e.to_string()).await,
         };
+        let secrets = match super::seal::fetch(&self.db, &sets, &vcenters).await {
+            Ok(s) => s,
+            Err(e) => return self.refuse(c.id, &e.to_string()).await,
+        };
+        if let Err(e) = super::seal::seal_plan(&mut plan, &self.p.zones, &secrets) {
+            return self.refuse(c.id, &e).await;
+        }
+        drop(secrets);
         // Rows first, then ownership, then the job: a crash in between
         // leaves an owned job to resume, never an unowned running one.
         let mut rows = Vec::new();

@@ -269,7 +269,6 @@ fn map_rolling(
         ));
     };
     let vc = rows.iter().find_map(|s| s.vcenter.clone());
-    let vc_cred = cred_names(c, l, "esxi").into_iter().next();
     let servers: Vec<Value> = rows
         .iter()
         .map(|s| {
@@ -301,10 +300,9 @@ fn map_rolling(
         params["idrac"]["credential"] = json!(s.name);
     }
     if let Some((_, _, host, port)) = vc {
-        params["vcenter"] = json!({"address": host, "port": port});
-        if let Some(s) = vc_cred {
-            params["vcenter"]["credential"] = json!(s.name);
-        }
+        // The login of the vCenter's own row (`vcenters`).
+        params["vcenter"] = json!({"address": host, "port": port,
+            "credential": super::seal::vcenter_credential(&host)});
     }
     Ok(Mapped {
         doc: JobDoc {

@@ -19,6 +19,7 @@ pub mod lookup;
 pub mod map;
 pub mod owned;
 pub mod report;
+pub mod seal;
 
 pub use config::DsmConfig;
 

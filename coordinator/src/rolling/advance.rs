@@ -244,6 +244,10 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
             (vc, "vcenter.maintenance", p)
         }
     };
+    let mut params = params;
+    if let Some(s) = &ep.sealed {
+        params["sealed_credentials"] = s.clone();
+    }
     TaskState {
         id: task_id(&job.id, i, step),
         job_id: job.id.clone(),

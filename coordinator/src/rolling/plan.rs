@@ -42,6 +42,9 @@ pub struct Endpoint {
     pub zone: String,
     pub target: String,
     pub params: Value,
+    /// Credentials sealed to the zone (`sealed_credentials` of its tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -413,6 +416,7 @@ pub fn plan_from(
                 zone,
                 target: vc.address.clone(),
                 params,
+                sealed: None,
             })
         }
     };
@@ -485,6 +489,7 @@ pub fn plan_from(
                 zone,
                 target: host.to_string(),
                 params: device,
+                sealed: None,
             },
             vcenter,
             vcenter_host,

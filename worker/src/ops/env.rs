@@ -27,6 +27,8 @@ pub struct OpEnv {
     pub captures: Option<ObjectStore>,
     /// Largest SSH output accepted from one device.
     pub ssh_max_output: usize,
+    /// The zone's secret key: opens credentials sealed to the zone.
+    pub zone_key: Option<outpost_vault::Secret>,
     job_slots: Mutex<HashMap<String, Weak<Semaphore>>>,
 }
 
@@ -46,6 +48,7 @@ impl OpEnv {
             hostkeys,
             captures,
             ssh_max_output,
+            zone_key: None,
             job_slots: Mutex::new(HashMap::new()),
         }
     }

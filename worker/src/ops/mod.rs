@@ -193,13 +193,58 @@ impl OpCtx {
         });
     }
 
+    /// The login named `name` (the default one when `None`): a credential
+    /// sealed to this zone in the task (`params.sealed_credentials`, put
+    /// there by the coordinator for jobs from Dell Server Manager) first,
+    /// else the zone's vault.
+    pub fn credential(&self, name: Option<&str>) -> Result<crate::credentials::Login, OpError> {
+        if let Some(map) = self.params["sealed_credentials"].as_object()
+            && !map.is_empty()
+        {
+            let entry = match name {
+                Some(n) => map.get_key_value(n),
+                None if map.len() == 1 => map.iter().next(),
+                None => None,
+            };
+            if let Some((key_name, e)) = entry {
+                let key = self.env.zone_key.as_ref().ok_or_else(|| {
+                    OpError::permanent(
+                        "credentials",
+                        "the task carries credentials sealed to this zone, but this worker has no zone key (--zone-key-file)",
+                    )
+                })?;
+                let password = outpost_vault::sealed::open(
+                    key.expose(),
+                    e["password"].as_str().unwrap_or_default(),
+                )
+                .map_err(|err| {
+                    OpError::permanent("credentials", format!("credential {key_name:?}: {err}"))
+                })?;
+                return Ok(crate::credentials::Login {
+                    name: key_name.clone(),
+                    username: e["username"].as_str().unwrap_or_default().to_string(),
+                    password,
+                    enable_secret: None,
+                });
+            }
+        }
+        self.env
+            .credentials
+            .resolve(name)
+            .map_err(|e| OpError::permanent("credentials", e))
+    }
+
     /// The task's parameters as `T`, or a permanent `params` error naming the problem.
     pub fn params<T: DeserializeOwned>(&self) -> Result<T, OpError> {
-        let v = if self.params.is_null() {
+        let mut v = if self.params.is_null() {
             serde_json::Value::Object(Default::default())
         } else {
             self.params.clone()
         };
+        // Read through `credential`, not by the operation.
+        if let Some(m) = v.as_object_mut() {
+            m.remove("sealed_credentials");
+        }
         serde_json::from_value(v)
             .map_err(|e| OpError::permanent("params", format!("invalid task params: {e}")))
     }

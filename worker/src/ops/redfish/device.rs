@@ -103,11 +103,7 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
         p.zone_limit,
     )
     .await?;
-    let login = ctx
-        .env
-        .credentials
-        .resolve(p.credential.as_deref())
-        .map_err(|e| OpError::permanent("credentials", e))?;
+    let login = ctx.credential(p.credential.as_deref())?;
     let pinned = if p.tls_pinning {
         ctx.env.pins.get(&address, p.port).await?
     } else {

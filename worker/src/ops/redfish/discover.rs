@@ -224,7 +224,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
         ));
     }
     for name in order_for(&p.credentials, ip) {
-        let Ok(login) = ctx.env.credentials.resolve(Some(name)) else {
+        let Ok(login) = ctx.credential(Some(name)) else {
             continue;
         };
         let pin = cert.clone().map(Pin::Expect).unwrap_or(Pin::FirstUse);

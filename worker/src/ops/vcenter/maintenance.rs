@@ -78,11 +78,7 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
             ),
         ));
     }
-    let login = ctx
-        .env
-        .credentials
-        .resolve(p.credential.as_deref())
-        .map_err(|e| OpError::permanent("credentials", e))?;
+    let login = ctx.credential(p.credential.as_deref())?;
     let key = keyed("vcenter", &address, p.port);
     let pinned = if p.tls_pinning {
         ctx.env.pins.get_key(&key).await?
