@@ -465,3 +465,88 @@ async fn credentials_are_sealed_to_the_zone_and_no_secret_shows_anywhere() -> Re
     r.db.drop_db().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn two_coordinators_sharing_the_database_claim_each_job_once() -> Result<()> {
+    let db = TestDb::new().await?;
+    let c = db.client().await?;
+    let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
+    anyhow::ensure!(code == 0, "dsm install: {out}{err}");
+    let server: Uuid = c
+        .query_one(
+            "INSERT INTO public.servers (ip_address) VALUES ('127.1.95.1') RETURNING id",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut fleets = Vec::new();
+    let mut dirs = Vec::new();
+    for n in 0..2 {
+        let dir = tempfile::tempdir()?;
+        let zones = format!(
+            "[dsm]\ndatabase_url = \"{}\"\nexecutor_id = \"outpost-{n}\"\npoll_ms = 200\n{}",
+            db.url,
+            outpost_tests::fleet::TWO_ZONES
+        );
+        fleets.push(CollectFleet::start_with_zones(dir.path(), &[], &[], &zones).await?);
+        dirs.push(dir);
+    }
+    // 200 jobs at once, as a burst from the app; no worker runs them, so
+    // each stays with the coordinator that claimed it.
+    c.execute(
+        "INSERT INTO public.jobs (job_type, target_scope, details)
+         SELECT 'power_action', jsonb_build_object('server_ids', jsonb_build_array($1::text)),
+                '{\"action\": \"On\"}'
+           FROM generate_series(1, 200)",
+        &[&server.to_string()],
+    )
+    .await?;
+    let until = Instant::now() + SETTLE;
+    loop {
+        let pending: i64 = c
+            .query_one(
+                "SELECT count(*) FROM public.jobs WHERE status = 'pending'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if pending == 0 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < until, "{pending} jobs never claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each job has exactly one owner: one Outpost job, one job_tasks row.
+    let until = Instant::now() + SETTLE;
+    let counts = loop {
+        let mut counts = Vec::new();
+        for f in &fleets {
+            counts.push(f.fleet.api.list_jobs().await?.len());
+        }
+        let rows: i64 = c
+            .query_one("SELECT count(*) FROM public.job_tasks", &[])
+            .await?
+            .get(0);
+        if counts.iter().sum::<usize>() >= 200 && rows >= 200 {
+            break counts;
+        }
+        anyhow::ensure!(Instant::now() < until, "jobs {counts:?}, rows {rows}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(counts.iter().sum::<usize>(), 200, "{counts:?}");
+    assert!(
+        counts.iter().all(|n| *n > 0),
+        "both coordinators claimed: {counts:?}"
+    );
+    let doubled: i64 = c
+        .query_one(
+            "SELECT count(*) FROM (SELECT job_id FROM public.job_tasks GROUP BY job_id HAVING count(*) > 1) d",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(doubled, 0, "a job was claimed twice");
+    println!("claims per coordinator: {counts:?}");
+    db.drop_db().await;
+    Ok(())
+}

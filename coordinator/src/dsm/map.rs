@@ -322,3 +322,7 @@ fn map_rolling(
             .collect(),
     })
 }
+
+#[cfg(test)]
+#[path = "map_tests.rs"]
+mod tests;

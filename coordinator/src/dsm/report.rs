@@ -204,6 +204,19 @@ pub fn states(o: &Owned, v: &JobView) -> (Vec<(Uuid, RowState)>, Value) {
     } else {
         pct
     });
+    if v.job.job_type == "redfish.firmware" {
+        // What the app shows of a firmware update.
+        let out = v.tasks.iter().filter_map(|t| t.output.as_ref());
+        if let Some(o) = out.clone().find(|o| !o["from_version"].is_null()) {
+            details["version_before"] = o["from_version"].clone();
+        }
+        if let Some(o) = out.clone().find(|o| !o["version"].is_null()) {
+            details["version_after"] = o["version"].clone();
+        }
+        if let Some(t) = v.tasks.iter().find(|t| t.status == Status::Running) {
+            details["current_host_ip"] = json!(t.target);
+        }
+    }
     if v.job.job_type == "redfish.discover" {
         let total_ips: u64 = v.tasks.iter().map(|t| addresses(&t.params["slice"])).sum();
         let processed: u64 = v
