@@ -87,7 +87,8 @@ impl Api {
 
     /// `GET /api/v1/jobs`: every job, newest first.
     pub async fn list_jobs(&self) -> Result<Vec<Value>> {
-        let r = self.get("/api/v1/jobs").await?;
+        // The API lists 100 by default.
+        let r = self.get("/api/v1/jobs?limit=10000").await?;
         if r.status != 200 {
             bail!("GET /api/v1/jobs answered {}: {}", r.status, r.body);
         }

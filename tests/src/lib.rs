@@ -5,6 +5,7 @@
 pub mod api;
 pub mod collect;
 pub mod fleet;
+pub mod idracs;
 pub mod inspect;
 pub mod nats;
 pub mod pg;

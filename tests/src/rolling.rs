@@ -13,7 +13,7 @@
 use crate::collect::{CollectFleet, Cred};
 use crate::fleet::SETTLE;
 use anyhow::Result;
-use outpost_sim::redfish::{Device, IdracSpec, RedfishSim, make_image};
+use outpost_sim::redfish::{Device, RedfishSim, make_image};
 use outpost_sim::vcsim::{VcSim, VcSimOptions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -105,25 +105,8 @@ impl Rig {
         let dir = tempfile::tempdir()?;
         let n = opts.clusters * opts.hosts_per_cluster;
         let ips: Vec<String> = (1..=n).map(|i| format!("127.1.{}.{i}", opts.net)).collect();
-        let mut port = 0;
-        let mut specs = Vec::new();
-        for (i, ip) in ips.iter().enumerate() {
-            let mut s = IdracSpec::new(
-                format!("{ip}:{port}").parse()?,
-                "root",
-                IDRAC_PASS,
-                900 + i as u64,
-            );
-            s.timings.scale = opts.scale;
-            if port == 0 {
-                let probe = RedfishSim::start(vec![s.clone()]).await?;
-                port = probe.addrs()[0].port();
-                probe.stop().await;
-                s.listen = format!("{ip}:{port}").parse()?;
-            }
-            specs.push(s);
-        }
-        let sim = RedfishSim::start(specs).await?;
+        let sim = crate::idracs::start(&ips, "root", IDRAC_PASS, 900, opts.scale).await?;
+        let port = sim.addrs()[0].port();
         let vc = Arc::new(
             VcSim::start(VcSimOptions {
                 clusters: opts.clusters as u32,

@@ -5,7 +5,7 @@
 //! and every assertion reads the app's rows.
 
 use anyhow::{Context, Result};
-use outpost_sim::redfish::{Faults, IdracSpec, Power, RedfishSim};
+use outpost_sim::redfish::{Faults, Power, RedfishSim};
 use outpost_tests::collect::{CollectFleet, Cred, outpost};
 use outpost_tests::fleet::SETTLE;
 use outpost_tests::pg::TestDb;
@@ -37,21 +37,9 @@ async fn rig_with(net: u8, poll_ms: u64, sealed: bool) -> Result<Rig> {
     let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
     anyhow::ensure!(code == 0, "dsm install: {out}{err}");
     let c = db.client().await?;
-    let mut port = 0;
-    let mut specs = Vec::new();
-    for i in 1..=2u64 {
-        let ip = format!("127.1.{net}.{i}");
-        let mut s = IdracSpec::new(format!("{ip}:{port}").parse()?, "root", PASS, 700 + i);
-        s.timings.scale = 0.005;
-        if port == 0 {
-            let probe = RedfishSim::start(vec![s.clone()]).await?;
-            port = probe.addrs()[0].port();
-            probe.stop().await;
-            s.listen = format!("{ip}:{port}").parse()?;
-        }
-        specs.push(s);
-    }
-    let sim = RedfishSim::start(specs).await?;
+    let ips: Vec<String> = (1..=2).map(|i| format!("127.1.{net}.{i}")).collect();
+    let sim = outpost_tests::idracs::start(&ips, "root", PASS, 701, 0.005).await?;
+    let port = sim.addrs()[0].port();
     // The app's data: a credential set, its servers.
     c.execute(
         "INSERT INTO public.activity_settings (encryption_key) VALUES ('app-key-1')",

@@ -4,7 +4,7 @@
 //! object store whose worker is killed mid-update: the next attempt, on
 //! another worker, follows the same Dell job and the image is uploaded once.
 
-use outpost_sim::redfish::{IdracSpec, RedfishSim, Stats, make_image};
+use outpost_sim::redfish::{RedfishSim, Stats, make_image};
 use outpost_tests::api::tasks;
 use outpost_tests::collect::{CollectFleet, Cred};
 use outpost_tests::fleet::SETTLE;
@@ -35,26 +35,10 @@ fn creds() -> Vec<Cred<'static>> {
 
 /// iDRACs on `ips`, all on one port (each binds its own address).
 async fn idracs(ips: &[&str], scale: f64) -> RedfishSim {
-    let mut port = 0;
-    let mut specs = Vec::new();
-    // Find a port free on the first address, then use it for all.
-    for (i, ip) in ips.iter().enumerate() {
-        let mut s = IdracSpec::new(
-            format!("{ip}:{port}").parse().unwrap(),
-            "root",
-            PASS,
-            500 + i as u64,
-        );
-        s.timings.scale = scale;
-        if port == 0 {
-            let probe = RedfishSim::start(vec![s.clone()]).await.unwrap();
-            port = probe.addrs()[0].port();
-            probe.stop().await;
-            s.listen = format!("{ip}:{port}").parse().unwrap();
-        }
-        specs.push(s);
-    }
-    RedfishSim::start(specs).await.unwrap()
+    let ips: Vec<String> = ips.iter().map(|s| s.to_string()).collect();
+    outpost_tests::idracs::start(&ips, "root", PASS, 500, scale)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

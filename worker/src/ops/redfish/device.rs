@@ -10,7 +10,6 @@ use std::time::Duration;
 use super::client::Client;
 use super::error::RedfishError;
 use super::guard::{self, Guard};
-use super::tls::Pin;
 use crate::ops::{OpCtx, OpError};
 
 /// How to reach and treat the device; the coordinator fills it from the
@@ -104,20 +103,12 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
     )
     .await?;
     let login = ctx.credential(p.credential.as_deref())?;
-    let pinned = if p.tls_pinning {
-        ctx.env.pins.get(&address, p.port).await?
-    } else {
-        None
-    };
-    let pin = match (&pinned, p.tls_pinning) {
-        (_, false) => Pin::Off,
-        (Some(fp), true) => Pin::Expect(fp.clone()),
-        (None, true) => Pin::FirstUse,
-    };
+    let key = super::pins::inventory_key(&address, p.port);
+    let pin = ctx.env.pins.expectation(&key, p.tls_pinning).await?;
     let mut client = Client::new(
         &address,
         p.port,
-        pin,
+        pin.clone(),
         &login.username,
         login.password.as_str(),
         Duration::from_millis(p.http_timeout_ms.clamp(100, 600_000)),
@@ -142,27 +133,20 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
             Err(e) => return Err(e.into()),
         }
     }
-    if p.tls_pinning && pinned.is_none() {
-        let seen = client.certificate().ok_or_else(|| {
-            OpError::retryable(
-                "tls",
-                format!("{address}: no certificate seen on the connection"),
-            )
-        })?;
-        let kept = ctx
-            .env
-            .pins
-            .record(&address, p.port, &ctx.zone, &seen)
-            .await?;
-        if kept != seen {
-            client.logout().await;
-            return Err(RedfishError::CertChanged {
-                addr: client.addr().to_string(),
-                pinned: kept,
-                presented: seen,
-            }
-            .into());
+    let seen = client.certificate();
+    if let Err(m) = ctx
+        .env
+        .pins
+        .settle(&pin, &key, &address, p.port, &ctx.zone, seen)
+        .await?
+    {
+        client.logout().await;
+        return Err(RedfishError::CertChanged {
+            addr: client.addr().to_string(),
+            pinned: m.pinned,
+            presented: m.presented,
         }
+        .into());
     }
     Ok(Session {
         client,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use super::tls::Pin;
 use crate::ops::OpError;
 
 pub enum Pins {
@@ -40,9 +41,59 @@ fn unavailable(e: impl std::fmt::Display) -> OpError {
     OpError::retryable("inventory", format!("inventory store unavailable: {e}"))
 }
 
+/// A first connection's certificate did not become the pin: another
+/// worker recorded a different one first.
+pub struct Mismatch {
+    pub pinned: String,
+    pub presented: String,
+}
+
 impl Pins {
     pub fn memory() -> Self {
         Pins::Memory(Mutex::new(HashMap::new()))
+    }
+
+    /// What the verifier of the device at `key` expects: its pin, a first
+    /// use, or nothing (`pinning` off for the zone).
+    pub async fn expectation(&self, key: &str, pinning: bool) -> Result<Pin, OpError> {
+        if !pinning {
+            return Ok(Pin::Off);
+        }
+        Ok(match self.get_key(key).await? {
+            Some(fp) => Pin::Expect(fp),
+            None => Pin::FirstUse,
+        })
+    }
+
+    /// After a connection made with `pin`: on first use, records what was
+    /// `seen` (unless another worker was first with the same) .
+    pub async fn settle(
+        &self,
+        pin: &Pin,
+        key: &str,
+        address: &str,
+        port: u16,
+        zone: &str,
+        seen: Option<String>,
+    ) -> Result<Result<(), Mismatch>, OpError> {
+        if *pin != Pin::FirstUse {
+            return Ok(Ok(()));
+        }
+        let seen = seen.ok_or_else(|| {
+            OpError::retryable(
+                "tls",
+                format!("{address}: no certificate seen on the connection"),
+            )
+        })?;
+        let kept = self.record_key(key, address, port, zone, &seen).await?;
+        Ok(if kept == seen {
+            Ok(())
+        } else {
+            Err(Mismatch {
+                pinned: kept,
+                presented: seen,
+            })
+        })
     }
 
     /// The pinned fingerprint of `address:port`, if one is recorded.

@@ -13,7 +13,6 @@ use super::api::{Blocker, ClusterInfo, HostInfo};
 use super::client::VimClient;
 use super::error::VimError;
 use crate::ops::redfish::pins::keyed;
-use crate::ops::redfish::tls::Pin;
 use crate::ops::{OpCtx, OpError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -80,20 +79,11 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
     }
     let login = ctx.credential(p.credential.as_deref())?;
     let key = keyed("vcenter", &address, p.port);
-    let pinned = if p.tls_pinning {
-        ctx.env.pins.get_key(&key).await?
-    } else {
-        None
-    };
-    let pin = match (&pinned, p.tls_pinning) {
-        (_, false) => Pin::Off,
-        (Some(fp), true) => Pin::Expect(fp.clone()),
-        (None, true) => Pin::FirstUse,
-    };
+    let pin = ctx.env.pins.expectation(&key, p.tls_pinning).await?;
     let mut client = VimClient::new(
         &address,
         p.port,
-        pin,
+        pin.clone(),
         &login.username,
         login.password.as_str(),
         Duration::from_millis(p.http_timeout_ms.clamp(100, 600_000)),
@@ -102,24 +92,20 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
         r = client.login() => r?,
         _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
     }
-    if p.tls_pinning && pinned.is_none() {
-        let seen = client
-            .certificate()
-            .ok_or_else(|| OpError::retryable("tls", format!("{address}: no certificate seen")))?;
-        let kept = ctx
-            .env
-            .pins
-            .record_key(&key, &address, p.port, &ctx.zone, &seen)
-            .await?;
-        if kept != seen {
-            client.logout().await;
-            return Err(VimError::CertChanged {
-                addr: client.addr().to_string(),
-                pinned: kept,
-                presented: seen,
-            }
-            .into());
+    let seen = client.certificate();
+    if let Err(m) = ctx
+        .env
+        .pins
+        .settle(&pin, &key, &address, p.port, &ctx.zone, seen)
+        .await?
+    {
+        client.logout().await;
+        return Err(VimError::CertChanged {
+            addr: client.addr().to_string(),
+            pinned: m.pinned,
+            presented: m.presented,
         }
+        .into());
     }
     Ok(client)
 }
