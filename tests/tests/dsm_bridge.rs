@@ -255,6 +255,28 @@ async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Re
     }
     assert_eq!(r.rows(scan).await?.len(), 1, "one row for the whole scan");
 
+    // A scheduled job starts at its time, not before (the fallback poll is
+    // a minute here: the bridge wakes for it).
+    let later: Uuid =
+        r.c.query_one(
+            "INSERT INTO public.jobs (job_type, target_scope, details, schedule_at)
+             VALUES ('power_action', $1, '{\"action\": \"On\"}', now() + interval '2 seconds')
+             RETURNING id",
+            &[&json!({"server_ids": [r.servers[0]]})],
+        )
+        .await?
+        .get(0);
+    let (status, details) = r.wait_status(later, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    let on_time: bool =
+        r.c.query_one(
+            "SELECT started_at >= schedule_at FROM public.jobs WHERE id = $1",
+            &[&later],
+        )
+        .await?
+        .get(0);
+    assert!(on_time, "started before its schedule_at");
+
     // Another executor's job type is left alone; the heartbeat is there.
     assert_eq!(r.job(untouched).await?.0, "pending");
     let beats: i64 =

@@ -115,9 +115,17 @@ impl Bridge {
         let mut flush = tokio::time::interval(FLUSH);
         let mut dirty: HashSet<Uuid> = self.owned.keys().copied().collect();
         let mut first_beat = true;
+        // The next scheduled job's time: claimed when due, not at the next poll.
+        let mut due: Option<tokio::time::Instant> = None;
         loop {
+            let wake =
+                due.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(wake), if due.is_some() => {
+                    self.claim_all().await;
+                    due = self.next_due().await;
+                }
                 n = self.notices.recv() => {
                     let Some(n) = n else {
                         tracing::warn!("DSM database connection lost; reconnecting");
@@ -130,11 +138,13 @@ impl Bridge {
                         continue;
                     };
                     self.notice(&n).await;
+                    due = self.next_due().await;
                 }
                 _ = poll.tick() => {
                     self.beat.polls = self.beat.polls.saturating_add(1);
                     self.claim_all().await;
                     self.check_cancels().await;
+                    due = self.next_due().await;
                 }
                 _ = heartbeat.tick() => {
                     if let Err(e) = heartbeat::beat(&self.db, &self.beat, first_beat).await {
@@ -159,6 +169,13 @@ impl Bridge {
                 }
             }
         }
+    }
+
+    /// When the next scheduled job of a supported type becomes due.
+    async fn next_due(&self) -> Option<tokio::time::Instant> {
+        let at = claim::next_due(&self.db, SUPPORTED).await.ok()??;
+        let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+        Some(tokio::time::Instant::now() + wait)
     }
 
     async fn notice(&mut self, n: &Notice) {
