@@ -24,13 +24,6 @@ pub const IDRAC_PASS: &str = "calvin-rolling";
 pub const VC_USER: &str = "administrator@vsphere.local";
 pub const VC_PASS: &str = "vc-rolling-secret";
 pub const IMAGE: &str = "bios-2.19.1.exe";
-pub const ZONES: &str = r#"[[zone]]
-name = "dc"
-cidrs = ["127.1.0.0/16"]
-[[zone]]
-name = "mgmt"
-cidrs = ["127.0.0.1/32"]
-"#;
 
 pub fn creds() -> Vec<Cred<'static>> {
     vec![
@@ -63,6 +56,10 @@ pub struct RigOptions {
     pub worker_concurrency: u32,
     /// How long after power-on a rebooted host connects to vCenter again.
     pub reconnect_lag_ms: u64,
+    /// A Dell Server Manager database for the coordinator's bridge.
+    pub dsm_database: Option<String>,
+    /// Give both zones key pairs (credentials from the bridge are sealed).
+    pub zone_keys: bool,
 }
 
 impl Default for RigOptions {
@@ -74,6 +71,8 @@ impl Default for RigOptions {
             scale: 0.004,
             worker_concurrency: 8,
             reconnect_lag_ms: 300,
+            dsm_database: None,
+            zone_keys: false,
         }
     }
 }
@@ -122,7 +121,30 @@ impl Rig {
             .await
             .map_err(anyhow::Error::msg)?,
         );
-        let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &[], ZONES).await?;
+        let mut zones = String::new();
+        if let Some(url) = &opts.dsm_database {
+            zones.push_str(&format!(
+                "[dsm]\ndatabase_url = \"{url}\"\npoll_ms = 200\nheartbeat_s = 1\nidrac_port = {port}\n"
+            ));
+        }
+        let mut key_args: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (zone, cidr) in [("dc", "127.1.0.0/16"), ("mgmt", "127.0.0.1/32")] {
+            zones.push_str(&format!(
+                "[[zone]]\nname = \"{zone}\"\ncidrs = [\"{cidr}\"]\n"
+            ));
+            if opts.zone_keys {
+                let file = dir.path().join(format!("{zone}.key"));
+                let f = file.to_string_lossy().into_owned();
+                let (code, out, err) =
+                    crate::collect::outpost(&["zone-key", "generate", "--out", &f], &[], "")
+                        .await?;
+                anyhow::ensure!(code == 0, "zone-key generate: {out}{err}");
+                zones.push_str(out.trim());
+                zones.push('\n');
+                key_args.insert(zone, vec!["--zone-key-file".into(), f]);
+            }
+        }
+        let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &[], &zones).await?;
         let client = async_nats::connect(f.fleet.nats.url()).await?;
         let js = async_nats::jetstream::new(client);
         let store = js
@@ -135,8 +157,13 @@ impl Rig {
             )
             .await?;
         let c = opts.worker_concurrency.to_string();
-        f.worker("dc", "dc-1", &["--concurrency", &c]).await?;
-        f.worker("mgmt", "mgmt-1", &["--concurrency", &c]).await?;
+        for (zone, id) in [("dc", "dc-1"), ("mgmt", "mgmt-1")] {
+            let mut args = vec!["--concurrency", c.as_str()];
+            if let Some(k) = key_args.get(zone) {
+                args.extend(k.iter().map(String::as_str));
+            }
+            f.worker(zone, id, &args).await?;
+        }
 
         let peak = Arc::new(Mutex::new(BTreeMap::new()));
         let (p, v) = (peak.clone(), vc.clone());

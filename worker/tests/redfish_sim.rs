@@ -112,42 +112,9 @@ fn firmware_params(extra: Value) -> Value {
 
 /// Serves files over plain HTTP on loopback (the image repository).
 async fn repo(files: Vec<(&'static str, Vec<u8>)>) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let files = Arc::new(files);
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let files = files.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let body = files
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, b)| b.clone());
-                let resp = match body {
-                    Some(b) => {
-                        let mut r = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            b.len()
-                        )
-                        .into_bytes();
-                        r.extend(b);
-                        r
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = s.write_all(&resp).await;
-            });
-        }
-    });
-    addr
+    outpost_sim::repo::serve(files.into_iter().map(|(p, b)| (p.to_string(), b)).collect())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

@@ -1,0 +1,166 @@
+//! A rolling cluster update from Dell Server Manager: the app's servers
+//! linked to its `vcenter_hosts` (govmomi's simulator) and `vcenters` row,
+//! the job claimed by the bridge, credentials (the iDRAC set and the
+//! vCenter's own login) sealed to the zones, and a cancel in the app in
+//! the middle: the host being flashed is finished, the rest never start,
+//! and no host is left in maintenance mode.
+
+use anyhow::Result;
+use outpost_sim::redfish::make_image;
+use outpost_tests::collect::outpost;
+use outpost_tests::fleet::SETTLE;
+use outpost_tests::pg::TestDb;
+use outpost_tests::rolling::{IDRAC_PASS, Rig, RigOptions, VC_PASS, VC_USER};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance() -> Result<()> {
+    let db = TestDb::new().await?;
+    let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
+    anyhow::ensure!(code == 0, "dsm install: {out}{err}");
+    let r = Rig::start(RigOptions {
+        net: 96,
+        dsm_database: Some(db.url.clone()),
+        zone_keys: true,
+        ..RigOptions::default()
+    })
+    .await?;
+    let c = db.client().await?;
+    c.execute(
+        "INSERT INTO public.activity_settings (encryption_key) VALUES ('k-rolling')",
+        &[],
+    )
+    .await?;
+    c.execute(
+        "INSERT INTO public.credential_sets (name, username, password_encrypted, credential_type, is_default)
+         VALUES ('idrac-dsm', 'root', public.encrypt_password($1, 'k-rolling'), 'idrac', true)",
+        &[&IDRAC_PASS],
+    )
+    .await?;
+    let vc: Uuid = c
+        .query_one(
+            "INSERT INTO public.vcenters (name, host, username, password_encrypted, port)
+             VALUES ('vc', $1, $2, public.encrypt_password($3, 'k-rolling'), $4) RETURNING id",
+            &[&r.vc.host, &VC_USER, &VC_PASS, &(r.vc.port as i32)],
+        )
+        .await?
+        .get(0);
+    for (i, ip) in r.ips.iter().enumerate() {
+        let host: Uuid = c
+            .query_one(
+                "INSERT INTO public.vcenter_hosts (name, cluster, source_vcenter_id)
+                 VALUES ($1, $2, $3) RETURNING id",
+                &[&r.host_name(i), &r.cluster_of(i), &vc],
+            )
+            .await?
+            .get(0);
+        c.execute(
+            "INSERT INTO public.servers (ip_address, hostname, vcenter_host_id) VALUES ($1, $2, $3)",
+            &[ip, &format!("r650-{}", i + 1), &host],
+        )
+        .await?;
+    }
+    let repo = outpost_sim::repo::serve(vec![(
+        "/bios.exe".into(),
+        make_image("159", "2.19.1", 50_000),
+    )])
+    .await?;
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, target_scope, details) VALUES
+             ('rolling_cluster_update', $1, $2) RETURNING id",
+            &[
+                &json!({"type": "cluster", "cluster_name": "DC0_C0"}),
+                &json!({"max_parallel": 1, "min_healthy_hosts": 3, "continue_on_failure": false,
+                        "firmware_updates": [{"component": "BIOS", "version": "2.19.1",
+                                              "firmware_uri": format!("http://{repo}/bios.exe")}]}),
+            ],
+        )
+        .await?
+        .get(0);
+    // Cancel in the app while the second host is being flashed.
+    let until = Instant::now() + SETTLE;
+    loop {
+        let now = rows(&c, job).await?;
+        if now
+            .get(1)
+            .is_some_and(|x| x.0 == "running" && x.1.starts_with("updating firmware"))
+        {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < until, "r650-2 never flashed: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.execute(
+        "UPDATE public.jobs SET status = 'cancelled' WHERE id = $1",
+        &[&job],
+    )
+    .await?;
+    let until = Instant::now() + SETTLE * 2;
+    let done = loop {
+        let now = rows(&c, job).await?;
+        if now.len() == 4
+            && now
+                .iter()
+                .all(|x| matches!(x.0.as_str(), "completed" | "failed" | "cancelled"))
+        {
+            break now;
+        }
+        anyhow::ensure!(Instant::now() < until, "rows never ended: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(r.in_maintenance().await?.is_empty(), "{done:?}");
+    assert_eq!(done[0].0, "completed", "{done:?}");
+    assert_eq!(
+        done[1].0, "completed",
+        "the host under way was finished: {done:?}"
+    );
+    assert_eq!(
+        (done[2].0.as_str(), done[3].0.as_str()),
+        ("cancelled", "cancelled"),
+        "{done:?}"
+    );
+    assert_eq!(r.bios(0), "2.19.1");
+    assert_eq!(r.bios(1), "2.19.1");
+    assert_ne!(r.bios(2), "2.19.1");
+    let status: String = c
+        .query_one(
+            "SELECT status::text FROM public.jobs WHERE id = $1",
+            &[&job],
+        )
+        .await?
+        .get(0);
+    assert_eq!(status, "cancelled");
+    let peak = r.peak();
+    assert_eq!(peak.get("DC0_C0"), Some(&1), "{peak:?}");
+    assert_eq!(
+        peak.get("DC0_C1"),
+        None,
+        "cluster B was not in the job: {peak:?}"
+    );
+    // The passwords went sealed: neither is in the coordinator's job state.
+    let jobs = r.f.fleet.api.list_jobs().await?;
+    let state = serde_json::to_string(&jobs)?;
+    let id = jobs[0]["id"].as_str().unwrap_or_default();
+    let view = r.f.fleet.api.job(id).await?.to_string();
+    for secret in [IDRAC_PASS, VC_PASS] {
+        assert!(!state.contains(secret) && !view.contains(secret));
+    }
+    db.drop_db().await;
+    Ok(())
+}
+
+/// (status, log, server host name) of each row of `job`, by host name.
+async fn rows(c: &tokio_postgres::Client, job: Uuid) -> Result<Vec<(String, String, String)>> {
+    let r = c
+        .query(
+            "SELECT t.status::text, coalesce(t.log, ''), s.hostname
+               FROM public.job_tasks t JOIN public.servers s ON s.id = t.server_id
+              WHERE t.job_id = $1 ORDER BY s.hostname",
+            &[&job],
+        )
+        .await?;
+    Ok(r.iter().map(|x| (x.get(0), x.get(1), x.get(2))).collect())
+}
