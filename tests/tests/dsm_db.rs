@@ -150,7 +150,7 @@ async fn the_trigger_notifies_new_jobs_and_status_changes() {
     install::install(&c).await.unwrap();
     install::install(&c).await.expect("install is idempotent");
     assert!(install::installed(&c).await.unwrap());
-    let (listener, mut notices) = db::connect(&t.url).await.unwrap();
+    let (listener, mut notices) = db::connect(&t.url, &db::Tls::default()).await.unwrap();
     listener
         .batch_execute(&format!("LISTEN {}", install::CHANNEL))
         .await
@@ -213,5 +213,61 @@ async fn the_heartbeat_row_is_one_per_executor_and_kept_fresh() {
         caps["job_types"].as_array().map(Vec::len),
         Some(SUPPORTED.len())
     );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn sslmode_require_connects_over_tls_and_checks_the_certificate() {
+    let (t, c) = fresh().await;
+    let ssl: String = c.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    assert_eq!(
+        ssl, "on",
+        "the test server must have TLS on (Debian's default, snakeoil certificate)"
+    );
+    let cert_file: String = c.query_one("SHOW ssl_cert_file", &[]).await.unwrap().get(0);
+    // The server's self-signed certificate names `localhost`.
+    let url = format!(
+        "{} sslmode=require",
+        t.url.replace("127.0.0.1", "localhost")
+    );
+    let on_tls = |client: tokio_postgres::Client| async move {
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    let trusted = db::Tls {
+        ca_file: Some(cert_file.into()),
+        verify: true,
+    };
+    let (client, _) = db::connect(&url, &trusted)
+        .await
+        .expect("TLS with the server's CA");
+    assert!(on_tls(client).await);
+    // The system's CAs do not vouch for a self-signed certificate.
+    let e = db::connect(&url, &db::Tls::default())
+        .await
+        .err()
+        .expect("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("certificate") || msg.contains("UnknownIssuer"),
+        "{msg}"
+    );
+    assert!(!msg.contains("password="), "{msg}");
+    let (client, _) = db::connect(
+        &url,
+        &db::Tls {
+            ca_file: None,
+            verify: false,
+        },
+    )
+    .await
+    .expect("encrypt-only when asked");
+    assert!(on_tls(client).await);
     t.drop_db().await;
 }

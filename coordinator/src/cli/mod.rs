@@ -137,17 +137,34 @@ pub enum DsmCommand {
     /// Create (or replace) the trigger that notifies coordinators of new
     /// and changed jobs (`NOTIFY outpost_jobs`).
     Install {
-        /// PostgreSQL connection string of the app's database.
+        /// PostgreSQL connection string of the app's database
+        /// (`sslmode=require` for TLS, as Supabase wants).
         #[arg(long, env = "OUTPOST_DSM_DATABASE_URL", hide_env_values = true)]
         database_url: String,
+        /// CA certificates (PEM) the database's certificate must chain to.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Encrypt without checking the database's certificate.
+        #[arg(long)]
+        no_tls_verify: bool,
     },
 }
 
 async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
     match command {
-        DsmCommand::Install { database_url } => {
+        DsmCommand::Install {
+            database_url,
+            ca_file,
+            no_tls_verify,
+        } => {
             let fail = |e: crate::dsm::db::DbError| ClientError::Usage(e.to_string());
-            let (client, _) = crate::dsm::db::connect(&database_url).await.map_err(fail)?;
+            let tls = crate::dsm::db::Tls {
+                ca_file,
+                verify: !no_tls_verify,
+            };
+            let (client, _) = crate::dsm::db::connect(&database_url, &tls)
+                .await
+                .map_err(fail)?;
             crate::dsm::install::install(&client).await.map_err(fail)?;
             println!(
                 "trigger outpost_notify_job installed on public.jobs ({})",

@@ -86,7 +86,7 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
 }
 
 async fn start(p: &BridgeParts) -> Result<(Client, mpsc::UnboundedReceiver<Notice>), DbError> {
-    let (db, notices) = db::connect(&p.cfg.database_url).await?;
+    let (db, notices) = db::connect(&p.cfg.database_url, &p.cfg.tls()).await?;
     if !install::installed(&db).await? {
         tracing::warn!("the NOTIFY trigger is missing (run `outpost dsm install`): polling only");
     }

@@ -20,6 +20,19 @@ pub struct DsmConfig {
     /// The iDRACs' HTTPS port (the app stores addresses only).
     #[serde(default = "default_idrac_port")]
     pub idrac_port: u16,
+    /// With `sslmode=require` in the URL: the CA certificates (PEM) the
+    /// database's certificate must chain to (Supabase's root CA); default
+    /// the system's bundle.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// With `sslmode=require`: check the certificate (default). `false`
+    /// only encrypts, as libpq's `require` does.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_idrac_port() -> u16 {
@@ -41,11 +54,21 @@ impl std::fmt::Debug for DsmConfig {
             .field("poll_ms", &self.poll_ms)
             .field("heartbeat_s", &self.heartbeat_s)
             .field("idrac_port", &self.idrac_port)
+            .field("ca_file", &self.ca_file)
+            .field("tls_verify", &self.tls_verify)
             .finish()
     }
 }
 
 impl DsmConfig {
+    /// How connections secure themselves.
+    pub fn tls(&self) -> super::db::Tls {
+        super::db::Tls {
+            ca_file: self.ca_file.clone(),
+            verify: self.tls_verify,
+        }
+    }
+
     /// The executor id: configured, else `outpost-<hostname>`.
     pub fn executor_id(&self) -> String {
         self.executor_id.clone().unwrap_or_else(|| {
@@ -101,6 +124,8 @@ mod tests {
             poll_ms: 1,
             heartbeat_s: 1,
             idrac_port: 443,
+            ca_file: None,
+            tls_verify: true,
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
