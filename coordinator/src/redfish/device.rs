@@ -119,24 +119,7 @@ fn check_op(kind: &str, op: &Map<String, Value>) -> Result<(), PlanError> {
             })?;
             string(op, "version")?
                 .ok_or_else(|| err("params.version", "required: the version to install"))?;
-            match (string(op, "image_uri")?, string(op, "image")?) {
-                (Some(_), Some(_)) => {
-                    return Err(err("params.image", "give image_uri or image, not both"));
-                }
-                (None, None) => {
-                    return Err(err(
-                        "params.image_uri",
-                        "required: an http(s) URI the iDRAC fetches, or `image`, an object in outpost_firmware",
-                    ));
-                }
-                (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err(err(
-                        "params.image_uri",
-                        format!("{u:?} is not an http:// or https:// URI"),
-                    ));
-                }
-                _ => {}
-            }
+            check_image("params", string(op, "image_uri")?, string(op, "image")?)?;
             if let Some(a) = string(op, "apply_time")?
                 && a != "Immediate"
                 && a != "OnReset"
@@ -149,6 +132,26 @@ fn check_op(kind: &str, op: &Map<String, Value>) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+/// Exactly one image source: an http(s) `image_uri` the iDRAC fetches,
+/// or `image`, an object of `outpost_firmware`; fields named under `at`.
+pub fn check_image(at: &str, uri: Option<&str>, image: Option<&str>) -> Result<(), PlanError> {
+    match (uri, image) {
+        (Some(_), Some(_)) => Err(err(
+            format!("{at}.image"),
+            "give image_uri or image, not both",
+        )),
+        (None, None) => Err(err(
+            format!("{at}.image_uri"),
+            "required: an http(s) URI the iDRAC fetches, or `image`, an object in outpost_firmware",
+        )),
+        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(err(
+            format!("{at}.image_uri"),
+            format!("{u:?} is not an http:// or https:// URI"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the job and plans (zone, target, params) per iDRAC.

@@ -255,27 +255,7 @@ pub fn plan_from(
             "required: the version to install",
         )
     })?;
-    match (s("image_uri"), s("image")) {
-        (Some(_), Some(_)) => {
-            return Err(err(
-                "params.firmware.image",
-                "give image_uri or image, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(err(
-                "params.firmware.image_uri",
-                "required: an http(s) URI the iDRAC fetches, or `image`, an object in outpost_firmware",
-            ));
-        }
-        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-            return Err(err(
-                "params.firmware.image_uri",
-                format!("{u:?} is not an http:// or https:// URI"),
-            ));
-        }
-        _ => {}
-    }
+    crate::redfish::device::check_image("params.firmware", s("image_uri"), s("image"))?;
     for (k, v) in &p.firmware {
         if !matches!(k.as_str(), "component" | "version" | "image_uri" | "image")
             && v.as_u64().is_none_or(|n| n == 0)

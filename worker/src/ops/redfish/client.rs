@@ -56,17 +56,10 @@ impl Client {
         password: &str,
         timeout: Duration,
     ) -> Result<Client, RedfishError> {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let verifier = PinningVerifier::new(pin);
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(verifier.client_config())
-            .connect_timeout(timeout)
+        let addr = super::tls::authority(host, port);
+        let (builder, verifier) = super::tls::pinned_client(pin, timeout, 1);
+        let http = builder
             .timeout(timeout)
-            .pool_max_idle_per_host(1)
             .build()
             .map_err(|e| RedfishError::Connect {
                 addr: addr.clone(),

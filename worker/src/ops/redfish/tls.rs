@@ -22,6 +22,30 @@ pub enum Pin {
     Off,
 }
 
+/// `host:port`, with brackets around an IPv6 address.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An HTTPS client for one device whose certificate is checked as `pin`
+/// says, with the verifier that remembers what the device presented.
+pub fn pinned_client(
+    pin: Pin,
+    connect_timeout: std::time::Duration,
+    idle_per_host: usize,
+) -> (reqwest::ClientBuilder, Arc<PinningVerifier>) {
+    let verifier = PinningVerifier::new(pin);
+    let builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(verifier.client_config())
+        .connect_timeout(connect_timeout)
+        .pool_max_idle_per_host(idle_per_host);
+    (builder, verifier)
+}
+
 /// SHA-256 of a DER certificate, lowercase hex.
 pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)

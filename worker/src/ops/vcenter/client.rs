@@ -8,7 +8,7 @@
 
 use super::error::VimError;
 use super::xml::{self, Node, escape};
-use crate::ops::redfish::tls::{Pin, PinningVerifier};
+use crate::ops::redfish::tls::{self, Pin, PinningVerifier};
 use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -81,21 +81,12 @@ impl VimClient {
         password: &str,
         timeout: Duration,
     ) -> Result<VimClient, VimError> {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let verifier = PinningVerifier::new(pin);
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(verifier.client_config())
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(2)
-            .build()
-            .map_err(|e| VimError::Connect {
-                addr: addr.clone(),
-                message: e.to_string(),
-            })?;
+        let addr = tls::authority(host, port);
+        let (builder, verifier) = tls::pinned_client(pin, timeout, 2);
+        let http = builder.build().map_err(|e| VimError::Connect {
+            addr: addr.clone(),
+            message: e.to_string(),
+        })?;
         Ok(VimClient {
             http,
             url: format!("https://{addr}/sdk"),
