@@ -15,4 +15,5 @@ pub mod plan;
 pub mod redfish;
 pub mod rolling;
 pub mod server;
+pub mod vcenter;
 pub mod zones;

@@ -23,6 +23,7 @@ pub const JOB_TYPES: &[&str] = &[
     "redfish.power",
     "redfish.firmware",
     "rolling_update",
+    "vcenter.maintenance",
 ];
 
 /// A job document that cannot be accepted, naming the field at fault.
@@ -197,6 +198,14 @@ pub fn plan_full(
         "net.reach" => plan_reach(doc, zones)?,
         "diag.sleep" => plan_sleep(doc)?,
         "redfish.discover" => plan_discover(doc, zones)?,
+        "vcenter.maintenance" => crate::vcenter::plan(doc, zones)?
+            .into_iter()
+            .map(|(zone, target, params)| Spec {
+                zone,
+                target,
+                params,
+            })
+            .collect(),
         "redfish.inventory" | "redfish.power" | "redfish.firmware" => {
             crate::redfish::device::plan(doc, zones)?
                 .into_iter()

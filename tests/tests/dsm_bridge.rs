@@ -347,7 +347,27 @@ async fn a_cancel_in_the_app_stops_the_job_and_a_restart_resumes_owned_jobs() ->
         .await?;
     r.wait_status(id, &["running"]).await?;
     r.f.fleet.kill_coordinator().await?;
+    // And one it claimed in its last instant, before recording that it
+    // owns it: the claim marks the job with the executor's id.
+    let orphan = r
+        .insert(
+            "firmware_inventory_scan",
+            json!({"server_ids": [r.servers[0]]}),
+            json!({}),
+        )
+        .await?;
+    let claimed = outpost_coordinator::dsm::claim::claim_one(
+        &r.c,
+        outpost_coordinator::dsm::SUPPORTED,
+        "outpost-test",
+    )
+    .await?
+    .context("the orphan claimed")?;
+    assert_eq!(claimed.id, orphan);
     r.f.fleet.start_coordinator().await?;
+    let (status, details) = r.wait_status(orphan, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "the orphan was started: {details:#}");
+    assert_eq!(r.rows(orphan).await?.len(), 1);
     let (status, details) = r.wait_status(id, &["completed", "failed"]).await?;
     assert_eq!(status, "completed", "{details:#}");
     let rows = r.rows(id).await?;
@@ -358,7 +378,7 @@ async fn a_cancel_in_the_app_stops_the_job_and_a_restart_resumes_owned_jobs() ->
         .iter()
         .filter(|j| j["type"] == "redfish.inventory")
         .collect();
-    assert_eq!(inv.len(), 1, "one Outpost job for the DSM job: {jobs:#?}");
+    assert_eq!(inv.len(), 2, "one Outpost job per DSM job: {jobs:#?}");
     r.db.drop_db().await;
     Ok(())
 }

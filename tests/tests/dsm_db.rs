@@ -58,7 +58,10 @@ async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
 
     let claimer = |client: Client| async move {
         let mut got = Vec::new();
-        while let Some(j) = claim::claim_one(&client, SUPPORTED).await.unwrap() {
+        while let Some(j) = claim::claim_one(&client, SUPPORTED, "outpost-test")
+            .await
+            .unwrap()
+        {
             got.push(j.id);
         }
         got
@@ -107,7 +110,12 @@ async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
 async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
     let (t, c) = fresh().await;
     let soon = insert_job(&c, "power_action", Some(2)).await;
-    assert_eq!(claim::claim_one(&c, SUPPORTED).await.unwrap(), None);
+    assert_eq!(
+        claim::claim_one(&c, SUPPORTED, "outpost-test")
+            .await
+            .unwrap(),
+        None
+    );
     let due = claim::next_due(&c, SUPPORTED)
         .await
         .unwrap()
@@ -115,7 +123,10 @@ async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
     assert!(due > chrono::Utc::now());
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     let got = loop {
-        if let Some(j) = claim::claim_one(&c, SUPPORTED).await.unwrap() {
+        if let Some(j) = claim::claim_one(&c, SUPPORTED, "outpost-test")
+            .await
+            .unwrap()
+        {
             break j;
         }
         assert!(tokio::time::Instant::now() < until, "never claimed");
@@ -134,11 +145,19 @@ async fn a_scheduled_job_is_claimed_once_due_and_priority_goes_first() {
     .await
     .unwrap();
     assert_eq!(
-        claim::claim_one(&c, SUPPORTED).await.unwrap().unwrap().id,
+        claim::claim_one(&c, SUPPORTED, "outpost-test")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         urgent
     );
     assert_eq!(
-        claim::claim_one(&c, SUPPORTED).await.unwrap().unwrap().id,
+        claim::claim_one(&c, SUPPORTED, "outpost-test")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         normal
     );
     t.drop_db().await;

@@ -67,6 +67,18 @@ async fn a_failure_stops_new_hosts_and_leaves_only_the_mid_flash_host_in_mainten
         .find(|t| t["id"].as_str().unwrap_or("").ends_with("-h0001-flash"))
         .context("flash task of r650-2")?;
     assert_eq!(flash["error_kind"], "job_failed", "{flash:#}");
+
+    // The operator takes the host out of maintenance by hand.
+    let id = r
+        .f
+        .fleet
+        .api
+        .submit_ok(&json!({"type": "vcenter.maintenance", "targets": [r.vc.host],
+            "params": {"action": "exit", "host": "esx-a2.lab", "port": r.vc.port, "credential": "vcenter"}}))
+        .await?;
+    let exit = r.f.fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(exit["status"], "succeeded", "{exit:#}");
+    assert!(r.in_maintenance().await?.is_empty());
     Ok(())
 }
 

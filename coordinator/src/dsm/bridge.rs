@@ -101,6 +101,15 @@ impl Bridge {
         match owned::load(&self.p.store).await {
             Ok(list) => {
                 for o in list {
+                    let known = self.p.engine.read(|v| v.jobs.contains_key(&o.outpost_id));
+                    if !known {
+                        // Died between recording ownership and submitting:
+                        // start it again below, as an orphan.
+                        let mut gone = o;
+                        gone.finished = true;
+                        let _ = owned::save(&self.p.store, &gone).await;
+                        continue;
+                    }
                     tracing::info!(dsm_job = %o.dsm_id, job = %o.outpost_id, "resuming an owned DSM job");
                     self.by_outpost.insert(o.outpost_id.clone(), o.dsm_id);
                     self.owned.insert(o.dsm_id, o);
@@ -108,6 +117,7 @@ impl Bridge {
             }
             Err(e) => tracing::error!(error = %e, "owned DSM jobs unreadable"),
         }
+        self.recover_orphans().await;
         let mut changes = self.p.engine.subscribe();
         let mut poll = tokio::time::interval(Duration::from_millis(self.p.cfg.poll_ms.max(50)));
         let mut heartbeat =
@@ -178,6 +188,28 @@ impl Bridge {
         Some(tokio::time::Instant::now() + wait)
     }
 
+    /// Jobs this executor claimed but never started (a crash right after
+    /// the claim): their half-written rows go, and they start now.
+    async fn recover_orphans(&mut self) {
+        let owned: Vec<Uuid> = self.owned.keys().copied().collect();
+        let orphans = match claim::orphans(&self.db, &self.beat.executor_id, &owned).await {
+            Ok(o) => o,
+            Err(e) => return tracing::error!(error = %e, "claimed jobs not checked"),
+        };
+        for c in orphans {
+            tracing::info!(dsm_job = %c.id, "starting a job claimed before a restart");
+            if let Err(e) = self
+                .db
+                .execute("DELETE FROM public.job_tasks WHERE job_id = $1", &[&c.id])
+                .await
+            {
+                tracing::warn!(error = %DbError::from(e), "rows of an orphan not cleared");
+                continue;
+            }
+            self.start_job(c).await;
+        }
+    }
+
     async fn notice(&mut self, n: &Notice) {
         let v: serde_json::Value = serde_json::from_str(&n.payload).unwrap_or_default();
         let id = v["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
@@ -190,7 +222,7 @@ impl Bridge {
 
     async fn claim_all(&mut self) {
         loop {
-            match claim::claim_one(&self.db, SUPPORTED).await {
+            match claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await {
                 Ok(Some(c)) => self.start_job(c).await,
                 Ok(None) => return,
                 Err(e) => {

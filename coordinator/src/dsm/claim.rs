@@ -1,7 +1,10 @@
 //! Claiming a job: one statement moves one ready job (pending, due, of a
 //! type Outpost supports) to `running`, locking it with `FOR UPDATE SKIP
 //! LOCKED` so concurrent claimers (other coordinators, the old executor)
-//! never take the same job. Higher `priority` first, then oldest.
+//! never take the same job. Higher `priority` first, then oldest. The
+//! claim also marks the job with this executor's id
+//! (`details.outpost_executor`), so a coordinator that dies between the
+//! claim and recording its ownership finds the job again when it restarts.
 
 use super::db::DbError;
 use serde_json::Value;
@@ -20,7 +23,8 @@ pub struct Claimed {
 
 const CLAIM: &str = r#"
 UPDATE public.jobs AS j
-   SET status = 'running', started_at = coalesce(j.started_at, now())
+   SET status = 'running', started_at = coalesce(j.started_at, now()),
+       details = coalesce(j.details, '{}'::jsonb) || jsonb_build_object('outpost_executor', $2::text)
  WHERE j.id = (
         SELECT id FROM public.jobs
          WHERE status = 'pending'
@@ -35,17 +39,44 @@ UPDATE public.jobs AS j
 RETURNING j.id, j.job_type::text, j.target_scope, j.details, j.credential_set_ids
 "#;
 
-/// Claims one ready job of `types`, if there is one.
-pub async fn claim_one(client: &Client, types: &[&str]) -> Result<Option<Claimed>, DbError> {
+/// Claims one ready job of `types` for `executor`, if there is one.
+pub async fn claim_one(
+    client: &Client,
+    types: &[&str],
+    executor: &str,
+) -> Result<Option<Claimed>, DbError> {
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
-    let row = client.query_opt(CLAIM, &[&types]).await?;
-    Ok(row.map(|r| Claimed {
+    let row = client.query_opt(CLAIM, &[&types, &executor]).await?;
+    Ok(row.map(|r| claimed(&r)))
+}
+
+fn claimed(r: &tokio_postgres::Row) -> Claimed {
+    Claimed {
         id: r.get(0),
         job_type: r.get(1),
         target_scope: r.get::<_, Option<Value>>(2).unwrap_or(Value::Null),
         details: r.get::<_, Option<Value>>(3).unwrap_or(Value::Null),
         credential_set_ids: r.get::<_, Option<Vec<Uuid>>>(4).unwrap_or_default(),
-    }))
+    }
+}
+
+/// Jobs `executor` claimed that are still running but not in `owned`:
+/// claimed just before a crash, never started.
+pub async fn orphans(
+    client: &Client,
+    executor: &str,
+    owned: &[Uuid],
+) -> Result<Vec<Claimed>, DbError> {
+    let rows = client
+        .query(
+            "SELECT id, job_type::text, target_scope, details, credential_set_ids
+               FROM public.jobs
+              WHERE status = 'running' AND details->>'outpost_executor' = $1
+                AND NOT (id = ANY($2))",
+            &[&executor, &owned],
+        )
+        .await?;
+    Ok(rows.iter().map(claimed).collect())
 }
 
 /// When the next scheduled job of `types` becomes due, if any is waiting.
