@@ -24,4 +24,6 @@ pub const CAPTURES_STORE: &str = "outpost_captures";
 /// Object store for firmware images pushed to iDRACs.
 pub const FIRMWARE_STORE: &str = "outpost_firmware";
 /// Durable consumer through which the coordinator relays events into state.
-pub const RELAY_CONSUMER: &str = "coordinator_relay";
+pub const RELAY_CONSUMER: &str = "coordinator_relay_explicit";
+/// The relay's earlier consumer (acked for all), removed at start.
+pub const LEGACY_RELAY_CONSUMER: &str = "coordinator_relay";

@@ -510,10 +510,14 @@ impl Actor {
         let exact = conflicts == self.metrics.state_conflicts.load(Ordering::Relaxed);
         let jobs: Vec<String> = jobs.into_iter().collect();
         self.refresh_jobs_moved(jobs.clone(), moves, exact).await;
-        if let Some(last) = msgs.last()
-            && let Err(e) = last.ack().await
-        {
-            tracing::warn!(error = %e, "relay ack failed; events will be applied again (idempotent)");
+        // Every message is acked on its own: acking the last of a batch for
+        // all (AckPolicy::All) would also ack messages a coordinator that
+        // died had pulled but not applied, before they are redelivered.
+        let acks = msgs.iter().map(|m| m.ack());
+        for r in futures::future::join_all(acks).await {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "relay ack failed; the event will be applied again (idempotent)");
+            }
         }
         self.advance_rollouts(jobs.clone()).await;
         for j in jobs {

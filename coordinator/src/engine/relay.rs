@@ -51,12 +51,16 @@ async fn read(
         .get_stream(names::EVENTS_STREAM)
         .await
         .map_err(|e| e.to_string())?;
+    // The relay acked for all before (`coordinator_relay`); that consumer
+    // lost events a dead coordinator had pulled. It goes; the explicit one
+    // replays from the start, which is idempotent.
+    let _ = stream.delete_consumer(names::LEGACY_RELAY_CONSUMER).await;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             names::RELAY_CONSUMER,
             consumer::pull::Config {
                 durable_name: Some(names::RELAY_CONSUMER.to_string()),
-                ack_policy: consumer::AckPolicy::All,
+                ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(60),
                 max_ack_pending: 50_000,
                 deliver_policy: consumer::DeliverPolicy::All,
