@@ -71,8 +71,15 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     let bus =
         bus::ensure_layout_with_retry(client, &opts.config.jetstream, Duration::from_secs(60))
             .await?;
-    let (engine, engine_task) =
-        Engine::start(bus.clone(), opts.config.capture_dir(), shutdown.clone()).await?;
+    let (engine, engine_task) = Engine::start(
+        bus.clone(),
+        crate::engine::EngineConfig {
+            capture_dir: opts.config.capture_dir(),
+            jetstream: opts.config.jetstream.clone(),
+        },
+        shutdown.clone(),
+    )
+    .await?;
     let state = AppState {
         engine,
         zones: Arc::new(Zones::new(&opts.config.zones)),

@@ -62,6 +62,14 @@ impl Actor {
         self.view.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Applies events read back from the stream at start-up (nothing to
+    /// acknowledge: they are not the relay's deliveries).
+    pub async fn apply_replayed(&mut self, events: Vec<pb::Event>) {
+        for chunk in events.chunks(4096) {
+            self.events(Vec::new(), chunk.to_vec()).await;
+        }
+    }
+
     /// After a restart: re-derives every unfinished job's status from its
     /// tasks and dispatches (or schedules) jobs that were not dispatched.
     pub async fn resume(&mut self) {
@@ -269,7 +277,14 @@ impl Actor {
                 }
             }
             Command::Events(msgs, events) => self.events(msgs, events).await,
-            Command::GaveUp { task, deliveries } => self.gave_up(task, deliveries).await,
+            Command::GaveUp {
+                task,
+                deliveries,
+                done,
+            } => {
+                self.gave_up(task, deliveries).await;
+                let _ = done.send(());
+            }
         }
     }
 

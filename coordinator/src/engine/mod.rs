@@ -7,6 +7,8 @@ mod actor;
 mod apply;
 pub mod captures;
 mod dispatch;
+mod gave_up;
+mod reconcile;
 mod relay;
 mod schedule;
 mod store;
@@ -73,10 +75,21 @@ pub enum Command {
     },
     /// Event messages (for the ack) and their decoded events, captures saved.
     Events(Vec<async_nats::jetstream::Message>, Vec<pb::Event>),
+    /// A task ran out of deliveries; `done` is answered once it is failed.
     GaveUp {
         task: pb::Task,
         deliveries: u64,
+        done: oneshot::Sender<()>,
     },
+}
+
+/// What the engine is started with.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where SSH captures are written.
+    pub capture_dir: std::path::PathBuf,
+    /// The JetStream settings of the layout.
+    pub jetstream: crate::config::JetStreamConfig,
 }
 
 /// A handle on the running engine.
@@ -89,17 +102,34 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads state from KV, resumes unfinished work and starts the actor,
-    /// the relay, the scheduler and the advisory watcher.
+    /// Loads state from KV, reconciles unfinished jobs with the events
+    /// stream, resumes unfinished work and starts the actor, the relay, the
+    /// scheduler and the max-deliveries watch.
     pub async fn start(
         bus: Bus,
-        capture_dir: std::path::PathBuf,
+        cfg: EngineConfig,
         shutdown: CancellationToken,
     ) -> Result<(Engine, tokio::task::JoinHandle<()>), EngineError> {
         let view = store::load_all(&bus.jobs)
             .await
             .map_err(EngineError::Unavailable)?;
         tracing::info!(jobs = view.jobs.len(), "job state loaded");
+        let pending: Vec<reconcile::Pending> = view
+            .jobs
+            .values()
+            .filter(|e| !e.job.status.is_terminal())
+            .map(|e| reconcile::Pending {
+                job_id: e.job.id.clone(),
+                since: reconcile::events_since(&e.job.created_at, e.job.schedule_at.as_deref()),
+            })
+            .collect();
+        let relay_start = pending
+            .iter()
+            .map(|p| p.since)
+            .min()
+            .unwrap_or_else(|| chrono::Utc::now() - chrono::TimeDelta::seconds(120));
+        let relay_start = time::OffsetDateTime::from_unix_timestamp(relay_start.timestamp())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let view = Arc::new(RwLock::new(view));
         let (tx, rx) = mpsc::channel(64);
         let (sched_tx, sched_rx) = mpsc::unbounded_channel();
@@ -111,10 +141,6 @@ impl Engine {
             changes: changes.clone(),
             metrics: metrics.clone(),
         };
-        let mut actor =
-            actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
-        actor.resume().await;
-        tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
         let captures = bus
             .js
             .get_object_store(outpost_proto::names::CAPTURES_STORE)
@@ -122,26 +148,50 @@ impl Engine {
             .map_err(|e| EngineError::Unavailable(format!("captures object store: {e}")))?;
         let writer = captures::CaptureWriter {
             store: captures,
-            dir: capture_dir,
+            dir: cfg.capture_dir.clone(),
         };
         let inventory = bus
             .js
             .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
             .await
             .map_err(|e| EngineError::Unavailable(format!("inventory bucket: {e}")))?;
+        let inventory = crate::redfish::inventory::InventoryWriter { store: inventory };
+        gave_up::ensure_stream(
+            &bus.js,
+            std::time::Duration::from_secs(cfg.jetstream.events_max_age_hours * 3600),
+            cfg.jetstream.memory_storage,
+        )
+        .await
+        .map_err(EngineError::Unavailable)?;
+        let mut actor =
+            actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
+        // Reconcile before anything is resumed, so no finished task is
+        // dispatched again and no job is judged on stale counts.
+        let started = std::time::Instant::now();
+        let mut events = reconcile::read_events(&bus.js, &pending)
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let replayed = events.len();
+        writer.save(&mut events).await;
+        inventory.fold(&events).await;
+        actor.apply_replayed(events).await;
+        tracing::info!(
+            jobs = pending.len(),
+            events = replayed,
+            ms = started.elapsed().as_millis() as u64,
+            "unfinished jobs reconciled with the events stream"
+        );
+        actor.resume().await;
+        tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
         tokio::spawn(relay::run(
             bus.js.clone(),
             writer,
-            crate::redfish::inventory::InventoryWriter { store: inventory },
+            inventory,
             tx.clone(),
+            relay_start,
             shutdown.clone(),
         ));
-        tokio::spawn(relay::watch_max_deliveries(
-            bus.client.clone(),
-            bus.js.clone(),
-            tx.clone(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(gave_up::run(bus.js.clone(), tx.clone(), shutdown.clone()));
         let handle = tokio::spawn(actor.run(rx, shutdown));
         Ok((engine, handle))
     }

@@ -1,13 +1,14 @@
 //! The relay's intake: a durable pull consumer on `OUTPOST_EVENTS` read in
-//! order and handed to the engine in batches, and the JetStream advisory
-//! that tells when a task message ran out of deliveries.
+//! order and handed to the engine in batches. Each event is acknowledged on
+//! its own once the engine has applied and stored it (explicit acks), so an
+//! event pulled by a process that died is delivered again, never skipped.
 
 use super::Command;
 use super::captures::{self, CaptureWriter};
 use crate::redfish::inventory::InventoryWriter;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use outpost_proto::{Message, names, pb};
+use outpost_proto::names;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,11 +23,12 @@ pub async fn run(
     captures: CaptureWriter,
     inventory: InventoryWriter,
     tx: mpsc::Sender<Command>,
+    start: time::OffsetDateTime,
     shutdown: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match read(&js, &captures, &inventory, &tx, &shutdown).await {
+        match read(&js, &captures, &inventory, &tx, start, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "event relay interrupted; resubscribing");
@@ -45,6 +47,7 @@ async fn read(
     captures: &CaptureWriter,
     inventory: &InventoryWriter,
     tx: &mpsc::Sender<Command>,
+    start: time::OffsetDateTime,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let stream = js
@@ -52,8 +55,8 @@ async fn read(
         .await
         .map_err(|e| e.to_string())?;
     // The relay acked for all before (`coordinator_relay`); that consumer
-    // lost events a dead coordinator had pulled. It goes; the explicit one
-    // replays from the start, which is idempotent.
+    // lost events a dead coordinator had pulled. It goes; start-up
+    // reconciliation has already applied what it lost.
     let _ = stream.delete_consumer(names::LEGACY_RELAY_CONSUMER).await;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
@@ -63,7 +66,10 @@ async fn read(
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(60),
                 max_ack_pending: 50_000,
-                deliver_policy: consumer::DeliverPolicy::All,
+                // Only created when missing (a new deployment, or a
+                // consumer lost with its server): from where unfinished
+                // jobs' events begin, which reconciliation also read.
+                deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time: start },
                 ..Default::default()
             },
         )
@@ -104,64 +110,6 @@ async fn read(
         }
         if let Some(e) = failure {
             tracing::debug!(error = %e, "event subscription reported an error");
-        }
-    }
-}
-
-/// The fields of a max-deliveries advisory the engine needs.
-#[derive(serde::Deserialize)]
-struct MaxDeliveries {
-    stream_seq: u64,
-    deliveries: u64,
-}
-
-/// Listens for `MAX_DELIVERIES` advisories on the tasks stream: a task
-/// whose every delivery went unanswered is reported to the engine, which
-/// fails it instead of leaving it running for ever.
-pub async fn watch_max_deliveries(
-    client: async_nats::Client,
-    js: jetstream::Context,
-    tx: mpsc::Sender<Command>,
-    shutdown: CancellationToken,
-) {
-    let subject = format!(
-        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
-        names::TASKS_STREAM
-    );
-    let mut sub = match client.subscribe(subject).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch max-deliveries advisories");
-            return;
-        }
-    };
-    loop {
-        let msg = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            m = sub.next() => m,
-        };
-        let Some(msg) = msg else { return };
-        let Ok(adv) = serde_json::from_slice::<MaxDeliveries>(&msg.payload) else {
-            continue;
-        };
-        let Ok(stream) = js.get_stream(names::TASKS_STREAM).await else {
-            continue;
-        };
-        match stream.get_raw_message(adv.stream_seq).await {
-            Ok(raw) => {
-                if let Ok(task) = pb::Task::decode(raw.payload.as_ref()) {
-                    let _ = tx
-                        .send(Command::GaveUp {
-                            task,
-                            deliveries: adv.deliveries,
-                        })
-                        .await;
-                }
-                let _ = stream.delete_message(adv.stream_seq).await;
-            }
-            Err(e) => {
-                tracing::warn!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone")
-            }
         }
     }
 }

@@ -1,0 +1,156 @@
+//! Tasks that ran out of deliveries. JetStream says so with a
+//! `MAX_DELIVERIES` advisory on core NATS, which nobody hears while the
+//! coordinator is down. The stream `OUTPOST_ADVISORIES` captures those
+//! advisories, and a durable consumer hands each to the engine, which fails
+//! the task; the advisory is acknowledged only once that failure is stored,
+//! so a task that gave up is failed even if no coordinator was running then.
+
+use super::Command;
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use outpost_proto::{Message, names, pb};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// The stream that keeps max-deliveries advisories of the tasks stream.
+pub const ADVISORIES_STREAM: &str = "OUTPOST_ADVISORIES";
+/// The engine's durable consumer on it.
+pub const GAVE_UP_CONSUMER: &str = "coordinator_gave_up";
+
+fn advisory_subject() -> String {
+    format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
+        names::TASKS_STREAM
+    )
+}
+
+/// Creates (or opens) the advisories stream.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    max_age: Duration,
+    memory: bool,
+) -> Result<stream::Stream, String> {
+    js.get_or_create_stream(stream::Config {
+        name: ADVISORIES_STREAM.to_string(),
+        subjects: vec![advisory_subject()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: if memory {
+            stream::StorageType::Memory
+        } else {
+            stream::StorageType::File
+        },
+        max_age,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("{ADVISORIES_STREAM}: {e}"))
+}
+
+/// The fields of a max-deliveries advisory the engine needs.
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    stream_seq: u64,
+    deliveries: u64,
+}
+
+/// Hands captured advisories to the engine until shutdown; resubscribes
+/// when the subscription fails.
+pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        match read(&js, &tx, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "max-deliveries watch interrupted; resubscribing");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+async fn read(
+    js: &jetstream::Context,
+    tx: &mpsc::Sender<Command>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let stream = js
+        .get_stream(ADVISORIES_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            GAVE_UP_CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(GAVE_UP_CONSUMER.to_string()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = consumer
+        .stream()
+        .heartbeat(Duration::from_secs(2))
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await
+        .map_err(|e| e.to_string())?;
+    let tasks = js
+        .get_stream(names::TASKS_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let msg = match msg {
+            None => return Err("advisory subscription ended".into()),
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "advisory subscription reported an error");
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        let Ok(adv) = serde_json::from_slice::<MaxDeliveries>(&msg.payload) else {
+            tracing::warn!("unreadable max-deliveries advisory dropped");
+            let _ = msg.ack().await;
+            continue;
+        };
+        match tasks.get_raw_message(adv.stream_seq).await {
+            Ok(raw) => match pb::Task::decode(raw.payload.as_ref()) {
+                Ok(task) => {
+                    let (done, applied) = oneshot::channel();
+                    let cmd = Command::GaveUp {
+                        task,
+                        deliveries: adv.deliveries,
+                        done,
+                    };
+                    if tx.send(cmd).await.is_err() || applied.await.is_err() {
+                        // The engine stopped: the advisory stays for the next run.
+                        return Ok(());
+                    }
+                    let _ = tasks.delete_message(adv.stream_seq).await;
+                }
+                Err(e) => {
+                    tracing::warn!(seq = adv.stream_seq, error = %e, "undecodable task of a max-deliveries advisory")
+                }
+            },
+            Err(e) => {
+                // Gone: deleted after an earlier run applied it, or a cancel
+                // dropped it. Either way nothing is left to fail.
+                tracing::debug!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone");
+            }
+        }
+        if let Err(e) = msg.ack().await {
+            tracing::warn!(error = %e, "advisory ack failed; it will be applied again (idempotent)");
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Start-up reconciliation: job state is a fold of `OUTPOST_EVENTS`, so
+//! before a restarted coordinator resumes anything it reads, for every job
+//! that is not finished, the job's events from the stream and applies them
+//! (idempotently) to the state it loaded. Whatever instant the previous
+//! process died at (events pulled but not applied, state writes lost, a
+//! relay consumer reset), the state converges to what the stream says.
+//!
+//! Only the part of the stream that can hold such events is read: from the
+//! earliest time an unfinished job could have been dispatched, with the
+//! jobs' subjects as filters. Finished jobs and history cost nothing.
+
+use async_nats::jetstream::{self, consumer};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use outpost_proto::{Message, names, pb, subject};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Filter subjects per reading consumer.
+const FILTERS_PER_READ: usize = 128;
+/// Margin for clock skew between this host and the NATS server.
+const SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+/// How long one read may wait for the next message before giving up.
+const READ_IDLE: Duration = Duration::from_secs(10);
+
+/// Why the stream could not be read back.
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error("cannot open the events stream: {0}")]
+    Stream(String),
+    #[error("cannot read the events stream: {0}")]
+    Read(String),
+}
+
+/// A job to reconcile and the earliest time its events can carry.
+pub struct Pending {
+    pub job_id: String,
+    pub since: DateTime<Utc>,
+}
+
+/// The earliest instant events of a job created at `created` and
+/// scheduled for `schedule_at` can have been published.
+pub fn events_since(created: &str, schedule_at: Option<&str>) -> DateTime<Utc> {
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let created = parse(created).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // A scheduled job may have been dispatched early only if the clock
+    // jumped; the margin below covers skew, not that.
+    let at = schedule_at
+        .and_then(parse)
+        .unwrap_or(created)
+        .min(Utc::now());
+    at.max(created) - SKEW
+}
+
+/// Reads every event of `jobs` published up to now, in stream order.
+pub async fn read_events(
+    js: &jetstream::Context,
+    jobs: &[Pending],
+) -> Result<Vec<pb::Event>, ReconcileError> {
+    let mut out: Vec<(u64, pb::Event)> = Vec::new();
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stream = js
+        .get_stream(names::EVENTS_STREAM)
+        .await
+        .map_err(|e| ReconcileError::Stream(e.to_string()))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| ReconcileError::Stream(e.to_string()))?
+        .state
+        .last_sequence;
+    if last == 0 {
+        return Ok(Vec::new());
+    }
+    let mut sorted: Vec<&Pending> = jobs.iter().collect();
+    sorted.sort_by_key(|p| p.since);
+    for chunk in sorted.chunks(FILTERS_PER_READ) {
+        let filters: Vec<String> = chunk
+            .iter()
+            .filter_map(|p| subject::job_events_filter(&p.job_id).ok())
+            .collect();
+        let since = chunk[0].since.max(DateTime::<Utc>::UNIX_EPOCH);
+        let start = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        read_range(&stream, filters, start, last, &mut out).await?;
+    }
+    // Chunks were read one after the other: bring events back to stream
+    // order per task (apply is idempotent, but order decides the result).
+    out.sort_by_key(|(seq, _)| *seq);
+    Ok(out.into_iter().map(|(_, ev)| ev).collect())
+}
+
+async fn read_range(
+    stream: &jetstream::stream::Stream,
+    filters: Vec<String>,
+    start: time::OffsetDateTime,
+    last: u64,
+    out: &mut Vec<(u64, pb::Event)>,
+) -> Result<(), ReconcileError> {
+    let read_err = |e: &dyn std::fmt::Display| ReconcileError::Read(e.to_string());
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subjects: filters,
+            deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time: start },
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            memory_storage: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| read_err(&e))?;
+    let name = consumer.cached_info().name.clone();
+    let result = async {
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(());
+        }
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1000)
+            .heartbeat(Duration::from_secs(2))
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| read_err(&e))?;
+        loop {
+            let next = tokio::time::timeout(READ_IDLE, messages.next())
+                .await
+                .map_err(|_| ReconcileError::Read("no message within the read deadline".into()))?;
+            let Some(m) = next else { break };
+            let m = m.map_err(|e| read_err(&e))?;
+            let info = m.info().map_err(|e| read_err(&e))?;
+            let (seq, pending) = (info.stream_sequence, info.pending);
+            match pb::Event::decode(m.payload.as_ref()) {
+                Ok(ev) => out.push((seq, ev)),
+                Err(e) => {
+                    tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped")
+                }
+            }
+            if pending == 0 || seq >= last {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = stream.delete_consumer(&name).await;
+    result
+}

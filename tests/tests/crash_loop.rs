@@ -1,0 +1,103 @@
+//! Job state survives a coordinator killed at any instant: rounds of a
+//! 300-task job with `kill -9` of the coordinator at a random point, then a
+//! restart; every job must end `succeeded` with counts equal to what the
+//! events stream holds. The same with the NATS server killed as well.
+
+use outpost_proto::pb;
+use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::inspect;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TASKS: usize = 300;
+
+/// Kill points: spread over 0–500 ms, in a different order every run,
+/// so the kills land in submission, dispatch, relay and state writes.
+fn kill_points(rounds: usize) -> Vec<u64> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(7);
+    let mut x = seed | 1;
+    (0..rounds)
+        .map(|_| {
+            // xorshift: enough spread for kill points.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % 501
+        })
+        .collect()
+}
+
+async fn check_converged(fleet: &Fleet, id: &str, round: usize, at_ms: u64) -> anyhow::Result<()> {
+    let job: Value = fleet.api.wait_finished(id, SETTLE).await.map_err(|e| {
+        anyhow::anyhow!("round {round} (kill at {at_ms} ms): job {id} did not finish: {e}")
+    })?;
+    let events = inspect::events(&fleet.nats.url(), id).await?;
+    let succeeded = inspect::results_per_task(&events, pb::Outcome::Succeeded);
+    assert_eq!(
+        job["status"], "succeeded",
+        "round {round} (kill at {at_ms} ms): {}",
+        job["counts"]
+    );
+    assert_eq!(
+        job["counts"]["succeeded"].as_u64(),
+        Some(succeeded.len() as u64),
+        "round {round} (kill at {at_ms} ms): counts differ from the events stream: {}",
+        job["counts"]
+    );
+    assert_eq!(succeeded.len(), TASKS, "round {round}");
+    assert!(
+        succeeded.values().all(|&n| n == 1),
+        "round {round}: a task succeeded twice"
+    );
+    Ok(())
+}
+
+fn job() -> Value {
+    json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": TASKS, "ms": 0}})
+}
+
+#[tokio::test]
+async fn coordinator_killed_at_random_points_converges() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet
+        .worker("alpha", "alpha-1", &["--concurrency", "16"])
+        .await?;
+    let mut jobs = Vec::new();
+    for (round, at_ms) in kill_points(20).into_iter().enumerate() {
+        let id = fleet.api.submit_ok(&job()).await?;
+        tokio::time::sleep(Duration::from_millis(at_ms)).await;
+        fleet.kill_coordinator().await?;
+        fleet.start_coordinator().await?;
+        jobs.push((round, at_ms, id));
+    }
+    for (round, at_ms, id) in &jobs {
+        check_converged(&fleet, id, *round, *at_ms).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn coordinator_and_nats_killed_converge() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet
+        .worker("alpha", "alpha-1", &["--concurrency", "16"])
+        .await?;
+    let mut jobs = Vec::new();
+    for (round, at_ms) in kill_points(6).into_iter().enumerate() {
+        let id = fleet.api.submit_ok(&job()).await?;
+        tokio::time::sleep(Duration::from_millis(at_ms)).await;
+        fleet.kill_coordinator().await?;
+        // NATS dies too, at a point of its own in the middle of the run.
+        tokio::time::sleep(Duration::from_millis(at_ms / 3)).await;
+        fleet.nats.restart().await?;
+        fleet.start_coordinator().await?;
+        jobs.push((round, at_ms, id));
+    }
+    for (round, at_ms, id) in &jobs {
+        check_converged(&fleet, id, *round, *at_ms).await?;
+    }
+    Ok(())
+}
