@@ -33,6 +33,9 @@ pub struct Config {
     pub listen: Option<String>,
     #[serde(default)]
     pub jetstream: JetStreamConfig,
+    /// When finished jobs leave the hot state.
+    #[serde(default)]
+    pub retention: crate::engine::retention::RetentionConfig,
     /// Where SSH captures are written (`<capture_dir>/<output_directory>/<file>`);
     /// default `~/.outpost/captures`.
     #[serde(default)]

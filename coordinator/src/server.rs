@@ -76,6 +76,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         crate::engine::EngineConfig {
             capture_dir: opts.config.capture_dir(),
             jetstream: opts.config.jetstream.clone(),
+            retention: opts.config.retention.clone(),
         },
         shutdown.clone(),
     )

@@ -23,6 +23,8 @@ pub const DSM_BUCKET: &str = "outpost_dsm";
 pub const CAPTURES_STORE: &str = "outpost_captures";
 /// Object store for firmware images pushed to iDRACs.
 pub const FIRMWARE_STORE: &str = "outpost_firmware";
+/// KV bucket of finished jobs' summaries once they left the hot state.
+pub const HISTORY_BUCKET: &str = "outpost_history";
 /// Durable consumer through which the coordinator relays events into state.
 pub const RELAY_CONSUMER: &str = "coordinator_relay_explicit";
 /// The relay's earlier consumer (acked for all), removed at start.

@@ -1,7 +1,7 @@
 //! Job endpoints: submit, list, read, cancel.
 
 use super::{ApiError, AppState, MAX_BODY};
-use crate::model::{JobState, JobView, Status};
+use crate::model::{JobState, Status};
 use crate::plan::{self, JobDoc};
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -124,16 +124,20 @@ pub async fn list(
     Ok(Json(state.engine.read(|v| v.list(status, limit))))
 }
 
-/// `GET /api/v1/jobs/{id}`: the job, its task counts and its tasks.
+/// `GET /api/v1/jobs/{id}`: the job, its task counts and its tasks; for a
+/// job that left the hot state, its summary (`archived: true`).
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    state
-        .engine
-        .read(|v| v.job_view(&id))
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if let Some(view) = state.engine.read(|v| v.job_view(&id)) {
+        return Ok(Json(view).into_response());
+    }
+    match state.engine.archived(&id).await? {
+        Some(summary) => Ok(Json(summary).into_response()),
+        None => Err(ApiError::NotFound(format!("no job {id:?}"))),
+    }
 }
 
 /// `POST /api/v1/jobs/{id}/cancel`: queued tasks are dropped at once,

@@ -101,7 +101,9 @@ impl Bridge {
         match owned::load(&self.p.store).await {
             Ok(list) => {
                 for o in list {
-                    let known = self.p.engine.read(|v| v.jobs.contains_key(&o.outpost_id));
+                    // In the hot state or archived; when history cannot be
+                    // read, assume known rather than start the job again.
+                    let known = self.p.engine.known(&o.outpost_id).await.unwrap_or(true);
                     if !known {
                         // Died between recording ownership and submitting:
                         // start it again below, as an orphan.

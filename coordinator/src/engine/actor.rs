@@ -4,7 +4,7 @@
 //! change, which is safe because every change here is idempotent.
 
 use super::store::{self, WriteError};
-use super::{Command, EngineError, Metrics, View, apply_event, dispatch};
+use super::{Command, EngineError, Metrics, View, apply_event, dispatch, retention};
 use crate::bus::Bus;
 use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
 use crate::plan::Plan;
@@ -28,10 +28,61 @@ const PURGE_DEADLINE: Duration = Duration::from_secs(5);
 /// Rounds of reload-and-reapply before a conflicting write is given up.
 const CONFLICT_ROUNDS: usize = 8;
 
+/// How often finished jobs are checked against retention.
+const RETENTION_TICK: Duration = Duration::from_secs(2);
+/// Jobs evicted per check at most.
+const EVICT_BATCH: usize = 2048;
+/// How long archiving one job may take.
+const ARCHIVE_DEADLINE: Duration = Duration::from_secs(10);
+
 type TaskRef = (String, String);
+
+/// The history bucket and the state stream, for eviction.
+#[derive(Clone)]
+pub struct Archive {
+    pub cfg: super::retention::RetentionConfig,
+    pub history: async_nats::jetstream::kv::Store,
+    pub state: async_nats::jetstream::stream::Stream,
+}
+
+impl Archive {
+    /// Writes `summary` and purges the job's state; true when both held.
+    async fn archive(&self, id: &str, summary: &super::retention::JobSummary) -> bool {
+        let work = async {
+            let key = subject::job_key(id).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(summary).map_err(|e| e.to_string())?;
+            self.history
+                .put(&key, bytes.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            let bucket = format!("$KV.{}.", outpost_proto::names::JOBS_BUCKET);
+            for filter in [format!("{bucket}task.{id}.>"), format!("{bucket}{key}")] {
+                self.state
+                    .purge()
+                    .filter(filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        };
+        match tokio::time::timeout(ARCHIVE_DEADLINE, work).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(job = %id, error = %e, "finished job not archived; will retry");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(job = %id, "archiving a finished job timed out; will retry");
+                false
+            }
+        }
+    }
+}
 
 pub struct Actor {
     bus: Bus,
+    /// Where finished jobs go when they leave the hot state.
+    pub history: Option<Archive>,
     view: Arc<RwLock<View>>,
     changes: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
@@ -50,6 +101,7 @@ impl Actor {
     ) -> Self {
         Self {
             bus,
+            history: None,
             view,
             changes,
             metrics,
@@ -244,15 +296,79 @@ impl Actor {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let mut retention = tokio::time::interval(RETENTION_TICK);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let cmd = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = retention.tick() => {
+                    self.evict().await;
+                    continue;
+                }
                 cmd = rx.recv() => cmd,
             };
             let Some(cmd) = cmd else { break };
             self.handle(cmd).await;
         }
         tracing::info!("engine stopped");
+    }
+
+    /// Moves finished jobs past retention out of the hot state: summary
+    /// into `outpost_history` first, then the job's state purged from KV
+    /// and dropped from the view.
+    async fn evict(&mut self) {
+        let Some(archive) = self.history.clone() else {
+            return;
+        };
+        let chosen: Vec<(String, retention::JobSummary)> = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            let finished = v
+                .jobs
+                .values()
+                .filter_map(|e| {
+                    retention::finished_at(&e.job).map(|at| retention::Finished {
+                        id: &e.job.id,
+                        finished_at: at,
+                    })
+                })
+                .collect();
+            retention::select(finished, Utc::now(), &archive.cfg, EVICT_BATCH)
+                .into_iter()
+                .filter_map(|id| {
+                    let e = v.jobs.get(id)?;
+                    Some((
+                        id.to_string(),
+                        retention::summarize(&e.job, e.tasks.values().map(|(t, _)| t)),
+                    ))
+                })
+                .collect()
+        };
+        if chosen.is_empty() {
+            return;
+        }
+        let results: Vec<(String, bool)> =
+            futures::stream::iter(chosen.into_iter().map(|(id, summary)| {
+                let archive = archive.clone();
+                async move {
+                    let ok = archive.archive(&id, &summary).await;
+                    (id, ok)
+                }
+            }))
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        let mut evicted = 0u64;
+        {
+            let mut v = self.view();
+            for (id, ok) in results {
+                if ok {
+                    v.jobs.remove(&id);
+                    evicted += 1;
+                }
+            }
+        }
+        Metrics::inc(&self.metrics.jobs_evicted, evicted);
+        tracing::debug!(evicted, "finished jobs left the hot state");
     }
 
     async fn handle(&mut self, cmd: Command) {

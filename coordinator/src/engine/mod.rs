@@ -10,6 +10,7 @@ mod dispatch;
 mod gave_up;
 mod reconcile;
 mod relay;
+pub mod retention;
 mod schedule;
 mod store;
 mod view;
@@ -48,6 +49,7 @@ pub struct Metrics {
     pub events_relayed: AtomicU64,
     pub state_writes: AtomicU64,
     pub state_conflicts: AtomicU64,
+    pub jobs_evicted: AtomicU64,
 }
 
 impl Metrics {
@@ -90,6 +92,8 @@ pub struct EngineConfig {
     pub capture_dir: std::path::PathBuf,
     /// The JetStream settings of the layout.
     pub jetstream: crate::config::JetStreamConfig,
+    /// When finished jobs leave the hot state.
+    pub retention: retention::RetentionConfig,
 }
 
 /// A handle on the running engine.
@@ -98,7 +102,34 @@ pub struct Engine {
     tx: mpsc::Sender<Command>,
     view: Arc<RwLock<View>>,
     changes: broadcast::Sender<String>,
+    history: Option<async_nats::jetstream::kv::Store>,
     pub metrics: Arc<Metrics>,
+}
+
+/// Opens (or creates) KV `outpost_history`.
+async fn open_history(
+    bus: &Bus,
+    cfg: &EngineConfig,
+) -> Result<async_nats::jetstream::kv::Store, EngineError> {
+    use async_nats::jetstream::{kv, stream};
+    let name = outpost_proto::names::HISTORY_BUCKET;
+    if let Ok(store) = bus.js.get_key_value(name).await {
+        return Ok(store);
+    }
+    bus.js
+        .create_key_value(kv::Config {
+            bucket: name.to_string(),
+            history: 1,
+            max_age: std::time::Duration::from_secs(cfg.retention.history_days.max(1) * 86_400),
+            storage: if cfg.jetstream.memory_storage {
+                stream::StorageType::Memory
+            } else {
+                stream::StorageType::File
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| EngineError::Unavailable(format!("{name}: {e}")))
 }
 
 impl Engine {
@@ -135,10 +166,12 @@ impl Engine {
         let (sched_tx, sched_rx) = mpsc::unbounded_channel();
         let (changes, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::default());
+        let history = open_history(&bus, &cfg).await?;
         let engine = Engine {
             tx: tx.clone(),
             view: view.clone(),
             changes: changes.clone(),
+            history: Some(history.clone()),
             metrics: metrics.clone(),
         };
         let captures = bus
@@ -165,6 +198,15 @@ impl Engine {
         .map_err(EngineError::Unavailable)?;
         let mut actor =
             actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
+        actor.history = Some(actor::Archive {
+            cfg: cfg.retention.clone(),
+            history: history.clone(),
+            state: bus
+                .js
+                .get_stream(format!("KV_{}", outpost_proto::names::JOBS_BUCKET))
+                .await
+                .map_err(|e| EngineError::Unavailable(format!("state stream: {e}")))?,
+        });
         // Reconcile before anything is resumed, so no finished task is
         // dispatched again and no job is judged on stale counts.
         let started = std::time::Instant::now();
@@ -194,6 +236,29 @@ impl Engine {
         tokio::spawn(gave_up::run(bus.js.clone(), tx.clone(), shutdown.clone()));
         let handle = tokio::spawn(actor.run(rx, shutdown));
         Ok((engine, handle))
+    }
+
+    /// The summary of a job that left the hot state, if it is still kept.
+    pub async fn archived(&self, id: &str) -> Result<Option<retention::JobSummary>, EngineError> {
+        let Some(history) = &self.history else {
+            return Ok(None);
+        };
+        let Ok(key) = outpost_proto::subject::job_key(id) else {
+            return Ok(None);
+        };
+        let entry = tokio::time::timeout(std::time::Duration::from_secs(5), history.get(&key))
+            .await
+            .map_err(|_| EngineError::Unavailable("history read timed out".into()))?
+            .map_err(|e| EngineError::Unavailable(format!("history read: {e}")))?;
+        Ok(entry.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Whether the job is known: in the hot state or in history.
+    pub async fn known(&self, id: &str) -> Result<bool, EngineError> {
+        if self.read(|v| v.jobs.contains_key(id)) {
+            return Ok(true);
+        }
+        Ok(self.archived(id).await?.is_some())
     }
 
     /// Writes a planned job and dispatches it (now or at `schedule_at`).
