@@ -15,5 +15,6 @@ pub mod plan;
 pub mod redfish;
 pub mod rolling;
 pub mod server;
+pub mod supervise;
 pub mod vcenter;
 pub mod zones;

@@ -6,8 +6,10 @@ use crate::api::{self, AppState};
 use crate::bus;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::supervise::{Health, Supervisor};
 use crate::zones::Zones;
 use axum::serve::ListenerExt;
+use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +42,14 @@ pub enum ServerError {
     Http(std::io::Error),
     #[error("cannot start the DSM bridge: {0}")]
     Dsm(String),
+    #[error("the engine stopped unexpectedly")]
+    EngineDied,
 }
+
+/// How long open API connections may take to finish at shutdown.
+const DRAIN_API: Duration = Duration::from_secs(5);
+/// How long background tasks and then the engine may take to stop.
+const DRAIN_BACKGROUND: Duration = Duration::from_secs(5);
 
 /// Everything the process needs to run.
 pub struct Options {
@@ -71,6 +80,11 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     let bus =
         bus::ensure_layout_with_retry(client, &opts.config.jetstream, Duration::from_secs(60))
             .await?;
+    // Shutdown is staged: the API stops taking work first (`shutdown`),
+    // then the background tasks (`background`), then the engine.
+    let background = CancellationToken::new();
+    let engine_stop = CancellationToken::new();
+    let mut sup = Supervisor::new(Health::default(), background.clone());
     let (engine, engine_task) = Engine::start(
         bus.clone(),
         crate::engine::EngineConfig {
@@ -78,7 +92,8 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             jetstream: opts.config.jetstream.clone(),
             retention: opts.config.retention.clone(),
         },
-        shutdown.clone(),
+        &mut sup,
+        engine_stop.clone(),
     )
     .await?;
     let state = AppState {
@@ -96,17 +111,18 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             .get_key_value(outpost_proto::names::DSM_BUCKET)
             .await
             .map_err(|e| ServerError::Dsm(e.to_string()))?;
-        tokio::spawn(crate::dsm::bridge::run(
-            crate::dsm::bridge::BridgeParts {
-                cfg,
-                engine: state.engine.clone(),
-                zones: state.zones.clone(),
-                inventory: state.inventory.clone(),
-                servers: state.servers.clone(),
-                store,
-            },
-            shutdown.clone(),
-        ));
+        let parts = crate::dsm::bridge::BridgeParts {
+            cfg,
+            engine: state.engine.clone(),
+            zones: state.zones.clone(),
+            inventory: state.inventory.clone(),
+            servers: state.servers.clone(),
+            store,
+        };
+        let stop = background.clone();
+        sup.spawn("dsm_bridge", move || {
+            crate::dsm::bridge::run(parts.clone(), stop.clone())
+        });
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -123,13 +139,45 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, api::router(state))
+    let serve = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .map_err(ServerError::Http)?;
+        .into_future();
+    tokio::pin!(serve);
+    let mut engine_task = engine_task;
+    let finished = tokio::select! {
+        r = &mut serve => Some(r.map_err(ServerError::Http)),
+        // The engine stopping on its own is fatal: the process exits so
+        // that its supervisor restarts it, and start-up reconciles.
+        _ = &mut engine_task => {
+            tracing::error!("the engine stopped unexpectedly; exiting");
+            return Err(ServerError::EngineDied);
+        }
+        _ = shutdown.cancelled() => None,
+    };
+    // Stage 1: no new connections; open ones (SSE followers) get
+    // DRAIN_API to finish before they are dropped.
+    let served = match finished {
+        Some(r) => r,
+        None => match tokio::time::timeout(DRAIN_API, &mut serve).await {
+            Ok(r) => r.map_err(ServerError::Http),
+            Err(_) => {
+                tracing::warn!("API connections did not close in time; dropping them");
+                Ok(())
+            }
+        },
+    };
     shutdown.cancel();
-    let _ = engine_task.await;
-    let _ = bus.client.flush().await;
+    // Stage 2: background tasks (relay, watches, bridge).
+    sup.shutdown(DRAIN_BACKGROUND).await;
+    // Stage 3: the engine finishes the command at hand and stops.
+    engine_stop.cancel();
+    if tokio::time::timeout(DRAIN_BACKGROUND, &mut engine_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the engine did not stop in time");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), bus.client.flush()).await;
     tracing::info!("coordinator stopped");
-    Ok(())
+    served
 }

@@ -133,3 +133,13 @@ pub async fn delete_consumer(nats_url: &str, stream: &str, consumer: &str) -> Re
     s.delete_consumer(consumer).await?;
     Ok(())
 }
+
+/// Deletes a stream, as an operator's `nats stream rm` would.
+pub async fn delete_stream(nats_url: &str, stream: &str) -> Result<()> {
+    let client = async_nats::connect(nats_url).await?;
+    let js = jetstream::new(client);
+    js.delete_stream(stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("deleting {stream}: {e}"))?;
+    Ok(())
+}

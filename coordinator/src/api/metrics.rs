@@ -8,18 +8,33 @@ use axum::response::IntoResponse;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-/// 200 while the coordinator is connected to NATS, 503 otherwise.
+/// 200 while the coordinator is connected to NATS, every background task
+/// runs, the streams exist and the relay keeps up; 503 naming what is
+/// wrong otherwise.
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let connected = matches!(
         state.bus.client.connection_state(),
         async_nats::connection::State::Connected
     );
-    let (code, status) = if connected {
-        (StatusCode::OK, "ok")
+    let report = state.engine.health.report();
+    let mut problems = report.problems();
+    if !connected {
+        problems.insert(0, "nats disconnected".to_string());
+    }
+    let (code, status) = if problems.is_empty() {
+        (StatusCode::OK, "ok".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "nats disconnected")
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("; "))
     };
-    (code, axum::Json(serde_json::json!({ "status": status })))
+    (
+        code,
+        axum::Json(serde_json::json!({
+            "status": status,
+            "nats": if connected { "connected" } else { "disconnected" },
+            "components": report.components,
+            "relay_lag": report.relay_lag,
+        })),
+    )
 }
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
@@ -61,6 +76,11 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             "outpost_state_conflicts_total",
             "KV writes that lost a revision race.",
             &m.state_conflicts,
+        ),
+        (
+            "outpost_jobs_evicted_total",
+            "Finished jobs moved out of the hot state into history.",
+            &m.jobs_evicted,
         ),
     ];
     for (name, help, c) in counters {

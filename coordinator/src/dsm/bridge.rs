@@ -28,6 +28,7 @@ use uuid::Uuid;
 const FLUSH: Duration = Duration::from_millis(300);
 
 /// What the bridge works with.
+#[derive(Clone)]
 pub struct BridgeParts {
     pub cfg: DsmConfig,
     pub engine: Engine,

@@ -27,6 +27,10 @@ const SUBMIT_DEADLINE: Duration = Duration::from_secs(10);
 const PURGE_DEADLINE: Duration = Duration::from_secs(5);
 /// Rounds of reload-and-reapply before a conflicting write is given up.
 const CONFLICT_ROUNDS: usize = 8;
+/// How long a state read or write may wait for NATS; what could not be
+/// written by then stays in memory, is written again at the next
+/// retention tick, and its events are not acknowledged.
+const STORE_DEADLINE: Duration = Duration::from_secs(20);
 
 /// How often finished jobs are checked against retention.
 const RETENTION_TICK: Duration = Duration::from_secs(2);
@@ -83,6 +87,10 @@ pub struct Actor {
     bus: Bus,
     /// Where finished jobs go when they leave the hot state.
     pub history: Option<Archive>,
+    /// Tasks and jobs whose state in memory is ahead of KV (a write that
+    /// missed its deadline): written again at every retention tick.
+    unsynced_tasks: BTreeSet<TaskRef>,
+    unsynced_jobs: BTreeSet<String>,
     view: Arc<RwLock<View>>,
     changes: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
@@ -102,6 +110,8 @@ impl Actor {
         Self {
             bus,
             history: None,
+            unsynced_tasks: BTreeSet::new(),
+            unsynced_jobs: BTreeSet::new(),
             view,
             changes,
             metrics,
@@ -170,6 +180,33 @@ impl Actor {
         }
         self.advance_rollouts(rolling.into_iter().map(|(j, _)| j).collect())
             .await;
+    }
+
+    /// Publishes again every pending task of dispatched, unfinished jobs
+    /// (after the tasks stream was re-created empty).
+    fn redispatch(&self) {
+        let jobs: Vec<(String, Vec<TaskState>)> = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            v.jobs
+                .values()
+                .filter(|e| e.job.dispatched && !e.job.status.is_terminal())
+                .map(|e| {
+                    let pending = e
+                        .tasks
+                        .values()
+                        .filter(|(t, _)| t.status == Status::Pending)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    (e.job.id.clone(), pending)
+                })
+                .collect()
+        };
+        for (job_id, pending) in jobs {
+            if !pending.is_empty() {
+                tracing::warn!(job = %job_id, tasks = pending.len(), "publishing pending tasks again");
+                self.spawn_publish(&job_id, pending);
+            }
+        }
     }
 
     /// Publishes `tasks` of a job; their sequences come back as `Dispatched`.
@@ -272,13 +309,16 @@ impl Actor {
             });
             keep.push((t, key));
         }
-        let results = store::write_all(&kv, writes, WINDOW, None).await;
+        let results =
+            store::write_all(&kv, writes, WINDOW, Some(Instant::now() + STORE_DEADLINE)).await;
         Metrics::inc(&self.metrics.state_writes, results.len() as u64);
         let mut added = Vec::new();
         for ((t, key), r) in keep.into_iter().zip(results) {
             let entry = match r {
                 Ok(rev) => Some((t, rev)),
-                Err(WriteError::Conflict { .. }) => store::read::<TaskState>(&kv, &key).await,
+                Err(WriteError::Conflict { .. }) => {
+                    store::read::<TaskState>(&kv, &key, Instant::now() + STORE_DEADLINE).await
+                }
                 Err(e) => {
                     tracing::error!(job = %job_id, task = %t.id, error = %e, "workflow step not written; will retry");
                     None
@@ -302,6 +342,7 @@ impl Actor {
             let cmd = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = retention.tick() => {
+                    self.resync().await;
                     self.evict().await;
                     continue;
                 }
@@ -311,6 +352,45 @@ impl Actor {
             self.handle(cmd).await;
         }
         tracing::info!("engine stopped");
+    }
+
+    /// Writes again the state that missed its deadline. Memory is ahead of
+    /// KV there (every event it holds was applied), so on a conflict the
+    /// stored entry is kept only if it went further.
+    async fn resync(&mut self) {
+        if !self.unsynced_tasks.is_empty() {
+            let todo: Vec<TaskRef> = self.unsynced_tasks.iter().cloned().collect();
+            let ours: HashMap<TaskRef, TaskState> = {
+                let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+                todo.iter()
+                    .filter_map(|(j, t)| {
+                        let (task, _) = v.jobs.get(j)?.tasks.get(t)?;
+                        Some(((j.clone(), t.clone()), task.clone()))
+                    })
+                    .collect()
+            };
+            self.unsynced_tasks.retain(|r| ours.contains_key(r));
+            let redo =
+                |fresh: &mut TaskState| match ours.get(&(fresh.job_id.clone(), fresh.id.clone())) {
+                    Some(o)
+                        if o.applied > fresh.applied
+                            || (o.status.is_terminal() && !fresh.status.is_terminal()) =>
+                    {
+                        *fresh = o.clone();
+                        true
+                    }
+                    _ => false,
+                };
+            self.write_tasks(todo, &redo).await;
+        }
+        if !self.unsynced_jobs.is_empty() {
+            let todo: Vec<String> = self.unsynced_jobs.iter().cloned().collect();
+            {
+                let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+                self.unsynced_jobs.retain(|j| v.jobs.contains_key(j));
+            }
+            self.write_jobs(todo).await;
+        }
     }
 
     /// Moves finished jobs past retention out of the hot state: summary
@@ -334,6 +414,10 @@ impl Actor {
                 .collect();
             retention::select(finished, Utc::now(), &archive.cfg, EVICT_BATCH)
                 .into_iter()
+                .filter(|id| {
+                    !self.unsynced_jobs.contains(*id)
+                        && !self.unsynced_tasks.iter().any(|(j, _)| j == id)
+                })
                 .filter_map(|id| {
                     let e = v.jobs.get(id)?;
                     Some((
@@ -393,6 +477,7 @@ impl Actor {
                 }
             }
             Command::Events(msgs, events) => self.events(msgs, events).await,
+            Command::Redispatch => self.redispatch(),
             Command::GaveUp {
                 task,
                 deliveries,
@@ -637,6 +722,7 @@ impl Actor {
                 .unwrap_or(false)
         };
         let conflicts = self.metrics.state_conflicts.load(Ordering::Relaxed);
+        let unsynced_before = self.unsynced_tasks.len() + self.unsynced_jobs.len();
         self.write_tasks(dirty, &redo).await;
         let exact = conflicts == self.metrics.state_conflicts.load(Ordering::Relaxed);
         let jobs: Vec<String> = jobs.into_iter().collect();
@@ -644,7 +730,11 @@ impl Actor {
         // Every message is acked on its own: acking the last of a batch for
         // all (AckPolicy::All) would also ack messages a coordinator that
         // died had pulled but not applied, before they are redelivered.
-        let acks = msgs.iter().map(|m| m.ack());
+        // When a write missed its deadline nothing is acked: the events
+        // come again (applying them is idempotent) while the state is
+        // written again from memory.
+        let stored = self.unsynced_tasks.len() + self.unsynced_jobs.len() <= unsynced_before;
+        let acks = msgs.iter().filter(|_| stored).map(|m| m.ack());
         for r in futures::future::join_all(acks).await {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "relay ack failed; the event will be applied again (idempotent)");
@@ -720,22 +810,33 @@ impl Actor {
             };
             Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
             let kv = self.bus.jobs.clone();
-            let results = store::write_all(&kv, writes, WINDOW, None).await;
+            let deadline = Instant::now() + STORE_DEADLINE;
+            let results = store::write_all(&kv, writes, WINDOW, Some(deadline)).await;
             let mut again = Vec::new();
             for ((r, key), res) in refs.into_iter().zip(results) {
                 match res {
-                    Ok(rev) => self.set_task_rev(&r, rev),
+                    Ok(rev) => {
+                        self.unsynced_tasks.remove(&r);
+                        self.set_task_rev(&r, rev)
+                    }
                     Err(WriteError::Conflict { .. }) => {
                         Metrics::inc(&self.metrics.state_conflicts, 1);
-                        if let Some((mut fresh, rev)) = store::read::<TaskState>(&kv, &key).await {
+                        if let Some((mut fresh, rev)) =
+                            store::read::<TaskState>(&kv, &key, deadline).await
+                        {
                             let changed = redo(&mut fresh);
                             self.set_task(&r, fresh, rev);
                             if changed {
                                 again.push(r);
                             }
+                        } else {
+                            self.unsynced_tasks.insert(r);
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "task state not written"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "task state not written; will write it again");
+                        self.unsynced_tasks.insert(r);
+                    }
                 }
             }
             todo = again;
@@ -845,19 +946,23 @@ impl Actor {
             };
             Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
             let kv = self.bus.jobs.clone();
-            let results = store::write_all(&kv, writes, WINDOW, None).await;
+            let deadline = Instant::now() + STORE_DEADLINE;
+            let results = store::write_all(&kv, writes, WINDOW, Some(deadline)).await;
             let mut again = Vec::new();
             let now = now_rfc3339();
             for ((id, key), res) in refs.into_iter().zip(results) {
                 match res {
                     Ok(rev) => {
+                        self.unsynced_jobs.remove(&id);
                         if let Some(e) = self.view().jobs.get_mut(&id) {
                             e.rev = rev;
                         }
                     }
                     Err(WriteError::Conflict { .. }) => {
                         Metrics::inc(&self.metrics.state_conflicts, 1);
-                        if let Some((mut fresh, rev)) = store::read::<JobState>(&kv, &key).await {
+                        if let Some((mut fresh, rev)) =
+                            store::read::<JobState>(&kv, &key, deadline).await
+                        {
                             let mut v = self.view();
                             if let Some(e) = v.jobs.get_mut(&id) {
                                 fresh.dispatched |= e.job.dispatched;
@@ -871,9 +976,14 @@ impl Actor {
                                 e.rev = rev;
                                 again.push(id);
                             }
+                        } else {
+                            self.unsynced_jobs.insert(id);
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "job state not written"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "job state not written; will write it again");
+                        self.unsynced_jobs.insert(id);
+                    }
                 }
             }
             todo = again;

@@ -8,6 +8,7 @@ mod apply;
 pub mod captures;
 mod dispatch;
 mod gave_up;
+mod guard;
 mod reconcile;
 mod relay;
 pub mod retention;
@@ -83,6 +84,8 @@ pub enum Command {
         deliveries: u64,
         done: oneshot::Sender<()>,
     },
+    /// The tasks stream was re-created empty: publish pending tasks again.
+    Redispatch,
 }
 
 /// What the engine is started with.
@@ -103,6 +106,8 @@ pub struct Engine {
     view: Arc<RwLock<View>>,
     changes: broadcast::Sender<String>,
     history: Option<async_nats::jetstream::kv::Store>,
+    /// Health of the engine's background tasks and of the layout.
+    pub health: crate::supervise::Health,
     pub metrics: Arc<Metrics>,
 }
 
@@ -139,6 +144,7 @@ impl Engine {
     pub async fn start(
         bus: Bus,
         cfg: EngineConfig,
+        sup: &mut crate::supervise::Supervisor,
         shutdown: CancellationToken,
     ) -> Result<(Engine, tokio::task::JoinHandle<()>), EngineError> {
         let view = store::load_all(&bus.jobs)
@@ -172,6 +178,7 @@ impl Engine {
             view: view.clone(),
             changes: changes.clone(),
             history: Some(history.clone()),
+            health: sup.health.clone(),
             metrics: metrics.clone(),
         };
         let captures = bus
@@ -225,15 +232,43 @@ impl Engine {
         );
         actor.resume().await;
         tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
-        tokio::spawn(relay::run(
-            bus.js.clone(),
-            writer,
-            inventory,
-            tx.clone(),
-            relay_start,
-            shutdown.clone(),
-        ));
-        tokio::spawn(gave_up::run(bus.js.clone(), tx.clone(), shutdown.clone()));
+        let stop = sup.stop_token();
+        {
+            let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());
+            sup.spawn("relay", move || {
+                relay::run(
+                    js.clone(),
+                    writer.clone(),
+                    inventory.clone(),
+                    tx.clone(),
+                    relay_start,
+                    stop.clone(),
+                )
+            });
+        }
+        {
+            let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());
+            sup.spawn("max_deliveries", move || {
+                gave_up::run(js.clone(), tx.clone(), stop.clone())
+            });
+        }
+        {
+            let (bus, js_cfg, health, tx) = (
+                bus.clone(),
+                cfg.jetstream.clone(),
+                sup.health.clone(),
+                tx.clone(),
+            );
+            sup.spawn("layout_guard", move || {
+                guard::run(
+                    bus.clone(),
+                    js_cfg.clone(),
+                    health.clone(),
+                    tx.clone(),
+                    stop.clone(),
+                )
+            });
+        }
         let handle = tokio::spawn(actor.run(rx, shutdown));
         Ok((engine, handle))
     }

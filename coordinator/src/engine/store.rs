@@ -52,20 +52,28 @@ pub async fn write(
     let key = key.as_str();
     let mut delay = Duration::from_millis(50);
     loop {
-        let result = if rev == 0 {
-            store.create(key, bytes.clone()).await.map_err(|e| {
-                (
-                    matches!(e.kind(), kv::CreateErrorKind::AlreadyExists),
-                    e.to_string(),
-                )
-            })
-        } else {
-            store.update(key, bytes.clone(), rev).await.map_err(|e| {
-                (
-                    matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision),
-                    e.to_string(),
-                )
-            })
+        let attempt = async {
+            if rev == 0 {
+                store.create(key, bytes.clone()).await.map_err(|e| {
+                    (
+                        matches!(e.kind(), kv::CreateErrorKind::AlreadyExists),
+                        e.to_string(),
+                    )
+                })
+            } else {
+                store.update(key, bytes.clone(), rev).await.map_err(|e| {
+                    (
+                        matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision),
+                        e.to_string(),
+                    )
+                })
+            }
+        };
+        let result = match deadline {
+            Some(d) => tokio::time::timeout(d.saturating_duration_since(Instant::now()), attempt)
+                .await
+                .unwrap_or_else(|_| Err((false, "timed out".to_string()))),
+            None => attempt.await,
         };
         match result {
             Ok(rev) => return Ok(rev),
@@ -103,14 +111,21 @@ pub async fn write_all(
     futures::stream::iter(futs).buffered(window).collect().await
 }
 
-/// Reads one entry and its revision, retrying transient failures for ever.
+/// Reads one entry and its revision, retrying transient failures until
+/// `deadline` (then: none).
 pub async fn read<T: serde::de::DeserializeOwned>(
     store: &kv::Store,
     key: &str,
+    deadline: Instant,
 ) -> Option<(T, u64)> {
     let mut delay = Duration::from_millis(50);
     loop {
-        match store.entry(key).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(entry) = tokio::time::timeout(left, store.entry(key)).await else {
+            tracing::warn!(key, "state read timed out");
+            return None;
+        };
+        match entry {
             Ok(Some(e)) if e.operation == kv::Operation::Put => {
                 return serde_json::from_slice(&e.value)
                     .ok()
@@ -118,6 +133,10 @@ pub async fn read<T: serde::de::DeserializeOwned>(
             }
             Ok(_) => return None,
             Err(e) => {
+                if Instant::now() + delay > deadline {
+                    tracing::warn!(key, error = %e, "state read failed");
+                    return None;
+                }
                 tracing::warn!(key, error = %e, "state read failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));

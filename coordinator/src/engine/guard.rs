@@ -1,0 +1,114 @@
+//! The layout guard: checks every few seconds that the streams and the
+//! relay's consumer exist and how far the relay lags, records it for
+//! `/healthz`, and re-creates a layout that went missing (an operator's
+//! `nats stream rm`, a server that lost its store). When the tasks stream
+//! had to be re-created, the engine publishes every pending task again.
+
+use super::{Command, gave_up};
+use crate::bus::{self, Bus};
+use crate::config::JetStreamConfig;
+use crate::supervise::Health;
+use async_nats::jetstream::{self, ErrorCode, context::GetStreamErrorKind};
+use outpost_proto::names;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often the layout is checked.
+const EVERY: Duration = Duration::from_secs(3);
+/// How long one check may take.
+const CHECK_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What one check found.
+struct Found {
+    missing: Vec<String>,
+    relay_lag: Option<u64>,
+}
+
+async fn check(js: &jetstream::Context) -> Result<Found, String> {
+    let mut missing = Vec::new();
+    for name in [
+        names::TASKS_STREAM,
+        names::EVENTS_STREAM,
+        gave_up::ADVISORIES_STREAM,
+    ] {
+        match js.get_stream(name).await {
+            Ok(_) => {}
+            Err(e) => match e.kind() {
+                GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    missing.push(format!("stream {name}"))
+                }
+                _ => return Err(e.to_string()),
+            },
+        }
+    }
+    let mut relay_lag = None;
+    if let Ok(events) = js.get_stream(names::EVENTS_STREAM).await {
+        match events.consumer_info(names::RELAY_CONSUMER).await {
+            Ok(info) => relay_lag = Some(info.num_pending + info.num_ack_pending as u64),
+            Err(e) => {
+                tracing::debug!(error = %e, "relay consumer not readable (it is created by the relay)")
+            }
+        }
+    }
+    Ok(Found { missing, relay_lag })
+}
+
+/// Checks and repairs until `stop`.
+pub async fn run(
+    bus: Bus,
+    cfg: JetStreamConfig,
+    health: Health,
+    tx: mpsc::Sender<Command>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let found = match tokio::time::timeout(CHECK_DEADLINE, check(&bus.js)).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "layout check failed (NATS unreachable?)");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        health.set_layout(found.missing.clone(), found.relay_lag);
+        if found.missing.is_empty() {
+            continue;
+        }
+        tracing::error!(missing = ?found.missing, "JetStream layout is missing parts; re-creating it");
+        let repaired = async {
+            bus::ensure_layout(bus.client.clone(), &cfg)
+                .await
+                .map_err(|e| e.to_string())?;
+            gave_up::ensure_stream(
+                &bus.js,
+                Duration::from_secs(cfg.events_max_age_hours * 3600),
+                cfg.memory_storage,
+            )
+            .await?;
+            Ok::<(), String>(())
+        };
+        match tokio::time::timeout(CHECK_DEADLINE * 2, repaired).await {
+            Ok(Ok(())) => {
+                tracing::warn!("JetStream layout re-created");
+                if found
+                    .missing
+                    .iter()
+                    .any(|m| m.ends_with(names::TASKS_STREAM))
+                {
+                    let _ = tx.send(Command::Redispatch).await;
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "JetStream layout not re-created"),
+            Err(_) => tracing::error!("re-creating the JetStream layout timed out"),
+        }
+    }
+}
