@@ -222,10 +222,18 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
             (&h.idrac, "redfish.firmware", p)
         }
         _ => {
-            let vc = h
-                .vcenter
-                .as_ref()
-                .expect("vCenter steps only for linked hosts");
+            let Some(vc) = h.vcenter.as_ref() else {
+                // A stored plan that asks a vCenter step of an unlinked
+                // host (damaged or hand-edited state): that step fails.
+                let mut t = new_task(job, i, h, Step::Check, r);
+                t.id = task_id(&job.id, i, step);
+                t.cleanup = step.cleanup();
+                return refused(
+                    t,
+                    "plan_invalid",
+                    format!("rollout plan: host {i} has no vCenter for its {step:?} step"),
+                );
+            };
             let mut p = vc.params.clone();
             p["host"] = json!(h.vcenter_host.clone().unwrap_or_default());
             match step {
@@ -326,7 +334,11 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
             continue;
         };
         let linked = h.plan.vcenter.is_some();
-        let t = get(tasks, jid, h.i, step).expect("a failed step has its task");
+        // `Failed(step)` is derived from that step's task; a plan and state
+        // that disagree leave the host as it is rather than stop the engine.
+        let Some(t) = get(tasks, jid, h.i, step) else {
+            continue;
+        };
         let entered = linked
             && matches!(
                 step,
@@ -394,9 +406,11 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
         }
         if step == Step::Enter {
             let rule = rule_of(r, &plan.cluster);
-            let vcheck = get(tasks, jid, i, Step::VCheck).expect("enter follows vcheck");
-            // A host in no vCenter cluster has no cluster rule to keep.
-            let (size, out_names) = out_of_service(vcheck).unwrap_or((u32::MAX, Vec::new()));
+            // Enter follows vcheck; a host in no vCenter cluster (or a
+            // vcheck missing from damaged state) has no cluster rule to keep.
+            let (size, out_names) = get(tasks, jid, i, Step::VCheck)
+                .and_then(out_of_service)
+                .unwrap_or((u32::MAX, Vec::new()));
             let external = out_names.iter().filter(|n| !ours.contains(*n)).count() as u32;
             let (active, stuck) = in_maint.get(&plan.cluster).copied().unwrap_or((0, 0));
             let ours_out = active + stuck;

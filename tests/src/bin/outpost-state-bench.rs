@@ -9,6 +9,7 @@
 //! 4. `--followers` SSE followers of one job: coordinator RSS and the
 //!    number of consumers on nats-server while they follow and after they
 //!    left, against the baseline.
+//!
 //! Run with `cargo run --release -p outpost-tests --bin outpost-state-bench`.
 
 use anyhow::{Context, Result, bail};
