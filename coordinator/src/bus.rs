@@ -32,15 +32,21 @@ pub struct Bus {
 }
 
 /// Connects to NATS, retrying in the background until the server answers.
+/// Credentials in the URL are handed over apart from it, so the client's
+/// own log lines never carry them; errors name the URL without them.
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
-    async_nats::ConnectOptions::new()
+    let split = outpost_proto::nats_url::split(url);
+    let mut opts = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connection_timeout(Duration::from_secs(5));
+    if let Some((user, pass)) = split.user.clone() {
+        opts = opts.user_and_password(user, pass);
+    }
+    opts.connect(split.address.as_str())
         .await
         .map_err(|source| BusError::Connect {
-            url: url.to_string(),
+            url: split.address.clone(),
             source,
         })
 }

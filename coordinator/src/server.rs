@@ -128,7 +128,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(ServerError::Http)?;
-    tracing::info!(%local, nats = %nats_url, "coordinator ready");
+    tracing::info!(%local, nats = %outpost_proto::nats_url::split(&nats_url).address, "coordinator ready");
     // Tests and scripts wait for this line to learn the bound port.
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();

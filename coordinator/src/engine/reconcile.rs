@@ -152,3 +152,24 @@ async fn read_range(
     let _ = stream.delete_consumer(&name).await;
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_begin_at_creation_or_the_schedule_whichever_is_later() {
+        let created = "2026-01-01T00:00:00Z";
+        let c = DateTime::parse_from_rfc3339(created).unwrap().with_timezone(&Utc);
+        assert_eq!(events_since(created, None), c - SKEW);
+        let later = "2026-01-02T00:00:00Z";
+        let l = DateTime::parse_from_rfc3339(later).unwrap().with_timezone(&Utc);
+        assert_eq!(events_since(created, Some(later)), l - SKEW);
+        // A schedule in the future is capped at now; one before creation
+        // (the job was submitted late) counts from creation.
+        assert!(events_since(created, Some("2999-01-01T00:00:00Z")) <= Utc::now());
+        assert_eq!(events_since(later, Some(created)), l - SKEW);
+        // Unreadable times read everything rather than miss events.
+        assert!(events_since("garbage", None) < c);
+    }
+}

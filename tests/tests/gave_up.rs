@@ -1,0 +1,70 @@
+//! A task that runs out of deliveries while no coordinator is running is
+//! still failed: the max-deliveries advisory is kept in a stream and
+//! applied by the next coordinator.
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::{inspect, wait_until};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    // A worker sets up the zone's consumer (two deliveries, 1 s ack wait)
+    // and leaves.
+    let w = fleet
+        .worker(
+            "alpha",
+            "alpha-1",
+            &["--kinds", "diag.sleep", "--max-deliver", "2", "--ack-wait-secs", "1"],
+        )
+        .await?;
+    fleet.workers[w].term()?;
+    fleet.workers[w].wait_exit(SETTLE).await?;
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 0}}))
+        .await?;
+    fleet.kill_coordinator().await?;
+
+    // Something takes the task twice and never answers, while no
+    // coordinator is there to hear the advisory.
+    let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let c: consumer::PullConsumer = js
+        .get_stream("OUTPOST_TASKS")
+        .await?
+        .get_consumer("alpha_diag-sleep")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for delivery in 1..=2 {
+        let mut batch = c
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(20))
+            .messages()
+            .await?;
+        let m = batch
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("delivery {delivery} did not come"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(m.info().map_err(|e| anyhow::anyhow!("{e}"))?.delivered, delivery);
+    }
+    let url = fleet.nats.url();
+    wait_until("the advisory stored", SETTLE, async || {
+        match inspect::stream_state(&url, "OUTPOST_ADVISORIES").await {
+            Ok((n, _)) if n >= 1 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await?;
+
+    fleet.start_coordinator().await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let tasks = outpost_tests::api::tasks(&job);
+    assert_eq!(tasks[0]["error_kind"], "max_deliver", "{job:#}");
+    Ok(())
+}
