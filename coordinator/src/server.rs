@@ -7,7 +7,6 @@ use crate::bus;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::zones::Zones;
-use axum::serve::ListenerExt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +80,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         capture_dir: Arc::new(opts.config.capture_dir()),
         bus: bus.clone(),
         token: token.map(Arc::from),
+        api: Arc::new(opts.config.api.clone()),
+        hosts: Arc::default(),
+        http: Arc::default(),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         let store = bus
@@ -108,17 +110,15 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     // Tests and scripts wait for this line to learn the bound port.
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();
-    let stop = shutdown.clone();
-    // Small SSE writes must not wait for delayed ACKs (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .map_err(ServerError::Http)?;
+    let http = state.http.clone();
+    api::serve::serve(
+        listener,
+        api::router(state, local),
+        &opts.config.api,
+        http,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     let _ = engine_task.await;
     let _ = bus.client.flush().await;

@@ -121,9 +121,13 @@ impl Client {
         path: &str,
         body: Option<String>,
     ) -> Result<(T, String), ClientError> {
+        let post = method == reqwest::Method::POST;
         let mut req = self.request(method, path);
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
+        // The API takes POST bodies declared JSON only, empty ones included.
+        if post || body.is_some() {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_default());
         }
         let resp = self.send(req, path).await?;
         let text = resp.text().await.map_err(|e| ClientError::Connect {
