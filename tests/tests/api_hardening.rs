@@ -233,3 +233,136 @@ async fn wrong_token_answers_401_with_a_bearer_challenge() -> Result<()> {
     assert!(!id.is_empty());
     Ok(())
 }
+
+/// A fleet whose API has the `[api]` keys `api` (an inline table's body).
+async fn fleet_with_api(api: &str) -> Result<Fleet> {
+    Fleet::start_with(outpost_tests::fleet::FleetOptions {
+        extra_config: Some(format!("api = {{ {api} }}")),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Opens a connection and sends the start of a request head, never its end.
+async fn half_open(addr: &str) -> Result<tokio::net::TcpStream> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /api/v1/jobs HTTP/1.1\r\nHost: x").await?;
+    Ok(s)
+}
+
+/// Waits until the server closes `s` (end of stream or reset); how long it took.
+async fn closed_within(mut s: tokio::net::TcpStream, deadline: Duration) -> Result<Duration> {
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(start + deadline, s.read(&mut buf)).await {
+            Err(_) => anyhow::bail!("connection still open after {deadline:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_open_connections_are_closed_after_the_header_timeout() -> Result<()> {
+    let fleet = fleet_with_api("header_read_timeout_ms = 2000").await?;
+    let a = addr(&fleet);
+    let mut conns = Vec::new();
+    for _ in 0..3000 {
+        conns.push(half_open(&a).await?);
+    }
+    // The API keeps answering during the flood.
+    let r = fleet.api.get("/api/v1/jobs").await?;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 1}}))
+        .await?;
+    assert!(!id.is_empty());
+    // Every half-open connection is closed by the server, none long after the timeout.
+    let waits = futures::future::join_all(
+        conns
+            .into_iter()
+            .map(|c| closed_within(c, Duration::from_secs(60))),
+    )
+    .await;
+    let mut slowest = Duration::ZERO;
+    for w in waits {
+        slowest = slowest.max(w?);
+    }
+    eprintln!("3000 half-open connections closed, the last after {slowest:?}");
+    // 2 s configured; hyper's own default would be 30 s.
+    assert!(slowest < Duration::from_secs(25), "{slowest:?}");
+    // A kept-alive connection that goes idle is closed too.
+    let mut s = tokio::net::TcpStream::connect(&a).await?;
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await?;
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let idle = closed_within(s, Duration::from_secs(60)).await?;
+    assert!(
+        idle >= Duration::from_millis(1500),
+        "closed too early: {idle:?}"
+    );
+    let metrics = fleet.api.get("/metrics").await?.body;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("outpost_http_connections_open ")
+                && l.split(' ')
+                    .nth(1)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n <= 2)),
+        "connections still counted open: {text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_cleanly() -> Result<()> {
+    let fleet = fleet_with_api("max_connections = 20, header_read_timeout_ms = 120000").await?;
+    let a = addr(&fleet);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(half_open(&a).await?);
+    }
+    // The 21st gets a 503 naming the limit, and is closed.
+    let (status, text) = raw(
+        &a,
+        &["GET /healthz HTTP/1.1".into(), format!("host: {a}")],
+        "",
+    )
+    .await?;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("at most 20 HTTP connections"), "{text}");
+    // Once some close, new connections are served again.
+    held.truncate(10);
+    outpost_tests::wait_until(
+        "a connection below the cap is served",
+        Duration::from_secs(60),
+        async || match raw(
+            &a,
+            &["GET /healthz HTTP/1.1".into(), format!("host: {a}")],
+            "",
+        )
+        .await
+        {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await?;
+    let metrics = fleet.api.get("/metrics").await?.body;
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("outpost_http_connections_refused_total ") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    Ok(())
+}
