@@ -1,7 +1,7 @@
 //! Job endpoints: submit, list, read, cancel.
 
 use super::{ApiError, AppState, MAX_BODY};
-use crate::model::{JobState, JobView, Status};
+use crate::model::{JobState, Status};
 use crate::plan::{self, JobDoc};
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -125,18 +125,6 @@ pub async fn list(
     };
     let limit = q.limit.unwrap_or(100).min(10_000);
     Ok(Json(state.engine.read(|v| v.list(status, limit))))
-}
-
-/// `GET /api/v1/jobs/{id}`: the job, its task counts and its tasks.
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    state
-        .engine
-        .read(|v| v.job_view(&id))
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
 }
 
 /// `POST /api/v1/jobs/{id}/cancel`: queued tasks are dropped at once,

@@ -11,6 +11,7 @@ mod inventory;
 mod jobs;
 mod metrics;
 pub mod serve;
+mod tasks;
 mod workers;
 
 pub use config::ApiConfig;
@@ -58,7 +59,8 @@ pub fn router(mut state: AppState, local: std::net::SocketAddr) -> Router {
     ));
     let api = Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/api/v1/jobs/{id}", get(jobs::get))
+        .route("/api/v1/jobs/{id}", get(tasks::job))
+        .route("/api/v1/jobs/{id}/tasks", get(tasks::list))
         .route("/api/v1/jobs/{id}/events", get(events::follow))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))
