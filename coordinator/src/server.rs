@@ -83,6 +83,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         api: Arc::new(opts.config.api.clone()),
         hosts: Arc::default(),
         http: Arc::default(),
+        followers: api::Followers::new(&opts.config.api, shutdown.clone()),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         let store = bus

@@ -71,7 +71,26 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         );
     }
     let http = &state.http;
+    let (followers, followed, refused) = state.followers.stats();
     for (name, kind, help, value) in [
+        (
+            "outpost_sse_followers",
+            "gauge",
+            "Live event followers.",
+            followers as u64,
+        ),
+        (
+            "outpost_sse_jobs_followed",
+            "gauge",
+            "Jobs with live followers (one events-stream reader each).",
+            followed as u64,
+        ),
+        (
+            "outpost_sse_followers_refused_total",
+            "counter",
+            "Event followers refused at the follower limit.",
+            refused,
+        ),
         (
             "outpost_http_connections_open",
             "gauge",

@@ -16,6 +16,7 @@ mod workers;
 
 pub use config::ApiConfig;
 pub use error::ApiError;
+pub use events::Followers;
 
 use crate::bus::Bus;
 use crate::collect::inventory::InventorySource;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub hosts: Arc<guard::HostPolicy>,
     /// HTTP connection counters, shared with [`serve::serve`].
     pub http: Arc<serve::HttpMetrics>,
+    /// Live event followers and their per-job readers.
+    pub followers: Followers,
 }
 
 /// The API's routes, for a server listening on `local`.
