@@ -222,14 +222,27 @@ impl Api {
     }
 
     /// Waits until the job is finished (succeeded, failed or cancelled).
+    /// Polls the job document (without further task pages) and returns
+    /// the finished job with all its tasks.
     pub async fn wait_finished(&self, id: &str, deadline: Duration) -> Result<Value> {
-        self.wait_job(id, deadline, |j| {
-            matches!(
-                j["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-        })
-        .await
+        let until = tokio::time::Instant::now() + deadline;
+        let mut last = Value::Null;
+        loop {
+            // The coordinator may be restarting: tolerate refused connections.
+            if let Ok(j) = self.job_document(id).await {
+                if matches!(
+                    j["status"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                ) {
+                    return self.job(id).await;
+                }
+                last = j;
+            }
+            if tokio::time::Instant::now() > until {
+                bail!("job {id} did not finish within {deadline:?}; last state: {last:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
