@@ -5,6 +5,7 @@
 mod auth;
 mod config;
 mod error;
+mod event_reader;
 mod events;
 pub mod guard;
 mod inventory;
