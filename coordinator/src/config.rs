@@ -31,6 +31,9 @@ pub struct Config {
     /// HTTP API address; `--listen` overrides it.
     #[serde(default)]
     pub listen: Option<String>,
+    /// `[api]`: allowed `Host` names, HTTP and follower bounds.
+    #[serde(default)]
+    pub api: crate::api::ApiConfig,
     #[serde(default)]
     pub jetstream: JetStreamConfig,
     /// When finished jobs leave the hot state.
@@ -183,6 +186,7 @@ impl Config {
                     .map_err(|e| format!("zone {:?}: public_key: {e}", zone.name))?;
             }
         }
+        self.api.validate()?;
         if self.jetstream.lease_ttl_secs < 3 {
             return Err("jetstream.lease_ttl_secs must be at least 3".into());
         }

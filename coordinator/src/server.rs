@@ -8,8 +8,6 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::supervise::{Health, Supervisor};
 use crate::zones::Zones;
-use axum::serve::ListenerExt;
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,8 +44,6 @@ pub enum ServerError {
     EngineDied,
 }
 
-/// How long open API connections may take to finish at shutdown.
-const DRAIN_API: Duration = Duration::from_secs(5);
 /// How long background tasks and then the engine may take to stop.
 const DRAIN_BACKGROUND: Duration = Duration::from_secs(5);
 
@@ -104,6 +100,10 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         capture_dir: Arc::new(opts.config.capture_dir()),
         bus: bus.clone(),
         token: token.map(Arc::from),
+        api: Arc::new(opts.config.api.clone()),
+        hosts: Arc::default(),
+        http: Arc::default(),
+        followers: api::Followers::new(&opts.config.api, shutdown.clone()),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         let store = bus
@@ -132,40 +132,27 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     // Tests and scripts wait for this line to learn the bound port.
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();
-    let stop = shutdown.clone();
-    // Small SSE writes must not wait for delayed ACKs (Nagle).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .into_future();
+    let http = state.http.clone();
+    // Stage 1: the API stops taking connections; open ones get the
+    // serve loop's drain deadline.
+    let serve = api::serve::serve(
+        listener,
+        api::router(state, local),
+        &opts.config.api,
+        http,
+        shutdown.clone(),
+    );
     tokio::pin!(serve);
     let mut engine_task = engine_task;
-    let finished = tokio::select! {
-        r = &mut serve => Some(r.map_err(ServerError::Http)),
+    tokio::select! {
+        _ = &mut serve => {}
         // The engine stopping on its own is fatal: the process exits so
         // that its supervisor restarts it, and start-up reconciles.
         _ = &mut engine_task => {
             tracing::error!("the engine stopped unexpectedly; exiting");
             return Err(ServerError::EngineDied);
         }
-        _ = shutdown.cancelled() => None,
-    };
-    // Stage 1: no new connections; open ones (SSE followers) get
-    // DRAIN_API to finish before they are dropped.
-    let served = match finished {
-        Some(r) => r,
-        None => match tokio::time::timeout(DRAIN_API, &mut serve).await {
-            Ok(r) => r.map_err(ServerError::Http),
-            Err(_) => {
-                tracing::warn!("API connections did not close in time; dropping them");
-                Ok(())
-            }
-        },
-    };
+    }
     shutdown.cancel();
     // Stage 2: background tasks (relay, watches, bridge).
     sup.shutdown(DRAIN_BACKGROUND).await;
@@ -179,5 +166,5 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), bus.client.flush()).await;
     tracing::info!("coordinator stopped");
-    served
+    Ok(())
 }

@@ -77,10 +77,44 @@ impl Api {
             .context("job id in reply")
     }
 
+    /// The job with all its tasks: the job document and every further
+    /// page of `/api/v1/jobs/{id}/tasks`.
     pub async fn job(&self, id: &str) -> Result<Value> {
+        let mut job = self.job_document(id).await?;
+        let mut next = job["tasks_next"].as_str().map(str::to_string);
+        while let Some(after) = next {
+            let page = self
+                .task_page(id, &format!("after={after}&limit=1000"))
+                .await?;
+            if let (Some(all), Some(more)) = (job["tasks"].as_array_mut(), page["tasks"].as_array())
+            {
+                all.extend(more.iter().cloned());
+            }
+            next = page["next"].as_str().map(str::to_string);
+        }
+        Ok(job)
+    }
+
+    /// `GET /api/v1/jobs/{id}`: the job, its counts and its first tasks.
+    pub async fn job_document(&self, id: &str) -> Result<Value> {
         let r = self.get(&format!("/api/v1/jobs/{id}")).await?;
         if r.status != 200 {
             bail!("GET job {id} answered {}: {}", r.status, r.body);
+        }
+        Ok(r.body)
+    }
+
+    /// `GET /api/v1/jobs/{id}/tasks?{query}`: one page of the job's tasks.
+    pub async fn task_page(&self, id: &str, query: &str) -> Result<Value> {
+        let r = self
+            .get(&format!("/api/v1/jobs/{id}/tasks?{query}"))
+            .await?;
+        if r.status != 200 {
+            bail!(
+                "GET tasks of {id} ({query}) answered {}: {}",
+                r.status,
+                r.body
+            );
         }
         Ok(r.body)
     }
@@ -188,14 +222,27 @@ impl Api {
     }
 
     /// Waits until the job is finished (succeeded, failed or cancelled).
+    /// Polls the job document (without further task pages) and returns
+    /// the finished job with all its tasks.
     pub async fn wait_finished(&self, id: &str, deadline: Duration) -> Result<Value> {
-        self.wait_job(id, deadline, |j| {
-            matches!(
-                j["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-        })
-        .await
+        let until = tokio::time::Instant::now() + deadline;
+        let mut last = Value::Null;
+        loop {
+            // The coordinator may be restarting: tolerate refused connections.
+            if let Ok(j) = self.job_document(id).await {
+                if matches!(
+                    j["status"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                ) {
+                    return self.job(id).await;
+                }
+                last = j;
+            }
+            if tokio::time::Instant::now() > until {
+                bail!("job {id} did not finish within {deadline:?}; last state: {last:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -7,9 +7,18 @@ use outpost_tests::procs::Proc;
 use std::ffi::OsStr;
 
 async fn outpost(fleet: &Fleet, args: &[&str]) -> anyhow::Result<(i32, Vec<String>, Vec<String>)> {
+    outpost_env(fleet, args, &[]).await
+}
+
+/// Runs the CLI against the fleet with `envs` added to its environment.
+async fn outpost_env(
+    fleet: &Fleet,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> anyhow::Result<(i32, Vec<String>, Vec<String>)> {
     let mut all: Vec<&OsStr> = vec!["--api".as_ref(), fleet.api.base.as_ref()];
     all.extend(args.iter().map(OsStr::new));
-    let mut p = Proc::spawn("outpost", fleet_bin("outpost")?, &all, &[])?;
+    let mut p = Proc::spawn("outpost", fleet_bin("outpost")?, &all, envs)?;
     let status = p.wait_exit(SETTLE).await?;
     // Let the output pumps drain what the process wrote before exiting.
     tokio::task::yield_now().await;
@@ -160,5 +169,44 @@ async fn bad_input_and_cancel_give_clear_answers() -> anyhow::Result<()> {
     let mut p = unreachable?;
     let status = p.wait_exit(SETTLE).await?;
     assert_eq!(status.code(), Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_token_comes_from_the_environment_or_a_file_never_argv() -> anyhow::Result<()> {
+    const TOKEN: &str = "cli-t0ken-under-test";
+    let fleet = Fleet::start_with_token(Some(TOKEN)).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n"))?;
+    let file = file.to_str().unwrap_or_default();
+
+    // On the command line it is refused before anything is sent.
+    let (code, _, err) = outpost(&fleet, &["--token", TOKEN, "jobs"]).await?;
+    assert_eq!(code, 2, "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("OUTPOST_API_TOKEN") && l.contains("--token-file")),
+        "the refusal must point to the alternatives: {err:?}"
+    );
+    assert!(
+        err.iter().all(|l| !l.contains(TOKEN)),
+        "the refusal repeats the token: {err:?}"
+    );
+    // Without a token: the API's 401.
+    let (code, _, err) = outpost(&fleet, &["jobs"]).await?;
+    assert_eq!(code, 2);
+    assert!(err.iter().any(|l| l.contains("401")), "{err:?}");
+    // From the environment, and from a file (its line end trimmed).
+    let (code, out, err) = outpost_env(&fleet, &["jobs"], &[("OUTPOST_API_TOKEN", TOKEN)]).await?;
+    assert_eq!(code, 0, "{out:?} {err:?}");
+    let (code, out, err) = outpost(&fleet, &["--token-file", file, "workers"]).await?;
+    assert_eq!(code, 0, "{out:?} {err:?}");
+    let (code, _, err) = outpost(&fleet, &["--token-file", "/nonexistent/token", "jobs"]).await?;
+    assert_eq!(code, 2);
+    assert!(
+        err.iter().any(|l| l.contains("/nonexistent/token")),
+        "{err:?}"
+    );
     Ok(())
 }

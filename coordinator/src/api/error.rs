@@ -4,7 +4,7 @@
 use crate::engine::EngineError;
 use crate::plan::PlanError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug)]
@@ -13,6 +13,9 @@ pub enum ApiError {
     TooLarge(usize),
     BadRequest(String),
     Unauthorized,
+    Forbidden(String),
+    UnsupportedMediaType(String),
+    Timeout(String),
     NotFound(String),
     Unavailable(String),
 }
@@ -40,9 +43,23 @@ impl IntoResponse for ApiError {
                 }),
             ),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, serde_json::json!({ "error": m })),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({ "error": "missing or wrong bearer token" }),
+            ApiError::Unauthorized => {
+                let body = serde_json::json!({ "error": "missing or wrong bearer token" });
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer realm=\"outpost\"")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, serde_json::json!({ "error": m })),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                serde_json::json!({ "error": m }),
+            ),
+            ApiError::Timeout(m) => (
+                StatusCode::REQUEST_TIMEOUT,
+                serde_json::json!({ "error": m }),
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, serde_json::json!({ "error": m })),
             ApiError::Unavailable(m) => (

@@ -32,13 +32,16 @@ pub async fn create(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let body = read_limited(body).await.inspect_err(|_| {
-        state
-            .engine
-            .metrics
-            .jobs_rejected
-            .fetch_add(1, Ordering::Relaxed);
-    })?;
+    let body = read_limited(body, state.api.body_read_timeout())
+        .await
+        .and_then(|b| single_document(&b).map(|()| b))
+        .inspect_err(|_| {
+            state
+                .engine
+                .metrics
+                .jobs_rejected
+                .fetch_add(1, Ordering::Relaxed);
+        })?;
     let span = tracing::info_span!(
         "submit_job",
         job = tracing::field::Empty,
@@ -124,22 +127,6 @@ pub async fn list(
     Ok(Json(state.engine.read(|v| v.list(status, limit))))
 }
 
-/// `GET /api/v1/jobs/{id}`: the job, its task counts and its tasks; for a
-/// job that left the hot state, its summary (`archived: true`).
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
-    if let Some(view) = state.engine.read(|v| v.job_view(&id)) {
-        return Ok(Json(view).into_response());
-    }
-    match state.engine.archived(&id).await? {
-        Some(summary) => Ok(Json(summary).into_response()),
-        None => Err(ApiError::NotFound(format!("no job {id:?}"))),
-    }
-}
-
 /// `POST /api/v1/jobs/{id}/cancel`: queued tasks are dropped at once,
 /// running ones are told to stop; the job ends `cancelled`.
 pub async fn cancel(
@@ -156,23 +143,66 @@ pub async fn cancel(
 /// connection is dropped.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-/// Reads a job document of at most `MAX_BODY` bytes.
-async fn read_limited(body: Body) -> Result<Bytes, ApiError> {
-    let mut stream = body.into_data_stream();
-    let mut buf = Vec::new();
-    let mut seen = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
-        seen += chunk.len();
-        if seen <= MAX_BODY {
-            buf.extend_from_slice(&chunk);
-        } else if seen > DRAIN_LIMIT {
-            break;
+/// Reads a job document of at most `MAX_BODY` bytes within `deadline`.
+async fn read_limited(body: Body, deadline: std::time::Duration) -> Result<Bytes, ApiError> {
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut buf = Vec::new();
+        let mut seen = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+            seen += chunk.len();
+            if seen <= MAX_BODY {
+                buf.extend_from_slice(&chunk);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+        if seen > MAX_BODY {
+            return Err(ApiError::TooLarge(MAX_BODY));
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(deadline, read).await.map_err(|_| {
+        ApiError::Timeout(format!(
+            "the request body did not arrive within {} ms",
+            deadline.as_millis()
+        ))
+    })?
+}
+
+/// Refuses a body holding anything but whitespace after its first JSON
+/// value (garbage, or a second document). A body whose first value does
+/// not parse is left to the planner, whose error names the field.
+fn single_document(body: &[u8]) -> Result<(), ApiError> {
+    let mut values =
+        serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+    if let Some(Ok(_)) = values.next() {
+        let end = values.byte_offset();
+        if let Some(extra) = body[end..].iter().position(|b| !b.is_ascii_whitespace()) {
+            return Err(ApiError::BadRequest(format!(
+                "unexpected data after the job document at byte {}: the body must hold exactly one JSON document",
+                end + extra
+            )));
         }
     }
-    if seen > MAX_BODY {
-        return Err(ApiError::TooLarge(MAX_BODY));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_document_and_nothing_after_it() {
+        assert!(single_document(b"{\"a\":1}").is_ok());
+        assert!(single_document(b" {\"a\":1} \n\t").is_ok());
+        assert!(single_document(b"{\"a\":1}{\"a\":2}").is_err());
+        assert!(single_document(b"{\"a\":1} x").is_err());
+        assert!(single_document(b"{\"a\":1}\n{}").is_err());
+        // Broken documents are left to the planner's message.
+        assert!(single_document(b"{\"a\":").is_ok());
+        assert!(single_document(b"").is_ok());
     }
-    Ok(Bytes::from(buf))
 }

@@ -90,6 +90,51 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             c.load(Ordering::Relaxed)
         );
     }
+    let http = &state.http;
+    let (followers, followed, refused) = state.followers.stats();
+    for (name, kind, help, value) in [
+        (
+            "outpost_sse_followers",
+            "gauge",
+            "Live event followers.",
+            followers as u64,
+        ),
+        (
+            "outpost_sse_jobs_followed",
+            "gauge",
+            "Jobs with live followers (one events-stream reader each).",
+            followed as u64,
+        ),
+        (
+            "outpost_sse_followers_refused_total",
+            "counter",
+            "Event followers refused at the follower limit.",
+            refused,
+        ),
+        (
+            "outpost_http_connections_open",
+            "gauge",
+            "HTTP connections being served.",
+            http.open.load(Ordering::Relaxed),
+        ),
+        (
+            "outpost_http_connections_accepted_total",
+            "counter",
+            "HTTP connections served.",
+            http.accepted.load(Ordering::Relaxed),
+        ),
+        (
+            "outpost_http_connections_refused_total",
+            "counter",
+            "HTTP connections refused at the connection limit.",
+            http.refused.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
     for (name, help, counts) in [
         ("outpost_jobs", "Jobs by status.", &jobs),
         ("outpost_tasks", "Tasks by status.", &tasks),

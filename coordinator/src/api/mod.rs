@@ -1,15 +1,23 @@
 //! The coordinator's HTTP API (axum): jobs, their live events, workers,
-//! health and metrics, behind an optional bearer token.
+//! health and metrics, behind an optional bearer token and the browser
+//! guards of [`guard`]; served with the bounds of [`serve`].
 
 mod auth;
+mod config;
 mod error;
+mod event_reader;
 mod events;
+pub mod guard;
 mod inventory;
 mod jobs;
 mod metrics;
+pub mod serve;
+mod tasks;
 mod workers;
 
+pub use config::ApiConfig;
 pub use error::ApiError;
+pub use events::Followers;
 
 use crate::bus::Bus;
 use crate::collect::inventory::InventorySource;
@@ -36,21 +44,41 @@ pub struct AppState {
     pub capture_dir: Arc<std::path::PathBuf>,
     pub bus: Bus,
     pub token: Option<Arc<str>>,
+    /// The `[api]` settings.
+    pub api: Arc<ApiConfig>,
+    /// Which `Host` values are answered; set by [`router`].
+    pub hosts: Arc<guard::HostPolicy>,
+    /// HTTP connection counters, shared with [`serve::serve`].
+    pub http: Arc<serve::HttpMetrics>,
+    /// Live event followers and their per-job readers.
+    pub followers: Followers,
 }
 
-/// The API's routes.
-pub fn router(state: AppState) -> Router {
+/// The API's routes, for a server listening on `local`.
+pub fn router(mut state: AppState, local: std::net::SocketAddr) -> Router {
+    state.hosts = Arc::new(guard::HostPolicy::new(
+        local,
+        &state.api.allowed_hosts,
+        state.token.is_some(),
+    ));
     let api = Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/api/v1/jobs/{id}", get(jobs::get))
+        .route("/api/v1/jobs/{id}", get(tasks::job))
+        .route("/api/v1/jobs/{id}/tasks", get(tasks::list))
         .route("/api/v1/jobs/{id}/events", get(events::follow))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))
         .route("/api/v1/inventory/redfish", get(inventory::redfish))
         .route("/metrics", get(metrics::render))
+        // Layers run last added first: site checks, token, then the body's type.
+        .route_layer(axum::middleware::from_fn(guard::require_json))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_site,
         ));
     Router::new()
         .route("/healthz", get(metrics::health))

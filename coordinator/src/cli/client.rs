@@ -121,9 +121,13 @@ impl Client {
         path: &str,
         body: Option<String>,
     ) -> Result<(T, String), ClientError> {
+        let post = method == reqwest::Method::POST;
         let mut req = self.request(method, path);
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
+        // The API takes POST bodies declared JSON only, empty ones included.
+        if post || body.is_some() {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.unwrap_or_default());
         }
         let resp = self.send(req, path).await?;
         let text = resp.text().await.map_err(|e| ClientError::Connect {
@@ -168,13 +172,32 @@ impl Client {
         self.call(reqwest::Method::GET, &path, None).await
     }
 
+    /// The job with all its tasks (the job document and every further
+    /// page), typed and as JSON text.
     pub async fn job(&self, id: &str) -> Result<(JobView, String), ClientError> {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/api/v1/jobs/{}", encode(id)),
-            None,
-        )
-        .await
+        let path = format!("/api/v1/jobs/{}", encode(id));
+        let (mut doc, _): (serde_json::Value, _) =
+            self.call(reqwest::Method::GET, &path, None).await?;
+        let mut next = doc["tasks_next"].as_str().map(str::to_string);
+        while let Some(after) = next.take() {
+            let page_path = format!("{path}/tasks?limit=1000&after={}", encode(&after));
+            let (page, _): (serde_json::Value, _) =
+                self.call(reqwest::Method::GET, &page_path, None).await?;
+            if let (Some(all), Some(more)) = (doc["tasks"].as_array_mut(), page["tasks"].as_array())
+            {
+                all.extend(more.iter().cloned());
+            }
+            next = page["next"].as_str().map(str::to_string);
+        }
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("tasks_next");
+        }
+        let raw = doc.to_string();
+        let view = serde_json::from_value(doc).map_err(|e| ClientError::Decode {
+            url: self.url(&path),
+            message: e.to_string(),
+        })?;
+        Ok((view, raw))
     }
 
     pub async fn cancel(&self, id: &str) -> Result<JobState, ClientError> {

@@ -38,8 +38,12 @@ pub struct Args {
         global = true
     )]
     pub api: String,
-    /// Bearer token of the API.
-    #[arg(long, env = "OUTPOST_API_TOKEN", hide_env_values = true, global = true)]
+    /// File holding the API's bearer token (else `OUTPOST_API_TOKEN`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refused: a token on the command line is readable by every user of
+    /// the machine (`ps`, `/proc/PID/cmdline`).
+    #[arg(long, global = true, hide = true, value_name = "TOKEN")]
     pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -187,7 +191,8 @@ pub async fn run(args: Args) -> ExitCode {
 }
 
 async fn execute(args: Args) -> Result<u8, ClientError> {
-    let client = Client::new(&args.api, args.token.as_deref())?;
+    let token = token(args.token.is_some(), args.token_file.as_deref())?;
+    let client = Client::new(&args.api, token.as_deref().map(|t| t.as_str()))?;
     match args.command {
         Command::RunJob(a) => Ok(collect::run_job(&client, a).await),
         Command::Vault(a) => Ok(vault::run(a)),
@@ -250,6 +255,47 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
             Ok(0)
         }
     }
+}
+
+/// Largest token file read.
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// The API token: from `--token-file`, else `OUTPOST_API_TOKEN`, never
+/// from the command line.
+fn token(
+    on_command_line: bool,
+    file: Option<&std::path::Path>,
+) -> Result<Option<zeroize::Zeroizing<String>>, ClientError> {
+    if on_command_line {
+        return Err(ClientError::Usage(
+            "--token is not accepted: a token in the command line is visible to every user of this machine; set OUTPOST_API_TOKEN or use --token-file FILE".into(),
+        ));
+    }
+    let Some(path) = file else {
+        return Ok(std::env::var("OUTPOST_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(zeroize::Zeroizing::new));
+    };
+    let shown = path.display();
+    let f = std::fs::File::open(path)
+        .map_err(|e| ClientError::Usage(format!("cannot read the token file {shown}: {e}")))?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    f.take(MAX_TOKEN_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| ClientError::Usage(format!("cannot read the token file {shown}: {e}")))?;
+    if text.len() as u64 > MAX_TOKEN_FILE {
+        return Err(ClientError::Usage(format!(
+            "the token file {shown} is larger than {MAX_TOKEN_FILE} bytes: is it the right file?"
+        )));
+    }
+    let token = text.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(ClientError::Usage(format!(
+            "the token file {shown} must hold one token on one line"
+        )));
+    }
+    Ok(Some(zeroize::Zeroizing::new(token.to_string())))
 }
 
 /// The exit code a job in `status` maps to.
