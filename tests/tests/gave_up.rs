@@ -18,7 +18,14 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
         .worker(
             "alpha",
             "alpha-1",
-            &["--kinds", "diag.sleep", "--max-deliver", "2", "--ack-wait-secs", "1"],
+            &[
+                "--kinds",
+                "diag.sleep",
+                "--max-deliver",
+                "2",
+                "--ack-wait-secs",
+                "1",
+            ],
         )
         .await?;
     fleet.workers[w].term()?;
@@ -50,15 +57,31 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
             .await
             .ok_or_else(|| anyhow::anyhow!("delivery {delivery} did not come"))?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        assert_eq!(m.info().map_err(|e| anyhow::anyhow!("{e}"))?.delivered, delivery);
+        assert_eq!(
+            m.info().map_err(|e| anyhow::anyhow!("{e}"))?.delivered,
+            delivery
+        );
+    }
+    // The server gives up on the message when it would deliver it a
+    // third time: that needs a waiting pull.
+    let mut more = c
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await?;
+    if let Some(Ok(m)) = more.next().await {
+        anyhow::bail!("a third delivery came: {:?}", m.info().map(|i| i.delivered));
     }
     let url = fleet.nats.url();
-    wait_until("the advisory stored", SETTLE, async || {
-        match inspect::stream_state(&url, "OUTPOST_ADVISORIES").await {
+    wait_until(
+        "the advisory stored",
+        SETTLE,
+        async || match inspect::stream_state(&url, "OUTPOST_ADVISORIES").await {
             Ok((n, _)) if n >= 1 => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    })
+        },
+    )
     .await?;
 
     fleet.start_coordinator().await?;

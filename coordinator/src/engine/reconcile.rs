@@ -160,10 +160,14 @@ mod tests {
     #[test]
     fn events_begin_at_creation_or_the_schedule_whichever_is_later() {
         let created = "2026-01-01T00:00:00Z";
-        let c = DateTime::parse_from_rfc3339(created).unwrap().with_timezone(&Utc);
+        let c = DateTime::parse_from_rfc3339(created)
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(events_since(created, None), c - SKEW);
         let later = "2026-01-02T00:00:00Z";
-        let l = DateTime::parse_from_rfc3339(later).unwrap().with_timezone(&Utc);
+        let l = DateTime::parse_from_rfc3339(later)
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(events_since(created, Some(later)), l - SKEW);
         // A schedule in the future is capped at now; one before creation
         // (the job was submitted late) counts from creation.
