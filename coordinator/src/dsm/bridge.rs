@@ -231,8 +231,8 @@ impl Bridge {
     async fn claim_all(&mut self) {
         loop {
             match claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await {
-                Ok(Some(Ok(c))) => self.start_job(c).await,
-                Ok(Some(Err(e))) => self.unreadable(e).await,
+                Ok(Some(c)) => self.start_job(c).await,
+                Err(DbError::Row(e)) => self.unreadable(e).await,
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed");

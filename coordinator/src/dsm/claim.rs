@@ -45,16 +45,17 @@ RETURNING j.id, j.job_type::text, j.target_scope, j.details, j.credential_set_id
 pub type Unreadable = RowError;
 
 /// Claims one ready job of `types` for `executor`, if there is one. The
-/// job is claimed even when its row then cannot be read: the caller fails
-/// it, so it is never claimed again.
+/// job is claimed even when its row then cannot be read
+/// ([`DbError::Row`], naming the row): the caller fails it, so it is
+/// never claimed again.
 pub async fn claim_one(
     client: &Client,
     types: &[&str],
     executor: &str,
-) -> Result<Option<Result<Claimed, Unreadable>>, DbError> {
+) -> Result<Option<Claimed>, DbError> {
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     let row = client.query_opt(CLAIM, &[&types, &executor]).await?;
-    Ok(row.map(|r| claimed(&r)))
+    Ok(row.map(|r| claimed(&r)).transpose()?)
 }
 
 fn claimed(r: &tokio_postgres::Row) -> Result<Claimed, Unreadable> {
