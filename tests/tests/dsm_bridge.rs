@@ -406,6 +406,87 @@ async fn a_job_outpost_cannot_run_is_failed_with_the_reason() -> Result<()> {
     Ok(())
 }
 
+/// The app's schema drifts under the bridge: a NULL where Outpost reads a
+/// value, a column of another type. Each job that meets it fails with the
+/// table and column named; the bridge goes on with the next job.
+#[tokio::test]
+async fn a_row_the_bridge_cannot_read_fails_its_job_and_the_bridge_goes_on() -> Result<()> {
+    let r = rig(96, 200).await?;
+    // A server row without an address (the app dropped the NOT NULL).
+    r.c.batch_execute("ALTER TABLE public.servers ALTER COLUMN ip_address DROP NOT NULL")
+        .await?;
+    let bare: Uuid =
+        r.c.query_one(
+            "INSERT INTO public.servers (hostname) VALUES ('no-address') RETURNING id",
+            &[],
+        )
+        .await?
+        .get(0);
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": [bare]}),
+            json!({"action": "ForceOff"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(id, &["failed", "completed"]).await?;
+    assert_eq!(status, "failed", "{details:#}");
+    let error = details["error"].as_str().context("details.error")?;
+    assert!(
+        error.contains("servers.ip_address")
+            && error.contains(&bare.to_string())
+            && error.contains("NULL"),
+        "{error}"
+    );
+
+    // A migration turns the job's own credential_set_ids into text[].
+    r.c.batch_execute(
+        "ALTER TABLE public.jobs ALTER COLUMN credential_set_ids TYPE text[] \
+         USING credential_set_ids::text[]",
+    )
+    .await?;
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": r.servers}),
+            json!({"action": "ForceOff"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(id, &["failed", "completed"]).await?;
+    assert_eq!(status, "failed", "{details:#}");
+    let error = details["error"].as_str().context("details.error")?;
+    assert!(
+        error.contains("jobs.credential_set_ids")
+            && error.contains(&id.to_string())
+            && error.contains("_text"),
+        "{error}"
+    );
+
+    // The schema back as the app ships it: the next job runs.
+    r.c.batch_execute(
+        "ALTER TABLE public.jobs ALTER COLUMN credential_set_ids TYPE uuid[] \
+         USING credential_set_ids::uuid[]",
+    )
+    .await?;
+    let id = r
+        .insert(
+            "power_action",
+            json!({"server_ids": r.servers}),
+            json!({"action": "ForceOff"}),
+        )
+        .await?;
+    let (status, details) = r.wait_status(id, &["failed", "completed"]).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    for a in r.sim.addrs() {
+        assert_eq!(
+            r.sim.device(a).context("a device")?.lock().power,
+            Power::Off
+        );
+    }
+    r.db.drop_db().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn credentials_are_sealed_to_the_zone_and_no_secret_shows_anywhere() -> Result<()> {
     let r = rig_with(94, 200, true).await?;

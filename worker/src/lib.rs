@@ -8,6 +8,8 @@ pub mod claim;
 pub mod config;
 pub mod credentials;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod lease;
 pub mod ops;
 pub mod presence;

@@ -10,6 +10,7 @@ use super::db::{self, DbError, Notice};
 use super::heartbeat::{self, Beat};
 use super::owned::{self, Owned, OwnedRow};
 use super::report::{self, RowState};
+use super::row::At;
 use super::{DsmConfig, SUPPORTED, install, lookup, map};
 use crate::collect::inventory::InventorySource;
 use crate::engine::Engine;
@@ -200,6 +201,13 @@ impl Bridge {
             Err(e) => return tracing::error!(error = %e, "claimed jobs not checked"),
         };
         for c in orphans {
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    self.unreadable(e).await;
+                    continue;
+                }
+            };
             tracing::info!(dsm_job = %c.id, "starting a job claimed before a restart");
             if let Err(e) = self
                 .db
@@ -227,6 +235,7 @@ impl Bridge {
         loop {
             match claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await {
                 Ok(Some(c)) => self.start_job(c).await,
+                Err(DbError::Row(e)) => self.unreadable(e).await,
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed");
@@ -293,11 +302,14 @@ impl Bridge {
                 )
                 .await
             {
-                Ok(row) => rows.push(OwnedRow {
-                    row_id: row.get(0),
-                    server_id: r.server_id,
-                    source: r.source.clone(),
-                }),
+                Ok(row) => match At::new(&row, "job_tasks").get(0, "id") {
+                    Ok(row_id) => rows.push(OwnedRow {
+                        row_id,
+                        server_id: r.server_id,
+                        source: r.source.clone(),
+                    }),
+                    Err(e) => return self.refuse(c.id, &DbError::from(e).to_string()).await,
+                },
                 Err(e) => {
                     return self
                         .refuse(c.id, &format!("job_tasks not written: {e}"))
@@ -334,6 +346,22 @@ impl Bridge {
                 o.finished = true;
                 let _ = owned::save(&self.p.store, &o).await;
                 self.refuse(c.id, &format!("not submitted: {e}")).await;
+            }
+        }
+    }
+
+    /// A claimed job whose row cannot be read: failed in the app, naming
+    /// the column, when its id can be read; otherwise only reported here
+    /// and in the heartbeat (it is `running` and never claimed again).
+    async fn unreadable(&mut self, e: claim::Unreadable) {
+        match e.row {
+            Some(id) => {
+                let why = DbError::from(e).to_string();
+                self.refuse(id, &why).await;
+            }
+            None => {
+                tracing::error!(error = %e, "a claimed DSM job cannot be read, not even its id");
+                self.beat.last_error = Some(e.to_string());
             }
         }
     }
@@ -376,7 +404,10 @@ impl Bridge {
             Err(e) => return tracing::warn!(error = %DbError::from(e), "cancel check failed"),
         };
         for r in rows {
-            let id: Uuid = r.get(0);
+            let id: Uuid = match At::new(&r, "jobs").get(0, "id") {
+                Ok(id) => id,
+                Err(e) => return tracing::warn!(error = %e, "cancel check failed"),
+            };
             let running = self.owned.get(&id).is_some_and(|o| {
                 self.p.engine.read(|v| {
                     v.jobs

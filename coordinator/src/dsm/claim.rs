@@ -7,6 +7,7 @@
 //! claim and recording its ownership finds the job again when it restarts.
 
 use super::db::DbError;
+use super::row::{At, RowError};
 use serde_json::Value;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -39,7 +40,14 @@ UPDATE public.jobs AS j
 RETURNING j.id, j.job_type::text, j.target_scope, j.details, j.credential_set_ids
 "#;
 
-/// Claims one ready job of `types` for `executor`, if there is one.
+/// A claimed job whose row cannot be read (a NULL or a changed column
+/// type in the app's schema). With its id it is failed in the app.
+pub type Unreadable = RowError;
+
+/// Claims one ready job of `types` for `executor`, if there is one. The
+/// job is claimed even when its row then cannot be read
+/// ([`DbError::Row`], naming the row): the caller fails it, so it is
+/// never claimed again.
 pub async fn claim_one(
     client: &Client,
     types: &[&str],
@@ -47,17 +55,19 @@ pub async fn claim_one(
 ) -> Result<Option<Claimed>, DbError> {
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     let row = client.query_opt(CLAIM, &[&types, &executor]).await?;
-    Ok(row.map(|r| claimed(&r)))
+    Ok(row.map(|r| claimed(&r)).transpose()?)
 }
 
-fn claimed(r: &tokio_postgres::Row) -> Claimed {
-    Claimed {
-        id: r.get(0),
-        job_type: r.get(1),
-        target_scope: r.get::<_, Option<Value>>(2).unwrap_or(Value::Null),
-        details: r.get::<_, Option<Value>>(3).unwrap_or(Value::Null),
-        credential_set_ids: r.get::<_, Option<Vec<Uuid>>>(4).unwrap_or_default(),
-    }
+fn claimed(r: &tokio_postgres::Row) -> Result<Claimed, Unreadable> {
+    let at = At::new(r, "jobs");
+    let at = at.with_id(at.get(0, "id")?);
+    Ok(Claimed {
+        id: at.get(0, "id")?,
+        job_type: at.get(1, "job_type")?,
+        target_scope: at.opt(2, "target_scope")?.unwrap_or(Value::Null),
+        details: at.opt(3, "details")?.unwrap_or(Value::Null),
+        credential_set_ids: at.opt(4, "credential_set_ids")?.unwrap_or_default(),
+    })
 }
 
 /// Jobs `executor` claimed that are still running but not in `owned`:
@@ -66,7 +76,7 @@ pub async fn orphans(
     client: &Client,
     executor: &str,
     owned: &[Uuid],
-) -> Result<Vec<Claimed>, DbError> {
+) -> Result<Vec<Result<Claimed, Unreadable>>, DbError> {
     let rows = client
         .query(
             "SELECT id, job_type::text, target_scope, details, credential_set_ids
@@ -92,5 +102,5 @@ pub async fn next_due(
             &[&types],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(At::new(&row, "jobs").opt(0, "schedule_at")?)
 }

@@ -22,6 +22,8 @@ pub enum DbError {
     Connect { url: String, message: String },
     #[error("DSM database: {0}")]
     Query(String),
+    #[error("DSM row unreadable: {0}")]
+    Row(#[from] super::row::RowError),
 }
 
 impl From<tokio_postgres::Error> for DbError {

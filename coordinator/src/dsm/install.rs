@@ -38,5 +38,5 @@ pub async fn installed(client: &Client) -> Result<bool, DbError> {
             &[],
         )
         .await?;
-    Ok(row.get::<_, i64>(0) > 0)
+    Ok(super::row::At::new(&row, "pg_trigger").get::<i64>(0, "count")? > 0)
 }

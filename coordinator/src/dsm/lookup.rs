@@ -5,6 +5,7 @@
 use super::claim::Claimed;
 use super::db::DbError;
 use super::map::{CredRow, Lookup, ServerRow};
+use super::row::{At, RowError};
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
@@ -13,19 +14,33 @@ const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, s.hostname, h.name, h.c
      LEFT JOIN public.vcenter_hosts h ON h.id = s.vcenter_host_id \
      LEFT JOIN public.vcenters v ON v.id = h.source_vcenter_id";
 
-fn server(r: &Row) -> ServerRow {
-    let host: Option<String> = r.get(3);
-    let vc_host: Option<String> = r.get(5);
-    let vc_port: Option<i32> = r.get(6);
-    ServerRow {
-        id: r.get(0),
-        ip: r.get(1),
-        name: r.get(2),
+fn server(r: &Row) -> Result<ServerRow, RowError> {
+    let s = At::new(r, "servers");
+    let s = s.with_id(s.get(0, "id")?);
+    // The joined rows are named by their table (the server's id is not theirs).
+    let h = At::new(r, "vcenter_hosts");
+    let v = At::new(r, "vcenters");
+    let host: Option<String> = h.opt(3, "name")?;
+    let cluster: Option<String> = h.opt(4, "cluster")?;
+    let vc_host: Option<String> = v.opt(5, "host")?;
+    let vc_port = match v.opt::<i32>(6, "port")? {
+        None => 443,
+        Some(p) => u16::try_from(p).map_err(|_| RowError {
+            table: "vcenters",
+            column: "port",
+            row: None,
+            problem: format!("holds {p}, not a TCP port"),
+        })?,
+    };
+    Ok(ServerRow {
+        id: s.get(0, "id")?,
+        ip: s.get(1, "ip_address")?,
+        name: s.opt(2, "hostname")?,
         vcenter: match (host, vc_host) {
-            (Some(h), Some(v)) => Some((h, r.get(4), v, vc_port.unwrap_or(443) as u16)),
+            (Some(h), Some(v)) => Some((h, cluster, v, vc_port)),
             _ => None,
         },
-    }
+    })
 }
 
 /// Everything `map` may need for `c`.
@@ -42,7 +57,7 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Lookup, DbError> {
             .query(&format!("{SERVER_COLUMNS} WHERE s.id = ANY($1)"), &[&ids])
             .await?
         {
-            let s = server(&r);
+            let s = server(&r)?;
             l.servers.insert(s.id, s);
         }
     }
@@ -55,7 +70,7 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Lookup, DbError> {
             .await?;
         let mut members = Vec::new();
         for r in rows {
-            let s = server(&r);
+            let s = server(&r)?;
             members.push(s.id);
             l.servers.insert(s.id, s);
         }
@@ -75,12 +90,14 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Lookup, DbError> {
         )
         .await?;
     for r in rows {
+        let c = At::new(&r, "credential_sets");
+        let c = c.with_id(c.get(0, "id")?);
         let row = CredRow {
-            id: r.get(0),
-            name: r.get(1),
-            priority: r.get(2),
-            kind: r.get(3),
-            ranges: r.get(4),
+            id: c.get(0, "id")?,
+            name: c.get(1, "name")?,
+            priority: c.get(2, "priority")?,
+            kind: c.get(3, "credential_type")?,
+            ranges: At::new(&r, "credential_ip_ranges").get(4, "ip_range")?,
         };
         l.creds.insert(row.id, row);
     }

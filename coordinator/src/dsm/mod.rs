@@ -7,7 +7,8 @@
 //! database; `heartbeat` keeps the `executor_heartbeats` row fresh;
 //! `lookup` and `map` turn a claimed job into an Outpost job; `owned`
 //! records what this coordinator runs; `report` writes progress back;
-//! `bridge` is the loop tying them together.
+//! `bridge` is the loop tying them together; `row` reads the app's
+//! columns without trusting its schema.
 
 pub mod bridge;
 pub mod claim;
@@ -19,6 +20,7 @@ pub mod lookup;
 pub mod map;
 pub mod owned;
 pub mod report;
+pub mod row;
 pub mod seal;
 
 pub use config::DsmConfig;

@@ -8,6 +8,7 @@
 //! credential set's name.
 
 use super::db::DbError;
+use super::row::At;
 use crate::plan::Plan;
 use crate::zones::Zones;
 use serde_json::{Map, Value, json};
@@ -47,10 +48,11 @@ pub async fn fetch(
             ))
         })?;
     for r in rows {
+        let c = At::new(&r, "credential_sets");
         out.push(Secret {
-            name: r.get(0),
-            username: r.get(1),
-            password: Zeroizing::new(r.get::<_, Option<String>>(2).unwrap_or_default()),
+            name: c.get(0, "name")?,
+            username: c.get(1, "username")?,
+            password: Zeroizing::new(c.opt(2, "password_encrypted")?.unwrap_or_default()),
         });
     }
     if !vcenter_hosts.is_empty() {
@@ -71,10 +73,11 @@ pub async fn fetch(
                 ))
             })?;
         for r in rows {
+            let v = At::new(&r, "vcenters");
             out.push(Secret {
-                name: vcenter_credential(&r.get::<_, String>(0)),
-                username: r.get(1),
-                password: Zeroizing::new(r.get::<_, Option<String>>(2).unwrap_or_default()),
+                name: vcenter_credential(&v.get::<String>(0, "host")?),
+                username: v.get(1, "username")?,
+                password: Zeroizing::new(v.opt(2, "password_encrypted")?.unwrap_or_default()),
             });
         }
     }

@@ -38,7 +38,28 @@ fn rows(c: &Connection, path: &Path, relation: &str) -> Result<Vec<Row>, Invento
     let mut st = c
         .prepare(&format!("SELECT * FROM \"{relation}\""))
         .map_err(|e| read_err(path, format!("cannot read {relation}: {e}")))?;
-    let names: Vec<String> = st.column_names().map(|s| s.to_lowercase()).collect();
+    // rusqlite's column names panic on a name that is not UTF-8: read the
+    // names as values instead (same order as `SELECT *`).
+    let bad = |e: rusqlite::Error| read_err(path, format!("cannot read {relation}: {e}"));
+    let mut info = c
+        .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+        .map_err(bad)?;
+    let names: Vec<String> = info
+        .query_map([relation], |r| {
+            Ok(match r.get_ref(0)? {
+                ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).to_lowercase(),
+                _ => String::new(),
+            })
+        })
+        .map_err(bad)?
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    if names.len() != st.column_count() {
+        return Err(read_err(
+            path,
+            format!("cannot read {relation}: its columns cannot be named"),
+        ));
+    }
     let mut out = Vec::new();
     let mut q = st
         .query([])

@@ -57,7 +57,7 @@ impl Member {
     }
 }
 
-fn member(c: &Client, path: &str, v: &Value) -> Result<Member, RedfishError> {
+pub(crate) fn member(c: &Client, path: &str, v: &Value) -> Result<Member, RedfishError> {
     let missing = |field: &str| RedfishError::Malformed {
         addr: c.addr().to_string(),
         path: path.to_string(),

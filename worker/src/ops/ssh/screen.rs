@@ -4,6 +4,9 @@
 //! ANSI/VT100 escape sequence is dropped, and the state survives chunk
 //! boundaries so a sequence split across two reads is still understood.
 
+/// The rightmost column a cursor move can reach (the PTY is 511 wide).
+pub const MAX_COLUMN: usize = 4096;
+
 /// Parser state for escape sequences that span reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Esc {
@@ -132,11 +135,14 @@ impl Screen {
             },
             // Cursor back / forward.
             b'D' => self.cursor = self.cursor.saturating_sub(n.unwrap_or(1).max(1)),
-            b'C' => self.cursor += n.unwrap_or(1).max(1),
+            b'C' => self.cursor = self.cursor.saturating_add(n.unwrap_or(1).max(1)),
             // Cursor to column (1-based).
             b'G' => self.cursor = n.unwrap_or(1).max(1) - 1,
             _ => {}
         }
+        // A device cannot move the cursor past the widest line a terminal
+        // shows: the line is padded to the cursor, so this bounds memory.
+        self.cursor = self.cursor.min(MAX_COLUMN);
         if self.cursor > self.line.len() {
             self.line.resize(self.cursor, b' ');
         }

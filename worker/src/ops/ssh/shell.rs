@@ -296,7 +296,7 @@ impl Shell {
 }
 
 /// Drops the echoed command line from the top of a command's output.
-fn strip_echo(text: &str, command: &str) -> String {
+pub(crate) fn strip_echo(text: &str, command: &str) -> String {
     let cmd = command.trim();
     match text.split_once('\n') {
         Some((first, rest)) if !cmd.is_empty() && first.trim_end().ends_with(cmd) => {

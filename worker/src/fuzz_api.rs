@@ -1,0 +1,98 @@
+//! Entry points for the fuzz targets in `fuzz/` (not an API): each feeds
+//! bytes a device could send to the parser that reads them and exercises
+//! what the worker then does with the result. They must never panic and
+//! never allocate more than the input justifies.
+
+use crate::ops::redfish::{client::Client, identify, inventory, jobs, tls::Pin};
+use crate::ops::ssh::{screen::Screen, shell};
+use crate::ops::vcenter::{client::MoRef, xml};
+use serde_json::Value;
+use std::time::Duration;
+
+/// SSH: renders `data` on a screen in chunks (split where the input puts
+/// a 0xff byte, so escape sequences get split across reads), checking
+/// for prompts and pagers the way the shell does after every read.
+pub fn ssh_screen(data: &[u8]) {
+    let mut screen = Screen::new();
+    let mut base: Option<String> = None;
+    for chunk in data.split(|b| *b == 0xff) {
+        screen.feed(chunk);
+        let line = screen.current_line();
+        if shell::looks_like_prompt(&line) {
+            // What `find_prompt` learns from a prompt line.
+            base.get_or_insert_with(|| line[..line.len() - 1].to_string());
+            let _ = shell::strip_echo(&screen.take_completed(), &line);
+        }
+        let _ = screen.tail(80);
+        if line.to_ascii_lowercase().contains("--more--") {
+            screen.clear_current_line();
+        }
+    }
+    let _ = base;
+    let _ = screen.take();
+}
+
+fn redfish_client() -> Option<Client> {
+    Client::new(
+        "192.0.2.1",
+        443,
+        Pin::Off,
+        "root",
+        "fuzz",
+        Duration::from_secs(1),
+    )
+    .ok()
+}
+
+/// Redfish: the first byte picks the answer (service root, task or Dell
+/// job, firmware inventory member, any body read as JSON), the rest is
+/// the body an iDRAC sent.
+pub fn redfish(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let Some(c) = redfish_client() else { return };
+    let Ok(v) = c.parse("/redfish/v1/fuzz", body) else {
+        return;
+    };
+    match which % 4 {
+        0 => {
+            let status = u16::from(which) * 3;
+            let _ = identify::identify(status, v["Server"].as_str(), Some(&v), v["Www"].as_str());
+        }
+        1 => {
+            if let Ok(j) = jobs::parse(&c, jobs::JOBS, &v) {
+                let _ = (j.finished(), j.failed(), j.scheduled());
+            }
+        }
+        2 => {
+            for m in v["Members"].as_array().into_iter().flatten() {
+                if let Ok(m) = inventory::member(&c, inventory::FIRMWARE_INVENTORY, m) {
+                    let _ = m.to_json();
+                    let _ = m.matches("BIOS");
+                }
+            }
+        }
+        _ => {
+            let _: Option<Value> = serde_json::from_slice(body).ok();
+        }
+    }
+}
+
+/// vCenter SOAP: parses an answer and walks it the way the client reads
+/// `RetrievePropertiesEx` results and faults.
+pub fn soap(data: &[u8]) {
+    let Ok(root) = xml::parse(data) else { return };
+    let _ = root.path(&["Body", "Fault", "faultstring"]);
+    if let Some(body) = root.child("Body") {
+        for rv in body.children.iter().flat_map(|r| r.all("returnval")) {
+            for obj in rv.all("objects") {
+                let _ = obj.child("obj").and_then(MoRef::from_node);
+                for p in obj.all("propSet") {
+                    let _ = (p.text_of("name"), p.child("val").map(|v| &v.ty));
+                }
+            }
+        }
+    }
+    let _ = root.find("returnval").and_then(MoRef::from_node);
+}
