@@ -242,11 +242,18 @@ impl Actor {
                         break;
                     }
                     match serde_json::from_value::<crate::rolling::Rollout>(e.job.params.clone()) {
-                        Ok(r) => crate::rolling::advance(&r, &e.job, &e.tasks),
-                        Err(err) => {
-                            tracing::error!(job = %job_id, error = %err, "rolling update plan unreadable");
-                            break;
-                        }
+                        Ok(r) => Ok(crate::rolling::advance(&r, &e.job, &e.tasks)),
+                        Err(err) => Err(err.to_string()),
+                    }
+                };
+                let decided = match decided {
+                    Ok(d) => d,
+                    Err(err) => {
+                        // Damaged stored state: the job fails, naming why,
+                        // rather than stay open for ever.
+                        tracing::error!(job = %job_id, error = %err, "rolling update plan unreadable; failing the job");
+                        self.fail_workflow(&job_id, &err).await;
+                        break;
                     }
                 };
                 let again = decided.new_tasks.iter().any(|t| t.status.is_terminal());
@@ -283,6 +290,50 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Closes a workflow whose stored plan cannot be read: one failed
+    /// task records why, and the job ends `failed`.
+    async fn fail_workflow(&mut self, job_id: &str, why: &str) {
+        let zone = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            v.jobs
+                .get(job_id)
+                .and_then(|e| e.job.zones.first().cloned())
+                .unwrap_or_default()
+        };
+        let now = now_rfc3339();
+        let task = TaskState {
+            id: format!("{job_id}-plan"),
+            job_id: job_id.to_string(),
+            zone,
+            kind: "rolling_update".into(),
+            target: String::new(),
+            status: Status::Failed,
+            attempts: 0,
+            worker_id: None,
+            started_at: None,
+            finished_at: Some(now.clone()),
+            progress: None,
+            error_kind: Some("plan_invalid".into()),
+            error: Some(format!("the stored rollout plan cannot be read: {why}")),
+            output: None,
+            params: serde_json::Value::Null,
+            stream_seq: None,
+            applied: (0, 0),
+            cleanup: false,
+        };
+        self.add_tasks(job_id, vec![task]).await;
+        {
+            let mut v = self.view();
+            if let Some(e) = v.jobs.get_mut(job_id) {
+                e.job.open = false;
+                let counts = count(e.tasks.values().map(|(t, _)| t));
+                e.job.derive_status(counts, &now);
+            }
+        }
+        self.write_jobs(vec![job_id.to_string()]).await;
+        let _ = self.changes.send(job_id.to_string());
     }
 
     /// Creates task entries of a job (revision 0); an entry that already
