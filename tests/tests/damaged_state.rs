@@ -1,0 +1,51 @@
+//! Stored state the coordinator cannot make sense of ends a job with a
+//! clear reason; it never stops the engine nor leaves the job open.
+
+use async_nats::jetstream;
+use outpost_tests::api::tasks;
+use outpost_tests::fleet::{Fleet, SETTLE};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_rollout_with_an_unreadable_plan_fails_naming_it() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "schedule_at": "2099-01-01T00:00:00Z", "params": {"count": 1, "ms": 0}}))
+        .await?;
+    fleet.kill_coordinator().await?;
+    // Turn it into a rolling update whose plan is garbage, its one step done.
+    let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let kv = js.get_key_value("outpost_jobs").await?;
+    let key = format!("job.{id}");
+    let mut job: Value = serde_json::from_slice(&kv.get(&key).await?.expect("job entry"))?;
+    job["type"] = json!("rolling_update");
+    job["open"] = json!(true);
+    job["dispatched"] = json!(true);
+    job["params"] = json!({"hosts": "not a plan"});
+    kv.put(&key, serde_json::to_vec(&job)?.into()).await?;
+    let mut keys = kv.keys().await?;
+    use futures::StreamExt;
+    while let Some(k) = keys.next().await {
+        let k = k?;
+        if k.starts_with(&format!("task.{id}.")) {
+            let mut t: Value = serde_json::from_slice(&kv.get(&k).await?.expect("task"))?;
+            t["status"] = json!("succeeded");
+            kv.put(&k, serde_json::to_vec(&t)?.into()).await?;
+        }
+    }
+    fleet.start_coordinator().await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    assert!(
+        tasks(&job).iter().any(|t| t["error_kind"] == "plan_invalid"),
+        "{job:#}"
+    );
+    // The engine goes on: new work is taken.
+    let again = fleet
+        .api
+        .submit(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 0}}))
+        .await?;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    Ok(())
+}
