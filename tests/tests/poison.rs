@@ -1,0 +1,126 @@
+//! Poison devices stay local: an SSH device sending a cursor move to
+//! column 9 999 999 999 999 (thousands of them), a 50 MB line without a
+//! newline, or output that never ends fails its own task with a clear
+//! error class, the worker that ran it stays alive, and the zone's next
+//! job succeeds on the same worker.
+
+use anyhow::Result;
+use outpost_sim::ssh::{DeviceSpec, Fault, Platform, SshSim};
+use outpost_tests::collect::{CollectFleet, Cred, Row, job_file};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const USER: &str = "netops";
+const PASS: &str = "poison-pass-1";
+
+fn device(name: &str, addr: &str, fault: Fault) -> DeviceSpec {
+    DeviceSpec {
+        fault,
+        paging: false,
+        ..DeviceSpec::new(
+            name,
+            addr.parse::<SocketAddr>().expect("address"),
+            Platform::Eos,
+            USER,
+            PASS,
+        )
+    }
+}
+
+/// Waits until job `id` ends; returns its view.
+async fn finished(f: &CollectFleet, id: &str) -> Result<Value> {
+    outpost_tests::wait_until("the job to finish", Duration::from_secs(180), async || {
+        let v = f.fleet.api.job(id).await.map_err(|e| e.to_string())?;
+        match v["status"].as_str() {
+            Some("succeeded" | "failed" | "cancelled") => Ok(v),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+fn class_of(view: &Value, device: &str) -> String {
+    view["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["params"]["device_name"] == device)
+        .map(|t| {
+            format!(
+                "{}: {}",
+                t["error_kind"].as_str().unwrap_or("-"),
+                t["error"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| format!("no task for {device}"))
+}
+
+#[tokio::test]
+async fn poison_devices_fail_their_task_and_the_worker_lives_on() -> Result<()> {
+    let specs = vec![
+        device("p-cursor", "127.1.12.1:0", Fault::HugeCursorMove),
+        device("p-longline", "127.1.12.2:0", Fault::LongLine),
+        device("p-endless", "127.1.12.3:0", Fault::EndlessOutput),
+        device("ok", "127.1.12.4:0", Fault::None),
+    ];
+    let sim = SshSim::start(specs.clone()).await?;
+    let bound = sim.addrs();
+    let rows: Vec<Row<'_>> = bound
+        .iter()
+        .map(|(name, addr)| Row {
+            name: Box::leak(name.clone().into_boxed_str()),
+            ip: Box::leak(addr.ip().to_string().into_boxed_str()),
+            port: addr.port(),
+            vendor: "arista",
+            platform: "arista_eos",
+            zone: "",
+            legacy: false,
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let creds = [Cred {
+        name: "lab",
+        username: USER,
+        password: PASS,
+        enable_secret: None,
+        default: true,
+    }];
+    let mut f = CollectFleet::start(dir.path(), &creds, &rows).await?;
+    f.worker("alpha", "w-alpha", &["--max-deliver", "2"])
+        .await?;
+    let pid = f.fleet.workers[0].pid();
+
+    let poison = serde_json::json!({
+        "type": "ssh.collect",
+        "params": { "job": job_file("31", "show running-config", Some("p-*"), 5) }
+    });
+    let id = f.fleet.api.submit_ok(&poison).await?;
+    let view = finished(&f, &id).await?;
+    assert_eq!(view["status"], "failed", "{view:#}");
+    let cursor = class_of(&view, "p-cursor");
+    assert!(cursor.starts_with("output_too_large: "), "{cursor}");
+    let long = class_of(&view, "p-longline");
+    assert!(
+        long.starts_with("line_too_long: ") && long.contains("without a newline"),
+        "{long}"
+    );
+    let endless = class_of(&view, "p-endless");
+    assert!(endless.starts_with("command_timeout: "), "{endless}");
+    let w = &mut f.fleet.workers[0];
+    assert!(w.is_running(), "the worker died on a poison device");
+    assert_eq!(w.pid(), pid);
+
+    let normal = serde_json::json!({
+        "type": "ssh.collect",
+        "params": { "job": job_file("32", "show running-config", Some("ok"), 10) }
+    });
+    let id = f.fleet.api.submit_ok(&normal).await?;
+    let view = finished(&f, &id).await?;
+    assert_eq!(view["status"], "succeeded", "{view:#}");
+    let capture = std::fs::read_to_string(f.captures.join("configs/ok.txt"))?;
+    assert!(capture.contains("hostname ok"), "{capture}");
+    assert!(f.fleet.workers[0].is_running());
+    drop(sim);
+    Ok(())
+}
