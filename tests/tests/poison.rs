@@ -2,12 +2,16 @@
 //! column 9 999 999 999 999 (thousands of them), a 50 MB line without a
 //! newline, or output that never ends fails its own task with a clear
 //! error class, the worker that ran it stays alive, and the zone's next
-//! job succeeds on the same worker.
+//! job succeeds on the same worker. A task whose runs keep ending with
+//! their worker killed fails `worker_crashed` after the second such run
+//! instead of taking the zone's workers down one after another.
 
 use anyhow::Result;
 use outpost_sim::ssh::{DeviceSpec, Fault, Platform, SshSim};
+use outpost_tests::api::tasks;
 use outpost_tests::collect::{CollectFleet, Cred, Row, job_file};
-use serde_json::Value;
+use outpost_tests::fleet::{Fleet, SETTLE};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -122,5 +126,55 @@ async fn poison_devices_fail_their_task_and_the_worker_lives_on() -> Result<()> 
     assert!(capture.contains("hostname ok"), "{capture}");
     assert!(f.fleet.workers[0].is_running());
     drop(sim);
+    Ok(())
+}
+
+/// Waits until the only task of job `id` runs on `worker`.
+async fn running_on(fleet: &Fleet, id: &str, worker: &str) -> Result<()> {
+    fleet
+        .api
+        .wait_job(id, SETTLE, |j| {
+            tasks(j)
+                .first()
+                .is_some_and(|t| t["status"] == "running" && t["worker_id"] == worker)
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_task_that_kills_two_workers_fails_worker_crashed() -> Result<()> {
+    let mut fleet = Fleet::start().await?;
+    let flags = ["--ack-wait-secs", "3", "--max-deliver", "10"];
+    let doc = json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 600_000}});
+    let id = fleet.api.submit_ok(&doc).await?;
+    // Two workers in a row die under the task (killed while it runs).
+    for victim in ["w-1", "w-2"] {
+        let w = fleet.worker("alpha", victim, &flags).await?;
+        running_on(&fleet, &id, victim).await?;
+        fleet.workers[w].kill9().await?;
+    }
+    let survivor = fleet.worker("alpha", "w-3", &flags).await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let task = &tasks(&job)[0];
+    assert_eq!(task["error_kind"], "worker_crashed", "{job:#}");
+    assert!(
+        task["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("worker gone"),
+        "{job:#}"
+    );
+    assert!(fleet.workers[survivor].is_running());
+    // The zone goes on: the next job runs on the third worker.
+    let next = json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 2, "ms": 10}});
+    let id = fleet.api.submit_ok(&next).await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert!(
+        tasks(&job).iter().all(|t| t["worker_id"] == "w-3"),
+        "{job:#}"
+    );
     Ok(())
 }

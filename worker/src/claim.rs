@@ -115,7 +115,7 @@ impl ClaimLoop {
                             Err(_) => break,
                         },
                         _ = self.stop.cancelled() => {
-                            let _ = msg.ack_with(AckKind::Nak(None)).await;
+                            hand_back_unrun(&self.shared, &msg).await;
                             break;
                         }
                     };
@@ -136,7 +136,7 @@ impl ClaimLoop {
                 }
             }
         }
-        hand_back_buffered(&mut pulls).await;
+        hand_back_buffered(&self.shared, &mut pulls).await;
     }
 
     async fn pull(
@@ -172,11 +172,25 @@ fn tag(
 /// Naks every message a stopping worker receives until its open pulls
 /// have ended on the server (at most one pull expiry), so none is left
 /// waiting for an ack wait in a closed inbox.
-async fn hand_back_buffered(pulls: &mut Pulls) {
+async fn hand_back_buffered(shared: &Shared, pulls: &mut Pulls) {
     let deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_secs(1);
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, pulls.next()).await {
         if let Item::Msg(msg) = item {
-            let _ = msg.ack_with(AckKind::Nak(None)).await;
+            hand_back_unrun(shared, &msg).await;
         }
     }
+}
+
+/// Hands a message back without running it, noting in the task's delivery
+/// ledger that this delivery did not crash.
+async fn hand_back_unrun(shared: &Shared, msg: &async_nats::jetstream::Message) {
+    use outpost_proto::Message as _;
+    if let (Ok(task), Ok(info)) = (
+        outpost_proto::pb::Task::decode(msg.payload.as_ref()),
+        msg.info(),
+    ) {
+        let n = info.delivered.clamp(1, i64::from(u32::MAX)) as u32;
+        crate::deliveries::handed_back_unrun(&shared.bus.checkpoints, &task.task_id, n).await;
+    }
+    let _ = msg.ack_with(AckKind::Nak(None)).await;
 }

@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod claim;
 pub mod config;
 pub mod credentials;
+pub mod deliveries;
 pub mod events;
 pub mod lease;
 pub mod ops;

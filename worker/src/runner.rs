@@ -6,6 +6,7 @@
 use crate::bus::Bus;
 use crate::cancel::Cancels;
 use crate::config::WorkerConfig;
+use crate::deliveries::{self, Ledger};
 use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
 use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
@@ -174,10 +175,30 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     // so it takes the lease at its first heartbeat (fast tasks never need
     // one); a redelivery must take it before it starts.
     let mut lease = None;
+    let mut ledger = Ledger::first();
     if attempt > 1 {
         match Lease::acquire(leases, &task.task_id, &holder).await {
             Ok(l) => lease = Some(l),
             Err(e) => return lease_refused(shared, msg, e).await,
+        }
+        // Holding the lease, no earlier run is alive: one that neither
+        // ended nor left a result had its worker vanish under it.
+        let store = &shared.bus.checkpoints;
+        match deliveries::load(store, &task.task_id).await {
+            Ok(stored) => {
+                ledger = Ledger::judge(stored, attempt);
+                if ledger.exhausted() {
+                    return crashed_too_often(msg, &mut sink, ledger, lease, leases).await;
+                }
+                if ledger.crashes > 0 {
+                    tracing::warn!(
+                        crashes = ledger.crashes,
+                        "an earlier run of this task ended with its worker gone"
+                    );
+                }
+                deliveries::save(store, &task.task_id, ledger).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "crashed runs not counted"),
         }
     }
     sink.emit(Body::Started(pb::Started {})).await;
@@ -319,7 +340,42 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             AckKind::Term
         }
     };
+    if matches!(settle_with, AckKind::Nak(_)) {
+        deliveries::save(&shared.bus.checkpoints, &task.task_id, ledger.ended()).await;
+    }
     finish(msg, &mut sink, settle_with).await;
+    if let Some(l) = lease {
+        l.release(leases).await;
+    }
+}
+
+/// The task's runs keep ending with their worker gone: fail it here rather
+/// than hand it to the next worker of the zone.
+async fn crashed_too_often(
+    msg: &Message,
+    sink: &mut EventSink,
+    ledger: Ledger,
+    lease: Option<Lease>,
+    leases: &async_nats::jetstream::kv::Store,
+) {
+    let message = format!(
+        "{} runs of this task ended with their worker gone (killed or crashed) and no result; \
+         it is not handed to another worker",
+        ledger.crashes
+    );
+    tracing::error!(
+        error_kind = deliveries::WORKER_CRASHED,
+        crashes = ledger.crashes,
+        "task failed"
+    );
+    sink.emit(events::result(
+        pb::Outcome::Failed,
+        deliveries::WORKER_CRASHED,
+        &message,
+        None,
+    ))
+    .await;
+    finish(msg, sink, AckKind::Term).await;
     if let Some(l) = lease {
         l.release(leases).await;
     }
