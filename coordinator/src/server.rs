@@ -68,9 +68,13 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     }
     let nats_url = opts.nats_url.unwrap_or(opts.config.nats_url.clone());
     let client = bus::connect(&nats_url, "outpost-coordinator").await?;
-    let bus =
-        bus::ensure_layout_with_retry(client, &opts.config.jetstream, Duration::from_secs(60))
-            .await?;
+    let bus = bus::ensure_layout_with_retry(
+        client,
+        &opts.config.jetstream,
+        &opts.config.zones,
+        Duration::from_secs(60),
+    )
+    .await?;
     let (engine, engine_task) =
         Engine::start(bus.clone(), opts.config.capture_dir(), shutdown.clone()).await?;
     let state = AppState {

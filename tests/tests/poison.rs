@@ -10,7 +10,7 @@ use anyhow::Result;
 use outpost_sim::ssh::{DeviceSpec, Fault, Platform, SshSim};
 use outpost_tests::api::tasks;
 use outpost_tests::collect::{CollectFleet, Cred, Row, job_file};
-use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, two_zones_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -90,8 +90,10 @@ async fn poison_devices_fail_their_task_and_the_worker_lives_on() -> Result<()> 
         enable_secret: None,
         default: true,
     }];
-    let mut f = CollectFleet::start(dir.path(), &creds, &rows).await?;
-    f.worker("alpha", "w-alpha", &["--max-deliver", "2"])
+    let zones = two_zones_with("max_deliver = 2");
+    let mut f = CollectFleet::start_with_zones(dir.path(), &creds, &rows, &zones).await?;
+    // A deprecated flag is ignored: the zone's consumer says 2.
+    f.worker("alpha", "w-alpha", &["--max-deliver", "7"])
         .await?;
     let pid = f.fleet.workers[0].pid();
 
@@ -110,7 +112,10 @@ async fn poison_devices_fail_their_task_and_the_worker_lives_on() -> Result<()> 
         "{long}"
     );
     let endless = class_of(&view, "p-endless");
-    assert!(endless.starts_with("command_timeout: "), "{endless}");
+    assert!(
+        endless.starts_with("command_timeout: ") && endless.contains("after 2 attempts"),
+        "{endless}"
+    );
     let w = &mut f.fleet.workers[0];
     assert!(w.is_running(), "the worker died on a poison device");
     assert_eq!(w.pid(), pid);
@@ -144,8 +149,12 @@ async fn running_on(fleet: &Fleet, id: &str, worker: &str) -> Result<()> {
 
 #[tokio::test]
 async fn a_task_that_kills_two_workers_fails_worker_crashed() -> Result<()> {
-    let mut fleet = Fleet::start().await?;
-    let flags = ["--ack-wait-secs", "3", "--max-deliver", "10"];
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(two_zones_with("ack_wait_secs = 3\nmax_deliver = 10")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    let flags: [&str; 0] = [];
     let doc = json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 600_000}});
     let id = fleet.api.submit_ok(&doc).await?;
     // Two workers in a row die under the task (killed while it runs).

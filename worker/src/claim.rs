@@ -33,6 +33,8 @@ pub struct ClaimLoop {
     pub shared: Arc<Shared>,
     pub kind: Kind,
     pub consumer: PullConsumer,
+    /// The consumer's ack wait and delivery limit, as the coordinator set them.
+    pub settings: crate::config::ConsumerSettings,
     pub capacity: Arc<Semaphore>,
     /// Changes whenever a task gives its permit back.
     pub freed: watch::Receiver<u64>,
@@ -122,6 +124,7 @@ impl ClaimLoop {
                     self.tracker.spawn(runner::handle(
                         self.shared.clone(),
                         self.kind,
+                        self.settings,
                         *msg,
                         permit,
                     ));

@@ -15,6 +15,6 @@ pub mod presence;
 pub mod runner;
 pub mod worker;
 
-pub use config::{SshSettings, WorkerConfig};
+pub use config::{ConsumerSettings, SshSettings, WorkerConfig};
 pub use credentials::Credentials;
 pub use worker::{WorkerError, run};

@@ -33,13 +33,17 @@ struct Args {
     /// This worker's id (default: host name and a random suffix).
     #[arg(long, env = "OUTPOST_WORKER_ID")]
     worker_id: Option<String>,
-    /// Seconds without an ack before a task is redelivered to another worker
-    /// (set when the zone's consumer is created).
-    #[arg(long, default_value_t = 30)]
-    ack_wait_secs: u64,
-    /// Deliveries of one task before it is given up (set when the zone's consumer is created).
-    #[arg(long, default_value_t = 5)]
-    max_deliver: i64,
+    /// Deprecated and ignored: the coordinator sets the ack wait per zone
+    /// (`[[zone]] ack_wait_secs`) on the zone's consumers.
+    #[arg(long, hide = true)]
+    ack_wait_secs: Option<u64>,
+    /// Deprecated and ignored: the coordinator sets it per zone (`[[zone]] max_deliver`).
+    #[arg(long, hide = true)]
+    max_deliver: Option<i64>,
+    /// Seconds to wait for the coordinator to create the zone's consumers
+    /// before giving up with an error.
+    #[arg(long, default_value_t = 60)]
+    consumer_wait_secs: u64,
     /// Seconds a stopping worker lets running tasks finish before it hands them back.
     #[arg(long, default_value_t = 30)]
     drain_timeout_secs: u64,
@@ -69,6 +73,17 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let _telemetry = outpost_telemetry::init("outpost-worker");
+    for (flag, given) in [
+        ("--ack-wait-secs", args.ack_wait_secs.is_some()),
+        ("--max-deliver", args.max_deliver.is_some()),
+    ] {
+        if given {
+            tracing::warn!(
+                flag,
+                "deprecated flag ignored: the coordinator sets ack_wait_secs and max_deliver per zone in its [[zone]] tables"
+            );
+        }
+    }
     let kinds = match WorkerConfig::parse_kinds(&args.kinds) {
         Ok(k) => k,
         Err(e) => return fail(&e),
@@ -86,9 +101,8 @@ async fn main() -> ExitCode {
         kinds,
         concurrency: args.concurrency,
         nats_url: args.nats,
-        ack_wait: Duration::from_secs(args.ack_wait_secs),
-        max_deliver: args.max_deliver,
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        consumer_wait: Duration::from_secs(args.consumer_wait_secs),
         retry_base: Duration::from_millis(args.retry_base_ms),
         ssh: SshSettings {
             host_key_policy: args.host_keys,

@@ -5,7 +5,7 @@
 
 use crate::bus::Bus;
 use crate::cancel::Cancels;
-use crate::config::WorkerConfig;
+use crate::config::{ConsumerSettings, WorkerConfig};
 use crate::deliveries::{self, Ledger};
 use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
@@ -96,7 +96,13 @@ impl Drop for Slot {
 }
 
 /// Handles one delivered message; `permit` is held until it is settled.
-pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: OwnedSemaphorePermit) {
+pub async fn handle(
+    shared: Arc<Shared>,
+    kind: Kind,
+    settings: ConsumerSettings,
+    msg: Message,
+    permit: OwnedSemaphorePermit,
+) {
     let _slot = Slot {
         shared: shared.clone(),
         permit: Some(permit),
@@ -139,13 +145,20 @@ pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: Owned
         tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
         return;
     }
-    run(&shared, kind, &msg, &task, attempt)
+    run(&shared, kind, settings, &msg, &task, attempt)
         .instrument(span)
         .await;
     shared.finish(&task.task_id);
 }
 
-async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attempt: u32) {
+async fn run(
+    shared: &Shared,
+    kind: Kind,
+    settings: ConsumerSettings,
+    msg: &Message,
+    task: &pb::Task,
+    attempt: u32,
+) {
     let received = std::time::Instant::now();
     let mut sink = match EventSink::new(shared.bus.js.clone(), task, &shared.cfg.worker_id, attempt)
     {
@@ -214,7 +227,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
         shared.env.clone(),
         progress_tx,
     );
-    let beat = shared.cfg.ack_wait.min(shared.lease_ttl) / 3;
+    let beat = settings.ack_wait.min(shared.lease_ttl) / 3;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     let mut lease_lost = false;
     let op = ops::run(kind, &ctx);
@@ -261,7 +274,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     // A run that outlived half its ack wait (a slow task, a frozen or
     // partitioned worker) may have a twin by now: report only while still
     // holding the lease. Shorter runs cannot have been redelivered.
-    if received.elapsed() >= shared.cfg.ack_wait / 2 {
+    if received.elapsed() >= settings.ack_wait / 2 {
         let kept = match lease.as_mut() {
             Some(l) => l.renew(leases).await,
             None => Lease::acquire(leases, &task.task_id, &holder)
@@ -313,9 +326,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             .await;
             AckKind::Nak(None)
         }
-        Err(OpError::Retryable { kind, message })
-            if i64::from(attempt) < shared.cfg.max_deliver =>
-        {
+        Err(OpError::Retryable { kind, message }) if i64::from(attempt) < settings.max_deliver => {
             let delay = shared.backoff(attempt);
             tracing::warn!(error_kind = %kind, error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
             sink.emit(Body::Retrying(pb::Retrying {
