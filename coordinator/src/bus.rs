@@ -8,6 +8,7 @@
 use crate::config::{JetStreamConfig, ZoneConfig};
 use async_nats::jetstream::consumer::{self, AckPolicy};
 use async_nats::jetstream::{self, kv, object_store, stream};
+use outpost_proto::nats_url::UrlAuth;
 use outpost_proto::{names, subject};
 use std::time::Duration;
 use thiserror::Error;
@@ -36,8 +37,19 @@ pub struct Bus {
 }
 
 /// Connects to NATS, retrying in the background until the server answers.
+/// A user and password (or token) in the URL go into the connection
+/// options, so neither the client's logs nor an error carry them.
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
-    async_nats::ConnectOptions::new()
+    let (url, auth) = outpost_proto::nats_url::split_url(url);
+    let url = url.as_str();
+    let options = match auth {
+        UrlAuth::None => async_nats::ConnectOptions::new(),
+        UrlAuth::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        UrlAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
+    };
+    options
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))

@@ -5,6 +5,7 @@
 
 pub mod headers;
 pub mod names;
+pub mod nats_url;
 pub mod subject;
 
 /// Generated protobuf types (`outpost.v1`).

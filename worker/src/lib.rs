@@ -13,6 +13,7 @@ pub mod lease;
 pub mod ops;
 pub mod presence;
 pub mod runner;
+pub mod secrets;
 pub mod worker;
 
 pub use config::{ConsumerSettings, SshSettings, WorkerConfig};
