@@ -1,9 +1,14 @@
 //! The coordinator's side of NATS: connecting, and creating the JetStream
-//! layout of DESIGN.md (streams, key-value buckets, object stores)
-//! idempotently, so any number of restarts converge on the same layout.
+//! layout of DESIGN.md (streams, key-value buckets, object stores, and the
+//! zones' task consumers) idempotently, so any number of restarts converge
+//! on the same layout. The zone consumers' `ack_wait` and `max_deliver`
+//! come from the coordinator's `[[zone]]` tables and nowhere else: workers
+//! only bind to them and read the settings back.
 
-use crate::config::JetStreamConfig;
+use crate::config::{JetStreamConfig, ZoneConfig};
+use async_nats::jetstream::consumer::{self, AckPolicy};
 use async_nats::jetstream::{self, kv, object_store, stream};
+use outpost_proto::nats_url::UrlAuth;
 use outpost_proto::{names, subject};
 use std::time::Duration;
 use thiserror::Error;
@@ -32,21 +37,26 @@ pub struct Bus {
 }
 
 /// Connects to NATS, retrying in the background until the server answers.
-/// Credentials in the URL are handed over apart from it, so the client's
-/// own log lines never carry them; errors name the URL without them.
+/// A user and password (or token) in the URL go into the connection
+/// options, so neither the client's logs nor an error carry them.
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
-    let split = outpost_proto::nats_url::split(url);
-    let mut opts = async_nats::ConnectOptions::new()
+    let (url, auth) = outpost_proto::nats_url::split_url(url);
+    let url = url.as_str();
+    let options = match auth {
+        UrlAuth::None => async_nats::ConnectOptions::new(),
+        UrlAuth::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        UrlAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
+    };
+    options
         .name(name)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5));
-    if let Some((user, pass)) = split.user.clone() {
-        opts = opts.user_and_password(user, pass);
-    }
-    opts.connect(split.address.as_str())
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
         .await
         .map_err(|source| BusError::Connect {
-            url: split.address.clone(),
+            url: url.to_string(),
             source,
         })
 }
@@ -171,16 +181,66 @@ async fn ensure_kv(
     .map_err(|e| layout_err(bucket, e))
 }
 
-/// Retries `ensure_layout` with backoff until it succeeds or `deadline` passes.
+/// Unacknowledged tasks one (zone, kind) consumer hands out across all
+/// the zone's workers.
+pub const ZONE_MAX_ACK_PENDING: i64 = 20_000;
+
+/// The consumer of (zone, kind) as the zone's settings want it.
+pub fn zone_consumer_config(
+    zone: &ZoneConfig,
+    kind: &str,
+) -> Result<consumer::pull::Config, BusError> {
+    let what = format!("consumer of zone {} kind {kind}", zone.name);
+    let name = subject::consumer_name(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
+    let filter = subject::task_subject(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
+    Ok(consumer::pull::Config {
+        durable_name: Some(name),
+        filter_subject: filter,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(zone.ack_wait_secs),
+        max_deliver: zone.max_deliver,
+        max_ack_pending: ZONE_MAX_ACK_PENDING,
+        ..Default::default()
+    })
+}
+
+/// Creates every configured zone's consumer for every kind, or updates
+/// one whose settings differ (a changed `[[zone]]` table takes effect at
+/// the coordinator's restart; workers pick it up at theirs).
+pub async fn ensure_zone_consumers(
+    tasks: &stream::Stream,
+    zones: &[ZoneConfig],
+) -> Result<(), BusError> {
+    for zone in zones {
+        for kind in names::TASK_KINDS {
+            let config = zone_consumer_config(zone, kind)?;
+            let name = config.durable_name.clone().unwrap_or_default();
+            tasks
+                .create_consumer(config)
+                .await
+                .map_err(|e| layout_err(&format!("consumer {name}"), e))?;
+        }
+        tracing::debug!(zone = %zone.name, ack_wait_secs = zone.ack_wait_secs, max_deliver = zone.max_deliver, "zone consumers ready");
+    }
+    Ok(())
+}
+
+/// Retries `ensure_layout` and the zones' consumers with backoff until
+/// they succeed or `deadline` passes.
 pub async fn ensure_layout_with_retry(
     client: async_nats::Client,
     cfg: &JetStreamConfig,
+    zones: &[ZoneConfig],
     deadline: Duration,
 ) -> Result<Bus, BusError> {
     let until = tokio::time::Instant::now() + deadline;
     let mut delay = Duration::from_millis(100);
     loop {
-        match ensure_layout(client.clone(), cfg).await {
+        let ready = match ensure_layout(client.clone(), cfg).await {
+            Ok(bus) => ensure_zone_consumers(&bus.tasks, zones).await.map(|()| bus),
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(bus) => return Ok(bus),
             Err(e) if tokio::time::Instant::now() + delay < until => {
                 tracing::warn!(error = %e, "JetStream layout not ready; retrying");
@@ -189,5 +249,23 @@ pub async fn ensure_layout_with_retry(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_consumers_carry_the_zone_settings() {
+        let mut zone = ZoneConfig::new("fra1", vec![]);
+        zone.ack_wait_secs = 7;
+        zone.max_deliver = 3;
+        let c = zone_consumer_config(&zone, "ssh.collect").unwrap();
+        assert_eq!(c.durable_name.as_deref(), Some("fra1_ssh-collect"));
+        assert_eq!(c.filter_subject, "outpost.task.fra1.ssh.collect");
+        assert_eq!(c.ack_wait, Duration::from_secs(7));
+        assert_eq!(c.max_deliver, 3);
+        assert_eq!(c.ack_policy, AckPolicy::Explicit);
     }
 }

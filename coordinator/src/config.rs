@@ -75,6 +75,14 @@ pub struct ZoneConfig {
     /// credentials from Dell Server Manager are sealed to it.
     #[serde(default)]
     pub public_key: Option<String>,
+    /// Seconds without an ack (or a progress ack) before a task is handed
+    /// to another worker of the zone. Set on the zone's consumers, which
+    /// every worker reads it from.
+    #[serde(default = "default_ack_wait_secs")]
+    pub ack_wait_secs: u64,
+    /// Deliveries of one task before it is given up (first run included).
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: i64,
 }
 
 fn yes() -> bool {
@@ -82,6 +90,12 @@ fn yes() -> bool {
 }
 fn default_redfish_max() -> u32 {
     8
+}
+fn default_ack_wait_secs() -> u64 {
+    30
+}
+fn default_max_deliver() -> i64 {
+    5
 }
 
 impl ZoneConfig {
@@ -93,6 +107,8 @@ impl ZoneConfig {
             redfish_tls_pinning: true,
             redfish_max_concurrent: default_redfish_max(),
             public_key: None,
+            ack_wait_secs: default_ack_wait_secs(),
+            max_deliver: default_max_deliver(),
         }
     }
 }
@@ -181,6 +197,18 @@ impl Config {
             if !seen.insert(zone.name.as_str()) {
                 return Err(format!("zone {:?} is declared twice", zone.name));
             }
+            if !(1..=3600).contains(&zone.ack_wait_secs) {
+                return Err(format!(
+                    "zone {:?}: ack_wait_secs must be between 1 and 3600",
+                    zone.name
+                ));
+            }
+            if !(1..=100).contains(&zone.max_deliver) {
+                return Err(format!(
+                    "zone {:?}: max_deliver must be between 1 and 100",
+                    zone.name
+                ));
+            }
             if let Some(k) = &zone.public_key {
                 outpost_vault::sealed::check_public(k)
                     .map_err(|e| format!("zone {:?}: public_key: {e}", zone.name))?;
@@ -218,6 +246,23 @@ mod tests {
         assert_eq!(c.zones[0].cidrs.len(), 2);
         assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(c.jetstream.lease_ttl_secs, 30);
+    }
+
+    #[test]
+    fn zone_consumer_settings_default_and_are_checked() {
+        let c = Config::parse(
+            "[[zone]]\nname = \"a\"\n[[zone]]\nname = \"b\"\nack_wait_secs = 3\nmax_deliver = 2\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.zones[0].ack_wait_secs, c.zones[0].max_deliver), (30, 5));
+        assert_eq!((c.zones[1].ack_wait_secs, c.zones[1].max_deliver), (3, 2));
+        for bad in ["ack_wait_secs = 0", "max_deliver = 0", "max_deliver = 1000"] {
+            let e = Config::parse(&format!("[[zone]]\nname = \"a\"\n{bad}\n"), "c")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(bad.split(' ').next().unwrap()), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -73,9 +73,13 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     }
     let nats_url = opts.nats_url.unwrap_or(opts.config.nats_url.clone());
     let client = bus::connect(&nats_url, "outpost-coordinator").await?;
-    let bus =
-        bus::ensure_layout_with_retry(client, &opts.config.jetstream, Duration::from_secs(60))
-            .await?;
+    let bus = bus::ensure_layout_with_retry(
+        client,
+        &opts.config.jetstream,
+        &opts.config.zones,
+        Duration::from_secs(60),
+    )
+    .await?;
     // Shutdown is staged: the API stops taking work first (`shutdown`),
     // then the background tasks (`background`), then the engine.
     let background = CancellationToken::new();
@@ -87,6 +91,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             capture_dir: opts.config.capture_dir(),
             jetstream: opts.config.jetstream.clone(),
             retention: opts.config.retention.clone(),
+            zones: opts.config.zones.clone(),
         },
         &mut sup,
         engine_stop.clone(),
@@ -128,7 +133,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(ServerError::Http)?;
-    tracing::info!(%local, nats = %outpost_proto::nats_url::split(&nats_url).address, "coordinator ready");
+    tracing::info!(%local, nats = %outpost_proto::nats_url::split_url(&nats_url).0, "coordinator ready");
     // Tests and scripts wait for this line to learn the bound port.
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();

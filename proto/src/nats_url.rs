@@ -1,82 +1,79 @@
-//! NATS server URLs that carry credentials (`nats://user:pass@host:4222`).
-//! The client library logs the URL it connects to; so the credentials are
-//! taken out of the URL and handed over separately, and only the URL
-//! without them is ever shown.
+//! NATS server URLs that carry credentials (`nats://user:pass@host:4222`,
+//! `nats://token@host`): the client library would log such a URL, and an
+//! error message would repeat it, so the credentials are split off here and
+//! handed to the connection options instead. Both the coordinator and the
+//! worker connect through this.
 
-/// A NATS URL split into where to connect and who to be.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NatsUrl {
-    /// The URL without user information: safe to log.
-    pub address: String,
-    /// `user:password` from the URL, if any.
-    pub user: Option<(String, String)>,
+/// Credentials found in a NATS URL.
+#[derive(PartialEq, Eq)]
+pub enum UrlAuth {
+    None,
+    UserPassword { user: String, password: String },
+    Token(String),
 }
 
-impl std::fmt::Debug for NatsUrl {
+impl std::fmt::Debug for UrlAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsUrl")
-            .field("address", &self.address)
-            .field("user", &self.user.as_ref().map(|(u, _)| u))
-            .finish()
+        match self {
+            UrlAuth::None => f.write_str("None"),
+            UrlAuth::UserPassword { user, .. } => write!(f, "UserPassword({user:?}, ***)"),
+            UrlAuth::Token(_) => f.write_str("Token(***)"),
+        }
     }
 }
 
-/// Splits the user information off each server of a (comma-separated)
-/// NATS URL. Percent-escapes in the user and password are decoded.
-pub fn split(url: &str) -> NatsUrl {
-    let mut user = None;
-    let servers: Vec<String> = url
+/// Splits the credentials off a NATS URL (or a comma-separated list):
+/// returns the URL(s) without them and the credentials of the first one
+/// that had any, percent-decoded.
+pub fn split_url(urls: &str) -> (String, UrlAuth) {
+    let mut auth = UrlAuth::None;
+    let clean: Vec<String> = urls
         .split(',')
-        .map(|one| {
-            let one = one.trim();
-            let (scheme, rest) = match one.split_once("://") {
+        .map(|url| {
+            let url = url.trim();
+            let (scheme, rest) = match url.split_once("://") {
                 Some((s, r)) => (Some(s), r),
-                None => (None, one),
+                None => (None, url),
             };
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let Some((userinfo, host)) = authority.rsplit_once('@') else {
+                return url.to_string();
             };
-            let host = match authority.rsplit_once('@') {
-                Some((info, host)) => {
-                    let (u, p) = info.split_once(':').unwrap_or((info, ""));
-                    if user.is_none() {
-                        user = Some((unescape(u), unescape(p)));
-                    }
-                    host
-                }
-                None => authority,
-            };
+            if auth == UrlAuth::None {
+                auth = match userinfo.split_once(':') {
+                    Some((user, password)) => UrlAuth::UserPassword {
+                        user: percent_decode(user),
+                        password: percent_decode(password),
+                    },
+                    None => UrlAuth::Token(percent_decode(userinfo)),
+                };
+            }
             match scheme {
                 Some(s) => format!("{s}://{host}{path}"),
                 None => format!("{host}{path}"),
             }
         })
         .collect();
-    NatsUrl {
-        address: servers.join(","),
-        user,
-    }
+    (clean.join(","), auth)
 }
 
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if b[i] == b'%'
-            && let Some(v) = hex
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && hex.iter().all(u8::is_ascii_hexdigit)
         {
-            out.push(v);
+            let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(digit(hex[0]) * 16 + digit(hex[1]));
             i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
+            continue;
         }
+        out.push(bytes[i]);
+        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -86,22 +83,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_leave_the_url() {
-        let u = split("nats://outpost:s%40cret@10.0.0.1:4222");
-        assert_eq!(u.address, "nats://10.0.0.1:4222");
-        assert_eq!(u.user, Some(("outpost".into(), "s@cret".into())));
-        assert!(!format!("{u:?}").contains("cret"));
+    fn url_credentials_are_split_off() {
+        let (url, auth) = split_url("nats://worker:s%40cret:x@10.0.0.1:4222");
+        assert_eq!(url, "nats://10.0.0.1:4222");
+        assert_eq!(
+            auth,
+            UrlAuth::UserPassword {
+                user: "worker".into(),
+                password: "s@cret:x".into()
+            }
+        );
+        let (url, auth) = split_url("tls://tok123@a:4222, nats://b:4222");
+        assert_eq!(url, "tls://a:4222,nats://b:4222");
+        assert_eq!(auth, UrlAuth::Token("tok123".into()));
+        let (url, auth) = split_url("nats://127.0.0.1:4222");
+        assert_eq!(
+            (url.as_str(), auth),
+            ("nats://127.0.0.1:4222", UrlAuth::None)
+        );
+        assert!(!format!("{:?}", split_url("nats://u:pw@h").1).contains("pw"));
     }
 
     #[test]
-    fn plain_and_multiple_urls() {
-        let u = split("nats://a:4222, tls://u:p@b:4222");
-        assert_eq!(u.address, "nats://a:4222,tls://b:4222");
-        assert_eq!(u.user, Some(("u".into(), "p".into())));
-        assert_eq!(split("127.0.0.1:4222").user, None);
-        assert_eq!(split("nats://x@h").user, Some(("x".into(), String::new())));
-        // A lone or short escape is kept as it is.
-        assert_eq!(split("nats://u:%4@h").user, Some(("u".into(), "%4".into())));
-        assert_eq!(split("nats://u:%@h").user, Some(("u".into(), "%".into())));
+    fn percent_decoding_keeps_odd_input() {
+        assert_eq!(percent_decode("a%2Fb%"), "a/b%");
+        assert_eq!(percent_decode("%zz%+f%é"), "%zz%+f%é");
     }
 }

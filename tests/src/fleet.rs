@@ -25,6 +25,14 @@ name = "beta"
 cidrs = ["127.2.0.0/16"]
 "#;
 
+/// [`TWO_ZONES`] with more keys in both `[[zone]]` tables, e.g.
+/// `ack_wait_secs = 3` or `max_deliver = 2` (the zone consumers' settings).
+pub fn two_zones_with(settings: &str) -> String {
+    format!(
+        "[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n{settings}\n[[zone]]\nname = \"beta\"\ncidrs = [\"127.2.0.0/16\"]\n{settings}\n"
+    )
+}
+
 /// Coordinator config used by the fleet tests: short TTLs so dead workers'
 /// leases and presence go quickly.
 pub fn config_toml(nats_url: &str) -> String {

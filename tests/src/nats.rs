@@ -13,6 +13,8 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     version: String,
+    /// User and password every client must present, when set.
+    auth: Option<(String, String)>,
 }
 
 /// The nats-server binary: `NATS_SERVER_BIN`, else what
@@ -43,6 +45,15 @@ fn free_port() -> Result<u16> {
 impl NatsServer {
     /// Starts a server with JetStream and waits until JetStream answers.
     pub async fn start() -> Result<NatsServer> {
+        Self::start_inner(None).await
+    }
+
+    /// Starts a server that admits only `user` with `password`.
+    pub async fn start_with_user(user: &str, password: &str) -> Result<NatsServer> {
+        Self::start_inner(Some((user.to_string(), password.to_string()))).await
+    }
+
+    async fn start_inner(auth: Option<(String, String)>) -> Result<NatsServer> {
         let bin = server_bin()?;
         let out = Command::new(&bin).arg("--version").output()?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -52,6 +63,7 @@ impl NatsServer {
             dir: tempfile::tempdir()?,
             child: None,
             version,
+            auth,
         };
         s.spawn().await?;
         Ok(s)
@@ -59,6 +71,15 @@ impl NatsServer {
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The URL with the user and password in it (`nats://u:p@host:port`),
+    /// or the plain URL for a server without authentication.
+    pub fn url_with_auth(&self) -> String {
+        match &self.auth {
+            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.port),
+            None => self.url(),
+        }
     }
 
     pub fn version(&self) -> &str {
@@ -70,7 +91,11 @@ impl NatsServer {
             .create(true)
             .append(true)
             .open(self.dir.path().join("nats.log"))?;
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some((u, p)) = &self.auth {
+            cmd.args(["--user", u, "--pass", p]);
+        }
+        let child = cmd
             .args([
                 "-js",
                 "-a",
@@ -96,7 +121,13 @@ impl NatsServer {
             {
                 bail!("nats-server exited with {status}: {}", self.log());
             }
-            if let Ok(client) = async_nats::ConnectOptions::new()
+            let options = match &self.auth {
+                Some((u, p)) => {
+                    async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+                }
+                None => async_nats::ConnectOptions::new(),
+            };
+            if let Ok(client) = options
                 .connection_timeout(Duration::from_secs(2))
                 .connect(self.url())
                 .await

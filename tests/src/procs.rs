@@ -106,6 +106,11 @@ impl Proc {
         self.stderr.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
+    /// Whether the process is still running (not exited, not killed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

@@ -38,7 +38,9 @@ async fn a_rollout_with_an_unreadable_plan_fails_naming_it() -> anyhow::Result<(
     let job = fleet.api.wait_finished(&id, SETTLE).await?;
     assert_eq!(job["status"], "failed", "{job:#}");
     assert!(
-        tasks(&job).iter().any(|t| t["error_kind"] == "plan_invalid"),
+        tasks(&job)
+            .iter()
+            .any(|t| t["error_kind"] == "plan_invalid"),
         "{job:#}"
     );
     // The engine goes on: new work is taken.

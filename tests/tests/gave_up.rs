@@ -4,7 +4,7 @@
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, two_zones_with};
 use outpost_tests::{inspect, wait_until};
 use serde_json::json;
 use std::time::Duration;

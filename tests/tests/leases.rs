@@ -5,15 +5,19 @@
 
 use outpost_proto::{names, pb};
 use outpost_tests::api::tasks;
-use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, two_zones_with};
 use outpost_tests::inspect;
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test]
 async fn frozen_worker_keeps_its_tasks_until_its_lease_expires() -> anyhow::Result<()> {
-    let mut fleet = Fleet::start().await?;
-    let flags = ["--ack-wait-secs", "3", "--concurrency", "2"];
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(two_zones_with("ack_wait_secs = 3")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    let flags = ["--concurrency", "2"];
     let frozen = fleet.worker("alpha", "alpha-1", &flags).await?;
     let id = fleet
         .api

@@ -7,7 +7,7 @@
 use outpost_sim::redfish::{RedfishSim, Stats, make_image};
 use outpost_tests::api::tasks;
 use outpost_tests::collect::{CollectFleet, Cred};
-use outpost_tests::fleet::SETTLE;
+use outpost_tests::fleet::{SETTLE, two_zones_with};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -118,15 +118,20 @@ async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyh
     let sim = idracs(&["127.1.61.1"], 0.03).await;
     let a: SocketAddr = sim.addrs()[0];
     let d = sim.device(a).unwrap().clone();
-    let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
+    let mut f = CollectFleet::start_with_zones(
+        dir.path(),
+        &creds(),
+        &[],
+        &two_zones_with("ack_wait_secs = 3"),
+    )
+    .await?;
     put_image(
         &f.fleet.nats.url(),
         "bios-2.19.1.exe",
         make_image("159", "2.19.1", 300_000),
     )
     .await?;
-    f.worker("alpha", "alpha-1", &["--ack-wait-secs", "3"])
-        .await?;
+    f.worker("alpha", "alpha-1", &[]).await?;
     let id = f
         .fleet
         .api
@@ -153,8 +158,7 @@ async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyh
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     f.fleet.workers[0].kill9().await?;
-    f.worker("alpha", "alpha-2", &["--ack-wait-secs", "3"])
-        .await?;
+    f.worker("alpha", "alpha-2", &[]).await?;
     let job = f.fleet.api.wait_finished(&id, SETTLE * 2).await?;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let t = &tasks(&job)[0];

@@ -4,7 +4,7 @@
 
 use outpost_proto::pb;
 use outpost_tests::api::tasks;
-use outpost_tests::fleet::{Fleet, SETTLE};
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, two_zones_with};
 use outpost_tests::inspect;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -31,8 +31,12 @@ async fn assert_each_succeeded_once(fleet: &Fleet, job: &Value, n: usize) -> any
 
 #[tokio::test]
 async fn killed_worker_tasks_are_redelivered_and_finish_once() -> anyhow::Result<()> {
-    let mut fleet = Fleet::start().await?;
-    let flags = ["--ack-wait-secs", "3", "--concurrency", "3"];
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(two_zones_with("ack_wait_secs = 3")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    let flags = ["--concurrency", "3"];
     let victim = fleet.worker("alpha", "alpha-1", &flags).await?;
     let id = fleet
         .api

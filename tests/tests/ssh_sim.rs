@@ -191,9 +191,9 @@ async fn every_fault_has_its_error_class() -> Result<()> {
         zone: "",
         legacy: false,
     });
-    let mut f = CollectFleet::start(dir.path(), &creds(), &r).await?;
-    f.worker("alpha", "w-alpha", &["--max-deliver", "2"])
-        .await?;
+    let zones = outpost_tests::fleet::two_zones_with("max_deliver = 2");
+    let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &r, &zones).await?;
+    f.worker("alpha", "w-alpha", &[]).await?;
     let job = dir.path().join("job.json");
     std::fs::write(
         &job,

@@ -2,6 +2,7 @@
 //! buckets it uses. The coordinator creates the layout; a worker started
 //! first waits for it rather than creating it with its own settings.
 
+use crate::secrets::UrlAuth;
 use async_nats::jetstream::{self, kv, object_store, stream};
 use outpost_proto::names;
 use std::sync::Arc;
@@ -44,15 +45,28 @@ pub struct Bus {
     pub firmware: object_store::ObjectStore,
 }
 
-/// Connects to NATS; reconnects forever once connected. The watch changes
+/// Connects to NATS; reconnects forever once connected. A user and
+/// password (or token) in the URL are passed as connection options and
+/// never appear in a log line or an error. The watch changes
 /// on every reconnect, when pull requests made on the old connection are gone.
 pub async fn connect(
     url: &str,
     name: &str,
 ) -> Result<(async_nats::Client, watch::Receiver<u64>), BusError> {
+    // Credentials in the URL go into the options: async-nats logs the URL
+    // it connects to, and errors name it.
+    let (url, auth) = crate::secrets::split_url(url);
+    let url = url.as_str();
+    let options = match auth {
+        UrlAuth::None => async_nats::ConnectOptions::new(),
+        UrlAuth::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        UrlAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
+    };
     let (tx, rx) = watch::channel(0u64);
     let tx = Arc::new(tx);
-    let client = async_nats::ConnectOptions::new()
+    let client = options
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))

@@ -33,6 +33,8 @@ pub struct ClaimLoop {
     pub shared: Arc<Shared>,
     pub kind: Kind,
     pub consumer: PullConsumer,
+    /// The consumer's ack wait and delivery limit, as the coordinator set them.
+    pub settings: crate::config::ConsumerSettings,
     pub capacity: Arc<Semaphore>,
     /// Changes whenever a task gives its permit back.
     pub freed: watch::Receiver<u64>,
@@ -115,13 +117,14 @@ impl ClaimLoop {
                             Err(_) => break,
                         },
                         _ = self.stop.cancelled() => {
-                            let _ = msg.ack_with(AckKind::Nak(None)).await;
+                            hand_back_unrun(&self.shared, &msg).await;
                             break;
                         }
                     };
                     self.tracker.spawn(runner::handle(
                         self.shared.clone(),
                         self.kind,
+                        self.settings,
                         *msg,
                         permit,
                     ));
@@ -136,7 +139,7 @@ impl ClaimLoop {
                 }
             }
         }
-        hand_back_buffered(&mut pulls).await;
+        hand_back_buffered(&self.shared, &mut pulls).await;
     }
 
     async fn pull(
@@ -172,11 +175,25 @@ fn tag(
 /// Naks every message a stopping worker receives until its open pulls
 /// have ended on the server (at most one pull expiry), so none is left
 /// waiting for an ack wait in a closed inbox.
-async fn hand_back_buffered(pulls: &mut Pulls) {
+async fn hand_back_buffered(shared: &Shared, pulls: &mut Pulls) {
     let deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_secs(1);
     while let Ok(Some(item)) = tokio::time::timeout_at(deadline, pulls.next()).await {
         if let Item::Msg(msg) = item {
-            let _ = msg.ack_with(AckKind::Nak(None)).await;
+            hand_back_unrun(shared, &msg).await;
         }
     }
+}
+
+/// Hands a message back without running it, noting in the task's delivery
+/// ledger that this delivery did not crash.
+async fn hand_back_unrun(shared: &Shared, msg: &async_nats::jetstream::Message) {
+    use outpost_proto::Message as _;
+    if let (Ok(task), Ok(info)) = (
+        outpost_proto::pb::Task::decode(msg.payload.as_ref()),
+        msg.info(),
+    ) {
+        let n = info.delivered.clamp(1, i64::from(u32::MAX)) as u32;
+        crate::deliveries::handed_back_unrun(&shared.bus.checkpoints, &task.task_id, n).await;
+    }
+    let _ = msg.ack_with(AckKind::Nak(None)).await;
 }

@@ -1,5 +1,8 @@
 //! The worker's settings, validated before anything connects: zone name,
-//! kinds, limits and timings.
+//! kinds, limits and timings. The retry settings of a zone (`ack_wait`,
+//! `max_deliver`) are not among them: the coordinator sets them on the
+//! zone's consumers and the worker reads them from there
+//! ([`ConsumerSettings`]).
 
 use crate::ops::Kind;
 use outpost_proto::subject;
@@ -31,18 +34,46 @@ pub struct WorkerConfig {
     /// Tasks run at once by this worker, all kinds together.
     pub concurrency: usize,
     pub nats_url: String,
-    /// How long the server waits for an ack before redelivering a task.
-    pub ack_wait: Duration,
-    /// Deliveries of one task before it is given up.
-    pub max_deliver: i64,
     /// How long a draining worker lets running tasks finish before it hands them back.
     pub drain_timeout: Duration,
+    /// How long to wait for the coordinator to create the zone's consumers.
+    pub consumer_wait: Duration,
     /// First retry delay of a retryable failure; doubles with each attempt.
     pub retry_base: Duration,
     pub ssh: SshSettings,
     /// The zone's X25519 secret key (base64): opens credentials the
     /// coordinator sealed to this zone.
     pub zone_key: Option<outpost_vault::Secret>,
+}
+
+/// The retry settings of one (zone, kind) consumer, as the coordinator
+/// created it: the one source of truth for every worker of the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerSettings {
+    /// How long the server waits for an ack before redelivering a task.
+    pub ack_wait: Duration,
+    /// Deliveries of one task before it is given up.
+    pub max_deliver: i64,
+}
+
+impl ConsumerSettings {
+    /// Reads the settings of a consumer's configuration; a consumer
+    /// without a delivery limit (`-1`) counts as unlimited.
+    pub fn of(config: &async_nats::jetstream::consumer::Config) -> Self {
+        ConsumerSettings {
+            ack_wait: if config.ack_wait.is_zero() {
+                // The server's default.
+                Duration::from_secs(30)
+            } else {
+                config.ack_wait
+            },
+            max_deliver: if config.max_deliver <= 0 {
+                i64::MAX
+            } else {
+                config.max_deliver
+            },
+        }
+    }
 }
 
 /// How `ssh.collect` treats devices.
@@ -87,18 +118,6 @@ impl WorkerConfig {
                 expected: "between 1 and 10000",
             });
         }
-        if self.ack_wait < Duration::from_secs(1) || self.ack_wait > Duration::from_secs(3600) {
-            return Err(ConfigError::Range {
-                field: "--ack-wait-secs",
-                expected: "between 1 and 3600",
-            });
-        }
-        if !(1..=100).contains(&self.max_deliver) {
-            return Err(ConfigError::Range {
-                field: "--max-deliver",
-                expected: "between 1 and 100",
-            });
-        }
         Ok(self)
     }
 
@@ -132,13 +151,18 @@ mod tests {
             kinds: vec![],
             concurrency: 4,
             nats_url: "nats://127.0.0.1:4222".into(),
-            ack_wait: Duration::from_secs(30),
-            max_deliver: 5,
             drain_timeout: Duration::from_secs(30),
+            consumer_wait: Duration::from_secs(60),
             retry_base: Duration::from_millis(500),
             ssh: SshSettings::default(),
             zone_key: None,
         }
+    }
+
+    #[test]
+    fn the_worker_knows_every_kind_the_coordinator_makes_consumers_for() {
+        let ours: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(ours, outpost_proto::names::TASK_KINDS);
     }
 
     #[test]
@@ -170,6 +194,24 @@ mod tests {
         assert_eq!(k, vec![Kind::NetReach, Kind::DiagSleep]);
         let e = WorkerConfig::parse_kinds("net.reach,ssh.colect").unwrap_err();
         assert!(e.to_string().contains("\"ssh.colect\""), "{e}");
+    }
+
+    #[test]
+    fn consumer_settings_are_read_from_the_consumer() {
+        let mut c = async_nats::jetstream::consumer::Config {
+            ack_wait: Duration::from_secs(7),
+            max_deliver: 3,
+            ..Default::default()
+        };
+        let s = ConsumerSettings::of(&c);
+        assert_eq!((s.ack_wait, s.max_deliver), (Duration::from_secs(7), 3));
+        c.ack_wait = Duration::ZERO;
+        c.max_deliver = -1;
+        let s = ConsumerSettings::of(&c);
+        assert_eq!(
+            (s.ack_wait, s.max_deliver),
+            (Duration::from_secs(30), i64::MAX)
+        );
     }
 
     #[test]

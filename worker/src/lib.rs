@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod claim;
 pub mod config;
 pub mod credentials;
+pub mod deliveries;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzz_api;
@@ -14,8 +15,9 @@ pub mod lease;
 pub mod ops;
 pub mod presence;
 pub mod runner;
+pub mod secrets;
 pub mod worker;
 
-pub use config::{SshSettings, WorkerConfig};
+pub use config::{ConsumerSettings, SshSettings, WorkerConfig};
 pub use credentials::Credentials;
 pub use worker::{WorkerError, run};

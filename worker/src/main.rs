@@ -2,13 +2,14 @@
 
 use clap::Parser;
 use outpost_worker::ops::ssh::hostkeys::HostKeyPolicy;
-use outpost_worker::{Credentials, SshSettings, WorkerConfig};
+use outpost_worker::{Credentials, SshSettings, WorkerConfig, secrets};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 /// Outpost zone worker: claims the zone's tasks from NATS JetStream and runs them.
 #[derive(Debug, Parser)]
@@ -33,13 +34,17 @@ struct Args {
     /// This worker's id (default: host name and a random suffix).
     #[arg(long, env = "OUTPOST_WORKER_ID")]
     worker_id: Option<String>,
-    /// Seconds without an ack before a task is redelivered to another worker
-    /// (set when the zone's consumer is created).
-    #[arg(long, default_value_t = 30)]
-    ack_wait_secs: u64,
-    /// Deliveries of one task before it is given up (set when the zone's consumer is created).
-    #[arg(long, default_value_t = 5)]
-    max_deliver: i64,
+    /// Deprecated and ignored: the coordinator sets the ack wait per zone
+    /// (`[[zone]] ack_wait_secs`) on the zone's consumers.
+    #[arg(long, hide = true)]
+    ack_wait_secs: Option<u64>,
+    /// Deprecated and ignored: the coordinator sets it per zone (`[[zone]] max_deliver`).
+    #[arg(long, hide = true)]
+    max_deliver: Option<i64>,
+    /// Seconds to wait for the coordinator to create the zone's consumers
+    /// before giving up with an error.
+    #[arg(long, default_value_t = 60)]
+    consumer_wait_secs: u64,
     /// Seconds a stopping worker lets running tasks finish before it hands them back.
     #[arg(long, default_value_t = 30)]
     drain_timeout_secs: u64,
@@ -47,9 +52,14 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     retry_base_ms: u64,
     /// The zone's credential vault (`outpost vault init`); unlocked once at
-    /// start with OUTPOST_VAULT_PASS or a prompt on the terminal.
+    /// start with the password from --vault-pass-file, systemd's
+    /// credential `outpost-vault-pass`, OUTPOST_VAULT_PASS (erased from the
+    /// environment at start) or a prompt on the terminal, in that order.
     #[arg(long, env = "OUTPOST_VAULT")]
     vault: Option<PathBuf>,
+    /// A file whose first line is the vault password.
+    #[arg(long, env = "OUTPOST_VAULT_PASS_FILE")]
+    vault_pass_file: Option<PathBuf>,
     /// Unknown device host keys: trusted on first use, or refused (strict).
     #[arg(long, value_enum, default_value = "tofu")]
     host_keys: HostKeyPolicy,
@@ -65,10 +75,37 @@ struct Args {
     ssh_max_output_bytes: usize,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // SAFETY: first thing in main, before the runtime or anything else
+    // starts a thread.
+    let env_pass = unsafe { secrets::take_env(secrets::VAULT_PASS_ENV) };
     let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("outpost-worker: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args, env_pass))
+}
+
+async fn run(args: Args, env_pass: Option<Zeroizing<String>>) -> ExitCode {
     let _telemetry = outpost_telemetry::init("outpost-worker");
+    for (flag, given) in [
+        ("--ack-wait-secs", args.ack_wait_secs.is_some()),
+        ("--max-deliver", args.max_deliver.is_some()),
+    ] {
+        if given {
+            tracing::warn!(
+                flag,
+                "deprecated flag ignored: the coordinator sets ack_wait_secs and max_deliver per zone in its [[zone]] tables"
+            );
+        }
+    }
     let kinds = match WorkerConfig::parse_kinds(&args.kinds) {
         Ok(k) => k,
         Err(e) => return fail(&e),
@@ -86,9 +123,8 @@ async fn main() -> ExitCode {
         kinds,
         concurrency: args.concurrency,
         nats_url: args.nats,
-        ack_wait: Duration::from_secs(args.ack_wait_secs),
-        max_deliver: args.max_deliver,
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
+        consumer_wait: Duration::from_secs(args.consumer_wait_secs),
         retry_base: Duration::from_millis(args.retry_base_ms),
         ssh: SshSettings {
             host_key_policy: args.host_keys,
@@ -103,7 +139,7 @@ async fn main() -> ExitCode {
     };
     let credentials = match &args.vault {
         None => Credentials::None,
-        Some(path) => match unlock(path) {
+        Some(path) => match unlock(path, args.vault_pass_file.as_deref(), env_pass) {
             Ok(v) => v,
             Err(e) => return fail(&e),
         },
@@ -133,21 +169,30 @@ fn read_zone_key(path: &std::path::Path) -> Result<outpost_vault::Secret, String
     Ok(outpost_vault::Secret::new(text.trim()))
 }
 
-/// Opens the zone's vault with OUTPOST_VAULT_PASS or a password typed at
-/// the terminal; the password is not kept once the vault is open.
-fn unlock(path: &Path) -> Result<Credentials, String> {
-    let pass = match std::env::var("OUTPOST_VAULT_PASS") {
-        Ok(p) => zeroize::Zeroizing::new(p),
-        Err(_) if std::io::stdin().is_terminal() => zeroize::Zeroizing::new(
+/// Opens the zone's vault; the password is not kept once the vault is open.
+fn unlock(
+    path: &Path,
+    pass_file: Option<&Path>,
+    env_pass: Option<Zeroizing<String>>,
+) -> Result<Credentials, String> {
+    let systemd = secrets::credentials_file(std::env::var_os("CREDENTIALS_DIRECTORY").as_deref());
+    let pass = if let Some(file) = pass_file {
+        secrets::read_file(file)?
+    } else if let Some(file) = systemd {
+        secrets::read_file(&file)?
+    } else if let Some(p) = env_pass {
+        p
+    } else if std::io::stdin().is_terminal() {
+        Zeroizing::new(
             rpassword::prompt_password(format!("Vault password for {}: ", path.display()))
                 .map_err(|e| format!("cannot read the vault password: {e}"))?,
-        ),
-        Err(_) => {
-            return Err(format!(
-                "vault {} needs a password: set OUTPOST_VAULT_PASS or start the worker on a terminal",
-                path.display()
-            ));
-        }
+        )
+    } else {
+        return Err(format!(
+            "vault {} needs a password: use --vault-pass-file, systemd's credential {}, OUTPOST_VAULT_PASS, or start the worker on a terminal",
+            path.display(),
+            secrets::CREDENTIAL_NAME
+        ));
     };
     let vault = outpost_vault::Vault::open(path, &pass)
         .map_err(|e| format!("cannot unlock vault {}: {e}", path.display()))?;

@@ -5,7 +5,8 @@
 
 use crate::bus::Bus;
 use crate::cancel::Cancels;
-use crate::config::WorkerConfig;
+use crate::config::{ConsumerSettings, WorkerConfig};
+use crate::deliveries::{self, Ledger};
 use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
 use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
@@ -95,7 +96,13 @@ impl Drop for Slot {
 }
 
 /// Handles one delivered message; `permit` is held until it is settled.
-pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: OwnedSemaphorePermit) {
+pub async fn handle(
+    shared: Arc<Shared>,
+    kind: Kind,
+    settings: ConsumerSettings,
+    msg: Message,
+    permit: OwnedSemaphorePermit,
+) {
     let _slot = Slot {
         shared: shared.clone(),
         permit: Some(permit),
@@ -138,13 +145,20 @@ pub async fn handle(shared: Arc<Shared>, kind: Kind, msg: Message, permit: Owned
         tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
         return;
     }
-    run(&shared, kind, &msg, &task, attempt)
+    run(&shared, kind, settings, &msg, &task, attempt)
         .instrument(span)
         .await;
     shared.finish(&task.task_id);
 }
 
-async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attempt: u32) {
+async fn run(
+    shared: &Shared,
+    kind: Kind,
+    settings: ConsumerSettings,
+    msg: &Message,
+    task: &pb::Task,
+    attempt: u32,
+) {
     let received = std::time::Instant::now();
     let mut sink = match EventSink::new(shared.bus.js.clone(), task, &shared.cfg.worker_id, attempt)
     {
@@ -174,10 +188,30 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     // so it takes the lease at its first heartbeat (fast tasks never need
     // one); a redelivery must take it before it starts.
     let mut lease = None;
+    let mut ledger = Ledger::first();
     if attempt > 1 {
         match Lease::acquire(leases, &task.task_id, &holder).await {
             Ok(l) => lease = Some(l),
             Err(e) => return lease_refused(shared, msg, e).await,
+        }
+        // Holding the lease, no earlier run is alive: one that neither
+        // ended nor left a result had its worker vanish under it.
+        let store = &shared.bus.checkpoints;
+        match deliveries::load(store, &task.task_id).await {
+            Ok(stored) => {
+                ledger = Ledger::judge(stored, attempt);
+                if ledger.exhausted() {
+                    return crashed_too_often(msg, &mut sink, ledger, lease, leases).await;
+                }
+                if ledger.crashes > 0 {
+                    tracing::warn!(
+                        crashes = ledger.crashes,
+                        "an earlier run of this task ended with its worker gone"
+                    );
+                }
+                deliveries::save(store, &task.task_id, ledger).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "crashed runs not counted"),
         }
     }
     sink.emit(Body::Started(pb::Started {})).await;
@@ -193,7 +227,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
         shared.env.clone(),
         progress_tx,
     );
-    let beat = shared.cfg.ack_wait.min(shared.lease_ttl) / 3;
+    let beat = settings.ack_wait.min(shared.lease_ttl) / 3;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     let mut lease_lost = false;
     let op = ops::run(kind, &ctx);
@@ -240,7 +274,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
     // A run that outlived half its ack wait (a slow task, a frozen or
     // partitioned worker) may have a twin by now: report only while still
     // holding the lease. Shorter runs cannot have been redelivered.
-    if received.elapsed() >= shared.cfg.ack_wait / 2 {
+    if received.elapsed() >= settings.ack_wait / 2 {
         let kept = match lease.as_mut() {
             Some(l) => l.renew(leases).await,
             None => Lease::acquire(leases, &task.task_id, &holder)
@@ -292,9 +326,7 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             .await;
             AckKind::Nak(None)
         }
-        Err(OpError::Retryable { kind, message })
-            if i64::from(attempt) < shared.cfg.max_deliver =>
-        {
+        Err(OpError::Retryable { kind, message }) if i64::from(attempt) < settings.max_deliver => {
             let delay = shared.backoff(attempt);
             tracing::warn!(error_kind = %kind, error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
             sink.emit(Body::Retrying(pb::Retrying {
@@ -319,7 +351,42 @@ async fn run(shared: &Shared, kind: Kind, msg: &Message, task: &pb::Task, attemp
             AckKind::Term
         }
     };
+    if matches!(settle_with, AckKind::Nak(_)) {
+        deliveries::save(&shared.bus.checkpoints, &task.task_id, ledger.ended()).await;
+    }
     finish(msg, &mut sink, settle_with).await;
+    if let Some(l) = lease {
+        l.release(leases).await;
+    }
+}
+
+/// The task's runs keep ending with their worker gone: fail it here rather
+/// than hand it to the next worker of the zone.
+async fn crashed_too_often(
+    msg: &Message,
+    sink: &mut EventSink,
+    ledger: Ledger,
+    lease: Option<Lease>,
+    leases: &async_nats::jetstream::kv::Store,
+) {
+    let message = format!(
+        "{} runs of this task ended with their worker gone (killed or crashed) and no result; \
+         it is not handed to another worker",
+        ledger.crashes
+    );
+    tracing::error!(
+        error_kind = deliveries::WORKER_CRASHED,
+        crashes = ledger.crashes,
+        "task failed"
+    );
+    sink.emit(events::result(
+        pb::Outcome::Failed,
+        deliveries::WORKER_CRASHED,
+        &message,
+        None,
+    ))
+    .await;
+    finish(msg, sink, AckKind::Term).await;
     if let Some(l) = lease {
         l.release(leases).await;
     }

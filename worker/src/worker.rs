@@ -1,17 +1,18 @@
 //! One worker process from start to stop: connect, bind the zone's
-//! consumers, run the claim loops, presence and cancel listener, and on
+//! consumers (created by the coordinator), run the claim loops, presence and cancel listener, and on
 //! shutdown drain: stop pulling, let running tasks finish until the drain
 //! deadline, then hand the rest back.
 
 use crate::bus::{self, BusError};
 use crate::cancel::Cancels;
 use crate::claim::ClaimLoop;
+use crate::config::ConsumerSettings;
 use crate::config::WorkerConfig;
 use crate::credentials::Credentials;
 use crate::ops::OpEnv;
 use crate::ops::ssh::hostkeys::HostKeys;
 use crate::runner::Shared;
-use async_nats::jetstream::consumer::{self, AckPolicy, PullConsumer};
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
 use outpost_proto::subject;
 use std::io::Write;
 use std::sync::Arc;
@@ -21,9 +22,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Largest number of unacknowledged tasks a (zone, kind) consumer hands out
-/// across all the zone's workers.
-const MAX_ACK_PENDING: i64 = 20_000;
 /// How long handed-back tasks get to report before the process exits.
 const HAND_BACK_GRACE: Duration = Duration::from_secs(15);
 
@@ -50,7 +48,7 @@ pub async fn run(
 
     let mut consumers = Vec::with_capacity(cfg.kinds.len());
     for kind in &cfg.kinds {
-        consumers.push((*kind, bind(&bus, &cfg, kind.as_str()).await?));
+        consumers.push((*kind, bind(&bus, &cfg, kind.as_str(), &stop).await?));
     }
 
     let cancels = Cancels::new(bus.jobs.clone());
@@ -93,11 +91,12 @@ pub async fn run(
     let capacity = Arc::new(Semaphore::new(cfg.concurrency));
     let tracker = TaskTracker::new();
     let mut loops = Vec::new();
-    for (kind, consumer) in consumers {
+    for (kind, (consumer, settings)) in consumers {
         let claim = ClaimLoop {
             shared: shared.clone(),
             kind,
             consumer,
+            settings,
             capacity: capacity.clone(),
             freed: shared.freed.subscribe(),
             kinds: cfg.kinds.len(),
@@ -155,38 +154,68 @@ pub async fn run(
     Ok(())
 }
 
-/// Opens (or creates) the shared durable consumer of (zone, kind).
-async fn bind(bus: &bus::Bus, cfg: &WorkerConfig, kind: &str) -> Result<PullConsumer, WorkerError> {
+/// Binds to the shared durable consumer of (zone, kind), which the
+/// coordinator creates for the zones in its configuration. Waits for it up
+/// to `--consumer-wait-secs` (a coordinator that has just created the streams
+/// creates the consumers right after); a worker never creates one itself,
+/// so no worker's flags decide how the zone retries.
+async fn bind(
+    bus: &bus::Bus,
+    cfg: &WorkerConfig,
+    kind: &str,
+    stop: &CancellationToken,
+) -> Result<(PullConsumer, ConsumerSettings), WorkerError> {
     let err = |name: &str, message: String| WorkerError::Consumer {
         name: name.to_string(),
         message,
     };
     let name = subject::consumer_name(&cfg.zone, kind).map_err(|e| err(kind, e.to_string()))?;
     let filter = subject::task_subject(&cfg.zone, kind).map_err(|e| err(&name, e.to_string()))?;
-    let consumer: PullConsumer = bus
-        .tasks
-        .get_or_create_consumer(
+    let until = tokio::time::Instant::now() + cfg.consumer_wait;
+    let mut delay = Duration::from_millis(50);
+    let mut logged = false;
+    let consumer: PullConsumer = loop {
+        // Not found, or NATS busy: both are worth another look.
+        match bus.tasks.get_consumer(&name).await {
+            Ok(c) => break c,
+            Err(e) => tracing::debug!(consumer = %name, error = %e, "consumer not available yet"),
+        }
+        if tokio::time::Instant::now() + delay > until {
+            return Err(err(
+                &name,
+                format!(
+                    "it is not available after {} s; the coordinator creates it for zones declared in its configuration: add [[zone]] name = \"{}\" there",
+                    cfg.consumer_wait.as_secs(),
+                    cfg.zone
+                ),
+            ));
+        }
+        if !logged {
+            tracing::info!(consumer = %name, zone = %cfg.zone, "waiting for the coordinator to create the zone's consumer (is the zone in its configuration?)");
+            logged = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return Err(WorkerError::Bus(BusError::Stopped)),
+        }
+        delay = (delay * 2).min(Duration::from_secs(1));
+    };
+    let config = &consumer.cached_info().config;
+    if config.filter_subject != filter || config.ack_policy != AckPolicy::Explicit {
+        return Err(err(
             &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: filter,
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: cfg.ack_wait,
-                max_deliver: cfg.max_deliver,
-                max_ack_pending: MAX_ACK_PENDING,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| err(&name, e.to_string()))?;
-    let existing = &consumer.cached_info().config;
-    if existing.ack_wait != cfg.ack_wait || existing.max_deliver != cfg.max_deliver {
-        tracing::warn!(
-            consumer = %name,
-            ack_wait_secs = existing.ack_wait.as_secs(),
-            max_deliver = existing.max_deliver,
-            "consumer already exists with other settings; the zone's first worker set them"
-        );
+            format!(
+                "it does not have the expected settings (filter {:?}, explicit acks); was it created by hand?",
+                config.filter_subject
+            ),
+        ));
     }
-    Ok(consumer)
+    let settings = ConsumerSettings::of(config);
+    tracing::info!(
+        consumer = %name,
+        ack_wait_secs = settings.ack_wait.as_secs(),
+        max_deliver = settings.max_deliver,
+        "bound to the zone's consumer"
+    );
+    Ok((consumer, settings))
 }

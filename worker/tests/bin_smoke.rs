@@ -31,7 +31,6 @@ fn help_lists_the_flags() {
         "--concurrency",
         "--nats",
         "--worker-id",
-        "--ack-wait-secs",
         "--drain-timeout-secs",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
@@ -54,10 +53,6 @@ fn bad_values_are_refused_before_connecting() {
         (&["--zone", "bad zone"][..], "bad zone"),
         (&["--zone", "alpha", "--worker-id", "a b"][..], "a b"),
         (&["--zone", "alpha", "--worker-id", "w.1"][..], "w.1"),
-        (
-            &["--zone", "alpha", "--ack-wait-secs", "0"][..],
-            "--ack-wait-secs",
-        ),
         (
             &["--zone", "alpha", "--concurrency", "0"][..],
             "--concurrency",

@@ -1,7 +1,7 @@
 //! Inputs the fuzz targets (`fuzz/`) found crashing a parser of device
 //! output, kept as tests so the crash cannot come back.
 
-use outpost_worker::ops::ssh::screen::{MAX_COLUMN, Screen};
+use outpost_worker::ops::ssh::screen::{MAX_COLUMNS, Screen};
 
 /// `ESC[9999999999999C` made the screen pad the line to the cursor: an
 /// allocation of ~10 TB that aborted the worker (issue 12, point 2).
@@ -16,7 +16,7 @@ fn a_huge_cursor_move_is_bounded() {
         let mut s = Screen::new();
         s.feed(seq);
         s.feed(b"#");
-        assert!(s.current_line().len() <= MAX_COLUMN + 1, "{seq:?}");
+        assert!(s.current_line().len() <= MAX_COLUMNS + 1, "{seq:?}");
     }
     // Ordinary moves still work.
     let mut s = Screen::new();

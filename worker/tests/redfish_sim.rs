@@ -293,10 +293,10 @@ async fn malformed_answers_are_clear_task_errors() {
         .unwrap();
     let a = sim.addrs()[0];
     let d = sim.device(a).unwrap();
-    for (m, expect) in [
-        (Malformed::BadJson, "EOF"),
-        (Malformed::MissingFields, "missing Members"),
-        (Malformed::HugeBody, "larger than"),
+    for (m, class, expect) in [
+        (Malformed::BadJson, "malformed", "EOF"),
+        (Malformed::MissingFields, "malformed", "missing Members"),
+        (Malformed::HugeBody, "response_too_large", "larger than"),
     ] {
         d.set_faults(Faults {
             malformed: Some(m),
@@ -316,7 +316,7 @@ async fn malformed_answers_are_clear_task_errors() {
         .unwrap_err();
         match err {
             OpError::Permanent { kind, message } => {
-                assert_eq!(kind, "malformed", "{m:?}: {message}");
+                assert_eq!(kind, class, "{m:?}: {message}");
                 assert!(message.contains(expect), "{m:?}: {message}");
             }
             other => panic!("{m:?}: {other:?}"),

@@ -60,6 +60,7 @@ async fn check(js: &jetstream::Context) -> Result<Found, String> {
 pub async fn run(
     bus: Bus,
     cfg: JetStreamConfig,
+    zones: Vec<crate::config::ZoneConfig>,
     health: Health,
     tx: mpsc::Sender<Command>,
     stop: CancellationToken,
@@ -85,7 +86,10 @@ pub async fn run(
         }
         tracing::error!(missing = ?found.missing, "JetStream layout is missing parts; re-creating it");
         let repaired = async {
-            bus::ensure_layout(bus.client.clone(), &cfg)
+            let fresh = bus::ensure_layout(bus.client.clone(), &cfg)
+                .await
+                .map_err(|e| e.to_string())?;
+            bus::ensure_zone_consumers(&fresh.tasks, &zones)
                 .await
                 .map_err(|e| e.to_string())?;
             gave_up::ensure_stream(

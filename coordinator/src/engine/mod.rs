@@ -97,6 +97,8 @@ pub struct EngineConfig {
     pub jetstream: crate::config::JetStreamConfig,
     /// When finished jobs leave the hot state.
     pub retention: retention::RetentionConfig,
+    /// The zones, whose consumers the layout guard re-creates.
+    pub zones: Vec<crate::config::ZoneConfig>,
 }
 
 /// A handle on the running engine.
@@ -253,9 +255,10 @@ impl Engine {
             });
         }
         {
-            let (bus, js_cfg, health, tx) = (
+            let (bus, js_cfg, zones, health, tx) = (
                 bus.clone(),
                 cfg.jetstream.clone(),
+                cfg.zones.clone(),
                 sup.health.clone(),
                 tx.clone(),
             );
@@ -263,6 +266,7 @@ impl Engine {
                 guard::run(
                     bus.clone(),
                     js_cfg.clone(),
+                    zones.clone(),
                     health.clone(),
                     tx.clone(),
                     stop.clone(),

@@ -25,6 +25,19 @@ pub const MAX_LINE: usize = 4096;
 /// Pause between the last half-config bytes and the abrupt TCP shutdown of
 /// `disconnect_mid_output`, so those bytes leave the socket first.
 const DISCONNECT_GRACE: Duration = Duration::from_millis(200);
+/// The cursor move of `huge_cursor_move`: column 9 999 999 999 999.
+const HUGE_CURSOR_MOVE: &[u8] = b"\x1b[9999999999999C";
+/// Cursor moves (each followed by a character) after the first: rendered
+/// naively they make gigabytes of blanks.
+const HUGE_CURSOR_MOVES: usize = 20_000;
+/// The line of `long_line`, without a newline.
+const LONG_LINE_BYTES: usize = 50 * 1024 * 1024;
+/// One line of `endless_output` and the pause after it (about 1 MB/s).
+const ENDLESS_LINE: &[u8] =
+    b"interface Ethernet1 description still-talking-to-you-0123456789abcdef\r\n";
+const ENDLESS_PAUSE: Duration = Duration::from_millis(1);
+/// Lines of `endless_output` written between two pauses.
+const ENDLESS_BURST: usize = 14;
 
 /// Why the shell stopped.
 #[derive(Debug)]
@@ -226,6 +239,33 @@ impl<W: AsyncWrite + Unpin + Send> Shell<W> {
                 self.killer.kill();
                 Err(End::Killed)
             }
+            Fault::HugeCursorMove => {
+                let half = text.len() / 2;
+                self.page_out(&text[..half], true).await?;
+                let mut buf = HUGE_CURSOR_MOVE.to_vec();
+                buf.extend_from_slice(b"!\r\n");
+                self.write(&buf).await?;
+                let one = buf.clone();
+                for chunk in (0..HUGE_CURSOR_MOVES).collect::<Vec<_>>().chunks(1000) {
+                    buf.clear();
+                    for _ in chunk {
+                        buf.extend_from_slice(&one);
+                    }
+                    self.write(&buf).await?;
+                }
+                self.page_out(&text[half..], true).await
+            }
+            Fault::LongLine => {
+                let chunk = vec![b'x'; 32 * 1024];
+                for _ in 0..LONG_LINE_BYTES / chunk.len() {
+                    self.write(&chunk).await?;
+                }
+                self.page_out(text, true).await
+            }
+            Fault::EndlessOutput => loop {
+                self.write(&ENDLESS_LINE.repeat(ENDLESS_BURST)).await?;
+                tokio::time::sleep(ENDLESS_PAUSE).await;
+            },
             _ => self.page_out(text, no_more).await,
         }
     }

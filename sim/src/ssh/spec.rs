@@ -79,6 +79,16 @@ pub enum Fault {
     /// The configuration command writes about half its output, then the TCP
     /// connection is shut down without an SSH disconnect message.
     DisconnectMidOutput,
+    /// The configuration carries cursor moves to column 9 999 999 999 999
+    /// (`ESC[9999999999999C`), one alone and then thousands, each followed
+    /// by a character: a naive terminal allocates the column.
+    HugeCursorMove,
+    /// The configuration command writes a 50 MB line without a newline,
+    /// then the rest of its output.
+    LongLine,
+    /// The configuration command never finishes: lines keep coming at
+    /// about 1 MB/s and no prompt follows.
+    EndlessOutput,
 }
 
 /// One simulated device.
@@ -227,6 +237,16 @@ mod tests {
         .unwrap();
         assert_eq!(specs[0].platform, Platform::Junos);
         assert_eq!(specs[0].fault, Fault::DisconnectMidOutput);
+        for (name, fault) in [
+            ("huge_cursor_move", Fault::HugeCursorMove),
+            ("long_line", Fault::LongLine),
+            ("endless_output", Fault::EndlessOutput),
+        ] {
+            let text = format!(
+                "[[device]]\nname=\"x\"\nlisten=\"127.0.0.1:0\"\nplatform=\"ios\"\nusername=\"a\"\npassword=\"b\"\nfault=\"{name}\"\n"
+            );
+            assert_eq!(DeviceFile::parse(&text).unwrap()[0].fault, fault);
+        }
         assert!(specs[0].paging && specs[0].legacy_only);
         assert_eq!(specs[0].config_bytes, 4096);
         let err = DeviceFile::parse(

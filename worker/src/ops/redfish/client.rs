@@ -128,17 +128,23 @@ impl Client {
     }
 
     /// Reads at most [`MAX_BODY`] bytes of a response.
+    /// A `Content-Length` is only a claim: it may refuse early, never
+    /// reserve memory.
     async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Vec<u8>, RedfishError> {
+        let too_large = || RedfishError::TooLarge {
+            addr: self.addr.clone(),
+            path: path.to_string(),
+            limit: MAX_BODY,
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
         let mut out = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.transport(e, path))?;
             if out.len() + chunk.len() > MAX_BODY {
-                return Err(RedfishError::Malformed {
-                    addr: self.addr.clone(),
-                    path: path.to_string(),
-                    message: format!("body larger than {MAX_BODY} bytes"),
-                });
+                return Err(too_large());
             }
             out.extend_from_slice(&chunk);
         }

@@ -43,6 +43,12 @@ pub enum RedfishError {
         status: u16,
         message: String,
     },
+    #[error("{addr}: the answer to {path} is larger than {limit} bytes")]
+    TooLarge {
+        addr: String,
+        path: String,
+        limit: usize,
+    },
     #[error("{addr}: {path} answered something that is not the expected Redfish JSON: {message}")]
     Malformed {
         addr: String,
@@ -62,6 +68,7 @@ impl RedfishError {
             RedfishError::Unavailable { .. } => "unavailable",
             RedfishError::Http { .. } => "http",
             RedfishError::Malformed { .. } => "malformed",
+            RedfishError::TooLarge { .. } => "response_too_large",
         }
     }
 

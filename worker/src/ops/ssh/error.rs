@@ -50,6 +50,8 @@ pub enum SshError {
     },
     #[error("output of {addr} exceeds the limit of {limit} bytes")]
     OutputTooLarge { addr: String, limit: usize },
+    #[error("{addr} sent a line longer than {limit} bytes without a newline")]
+    LineTooLong { addr: String, limit: usize },
     #[error("{addr} closed the session {when}")]
     Disconnected { addr: String, when: String },
     #[error("SSH protocol error with {addr}: {message}")]
@@ -75,6 +77,7 @@ impl SshError {
             SshError::PromptNotFound { .. } => "prompt_not_found",
             SshError::CommandTimeout { .. } => "command_timeout",
             SshError::OutputTooLarge { .. } => "output_too_large",
+            SshError::LineTooLong { .. } => "line_too_long",
             SshError::Disconnected { .. } => "disconnected",
             SshError::Protocol { .. } => "protocol",
             SshError::Credential(_) => "credential",

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Largest capture a device may send unless the task says otherwise.
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
+/// How long leaving a session (exit, EOF, disconnect) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the coordinator puts in an `ssh.collect` task.
 #[derive(Debug, Clone, Deserialize)]
@@ -177,10 +179,17 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         })
     }
     .await;
-    shell.close().await;
-    let _ = handle
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
+    // A device that stopped reading must not hold the task: leaving is
+    // bounded like everything else.
+    let leave = async {
+        shell.close().await;
+        let _ = handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, leave).await.is_err() {
+        tracing::debug!(device = %dial.addr(), "session did not close in time; dropped");
+    }
     result
 }
 

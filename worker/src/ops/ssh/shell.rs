@@ -2,9 +2,11 @@
 //! reading until one appears (never for a clock), learns the exact prompt,
 //! answers pagers, enters enable mode, and runs commands one at a time,
 //! each bounded by the job's timeout and all together by the output cap.
+//! The timeout holds even while a device keeps streaming: the deadline is
+//! checked before every read, not only when the channel falls silent.
 
 use super::error::SshError;
-use super::screen::Screen;
+use super::screen::{self, Overflow, Screen};
 use russh::ChannelMsg;
 use russh::client::Msg;
 use std::time::Duration;
@@ -14,6 +16,9 @@ use tokio::time::Instant;
 const PAGERS: &[&str] = &["--more--", "-- more --", "---(more", "<--- more --->"];
 /// Characters a prompt ends with.
 const PROMPT_ENDS: &[char] = &['>', '#', '$', '%', ']'];
+/// Longest current line looked at for a prompt, a pager marker or a
+/// password request; longer lines are output still being written.
+const SCAN_LINE: usize = 256;
 
 /// An open shell on one device.
 pub struct Shell {
@@ -75,7 +80,7 @@ impl Shell {
         };
         Ok(Self {
             ch,
-            screen: Screen::new(),
+            screen: Screen::with_budget(max_output),
             addr,
             timeout,
             total: 0,
@@ -111,6 +116,11 @@ impl Shell {
             return Ok(Some(false));
         }
         loop {
+            // A device that never stops talking must not outlive its
+            // deadline: a ready channel would win every `timeout_at`.
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
             let msg = match tokio::time::timeout_at(deadline, self.ch.wait()).await {
                 Ok(m) => m,
                 Err(_) => return Ok(None),
@@ -125,7 +135,17 @@ impl Shell {
                         });
                     }
                     self.screen.feed(&data);
-                    return Ok(Some(true));
+                    return match self.screen.overflow() {
+                        None => Ok(Some(true)),
+                        Some(Overflow::Line) => Err(SshError::LineTooLong {
+                            addr: self.addr.clone(),
+                            limit: screen::MAX_LINE,
+                        }),
+                        Some(Overflow::Total) => Err(SshError::OutputTooLarge {
+                            addr: self.addr.clone(),
+                            limit: self.max_output,
+                        }),
+                    };
                 }
                 Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => {
                     self.closed = true;
@@ -137,8 +157,8 @@ impl Shell {
     }
 
     /// Answers a pager marker on the current line, if there is one.
-    async fn answer_pager(&mut self) -> Result<bool, SshError> {
-        let line = self.screen.current_line().to_ascii_lowercase();
+    async fn answer_pager(&mut self, line: &str) -> Result<bool, SshError> {
+        let line = line.to_ascii_lowercase();
         if PAGERS.iter().any(|p| line.contains(p)) {
             self.screen.clear_current_line();
             self.send(b" ").await?;
@@ -178,15 +198,16 @@ impl Shell {
         also: impl Fn(&str) -> bool,
     ) -> Result<bool, SshError> {
         loop {
-            let line = self.screen.current_line();
-            if self.is_own_prompt(&line) {
-                return Ok(false);
-            }
-            if also(&line) {
-                return Ok(true);
-            }
-            if self.answer_pager().await? {
-                continue;
+            if let Some(line) = self.screen.short_line(SCAN_LINE) {
+                if self.is_own_prompt(&line) {
+                    return Ok(false);
+                }
+                if also(&line) {
+                    return Ok(true);
+                }
+                if self.answer_pager(&line).await? {
+                    continue;
+                }
             }
             match self.read(deadline).await? {
                 Some(true) => {}

@@ -295,15 +295,21 @@ impl VimClient {
             }
         }
         let status = resp.status().as_u16();
+        let too_large = || VimError::TooLarge {
+            addr: self.addr.clone(),
+            method: method.to_string(),
+            limit: MAX_BODY,
+        };
+        // A `Content-Length` may refuse early; it never reserves memory.
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(c)) => {
                     if body.len() + c.len() > MAX_BODY {
-                        return Err(self.malformed(
-                            method,
-                            &format!("answer larger than {} MiB", MAX_BODY >> 20),
-                        ));
+                        return Err(too_large());
                     }
                     body.extend_from_slice(&c);
                 }

@@ -44,6 +44,12 @@ pub enum VimError {
         method: String,
         status: u16,
     },
+    #[error("vCenter {addr}: the answer to {method} is larger than {limit} bytes")]
+    TooLarge {
+        addr: String,
+        method: String,
+        limit: usize,
+    },
     #[error("vCenter {addr}: the answer to {method} is not the expected SOAP: {message}")]
     Malformed {
         addr: String,
@@ -64,6 +70,7 @@ impl VimError {
             VimError::Fault { .. } => "vim_fault",
             VimError::Http { .. } => "http",
             VimError::Malformed { .. } => "malformed",
+            VimError::TooLarge { .. } => "response_too_large",
         }
     }
 

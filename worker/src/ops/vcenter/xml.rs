@@ -9,6 +9,10 @@ use quick_xml::reader::Reader;
 
 /// Deepest nesting accepted; vim25 answers stay far below it.
 const MAX_DEPTH: usize = 64;
+/// Most elements accepted in one answer: a tree node costs far more than
+/// the few bytes of an empty element, so the body cap alone does not bound
+/// memory.
+const MAX_NODES: usize = 1_000_000;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Node {
@@ -67,6 +71,7 @@ pub fn parse(body: &[u8]) -> Result<Node, String> {
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     let mut buf = Vec::new();
+    let mut nodes = 0usize;
     loop {
         let ev = reader
             .read_event_into(&mut buf)
@@ -75,6 +80,10 @@ pub fn parse(body: &[u8]) -> Result<Node, String> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!("XML nested deeper than {MAX_DEPTH} levels"));
+                }
+                nodes += 1;
+                if nodes > MAX_NODES {
+                    return Err(format!("XML with more than {MAX_NODES} elements"));
                 }
                 let mut node = Node {
                     name: local(e.name().as_ref()),
@@ -152,6 +161,17 @@ pub fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_many_elements_are_refused() {
+        let mut doc = String::from("<r>");
+        for _ in 0..=MAX_NODES {
+            doc.push_str("<a/>");
+        }
+        doc.push_str("</r>");
+        let e = parse(doc.as_bytes()).unwrap_err();
+        assert!(e.contains("elements"), "{e}");
+    }
 
     #[test]
     fn reads_names_types_and_text() {

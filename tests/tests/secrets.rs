@@ -1,0 +1,129 @@
+//! Secrets are not left lying around: the vault password given in the
+//! environment is gone from the worker's `/proc/<pid>/environ` once it
+//! runs, it can come from a file or systemd's credentials directory
+//! instead, and the password of a NATS URL appears in no log line even at
+//! debug level.
+
+use anyhow::Result;
+use outpost_tests::collect::{VAULT_PASS, make_vault};
+use outpost_tests::fleet::{START, config_toml, spawn_coordinator};
+use outpost_tests::fleet_bin;
+use outpost_tests::nats::NatsServer;
+use outpost_tests::procs::Proc;
+use std::ffi::OsStr;
+
+/// Starts a worker of zone alpha with `extra` flags and `envs`; waits until ready.
+async fn worker(url: &str, id: &str, extra: &[&str], envs: &[(&str, &str)]) -> Result<Proc> {
+    let base = ["--zone", "alpha", "--worker-id", id, "--nats", url];
+    let mut args: Vec<&OsStr> = base.iter().map(OsStr::new).collect();
+    args.extend(extra.iter().map(OsStr::new));
+    let bin = fleet_bin("outpost-worker")?;
+    let mut w = Proc::spawn(id, &bin, &args, envs)?;
+    w.wait_for_line(|l| l.starts_with("outpost-worker ready"), START)
+        .await?;
+    Ok(w)
+}
+
+#[tokio::test]
+async fn the_vault_password_leaves_the_environment_and_may_come_from_files() -> Result<()> {
+    let nats = NatsServer::start().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("coordinator.toml"),
+        config_toml(&nats.url()),
+    )?;
+    let (_coordinator, _api) =
+        spawn_coordinator(dir.path().join("coordinator.toml"), None, &[]).await?;
+    let vault = make_vault(dir.path(), &[]).await?;
+    let v = vault.to_string_lossy().into_owned();
+    let url = nats.url();
+
+    // From the environment: read, then erased from the process's environ.
+    let w = worker(
+        &url,
+        "w-env",
+        &["--vault", &v],
+        &[("OUTPOST_VAULT_PASS", VAULT_PASS)],
+    )
+    .await?;
+    let pid = w.pid().expect("running");
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))?;
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        !environ.contains(VAULT_PASS),
+        "the vault password is still in /proc/{pid}/environ"
+    );
+    assert!(environ.contains("PATH="), "environ unreadable: {environ}");
+
+    // From a file named on the command line.
+    let file = dir.path().join("vault-pass");
+    std::fs::write(&file, format!("{VAULT_PASS}\n"))?;
+    let f = file.to_string_lossy().into_owned();
+    worker(
+        &url,
+        "w-file",
+        &["--vault", &v, "--vault-pass-file", &f],
+        &[],
+    )
+    .await?;
+
+    // From systemd's credentials directory.
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds)?;
+    std::fs::write(creds.join("outpost-vault-pass"), VAULT_PASS)?;
+    let c = creds.to_string_lossy().into_owned();
+    worker(
+        &url,
+        "w-systemd",
+        &["--vault", &v],
+        &[("CREDENTIALS_DIRECTORY", &c)],
+    )
+    .await?;
+
+    // A wrong password in a file is refused, and not echoed.
+    std::fs::write(&file, "not-the-password\n")?;
+    let flags = [
+        "--zone",
+        "alpha",
+        "--nats",
+        &url,
+        "--vault",
+        &v,
+        "--vault-pass-file",
+        &f,
+    ];
+    let args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
+    let bin = fleet_bin("outpost-worker")?;
+    let mut bad = Proc::spawn("w-bad", &bin, &args, &[])?;
+    assert!(!bad.wait_exit(START).await?.success());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_nats_password_is_in_no_log_line_at_debug_level() -> Result<()> {
+    const NATS_PASS: &str = "nats-secret-Wq83z";
+    let nats = NatsServer::start_with_user("outpost", NATS_PASS).await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("coordinator.toml"),
+        config_toml(&nats.url_with_auth()),
+    )?;
+    let (_coordinator, _api) =
+        spawn_coordinator(dir.path().join("coordinator.toml"), None, &[]).await?;
+    let url = nats.url_with_auth();
+    let mut w = worker(&url, "w-debug", &[], &[("RUST_LOG", "debug")]).await?;
+    // Stop it politely so the shutdown path logs too.
+    w.term()?;
+    w.wait_exit(START).await?;
+    let out = [w.stdout(), w.stderr()].concat();
+    assert!(
+        out.iter().any(|l| l.contains("DEBUG")),
+        "no debug lines were logged: {out:?}"
+    );
+    let leaked: Vec<&String> = out.iter().filter(|l| l.contains(NATS_PASS)).collect();
+    assert!(
+        leaked.is_empty(),
+        "the NATS password was logged: {leaked:?}"
+    );
+    Ok(())
+}
