@@ -11,25 +11,13 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow::Result<()> {
-    let mut fleet = Fleet::start().await?;
-    // A worker sets up the zone's consumer (two deliveries, 1 s ack wait)
-    // and leaves.
-    let w = fleet
-        .worker(
-            "alpha",
-            "alpha-1",
-            &[
-                "--kinds",
-                "diag.sleep",
-                "--max-deliver",
-                "2",
-                "--ack-wait-secs",
-                "1",
-            ],
-        )
-        .await?;
-    fleet.workers[w].term()?;
-    fleet.workers[w].wait_exit(SETTLE).await?;
+    // The zone's consumers allow two deliveries with a 1 s ack wait; no
+    // worker runs.
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(two_zones_with("ack_wait_secs = 1\nmax_deliver = 2")),
+        ..FleetOptions::default()
+    })
+    .await?;
     let id = fleet
         .api
         .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 0}}))

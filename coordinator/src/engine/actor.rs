@@ -460,6 +460,7 @@ impl Actor {
                     retention::finished_at(&e.job).map(|at| retention::Finished {
                         id: &e.job.id,
                         finished_at: at,
+                        tasks: e.tasks.len(),
                     })
                 })
                 .collect();
@@ -504,6 +505,9 @@ impl Actor {
         }
         Metrics::inc(&self.metrics.jobs_evicted, evicted);
         tracing::debug!(evicted, "finished jobs left the hot state");
+        if evicted > 0 {
+            release_free_memory();
+        }
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -1039,6 +1043,16 @@ impl Actor {
             }
             todo = again;
         }
+    }
+}
+
+/// Hands memory freed by evicted jobs back to the system (glibc keeps
+/// freed heap pages otherwise, so RSS would stay at its peak).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The layout guard: checks every few seconds that the streams and the
 //! relay's consumer exist and how far the relay lags, records it for
-//! `/healthz`, and re-creates a layout that went missing (an operator's
+//! `/healthz` (with the zones' consumers), and re-creates a layout that
+//! went missing (an operator's
 //! `nats stream rm`, a server that lost its store). When the tasks stream
 //! had to be re-created, the engine publishes every pending task again.
 
@@ -9,6 +10,7 @@ use crate::bus::{self, Bus};
 use crate::config::JetStreamConfig;
 use crate::supervise::Health;
 use async_nats::jetstream::{self, ErrorCode, context::GetStreamErrorKind};
+use futures::StreamExt;
 use outpost_proto::names;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -25,7 +27,10 @@ struct Found {
     relay_lag: Option<u64>,
 }
 
-async fn check(js: &jetstream::Context) -> Result<Found, String> {
+async fn check(
+    js: &jetstream::Context,
+    zones: &[crate::config::ZoneConfig],
+) -> Result<Found, String> {
     let mut missing = Vec::new();
     for name in [
         names::TASKS_STREAM,
@@ -42,6 +47,26 @@ async fn check(js: &jetstream::Context) -> Result<Found, String> {
                 }
                 _ => return Err(e.to_string()),
             },
+        }
+    }
+    if missing.is_empty() && !zones.is_empty() {
+        let tasks = js
+            .get_stream(names::TASKS_STREAM)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut have = std::collections::HashSet::new();
+        let mut listed = tasks.consumer_names();
+        while let Some(name) = listed.next().await {
+            have.insert(name.map_err(|e| e.to_string())?);
+        }
+        for z in zones {
+            for kind in names::TASK_KINDS {
+                if let Ok(c) = outpost_proto::subject::consumer_name(&z.name, kind)
+                    && !have.contains(&c)
+                {
+                    missing.push(format!("consumer {c}"));
+                }
+            }
         }
     }
     let mut relay_lag = None;
@@ -72,7 +97,7 @@ pub async fn run(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let found = match tokio::time::timeout(CHECK_DEADLINE, check(&bus.js)).await {
+        let found = match tokio::time::timeout(CHECK_DEADLINE, check(&bus.js, &zones)).await {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "layout check failed (NATS unreachable?)");

@@ -19,6 +19,10 @@ pub struct RetentionConfig {
     /// Finished jobs kept in the hot state at most.
     #[serde(default = "default_hot_jobs")]
     pub hot_jobs: usize,
+    /// Tasks of finished jobs kept in the hot state at most (a few big jobs
+    /// weigh more than many small ones).
+    #[serde(default = "default_hot_tasks")]
+    pub hot_tasks: usize,
     /// Hours a finished job stays in the hot state.
     #[serde(default = "default_hot_hours")]
     pub hot_hours: u64,
@@ -34,6 +38,9 @@ pub struct RetentionConfig {
 fn default_hot_jobs() -> usize {
     1000
 }
+fn default_hot_tasks() -> usize {
+    100_000
+}
 fn default_hot_hours() -> u64 {
     24
 }
@@ -48,6 +55,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             hot_jobs: default_hot_jobs(),
+            hot_tasks: default_hot_tasks(),
             hot_hours: default_hot_hours(),
             min_hot_secs: default_min_hot_secs(),
             history_days: default_history_days(),
@@ -110,11 +118,13 @@ pub fn summarize<'a>(job: &JobState, tasks: impl Iterator<Item = &'a TaskState>)
 pub struct Finished<'a> {
     pub id: &'a str,
     pub finished_at: DateTime<Utc>,
+    pub tasks: usize,
 }
 
 /// Which finished jobs leave the hot state now: those finished before the
-/// age cut-off, then the oldest beyond the count, never one finished less
-/// than `min_hot_secs` ago. At most `limit` at once, oldest first.
+/// age cut-off, then the oldest while more jobs or more tasks are held than
+/// the retention allows; never one finished less than `min_hot_secs` ago.
+/// At most `limit` at once, oldest first.
 pub fn select<'a>(
     mut finished: Vec<Finished<'a>>,
     now: DateTime<Utc>,
@@ -124,14 +134,20 @@ pub fn select<'a>(
     finished.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then(a.id.cmp(b.id)));
     let age_cut = now - chrono::TimeDelta::hours(cfg.hot_hours.min(1 << 20) as i64);
     let min_cut = now - chrono::TimeDelta::seconds(cfg.min_hot_secs.min(1 << 30) as i64);
-    let over = finished.len().saturating_sub(cfg.hot_jobs);
-    finished
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| f.finished_at <= min_cut && (*i < over || f.finished_at <= age_cut))
-        .map(|(_, f)| f.id)
-        .take(limit)
-        .collect()
+    let mut jobs = finished.len();
+    let mut tasks: usize = finished.iter().map(|f| f.tasks).sum();
+    let mut out = Vec::new();
+    for f in &finished {
+        if out.len() >= limit || f.finished_at > min_cut {
+            break;
+        }
+        if jobs > cfg.hot_jobs || tasks > cfg.hot_tasks || f.finished_at <= age_cut {
+            out.push(f.id);
+            jobs -= 1;
+            tasks -= f.tasks;
+        }
+    }
+    out
 }
 
 /// When a job finished, for eviction: its `finished_at`, else its
@@ -162,6 +178,7 @@ mod tests {
     fn cfg(hot_jobs: usize, hot_hours: u64, min_hot_secs: u64) -> RetentionConfig {
         RetentionConfig {
             hot_jobs,
+            hot_tasks: usize::MAX,
             hot_hours,
             min_hot_secs,
             history_days: 1,
@@ -179,6 +196,7 @@ mod tests {
             .map(|(i, id)| Finished {
                 id,
                 finished_at: at(100 + i as i64, now),
+                tasks: 1,
             })
             .collect();
         let out = select(jobs, now, &cfg(7, 24, 0), 100);
@@ -192,10 +210,12 @@ mod tests {
             Finished {
                 id: "old",
                 finished_at: at(3 * 3600, now),
+                tasks: 1,
             },
             Finished {
                 id: "new",
                 finished_at: at(10, now),
+                tasks: 1,
             },
         ];
         assert_eq!(select(jobs, now, &cfg(1000, 2, 0), 100), vec!["old"]);
@@ -211,10 +231,36 @@ mod tests {
             .map(|(i, id)| Finished {
                 id,
                 finished_at: at(i as i64 * 10, now),
+                tasks: 1,
             })
             .collect();
         // Count says keep 0, but only jobs finished 45 s ago or more may go.
         let out = select(jobs, now, &cfg(0, 24, 45), 3);
         assert_eq!(out, vec!["j9", "j8", "j7"]);
+    }
+
+    #[test]
+    fn big_jobs_are_evicted_by_their_tasks() {
+        let now = Utc::now();
+        let jobs = vec![
+            Finished {
+                id: "big-old",
+                finished_at: at(300, now),
+                tasks: 50_000,
+            },
+            Finished {
+                id: "small",
+                finished_at: at(200, now),
+                tasks: 10,
+            },
+            Finished {
+                id: "big-new",
+                finished_at: at(100, now),
+                tasks: 50_000,
+            },
+        ];
+        let mut c = cfg(1000, 24, 0);
+        c.hot_tasks = 60_000;
+        assert_eq!(select(jobs, now, &c, 100), vec!["big-old"]);
     }
 }
