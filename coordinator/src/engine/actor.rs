@@ -32,6 +32,9 @@ const CONFLICT_ROUNDS: usize = 8;
 /// retention tick, and its events are not acknowledged.
 const STORE_DEADLINE: Duration = Duration::from_secs(20);
 
+/// Jobs of at least this many tasks give their transient memory back once
+/// dispatched.
+const BIG_JOB: usize = 10_000;
 /// How often finished jobs are checked against retention.
 const RETENTION_TICK: Duration = Duration::from_secs(2);
 /// Jobs evicted per check at most.
@@ -218,6 +221,7 @@ impl Actor {
                 None => return,
             }
         };
+        let tasks = tasks.iter().map(dispatch::Outgoing::new).collect();
         let js = self.bus.js.clone();
         let tx = self.tx.clone();
         let job_id = job_id.to_string();
@@ -638,11 +642,11 @@ impl Actor {
         let (job, tasks) = {
             let v = self.view.read().unwrap_or_else(|p| p.into_inner());
             let Some(e) = v.jobs.get(job_id) else { return };
-            let tasks: Vec<TaskState> = e
+            let tasks: Vec<dispatch::Outgoing> = e
                 .tasks
                 .values()
                 .filter(|(t, _)| t.status == Status::Pending)
-                .map(|(t, _)| t.clone())
+                .map(|(t, _)| dispatch::Outgoing::new(t))
                 .collect();
             (e.job.clone(), tasks)
         };
@@ -657,6 +661,7 @@ impl Actor {
 
     async fn dispatched(&mut self, job_id: &str, seqs: Vec<(String, u64)>) {
         Metrics::inc(&self.metrics.tasks_dispatched, seqs.len() as u64);
+        let big = seqs.len() >= BIG_JOB;
         {
             let mut v = self.view();
             let Some(e) = v.jobs.get_mut(job_id) else {
@@ -671,6 +676,10 @@ impl Actor {
         }
         self.write_jobs(vec![job_id.to_string()]).await;
         self.advance_rollouts(vec![job_id.to_string()]).await;
+        if big {
+            // Submitting and publishing a big job allocates a lot briefly.
+            release_free_memory();
+        }
     }
 
     async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {

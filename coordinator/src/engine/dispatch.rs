@@ -13,11 +13,45 @@ use tracing::Instrument;
 /// How many publishes are in flight at once.
 const WINDOW: usize = 1024;
 
+/// A task as it goes on the wire: its id, subject and encoded message.
+/// Built from the task state when the dispatch starts, so a dispatch of a
+/// big job holds a few hundred bytes per task, not a copy of its state.
+pub struct Outgoing {
+    id: String,
+    subject: Result<String, String>,
+    payload: bytes::Bytes,
+}
+
+impl Outgoing {
+    pub fn new(t: &TaskState) -> Outgoing {
+        let msg = pb::Task {
+            task_id: t.id.clone(),
+            job_id: t.job_id.clone(),
+            zone: t.zone.clone(),
+            kind: t.kind.clone(),
+            target: t.target.clone(),
+            params_json: serde_json::to_vec(&t.params).unwrap_or_default(),
+            // The credential's name only; the worker resolves it in its zone.
+            credential_ref: t.params["credential"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            dispatched_at_ms: now_ms(),
+            cleanup: t.cleanup,
+        };
+        Outgoing {
+            id: t.id.clone(),
+            subject: subject::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string()),
+            payload: msg.encode_to_vec().into(),
+        }
+    }
+}
+
 /// Publishes `tasks` of `job`; returns each task's stream sequence.
 pub async fn publish_tasks(
     js: jetstream::Context,
     job: JobState,
-    tasks: Vec<TaskState>,
+    tasks: Vec<Outgoing>,
 ) -> Vec<(String, u64)> {
     let span = tracing::info_span!("dispatch", job = %job.id, tasks = tasks.len());
     if let Some(tp) = &job.traceparent {
@@ -27,7 +61,7 @@ pub async fn publish_tasks(
     outpost_telemetry::inject_nats(&span, &mut trace_headers);
     async move {
         let mut seqs = Vec::with_capacity(tasks.len());
-        let mut todo: Vec<&TaskState> = tasks.iter().collect();
+        let mut todo: Vec<&Outgoing> = tasks.iter().collect();
         let mut delay = Duration::from_millis(50);
         while !todo.is_empty() {
             let mut failed = Vec::new();
@@ -68,31 +102,16 @@ pub async fn publish_tasks(
 
 async fn publish_one(
     js: &jetstream::Context,
-    t: &TaskState,
+    t: &Outgoing,
     trace_headers: &async_nats::HeaderMap,
 ) -> Result<jetstream::context::PublishAckFuture, String> {
-    let subject = subject::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string())?;
-    let msg = pb::Task {
-        task_id: t.id.clone(),
-        job_id: t.job_id.clone(),
-        zone: t.zone.clone(),
-        kind: t.kind.clone(),
-        target: t.target.clone(),
-        params_json: serde_json::to_vec(&t.params).unwrap_or_default(),
-        // The credential's name only; the worker resolves it in its zone.
-        credential_ref: t.params["credential"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        dispatched_at_ms: now_ms(),
-        cleanup: t.cleanup,
-    };
+    let subject = t.subject.clone()?;
     let mut hdrs = trace_headers.clone();
     hdrs.insert(headers::MSG_ID, t.id.as_str());
     js.send_publish(
         subject,
         PublishMessage::build()
-            .payload(msg.encode_to_vec().into())
+            .payload(t.payload.clone())
             .headers(hdrs),
     )
     .await

@@ -104,11 +104,15 @@ pub async fn write_all(
     window: usize,
     deadline: Option<Instant>,
 ) -> Vec<Result<u64, WriteError>> {
-    let futs: Vec<_> = writes
-        .into_iter()
-        .map(|w| write(store.clone(), w, deadline))
-        .collect();
-    futures::stream::iter(futs).buffered(window).collect().await
+    // Futures are made as the window takes them, not all up front.
+    futures::stream::iter(
+        writes
+            .into_iter()
+            .map(|w| write(store.clone(), w, deadline)),
+    )
+    .buffered(window)
+    .collect()
+    .await
 }
 
 /// Reads one entry and its revision, retrying transient failures until
