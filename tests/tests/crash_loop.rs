@@ -86,7 +86,7 @@ async fn coordinator_and_nats_killed_converge() -> anyhow::Result<()> {
         .worker("alpha", "alpha-1", &["--concurrency", "16"])
         .await?;
     let mut jobs = Vec::new();
-    for (round, at_ms) in kill_points(6).into_iter().enumerate() {
+    for (round, at_ms) in kill_points(20).into_iter().enumerate() {
         let id = fleet.api.submit_ok(&job()).await?;
         tokio::time::sleep(Duration::from_millis(at_ms)).await;
         fleet.kill_coordinator().await?;

@@ -98,7 +98,9 @@ pub struct Actor {
     changes: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
     tx: mpsc::Sender<Command>,
-    sched: mpsc::UnboundedSender<(DateTime<Utc>, String)>,
+    /// Jobs waiting for their `schedule_at`, earliest first: the actor's
+    /// loop wakes for the first (no separate task that could die alone).
+    scheduled: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 impl Actor {
@@ -108,7 +110,6 @@ impl Actor {
         changes: broadcast::Sender<String>,
         metrics: Arc<Metrics>,
         tx: mpsc::Sender<Command>,
-        sched: mpsc::UnboundedSender<(DateTime<Utc>, String)>,
     ) -> Self {
         Self {
             bus,
@@ -119,7 +120,7 @@ impl Actor {
             changes,
             metrics,
             tx,
-            sched,
+            scheduled: BTreeSet::new(),
         }
     }
 
@@ -160,22 +161,7 @@ impl Actor {
         }
         // Rolling updates: publish again the steps that had not started
         // (the stream de-duplicates by task id), then carry on.
-        let rolling: Vec<(String, Vec<TaskState>)> = {
-            let v = self.view();
-            v.jobs
-                .values()
-                .filter(|e| e.job.open && e.job.dispatched)
-                .map(|e| {
-                    let pending = e
-                        .tasks
-                        .values()
-                        .filter(|(t, _)| t.status == Status::Pending)
-                        .map(|(t, _)| t.clone())
-                        .collect();
-                    (e.job.id.clone(), pending)
-                })
-                .collect()
-        };
+        let rolling = self.pending_of(|e| e.job.open && e.job.dispatched);
         for (job_id, pending) in &rolling {
             if !pending.is_empty() {
                 self.spawn_publish(job_id, pending.clone());
@@ -185,25 +171,31 @@ impl Actor {
             .await;
     }
 
+    /// The pending tasks of every job `select` picks.
+    fn pending_of(
+        &self,
+        select: impl Fn(&super::JobEntry) -> bool,
+    ) -> Vec<(String, Vec<TaskState>)> {
+        let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+        v.jobs
+            .values()
+            .filter(|e| select(e))
+            .map(|e| {
+                let pending = e
+                    .tasks
+                    .values()
+                    .filter(|(t, _)| t.status == Status::Pending)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                (e.job.id.clone(), pending)
+            })
+            .collect()
+    }
+
     /// Publishes again every pending task of dispatched, unfinished jobs
     /// (after the tasks stream was re-created empty).
     fn redispatch(&self) {
-        let jobs: Vec<(String, Vec<TaskState>)> = {
-            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
-            v.jobs
-                .values()
-                .filter(|e| e.job.dispatched && !e.job.status.is_terminal())
-                .map(|e| {
-                    let pending = e
-                        .tasks
-                        .values()
-                        .filter(|(t, _)| t.status == Status::Pending)
-                        .map(|(t, _)| t.clone())
-                        .collect();
-                    (e.job.id.clone(), pending)
-                })
-                .collect()
-        };
+        let jobs = self.pending_of(|e| e.job.dispatched && !e.job.status.is_terminal());
         for (job_id, pending) in jobs {
             if !pending.is_empty() {
                 tracing::warn!(job = %job_id, tasks = pending.len(), "publishing pending tasks again");
@@ -394,8 +386,18 @@ impl Actor {
         let mut retention = tokio::time::interval(RETENTION_TICK);
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let next = self.scheduled.first().map(|(when, _)| {
+                let left = (*when - Utc::now()).to_std().unwrap_or_default();
+                Instant::now() + left
+            });
             let cmd = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    if let Some((_, job_id)) = self.scheduled.pop_first() {
+                        self.handle(Command::Due { job_id }).await;
+                    }
+                    continue;
+                }
                 _ = retention.tick() => {
                     self.resync().await;
                     self.evict().await;
@@ -632,7 +634,7 @@ impl Actor {
             .map(|t| t.with_timezone(&Utc));
         match when {
             Some(when) if when > Utc::now() => {
-                let _ = self.sched.send((when, job_id));
+                self.scheduled.insert((when, job_id));
             }
             _ => self.spawn_dispatch(&job_id),
         }

@@ -57,20 +57,10 @@ struct MaxDeliveries {
 /// Hands captured advisories to the engine until shutdown; resubscribes
 /// when the subscription fails.
 pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: CancellationToken) {
-    let mut delay = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        match read(&js, &tx, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "max-deliveries watch interrupted; resubscribing");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+    super::resubscribe::resubscribing("max-deliveries watch", &shutdown, || {
+        read(&js, &tx, &shutdown)
+    })
+    .await
 }
 
 async fn read(

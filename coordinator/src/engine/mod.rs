@@ -11,8 +11,8 @@ mod gave_up;
 mod guard;
 mod reconcile;
 mod relay;
+mod resubscribe;
 pub mod retention;
-mod schedule;
 mod store;
 mod view;
 
@@ -142,7 +142,8 @@ async fn open_history(
 impl Engine {
     /// Loads state from KV, reconciles unfinished jobs with the events
     /// stream, resumes unfinished work and starts the actor, the relay, the
-    /// scheduler and the max-deliveries watch.
+    /// max-deliveries watch and the layout guard (scheduled jobs are kept
+    /// by the actor itself).
     pub async fn start(
         bus: Bus,
         cfg: EngineConfig,
@@ -171,7 +172,6 @@ impl Engine {
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let view = Arc::new(RwLock::new(view));
         let (tx, rx) = mpsc::channel(64);
-        let (sched_tx, sched_rx) = mpsc::unbounded_channel();
         let (changes, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::default());
         let history = open_history(&bus, &cfg).await?;
@@ -205,8 +205,7 @@ impl Engine {
         )
         .await
         .map_err(EngineError::Unavailable)?;
-        let mut actor =
-            actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone(), sched_tx);
+        let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone());
         actor.history = Some(actor::Archive {
             cfg: cfg.retention.clone(),
             history: history.clone(),
@@ -233,7 +232,6 @@ impl Engine {
             "unfinished jobs reconciled with the events stream"
         );
         actor.resume().await;
-        tokio::spawn(schedule::run(sched_rx, tx.clone(), shutdown.clone()));
         let stop = sup.stop_token();
         {
             let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());

@@ -46,14 +46,15 @@ pub fn events_since(created: &str, schedule_at: Option<&str>) -> DateTime<Utc> {
             .ok()
             .map(|t| t.with_timezone(&Utc))
     };
-    let created = parse(created).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let created = parse(created).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     // A scheduled job may have been dispatched early only if the clock
     // jumped; the margin below covers skew, not that.
     let at = schedule_at
         .and_then(parse)
         .unwrap_or(created)
         .min(Utc::now());
-    at.max(created) - SKEW
+    let at = at.max(created);
+    at.checked_sub_signed(SKEW).unwrap_or(at)
 }
 
 /// Reads every event of `jobs` published up to now, in stream order.
@@ -175,5 +176,6 @@ mod tests {
         assert_eq!(events_since(later, Some(created)), l - SKEW);
         // Unreadable times read everything rather than miss events.
         assert!(events_since("garbage", None) < c);
+        assert!(events_since("garbage", Some("garbage")) <= DateTime::<Utc>::UNIX_EPOCH);
     }
 }

@@ -26,20 +26,10 @@ pub async fn run(
     start: time::OffsetDateTime,
     shutdown: CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        match read(&js, &captures, &inventory, &tx, start, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "event relay interrupted; resubscribing");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+    super::resubscribe::resubscribing("event relay", &shutdown, || {
+        read(&js, &captures, &inventory, &tx, start, &shutdown)
+    })
+    .await
 }
 
 async fn read(
