@@ -39,7 +39,7 @@ fn default_hot_jobs() -> usize {
     1000
 }
 fn default_hot_tasks() -> usize {
-    100_000
+    20_000
 }
 fn default_hot_hours() -> u64 {
     24

@@ -128,7 +128,7 @@ async fn main() -> Result<()> {
     std::fs::write(
         &config,
         format!(
-            "nats_url = \"{}\"\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n[[zone]]\nname = \"idle\"\n[retention]\nhot_jobs = 10\nmin_hot_secs = 0\n",
+            "nats_url = \"{}\"\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n[[zone]]\nname = \"idle\"\n[retention]\nhot_jobs = 10\nhot_tasks = 100000\nmin_hot_secs = 0\n",
             nats.url()
         ),
     )?;
