@@ -428,16 +428,22 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                     );
                     continue;
                 }
-                let t = refused(
-                    new_task(job, i, plan, Step::Enter, r),
-                    "min_healthy",
+                let why = if rule.min_healthy_hosts >= size {
+                    // No host of this cluster can ever go: say so, not
+                    // what this one host would leave behind.
+                    format!(
+                        "min_healthy_hosts {} is not less than the {size} hosts of cluster {}: no host of it can ever enter maintenance mode; lower min_healthy_hosts below {size}",
+                        rule.min_healthy_hosts, plan.cluster
+                    )
+                } else {
                     format!(
                         "entering maintenance mode would leave cluster {} with {} of {size} hosts in service, fewer than min_healthy_hosts {}",
                         plan.cluster,
                         size.saturating_sub(external + ours_out + 1),
                         rule.min_healthy_hosts
-                    ),
-                );
+                    )
+                };
+                let t = refused(new_task(job, i, plan, Step::Enter, r), "min_healthy", why);
                 new_tasks.push(t);
                 host.phase = Phase::Done(Outcome::Failed);
                 // A failure like any other: nothing new starts from here on.

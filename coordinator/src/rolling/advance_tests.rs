@@ -549,6 +549,19 @@ fn a_cancel_drops_the_pre_checks_not_started() {
 }
 
 #[test]
+fn a_min_healthy_the_cluster_can_never_meet_says_so() {
+    let mut sim = Sim::new(json!({"clusters": {"c1": {"min_healthy_hosts": 12}}}));
+    sim.finish(&mut ok);
+    let enter = sim.task(0, "enter").expect("the refused enter is recorded");
+    let error = enter.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("min_healthy_hosts 12 is not less than the")
+            && error.contains("hosts of cluster c1"),
+        "{error}"
+    );
+}
+
+#[test]
 fn min_healthy_hosts_refuses_maintenance_and_stops_the_rollout() {
     let mut sim = Sim::new(json!({"clusters": {"c1": {"min_healthy_hosts": 3}}}));
     let end = sim.finish(&mut ok);
