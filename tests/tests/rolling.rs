@@ -160,6 +160,16 @@ async fn min_healthy_hosts_refuses_to_take_a_host_out_when_one_is_stuck() -> Res
     for (c, n) in r.peak() {
         assert!(n <= 1, "cluster {c} had {n} hosts in maintenance at once");
     }
+    // The refusals reach followers: each is a result on the events stream.
+    let events = outpost_tests::inspect::events(&r.f.fleet.nats.url(), &id).await?;
+    let refusals = events
+        .iter()
+        .filter(|e| e.worker_id == "coordinator")
+        .filter(|e| {
+            matches!(&e.body, Some(outpost_proto::pb::event::Body::Result(res)) if res.error_kind == "min_healthy")
+        })
+        .count();
+    assert_eq!(refusals, 3, "refused steps published as events");
     Ok(())
 }
 

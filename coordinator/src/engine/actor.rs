@@ -254,6 +254,14 @@ impl Actor {
                 };
                 let again = decided.new_tasks.iter().any(|t| t.status.is_terminal());
                 let added = self.add_tasks(&job_id, decided.new_tasks.clone()).await;
+                // A step the workflow refused itself never reaches a worker:
+                // its result goes on the events stream all the same, so
+                // followers, SSE and the DSM console see why.
+                let refused: Vec<&TaskState> =
+                    added.iter().filter(|t| t.status.is_terminal()).collect();
+                if !refused.is_empty() {
+                    self.publish_refusals(&refused).await;
+                }
                 let pending: Vec<TaskState> = added
                     .into_iter()
                     .filter(|t| t.status == Status::Pending)
@@ -284,6 +292,44 @@ impl Actor {
                 if !again {
                     break;
                 }
+            }
+        }
+    }
+
+    /// Publishes the result of tasks the coordinator decided itself (a
+    /// workflow's refused step) as events of worker `coordinator`.
+    async fn publish_refusals(&self, tasks: &[&TaskState]) {
+        for t in tasks {
+            let Ok(subj) = subject::event_subject(&t.zone, &t.job_id) else {
+                continue;
+            };
+            let outcome = match t.status {
+                Status::Succeeded => pb::Outcome::Succeeded,
+                Status::Cancelled => pb::Outcome::Cancelled,
+                _ => pb::Outcome::Failed,
+            };
+            let ev = pb::Event {
+                job_id: t.job_id.clone(),
+                task_id: t.id.clone(),
+                zone: t.zone.clone(),
+                worker_id: "coordinator".into(),
+                attempt: 0,
+                seq: 1,
+                at_ms: outpost_proto::now_ms(),
+                body: Some(pb::event::Body::Result(pb::Result {
+                    outcome: outcome as i32,
+                    error_kind: t.error_kind.clone().unwrap_or_default(),
+                    error: t.error.clone().unwrap_or_default(),
+                    output_json: Vec::new(),
+                })),
+            };
+            let payload = outpost_proto::Message::encode_to_vec(&ev);
+            let sent = tokio::time::timeout(STORE_DEADLINE, async {
+                self.bus.js.publish(subj, payload.into()).await?.await
+            })
+            .await;
+            if !matches!(sent, Ok(Ok(_))) {
+                tracing::warn!(job = %t.job_id, task = %t.id, "refused step not published as an event");
             }
         }
     }
