@@ -182,9 +182,9 @@ fn origin_authority(origin: &str) -> Option<Authority> {
     Some(a)
 }
 
-/// `POST` bodies must be declared `application/json`: 415 otherwise.
+/// `POST` and `PUT` bodies must be declared `application/json`: 415 otherwise.
 pub async fn require_json(req: Request, next: Next) -> Result<Response, ApiError> {
-    if req.method() == Method::POST {
+    if req.method() == Method::POST || req.method() == Method::PUT {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -18,3 +18,61 @@ pub async fn redfish(State(state): State<AppState>) -> Result<Json<Vec<Value>>, 
         .map(Json)
         .map_err(ApiError::Unavailable)
 }
+
+/// Which iDRAC port a pin request is about (default 443).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinQuery {
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+/// `PUT /api/v1/inventory/redfish/{address}/pin?port=` with
+/// `{"sha256": "…"}`: pins that certificate; `DELETE` forgets the pin, so
+/// the next connection pins what it sees.
+pub async fn set_pin(
+    State(state): State<AppState>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<PinQuery>, axum::extract::rejection::QueryRejection>,
+    method: axum::http::Method,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let port = q.port.unwrap_or(443);
+    let sha = if method == axum::http::Method::DELETE {
+        None
+    } else {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            sha256: String,
+        }
+        let b: Body = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "pin body: {e}; expected {{\"sha256\": \"<64 hex digits>\"}}"
+            ))
+        })?;
+        Some(b.sha256)
+    };
+    let store = state
+        .bus
+        .js
+        .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    use crate::redfish::inventory::{PinError, set_pin};
+    match set_pin(&store, &address, port, sha.as_deref()).await {
+        Ok((old, new)) => {
+            tracing::warn!(address = %address, port, old = ?old, new = ?new, "iDRAC certificate pin changed by an operator");
+            Ok(Json(serde_json::json!({
+                "address": address,
+                "port": port,
+                "previous_sha256": old,
+                "cert_sha256": new,
+            })))
+        }
+        Err(e @ PinError::NotFound { .. }) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ PinError::BadFingerprint(_)) => Err(ApiError::BadRequest(e.to_string())),
+        Err(PinError::Unavailable(m)) => Err(ApiError::Unavailable(m)),
+    }
+}

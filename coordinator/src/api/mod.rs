@@ -69,6 +69,10 @@ pub fn router(mut state: AppState, local: std::net::SocketAddr) -> Router {
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))
         .route("/api/v1/inventory/redfish", get(inventory::redfish))
+        .route(
+            "/api/v1/inventory/redfish/{address}/pin",
+            axum::routing::put(inventory::set_pin).delete(inventory::set_pin),
+        )
         .route("/metrics", get(metrics::render))
         // Layers run last added first: site checks, token, then the body's type.
         .route_layer(axum::middleware::from_fn(guard::require_json))

@@ -211,6 +211,28 @@ impl Client {
             .0)
     }
 
+    /// Pins `sha256` as the certificate of the iDRAC at `address:port`,
+    /// or forgets its pin (`None`) so the next connection pins anew.
+    pub async fn set_pin(
+        &self,
+        address: &str,
+        port: u16,
+        sha256: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let path = format!(
+            "/api/v1/inventory/redfish/{}/pin?port={port}",
+            encode(address)
+        );
+        let (method, body) = match sha256 {
+            Some(s) => (
+                reqwest::Method::PUT,
+                Some(serde_json::json!({ "sha256": s }).to_string()),
+            ),
+            None => (reqwest::Method::DELETE, None),
+        };
+        Ok(self.call(method, &path, body).await?.0)
+    }
+
     pub async fn workers(&self) -> Result<(Vec<Worker>, String), ClientError> {
         self.call(reqwest::Method::GET, "/api/v1/workers", None)
             .await

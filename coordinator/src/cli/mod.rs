@@ -102,6 +102,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pinned iDRAC certificates.
+    Pins {
+        #[command(subcommand)]
+        command: PinsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCommand {
+    /// Accept a new certificate of one iDRAC (a replaced board, a renewed
+    /// certificate): with --sha256, pin that fingerprint (as read on the
+    /// iDRAC's own console); without, forget the pin so the next connection
+    /// pins what it sees.
+    Accept {
+        address: String,
+        #[arg(long, default_value_t = 443)]
+        port: u16,
+        /// The new certificate's SHA-256 (64 hex digits, colons allowed).
+        #[arg(long)]
+        sha256: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +264,24 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         Command::Cancel { id } => {
             let job = client.cancel(&id).await?;
             println!("job {} {}: cancel requested", job.id, job.status.as_str());
+            Ok(0)
+        }
+        Command::Pins {
+            command:
+                PinsCommand::Accept {
+                    address,
+                    port,
+                    sha256,
+                },
+        } => {
+            let v = client.set_pin(&address, port, sha256.as_deref()).await?;
+            let old = v["previous_sha256"].as_str().unwrap_or("none");
+            match v["cert_sha256"].as_str() {
+                Some(new) => println!("{address}:{port}: pinned {new} (was {old})"),
+                None => println!(
+                    "{address}:{port}: pin {old} forgotten; the next connection pins the certificate it sees"
+                ),
+            }
             Ok(0)
         }
         Command::Workers { json } => {

@@ -153,3 +153,74 @@ pub async fn list(store: &kv::Store) -> Result<Vec<Value>, String> {
     });
     Ok(out)
 }
+
+/// Why a pinned certificate could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("no iDRAC {address}:{port} in the inventory")]
+    NotFound { address: String, port: u16 },
+    #[error("sha256 {0:?} is not a certificate fingerprint: 64 hex digits expected")]
+    BadFingerprint(String),
+    #[error("the inventory store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Replaces (`Some`) or forgets (`None`) the pinned certificate of the
+/// iDRAC at `address:port`: an operator's answer to a certificate that
+/// changed for a known reason (a replaced board, a renewed certificate).
+/// Forgotten, the next connection pins what it sees. Returns the old pin
+/// and the new one as stored (lowercase hex).
+pub async fn set_pin(
+    store: &kv::Store,
+    address: &str,
+    port: u16,
+    sha256: Option<&str>,
+) -> Result<(Option<String>, Option<String>), PinError> {
+    let new = match sha256 {
+        Some(s) => {
+            let s = s.trim().replace(':', "").to_ascii_lowercase();
+            if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(PinError::BadFingerprint(s));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let k = key(address, port);
+    let unavailable = |e: &dyn std::fmt::Display| PinError::Unavailable(e.to_string());
+    for _ in 0..5 {
+        let entry = store.entry(&k).await.map_err(|e| unavailable(&e))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Err(PinError::NotFound {
+                address: address.to_string(),
+                port,
+            });
+        };
+        let mut doc: Value = serde_json::from_slice(&entry.value).unwrap_or_else(|_| json!({}));
+        if !doc.is_object() {
+            doc = json!({"address": address, "port": port});
+        }
+        let old = doc["cert_sha256"].as_str().map(str::to_string);
+        match &new {
+            Some(fp) => {
+                doc["cert_sha256"] = json!(fp);
+                doc["pinned_at_ms"] = json!(outpost_proto::now_ms());
+            }
+            None => {
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("cert_sha256");
+                    o.remove("pinned_at_ms");
+                }
+            }
+        }
+        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        match store.update(&k, bytes.into(), entry.revision).await {
+            Ok(_) => return Ok((old, new)),
+            Err(e) if matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision) => continue,
+            Err(e) => return Err(unavailable(&e)),
+        }
+    }
+    Err(PinError::Unavailable(
+        "the entry kept changing under the update".into(),
+    ))
+}
