@@ -391,19 +391,9 @@ fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
         if port == 0 {
             return Err(err(&field, "port 0 is not a valid destination"));
         }
-        let zone = match (&doc.zone, host.parse::<IpAddr>()) {
-            (Some(z), _) => z.clone(),
-            (None, Ok(ip)) => zones
-                .resolve(ip)
-                .map_err(|e| err(&field, e.to_string()))?
-                .to_string(),
-            (None, Err(_)) => {
-                return Err(err(
-                    &field,
-                    format!("{host:?} is a host name, not an address: name the job's zone"),
-                ));
-            }
-        };
+        let zone = zones
+            .place(doc.zone.as_deref(), host)
+            .map_err(|e| err(&field, e.to_string()))?;
         out.push(Spec {
             zone,
             target: host.to_string(),
@@ -559,12 +549,10 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
             "IPv6 addresses are not scanned yet; list IPv4 addresses, ranges or CIDRs",
         ));
     }
-    let split = targets::split(&t, p.slice_size, |ip| match &doc.zone {
-        Some(z) => Ok(z.clone()),
-        None => zones
-            .resolve(ip)
-            .map(str::to_string)
-            .map_err(|e| err("targets", e.to_string())),
+    let split = targets::split(&t, p.slice_size, |ip| {
+        zones
+            .place_ip(doc.zone.as_deref(), ip)
+            .map_err(|e| err("targets", e.to_string()))
     })?;
     let mut out = Vec::new();
     for (zone, slices) in split {

@@ -6,7 +6,6 @@
 use crate::plan::{JobDoc, PlanError, err, split_host_port};
 use crate::zones::Zones;
 use serde_json::{Map, Value, json};
-use std::net::IpAddr;
 
 const KEYS: &[&str] = &[
     "action",
@@ -91,19 +90,9 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
     for (i, t) in targets.iter().enumerate() {
         let field = format!("targets[{i}]");
         let (host, port) = split_host_port(t).map_err(|m| err(&field, m))?;
-        let zone = match (&doc.zone, host.parse::<IpAddr>()) {
-            (Some(z), _) => z.clone(),
-            (None, Ok(ip)) => zones
-                .resolve(ip)
-                .map_err(|e| err(&field, e.to_string()))?
-                .to_string(),
-            (None, Err(_)) => {
-                return Err(err(
-                    &field,
-                    format!("{host:?} is a name: give the job a zone"),
-                ));
-            }
-        };
+        let zone = zones
+            .place(doc.zone.as_deref(), host)
+            .map_err(|e| err(&field, e.to_string()))?;
         let mut params = p.clone();
         params.insert("port".into(), json!(port.unwrap_or(default_port)));
         out.push((zone, host.to_string(), Value::Object(params)));

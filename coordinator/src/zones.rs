@@ -1,5 +1,6 @@
 //! Zone resolution: which zone a target belongs to, from an explicit zone
-//! name or from the CIDRs the zones declare.
+//! name or from the CIDRs the zones declare. [`Zones::place`] is the one
+//! rule every planner uses for a target.
 
 use crate::config::ZoneConfig;
 use ipnet::IpNet;
@@ -15,6 +16,14 @@ pub enum ZoneError {
     NoZone(IpAddr),
     #[error("address {addr} is in more than one zone ({zones}); name a zone")]
     Ambiguous { addr: IpAddr, zones: String },
+    #[error("address {addr} is outside zone {zone:?} (its CIDRs: {cidrs})")]
+    OutsideZone {
+        addr: IpAddr,
+        zone: String,
+        cidrs: String,
+    },
+    #[error("{0:?} is a host name, not an address: name the job's zone")]
+    NeedsZone(String),
 }
 
 /// The configured zones.
@@ -80,6 +89,48 @@ impl Zones {
         }
     }
 
+    /// The zone of a target `host` (an address or a name): the job's
+    /// `explicit` zone, which must hold an address in its CIDRs when it
+    /// declares any (names cannot be checked), or else the one zone whose
+    /// CIDRs hold the address.
+    pub fn place(&self, explicit: Option<&str>, host: &str) -> Result<String, ZoneError> {
+        match (explicit, host.parse::<IpAddr>()) {
+            (Some(z), Ok(ip)) => self.place_ip(Some(z), ip),
+            (Some(z), Err(_)) => {
+                self.check(z)?;
+                Ok(z.to_string())
+            }
+            (None, Ok(ip)) => self.resolve(ip).map(str::to_string),
+            (None, Err(_)) => Err(ZoneError::NeedsZone(host.to_string())),
+        }
+    }
+
+    /// [`Zones::place`] for an address.
+    pub fn place_ip(&self, explicit: Option<&str>, ip: IpAddr) -> Result<String, ZoneError> {
+        let Some(z) = explicit else {
+            return self.resolve(ip).map(str::to_string);
+        };
+        let nets = self
+            .zones
+            .iter()
+            .find(|(n, _)| n == z)
+            .map(|(_, nets)| nets)
+            .ok_or_else(|| ZoneError::Unknown(z.to_string()))?;
+        if nets.is_empty() || nets.iter().any(|n| n.contains(&ip)) {
+            Ok(z.to_string())
+        } else {
+            Err(ZoneError::OutsideZone {
+                addr: ip,
+                zone: z.to_string(),
+                cidrs: nets
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
     /// The one zone whose CIDRs contain `addr`.
     pub fn resolve(&self, addr: IpAddr) -> Result<&str, ZoneError> {
         let mut found = self
@@ -117,6 +168,30 @@ mod tests {
                 ],
             ),
         ])
+    }
+
+    #[test]
+    fn an_explicit_zone_holds_only_its_own_addresses() {
+        let z = zones();
+        assert_eq!(z.place(Some("a"), "10.1.2.3").unwrap(), "a");
+        let e = z.place(Some("a"), "10.9.0.1").unwrap_err().to_string();
+        assert!(
+            e.contains("outside zone \"a\"") && e.contains("10.1.0.0/16"),
+            "{e}"
+        );
+        // Names cannot be checked; an explicit zone places them.
+        assert_eq!(z.place(Some("b"), "idrac-7.lab").unwrap(), "b");
+        assert!(matches!(
+            z.place(None, "idrac-7.lab"),
+            Err(ZoneError::NeedsZone(_))
+        ));
+        assert!(matches!(
+            z.place(Some("zz"), "10.1.2.3"),
+            Err(ZoneError::Unknown(_))
+        ));
+        // A zone that declares no CIDRs takes any address it is given.
+        let open = Zones::new(&[ZoneConfig::new("lab", vec![])]);
+        assert_eq!(open.place(Some("lab"), "192.0.2.1").unwrap(), "lab");
     }
 
     #[test]

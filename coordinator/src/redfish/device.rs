@@ -5,7 +5,6 @@
 //! checked here so a bad job is refused at submit time, naming the field.
 
 use serde_json::{Map, Value, json};
-use std::net::IpAddr;
 
 use crate::plan::{JobDoc, PlanError, err, split_host_port};
 use crate::zones::Zones;
@@ -205,19 +204,9 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
         if !seen.insert((host.to_string(), port)) {
             return Err(err(&field, format!("{t:?} is listed twice")));
         }
-        let zone = match (&doc.zone, host.parse::<IpAddr>()) {
-            (Some(z), _) => z.clone(),
-            (None, Ok(ip)) => zones
-                .resolve(ip)
-                .map_err(|e| err(&field, e.to_string()))?
-                .to_string(),
-            (None, Err(_)) => {
-                return Err(err(
-                    &field,
-                    format!("{host:?} is a name: give the job a zone"),
-                ));
-            }
-        };
+        let zone = zones
+            .place(doc.zone.as_deref(), host)
+            .map_err(|e| err(&field, e.to_string()))?;
         let (pinning, limit) = zones.redfish(&zone);
         let mut d = device.clone();
         d.insert("port".into(), json!(port));

@@ -8,7 +8,6 @@ use crate::zones::Zones;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 /// Servers one rolling update may touch.
 pub const MAX_SERVERS: usize = 5000;
@@ -174,20 +173,9 @@ fn zone_of(
     zones: &Zones,
     field: &str,
 ) -> Result<String, PlanError> {
-    match (doc_zone, host.parse::<IpAddr>()) {
-        (Some(z), _) => {
-            zones.check(z).map_err(|e| err(field, e.to_string()))?;
-            Ok(z.to_string())
-        }
-        (None, Ok(ip)) => Ok(zones
-            .resolve(ip)
-            .map_err(|e| err(field, e.to_string()))?
-            .to_string()),
-        (None, Err(_)) => Err(err(
-            field,
-            format!("{host:?} is a name, not an address: give the zone"),
-        )),
-    }
+    zones
+        .place(doc_zone, host)
+        .map_err(|e| err(field, e.to_string()))
 }
 
 /// Validates a `rolling_update` document that names its servers.

@@ -119,14 +119,19 @@ fn a_good_document_places_every_step_in_its_zone() {
 #[test]
 fn targets_are_unlinked_servers_and_the_job_zone_places_them() {
     let v = json!({"type": "rolling_update", "zone": "b",
-        "targets": ["127.0.1.5", "127.0.1.6:8443"],
+        "targets": ["127.0.2.5", "127.0.2.6:8443"],
         "params": {"firmware": {"component": "BIOS", "version": "2.1",
                                 "image_uri": "https://repo/bios.exe"}}});
+    // The job's zone holds only its own addresses: one of zone a's is refused.
+    let mut outside = v.clone();
+    outside["targets"][1] = json!("127.0.1.6");
+    let e = plan(&doc(&outside), &zones()).unwrap_err().to_string();
+    assert!(e.contains("outside zone \"b\""), "{e}");
     let r = plan(&doc(&v), &zones()).unwrap();
     assert_eq!(r.hosts.len(), 2);
     for h in &r.hosts {
         assert_eq!(h.cluster, STANDALONE);
-        assert_eq!(h.idrac.zone, "b", "the job's zone wins over the CIDRs");
+        assert_eq!(h.idrac.zone, "b");
         assert_eq!(h.idrac.params["tls_pinning"], false);
         assert!(h.vcenter.is_none());
     }
