@@ -96,8 +96,11 @@ pub struct Faults {
     pub malformed: Option<Malformed>,
     /// Firmware jobs stop at 40 % until the host is reset.
     pub stall_job: bool,
-    /// Firmware jobs end `Failed`.
+    /// Firmware jobs end `Failed` (the package's signature does not verify).
     pub fail_job: bool,
+    /// Extra wall-clock time (not scaled) a firmware job spends in `New`
+    /// and `Downloading`, as with a slow repository: half in each.
+    pub slow_download_ms: u64,
     /// The host OS ignores graceful shutdown and restart requests.
     pub graceful_ignored: bool,
     /// The queue starts with stale jobs: one Failed, one

@@ -5,9 +5,14 @@
 //! `SimpleUpdate` (the iDRAC fetches an HTTP(S) image) or pushes an image
 //! from the `outpost_firmware` object store with `MultipartUpload`; then
 //! follows the Dell job (not the Redfish task, which vanishes when the
-//! iDRAC resets), reboots the host when the job waits for it (apply time
-//! `Immediate`) or when it stalls, waits through the iDRAC's own reset and
-//! checks the version at the end. The JID goes into the task checkpoint as
+//! iDRAC resets), reboots the host only once the job waits for it
+//! (`Scheduled`; apply time `Immediate`) or when a job applying on the host
+//! stalls — never while it is created, downloading or checking its
+//! package, never for a failed job, never for a component the iDRAC
+//! applies alone — waits through the iDRAC's own reset and checks the
+//! version at the end. A job that fails to fetch its image or refuses the
+//! package fails the task (`image_download_failed`, `package_invalid`)
+//! with Dell's message, power untouched. The JID goes into the task checkpoint as
 //! soon as it is known, so the next attempt after a worker crash follows
 //! it instead of uploading again.
 
@@ -206,7 +211,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     let running = jobs::list(c, deadline(retry))
         .await?
         .into_iter()
-        .find(|j| !j.finished() && !j.scheduled());
+        .find(|j| !j.finished() && !j.queued());
     if let Some(j) = running {
         return Err(OpError::permanent(
             "idrac_busy",
@@ -358,7 +363,7 @@ async fn update(
     follow(ctx, c, p, retry, &jid, &mut cp).await?;
     if p.apply_time == ApplyTime::OnReset {
         let j = jobs::get(c, &jid, deadline(retry)).await?;
-        if j.scheduled() {
+        if j.waits_for_reboot() {
             return Ok(json!({
                 "address": ctx.target, "status": "scheduled", "jid": jid,
                 "component": component.name, "from_version": cp.from_version,
@@ -529,6 +534,8 @@ async fn follow(
     let mut last: Option<(String, u32)> = None;
     let mut since = tokio::time::Instant::now();
     let mut stall_reboots = 0u32;
+    // The job has waited for a host reboot: it applies on the host.
+    let mut seen_scheduled = cp.rebooted_for_schedule;
     loop {
         // The iDRAC may be resetting itself: keep asking through the whole reboot window.
         let j = match jobs::get(c, jid, tokio::time::Instant::now() + reboot_wait.max(retry)).await
@@ -547,13 +554,23 @@ async fn follow(
             return Ok(());
         }
         if j.failed() {
+            let power = if cp.reboots == 0 {
+                "the host's power was not touched"
+            } else {
+                "the host was rebooted for it"
+            };
             return Err(OpError::permanent(
-                "job_failed",
+                j.failure_class(),
                 format!(
-                    "{}: Dell job {jid} ended {}: {}",
+                    "{}: Dell job {jid} ended {}: {}{}; {power}",
                     c.addr(),
                     j.state,
-                    j.message
+                    j.message,
+                    if j.message_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", j.message_id)
+                    },
                 ),
             ));
         }
@@ -566,7 +583,8 @@ async fn follow(
             last = Some(key);
             since = tokio::time::Instant::now();
         }
-        if j.scheduled() {
+        if j.waits_for_reboot() {
+            seen_scheduled = true;
             if p.apply_time == ApplyTime::OnReset {
                 return Ok(());
             }
@@ -587,11 +605,22 @@ async fn follow(
             }
         }
         if since.elapsed() >= stall {
-            if stall_reboots >= p.max_stall_reboots {
+            // A host reboot helps only a job that waits for one or runs
+            // on the host after one; a job still downloading or checking
+            // its package, or one the iDRAC applies alone, is left alone.
+            let host_can_help =
+                seen_scheduled && matches!(j.state.as_str(), "Scheduled" | "Running");
+            if !host_can_help || stall_reboots >= p.max_stall_reboots {
+                let why = if host_can_help {
+                    format!(" after {stall_reboots} reboot(s)")
+                } else {
+                    "; a host reboot does not help a job in this state, so the host was not rebooted for it"
+                        .to_string()
+                };
                 return Err(OpError::permanent(
                     "stalled",
                     format!(
-                        "{}: Dell job {jid} stayed {} at {}% for {} s after {stall_reboots} reboot(s)",
+                        "{}: Dell job {jid} stayed {} at {}% for {} s{why}",
                         c.addr(),
                         j.state,
                         j.percent,
@@ -609,7 +638,7 @@ async fn follow(
             let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
             stall_reboots += 1;
             cp.reboots += 1;
-            if j.scheduled() {
+            if j.waits_for_reboot() {
                 cp.rebooted_for_schedule = true;
             }
             ctx.env

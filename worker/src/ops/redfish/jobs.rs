@@ -18,6 +18,8 @@ pub struct DellJob {
     pub state: String,
     pub percent: u32,
     pub message: String,
+    /// Dell's `MessageId` (`RED014`, `SUP0518`, ...), empty when absent.
+    pub message_id: String,
     /// Unix seconds of `StartTime`, when it is a time.
     pub start: Option<i64>,
 }
@@ -32,9 +34,54 @@ impl DellJob {
     pub fn failed(&self) -> bool {
         matches!(self.state.as_str(), "Failed" | "CompletedWithErrors")
     }
-    /// Waiting for a host reboot.
-    pub fn scheduled(&self) -> bool {
+    /// Queued and not started on its own: created (`New`), being
+    /// scheduled, or waiting for a host reboot. Such jobs are stale once
+    /// old; they do not make the iDRAC busy.
+    pub fn queued(&self) -> bool {
         matches!(self.state.as_str(), "Scheduled" | "New" | "Scheduling")
+    }
+
+    /// Waiting for a host reboot to apply: `Scheduled`, or a job the iDRAC
+    /// says was "successfully scheduled". Never a job still created,
+    /// downloading, downloaded and being checked, running or ended.
+    pub fn waits_for_reboot(&self) -> bool {
+        match self.state.as_str() {
+            "Scheduled" => true,
+            "New" | "Scheduling" => self
+                .message
+                .to_ascii_lowercase()
+                .contains("successfully scheduled"),
+            _ => false,
+        }
+    }
+
+    /// Why a failed job failed, as an error class: the image could not be
+    /// fetched, the package was refused, or something else.
+    pub fn failure_class(&self) -> &'static str {
+        let m = self.message.to_ascii_lowercase();
+        let any = |words: &[&str]| words.iter().any(|w| m.contains(w));
+        if any(&[
+            "unable to transfer",
+            "unable to download",
+            "download failed",
+            "could not be downloaded",
+            "unable to connect",
+            "file not found",
+        ]) {
+            "image_download_failed"
+        } else if any(&[
+            "verification failed",
+            "verify",
+            "signature",
+            "not a valid",
+            "corrupt",
+            "not applicable",
+            "invalid package",
+        ]) {
+            "package_invalid"
+        } else {
+            "job_failed"
+        }
     }
 }
 
@@ -63,6 +110,7 @@ pub fn parse(c: &Client, path: &str, v: &Value) -> Result<DellJob, RedfishError>
             .to_string(),
         percent: v["PercentComplete"].as_u64().unwrap_or(0).min(100) as u32,
         message: v["Message"].as_str().unwrap_or_default().to_string(),
+        message_id: v["MessageId"].as_str().unwrap_or_default().to_string(),
         start,
     })
 }
@@ -117,7 +165,7 @@ pub async fn clear_stale(
     let mut out = Cleared::default();
     for j in list(c, deadline).await? {
         let old = j.start.is_some_and(|s| now - s > stale_after_s);
-        let stale = j.failed() || (j.scheduled() && old);
+        let stale = j.failed() || (j.queued() && old);
         if stale {
             match c
                 .request(reqwest::Method::DELETE, &format!("{JOBS}/{}", j.id), None)
@@ -126,7 +174,7 @@ pub async fn clear_stale(
                 Ok(_) | Err(RedfishError::NotFound { .. }) => out.deleted.push(j.id.clone()),
                 Err(e) => return Err(e),
             }
-        } else if !j.finished() && !j.scheduled() && out.running.is_none() {
+        } else if !j.finished() && !j.queued() && out.running.is_none() {
             out.running = Some(j);
         }
     }
