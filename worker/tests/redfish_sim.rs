@@ -625,7 +625,7 @@ async fn failed_busy_and_scheduled_updates() {
     assert_eq!(Stats::get(&db.stats.host_resets), 0);
     // A package the iDRAC rejects: the Dell job's message is the task error.
     db.set_faults(Faults {
-        fail_job: true,
+        bad_signature: true,
         ..Faults::default()
     });
     let err = op(
@@ -645,6 +645,28 @@ async fn failed_busy_and_scheduled_updates() {
         "{err:?}"
     );
     assert_eq!(Stats::get(&db.stats.host_power_cycles), 0);
+    // A job that fails while flashing, after the host rebooted for it.
+    db.set_faults(Faults {
+        fail_job: true,
+        ..Faults::default()
+    });
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f7b",
+        b,
+        firmware_params(json!({"image_uri": uri})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "job_failed" && message.contains("while applying") && message.contains("rebooted for it")),
+        "{err:?}"
+    );
+    assert_eq!(Stats::get(&db.stats.host_power_cycles), 1);
     // A missing component names what is installed.
     let err = op(
         &env,

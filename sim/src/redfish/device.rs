@@ -380,7 +380,7 @@ impl Device {
         let Some(image) = image else {
             return self.finish_job(jid, "Failed", "Package verification failed.", "RED007");
         };
-        if self.faults().fail_job {
+        if self.faults().bad_signature {
             return self.finish_job(
                 jid,
                 "Failed",
@@ -435,6 +435,14 @@ impl Device {
                 // Stuck until someone resets the host.
                 let seen = self.boots();
                 self.next_boot(seen).await;
+            }
+            if pct == 40 && self.faults().fail_job {
+                return self.finish_job(
+                    jid,
+                    "Failed",
+                    "Firmware update failed while applying the package to the component.",
+                    "SUP0516",
+                );
             }
         }
         tokio::time::sleep(t.scaled(t.apply) / 5).await;

@@ -96,8 +96,12 @@ pub struct Faults {
     pub malformed: Option<Malformed>,
     /// Firmware jobs stop at 40 % until the host is reset.
     pub stall_job: bool,
-    /// Firmware jobs end `Failed` (the package's signature does not verify).
+    /// Firmware jobs end `Failed` while applying (40 % into `Running`,
+    /// after the host reboot for host components): a failure mid-flash.
     pub fail_job: bool,
+    /// Firmware jobs end `Failed` when the package is checked, before
+    /// they are scheduled: its signature does not verify.
+    pub bad_signature: bool,
     /// Extra wall-clock time (not scaled) a firmware job spends in `New`
     /// and `Downloading`, as with a slow repository: half in each.
     pub slow_download_ms: u64,
