@@ -10,7 +10,9 @@
 //! job is Scheduled, the iDRAC's own firmware never reboots the host),
 //! counted in host power cycles.
 
-use outpost_sim::redfish::{Faults, IdracSpec, Malformed, RedfishSim, Stats, Vendor, make_image};
+use outpost_sim::redfish::{
+    Faults, IdracSpec, Malformed, RedfishSim, Stats, UpdateSource, Vendor, make_image,
+};
 use outpost_worker::credentials::Credentials;
 use outpost_worker::ops::{Kind, OpCtx, OpEnv, OpError, run};
 use serde_json::{Value, json};
@@ -1019,4 +1021,107 @@ async fn slow_download_reboots_once_after_the_job_is_scheduled() {
         );
     }
     assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+}
+
+/// A job that stays Scheduled through every reboot: the task gives up
+/// and deletes it, so a retry does not queue a second job beside it.
+#[tokio::test]
+async fn a_stalled_job_given_up_is_deleted_and_a_retry_starts_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.12.1", 121);
+    s.faults.stuck_scheduled = true;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let params = firmware_params(json!({
+        "image_uri": format!("http://{repo}/bios.exe"), "stall_s": 1, "max_stall_reboots": 1,
+    }));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "gu1",
+        a,
+        params.clone(),
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let err = r.out.unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message }
+            if kind == "stalled" && message.contains("Dell job JID_") && message.contains("was deleted")),
+        "{err:?}\n{:#?}",
+        r.steps
+    );
+    assert!(d.jobs().is_empty(), "{:?}", d.jobs());
+    assert_eq!(Stats::get(&d.stats.jobs_deleted), 1);
+    assert_eq!(
+        Stats::get(&d.stats.host_power_cycles),
+        2,
+        "one to apply, one for the stall"
+    );
+    // The retry: one job in the queue, and the update applies.
+    d.set_faults(Faults::default());
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "gu2",
+        a,
+        params,
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(d.jobs().len(), 1, "{:?}", d.jobs());
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 3);
+}
+
+/// An attempt died after sending the update and before recording the
+/// JID; Dell shows the job's `StartTime` as `TIME_NOW`. The next attempt
+/// adopts that job instead of starting a second one.
+#[tokio::test]
+async fn an_unrecorded_job_with_time_now_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.13.1", 131)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    // What the dead attempt left: a checkpoint saying it was starting, and
+    // its job.
+    env.checkpoints
+        .save(
+            "adopt",
+            &json!({"starting_ms": outpost_proto::now_ms(), "from_version": "1.0.0"}),
+        )
+        .await
+        .unwrap();
+    let jid = d.start_update(UpdateSource::Uri(format!("http://{repo}/bios.exe")));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "adopt",
+        a,
+        firmware_params(json!({"image_uri": format!("http://{repo}/bios.exe")})),
+        2,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(out["jid"], jid, "{out}");
+    assert_eq!(Stats::get(&d.stats.simple_updates), 0, "no second update");
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.contains("started by an earlier attempt")),
+        "{:#?}",
+        r.steps
+    );
 }

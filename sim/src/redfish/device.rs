@@ -47,6 +47,9 @@ pub struct Job {
     pub message: String,
     pub message_id: String,
     pub created: DateTime<Utc>,
+    /// `StartTime` as Dell shows it: a time, or `None` for the sentinel
+    /// `TIME_NOW` (firmware jobs started with SimpleUpdate or a push).
+    pub start_time: Option<DateTime<Utc>>,
     pub completed: Option<DateTime<Utc>>,
 }
 
@@ -61,6 +64,7 @@ impl Job {
             message: "Job created.".into(),
             message_id: "JCP000".into(),
             created,
+            start_time: Some(created),
             completed: None,
         }
     }
@@ -202,6 +206,9 @@ impl Device {
                 let id = state.new_jid();
                 let mut j = Job::new(id.clone(), name, "FirmwareUpdate", st, old);
                 j.message = msg.into();
+                if st == "Scheduled" {
+                    j.start_time = None;
+                }
                 state.jobs.insert(id, j);
             }
         }
@@ -321,7 +328,8 @@ impl Device {
                 }
                 _ => "Firmware Update".to_string(),
             };
-            let j = Job::new(id.clone(), &name, "FirmwareUpdate", "New", Utc::now());
+            let mut j = Job::new(id.clone(), &name, "FirmwareUpdate", "New", Utc::now());
+            j.start_time = None;
             s.jobs.insert(id.clone(), j);
             s.tasks.insert(id.clone(), ());
             id
@@ -416,10 +424,17 @@ impl Device {
                 j.message = "Task successfully scheduled.".into();
                 j.message_id = "JCP001".into();
             });
-            self.next_boot(seen).await;
-            if !self.exists(jid) {
-                // Deleted while it waited: the reboot applies nothing.
-                return;
+            let mut seen = seen;
+            loop {
+                self.next_boot(seen).await;
+                if !self.exists(jid) {
+                    // Deleted while it waited: the reboot applies nothing.
+                    return;
+                }
+                if !self.faults().stuck_scheduled {
+                    break;
+                }
+                seen = self.boots();
             }
         }
         self.update_job(jid, |j| {

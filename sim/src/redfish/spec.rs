@@ -94,6 +94,8 @@ pub struct Faults {
     /// `SessionService` answers 405: clients must fall back to Basic.
     pub no_sessions: bool,
     pub malformed: Option<Malformed>,
+    /// Scheduled firmware jobs stay `Scheduled` through host reboots.
+    pub stuck_scheduled: bool,
     /// Firmware jobs stop at 40 % until the host is reset.
     pub stall_job: bool,
     /// Firmware jobs end `Failed` while applying (40 % into `Running`,

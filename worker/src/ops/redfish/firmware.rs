@@ -12,7 +12,8 @@
 //! applies alone — waits through the iDRAC's own reset and checks the
 //! version at the end. A job that fails to fetch its image or refuses the
 //! package fails the task (`image_download_failed`, `package_invalid`)
-//! with Dell's message, power untouched. The JID goes into the task checkpoint as
+//! with Dell's message, power untouched. When it gives up on a stalled or
+//! overdue job it deletes that Dell job. The JID goes into the task checkpoint as
 //! soon as it is known, so the next attempt after a worker crash follows
 //! it instead of uploading again.
 
@@ -292,9 +293,16 @@ async fn update(
             .await?
             .into_iter()
             .filter(|j| {
-                j.name.starts_with("Firmware Update") && j.start.is_some_and(|s| s >= since)
+                // Dell shows `StartTime: "TIME_NOW"` for an update's job:
+                // then any unfinished firmware job is the one (stale ones
+                // were cleared before the update was sent).
+                j.name.starts_with("Firmware Update")
+                    && match j.start {
+                        Some(s) => s >= since,
+                        None => !j.finished(),
+                    }
             })
-            .max_by_key(|j| j.start);
+            .max_by_key(|j| j.number());
         if let Some(j) = adopted {
             ctx.progress(
                 0,
@@ -617,10 +625,11 @@ async fn follow(
                     "; a host reboot does not help a job in this state, so the host was not rebooted for it"
                         .to_string()
                 };
+                let left = give_up(ctx, c, jid).await;
                 return Err(OpError::permanent(
                     "stalled",
                     format!(
-                        "{}: Dell job {jid} stayed {} at {}% for {} s{why}",
+                        "{}: Dell job {jid} stayed {} at {}% for {} s{why}; {left}",
                         c.addr(),
                         j.state,
                         j.percent,
@@ -657,10 +666,11 @@ async fn follow(
             continue;
         }
         if tokio::time::Instant::now() + poll > until {
+            let left = give_up(ctx, c, jid).await;
             return Err(OpError::permanent(
                 "job_timeout",
                 format!(
-                    "{}: Dell job {jid} did not finish within {} s (last {} {}%)",
+                    "{}: Dell job {jid} did not finish within {} s (last {} {}%); {left}",
                     c.addr(),
                     p.job_timeout_s,
                     j.state,
@@ -672,5 +682,20 @@ async fn follow(
             _ = tokio::time::sleep(poll) => {}
             _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
         }
+    }
+}
+
+/// Deletes the Dell job this task created when it gives up, so it does not
+/// apply at some later reboot and a retry does not queue a second one
+/// beside it; says what became of it.
+async fn give_up(ctx: &OpCtx, c: &mut Client, jid: &str) -> String {
+    match jobs::delete(c, jid).await {
+        Ok(()) => {
+            ctx.progress(0, format!("deleted the Dell job {jid}"));
+            format!("the Dell job {jid} was deleted, so a retry starts clean")
+        }
+        Err(e) => format!(
+            "the Dell job {jid} could not be deleted ({e}); delete it in the iDRAC's job queue before retrying"
+        ),
     }
 }
