@@ -2,7 +2,11 @@
 //! a discovery whose iDRACs land in the coordinator's inventory with their
 //! pinned certificates, and a firmware push from the `outpost_firmware`
 //! object store whose worker is killed mid-update: the next attempt, on
-//! another worker, follows the same Dell job and the image is uploaded once.
+//! another worker, follows the same Dell job and the image is uploaded once;
+//! and firmware by image URI following Dell's job model, counted in host
+//! power cycles: a 404 image fails naming Dell's message with the host
+//! untouched, a slow repository gets the host rebooted once and only after
+//! the job is Scheduled, the iDRAC's own firmware never reboots the host.
 
 use outpost_sim::redfish::{RedfishSim, Stats, make_image};
 use outpost_tests::api::tasks;
@@ -145,11 +149,9 @@ async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyh
         .await?;
     // Kill the worker once the Dell job exists and is under way.
     let until = tokio::time::Instant::now() + SETTLE;
-    while !d
-        .jobs()
-        .iter()
-        .any(|j| j.job_type == "FirmwareUpdate" && j.state != "Downloading")
-    {
+    while !d.jobs().iter().any(|j| {
+        j.job_type == "FirmwareUpdate" && !matches!(j.state.as_str(), "New" | "Downloading")
+    }) {
         anyhow::ensure!(
             tokio::time::Instant::now() < until,
             "no firmware job: {:?}",
@@ -168,5 +170,106 @@ async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyh
     assert_eq!(t["output"]["jid"], d.jobs()[0].id, "{t:#}");
     assert_eq!(Stats::get(&d.stats.uploads), 1, "the image was pushed once");
     assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+    assert_eq!(
+        Stats::get(&d.stats.host_power_cycles),
+        1,
+        "{:?}",
+        d.host_reset_log()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn firmware_reboots_the_host_only_for_a_scheduled_job() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sim = idracs(&["127.1.62.1", "127.1.62.2", "127.1.62.3"], 0.01).await;
+    let (typo, slow, idrac) = (sim.addrs()[0], sim.addrs()[1], sim.addrs()[2]);
+    for a in [slow, idrac] {
+        let d = sim.device(a).unwrap();
+        let mut f = d.faults();
+        // A slow repository: New and Downloading last seconds.
+        f.slow_download_ms = 3000;
+        d.set_faults(f);
+    }
+    let repo = outpost_sim::repo::serve(vec![
+        ("/bios.exe".into(), make_image("159", "2.19.1", 4096)),
+        ("/idrac.d9".into(), make_image("25227", "7.00.00.00", 4096)),
+    ])
+    .await?;
+    let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
+    f.worker("alpha", "alpha-1", &[]).await?;
+    let common = json!({"port": typo.port(), "poll_ms": 50, "stall_s": 30,
+                        "graceful_s": 10, "reboot_s": 60, "retry_s": 30});
+    let submit = |target: SocketAddr, extra: serde_json::Value| {
+        let mut p = common.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        json!({"type": "redfish.firmware", "targets": [target.ip().to_string()], "params": p})
+    };
+    let jobs = [
+        submit(
+            typo,
+            json!({"component": "BIOS", "version": "2.19.1",
+                   "image_uri": format!("http://{repo}/bios-typo.exe")}),
+        ),
+        submit(
+            slow,
+            json!({"component": "BIOS", "version": "2.19.1",
+                   "image_uri": format!("http://{repo}/bios.exe")}),
+        ),
+        submit(
+            idrac,
+            json!({"component": "25227", "version": "7.00.00.00",
+                   "image_uri": format!("http://{repo}/idrac.d9")}),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for j in &jobs {
+        ids.push(f.fleet.api.submit_ok(j).await?);
+    }
+    let mut done = Vec::new();
+    for id in &ids {
+        done.push(f.fleet.api.wait_finished(id, SETTLE * 2).await?);
+    }
+    let cycles = |a: SocketAddr| Stats::get(&sim.device(a).unwrap().stats.host_power_cycles);
+
+    // The typo: failed with Dell's message, power untouched.
+    let t = &tasks(&done[0])[0];
+    assert_eq!(t["status"], "failed", "{t:#}");
+    assert_eq!(t["error_kind"], "image_download_failed", "{t:#}");
+    assert!(
+        t["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Unable to transfer image file")),
+        "{t:#}"
+    );
+    assert_eq!(cycles(typo), 0);
+    assert_eq!(Stats::get(&sim.device(typo).unwrap().stats.host_resets), 0);
+
+    // The slow repository: one power cycle, while the job was Scheduled.
+    let t = &tasks(&done[1])[0];
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    assert_eq!(t["output"]["status"], "updated", "{t:#}");
+    assert_eq!(cycles(slow), 1);
+    let log = sim.device(slow).unwrap().host_reset_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].jobs.iter().all(|(_, st)| st == "Scheduled"),
+        "{log:?}"
+    );
+
+    // The iDRAC's own firmware: applied without touching the host.
+    let t = &tasks(&done[2])[0];
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    assert_eq!(cycles(idrac), 0);
+    assert_eq!(Stats::get(&sim.device(idrac).unwrap().stats.host_resets), 0);
+    assert_eq!(
+        sim.device(idrac)
+            .unwrap()
+            .component_version("25227")
+            .as_deref(),
+        Some("7.00.00.00")
+    );
     Ok(())
 }

@@ -62,7 +62,13 @@ pub fn redfish(data: &[u8]) {
         }
         1 => {
             if let Ok(j) = jobs::parse(&c, jobs::JOBS, &v) {
-                let _ = (j.finished(), j.failed(), j.scheduled());
+                let _ = (
+                    j.finished(),
+                    j.failed(),
+                    j.queued(),
+                    j.waits_for_reboot(),
+                    j.failure_class(),
+                );
             }
         }
         2 => {

@@ -5,9 +5,14 @@
 //! a busy iDRAC, a stalled job, a host ignoring graceful restarts, the
 //! iDRAC vanishing during its own reset, a crash mid-update resumed from
 //! the checkpoint without a second upload, cancel, certificate changes,
-//! and malformed answers.
+//! and malformed answers; Dell's job model (a 404 or corrupt image fails
+//! with power untouched, a slow download reboots once and only once the
+//! job is Scheduled, the iDRAC's own firmware never reboots the host),
+//! counted in host power cycles.
 
-use outpost_sim::redfish::{Faults, IdracSpec, Malformed, RedfishSim, Stats, Vendor, make_image};
+use outpost_sim::redfish::{
+    Faults, IdracSpec, Malformed, RedfishSim, Stats, UpdateSource, Vendor, make_image,
+};
 use outpost_worker::credentials::Credentials;
 use outpost_worker::ops::{Kind, OpCtx, OpEnv, OpError, run};
 use serde_json::{Value, json};
@@ -458,6 +463,7 @@ async fn firmware_by_uri_updates_after_reboot_and_skips_when_current() {
         1,
         "one reboot applies the BIOS"
     );
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 1);
     // The three stale jobs were deleted before the update started.
     assert_eq!(Stats::get(&d.stats.jobs_deleted), 3);
     assert!(
@@ -490,14 +496,15 @@ async fn firmware_by_uri_updates_after_reboot_and_skips_when_current() {
 async fn firmware_of_the_idrac_survives_its_own_reset() {
     let dir = tempfile::tempdir().unwrap();
     let env = env(&dir);
-    let sim = RedfishSim::start(vec![spec("127.6.5.1", 51)])
-        .await
-        .unwrap();
+    let mut s = spec("127.6.5.1", 51);
+    // A slow repository: the job sits in New and Downloading for a while.
+    s.faults.slow_download_ms = 1000;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
     let a = sim.addrs()[0];
     let d = sim.device(a).unwrap();
     // The iDRAC's own firmware: it resets itself (dropping connections,
     // then answering 503) before the job completes; the Redfish task is
-    // gone afterwards, the Dell job is not.
+    // gone afterwards, the Dell job is not. The host is never touched.
     let repo = repo(vec![(
         "/idrac.d9",
         make_image("25227", "7.00.00.00", 200_000),
@@ -523,8 +530,10 @@ async fn firmware_of_the_idrac_survives_its_own_reset() {
     assert_eq!(
         Stats::get(&d.stats.host_resets),
         0,
-        "the iDRAC's firmware needs no host reboot"
+        "the iDRAC's firmware needs no host reboot: {:#?}",
+        r.steps
     );
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 0);
     assert_eq!(d.component_version("25227").as_deref(), Some("7.00.00.00"));
 }
 
@@ -618,7 +627,7 @@ async fn failed_busy_and_scheduled_updates() {
     assert_eq!(Stats::get(&db.stats.host_resets), 0);
     // A package the iDRAC rejects: the Dell job's message is the task error.
     db.set_faults(Faults {
-        fail_job: true,
+        bad_signature: true,
         ..Faults::default()
     });
     let err = op(
@@ -634,9 +643,32 @@ async fn failed_busy_and_scheduled_updates() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "job_failed" && message.contains("signature")),
+        matches!(&err, OpError::Permanent { kind, message } if kind == "package_invalid" && message.contains("signature") && message.contains("SUP0518")),
         "{err:?}"
     );
+    assert_eq!(Stats::get(&db.stats.host_power_cycles), 0);
+    // A job that fails while flashing, after the host rebooted for it.
+    db.set_faults(Faults {
+        fail_job: true,
+        ..Faults::default()
+    });
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "f7b",
+        b,
+        firmware_params(json!({"image_uri": uri})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message } if kind == "job_failed" && message.contains("while applying") && message.contains("rebooted for it")),
+        "{err:?}"
+    );
+    assert_eq!(Stats::get(&db.stats.host_power_cycles), 1);
     // A missing component names what is installed.
     let err = op(
         &env,
@@ -872,4 +904,224 @@ async fn one_operation_per_idrac_and_the_zone_cap_hold() {
         .filter(|s| s.contains("already runs 1"))
         .count();
     assert_eq!(waited, 1, "{:?} {:?}", r1.steps, r2.steps);
+}
+
+/// The image URI answers 404: the Dell job fails while downloading; the
+/// task fails naming Dell's message and the host is never power cycled.
+/// With `OnReset` the same failure is a failure, not "scheduled". A file
+/// that is not a package fails with `package_invalid`, power untouched.
+#[tokio::test]
+async fn missing_or_corrupt_images_fail_without_touching_power() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.10.1", 101);
+    s.faults.slow_download_ms = 600;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/corrupt.exe", b"MZ\x90\x00 not a package".to_vec())]).await;
+    for (task, apply) in [("nf1", "Immediate"), ("nf2", "OnReset")] {
+        let r = op(
+            &env,
+            Kind::RedfishFirmware,
+            task,
+            a,
+            firmware_params(json!({
+                "image_uri": format!("http://{repo}/typo.exe"), "apply_time": apply,
+            })),
+            1,
+            CancellationToken::new(),
+        )
+        .await;
+        let err = r.out.unwrap_err();
+        assert!(
+            matches!(&err, OpError::Permanent { kind, message }
+                if kind == "image_download_failed"
+                    && message.contains("Unable to transfer image file")
+                    && message.contains("RED014")
+                    && message.contains("power was not touched")),
+            "{apply}: {err:?}\n{:#?}",
+            r.steps
+        );
+        assert!(
+            r.steps.iter().any(|s| s.contains(" New ")),
+            "the job was seen New first: {:#?}",
+            r.steps
+        );
+    }
+    let err = op(
+        &env,
+        Kind::RedfishFirmware,
+        "nf3",
+        a,
+        firmware_params(json!({"image_uri": format!("http://{repo}/corrupt.exe")})),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message }
+            if kind == "package_invalid" && message.contains("Package verification failed")),
+        "{err:?}"
+    );
+    assert_eq!(
+        Stats::get(&d.stats.host_resets),
+        0,
+        "{:?}",
+        d.host_reset_log()
+    );
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 0);
+    assert_eq!(d.component_version("159").as_deref(), Some("1.0.0"));
+}
+
+/// A slow repository keeps the job New and Downloading for longer than
+/// the worker polls: the host is rebooted once, and only after the job
+/// is Scheduled.
+#[tokio::test]
+async fn slow_download_reboots_once_after_the_job_is_scheduled() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.11.1", 111);
+    s.faults.slow_download_ms = 2000;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "slow",
+        a,
+        firmware_params(json!({"image_uri": format!("http://{repo}/bios.exe"), "stall_s": 5})),
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(out["reboots"], 1, "{out}");
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 1);
+    let log = d.host_reset_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    let jid = out["jid"].as_str().unwrap();
+    assert!(
+        log[0]
+            .jobs
+            .iter()
+            .any(|(id, st)| id == jid && st == "Scheduled"),
+        "the reboot came while the job was not Scheduled: {log:?}"
+    );
+    for state in ["New", "Downloading", "Downloaded"] {
+        assert!(
+            r.steps.iter().any(|s| s.contains(&format!(" {state} "))),
+            "{state} was never seen: {:#?}",
+            r.steps
+        );
+    }
+    assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+}
+
+/// A job that stays Scheduled through every reboot: the task gives up
+/// and deletes it, so a retry does not queue a second job beside it.
+#[tokio::test]
+async fn a_stalled_job_given_up_is_deleted_and_a_retry_starts_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.12.1", 121);
+    s.faults.stuck_scheduled = true;
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    let params = firmware_params(json!({
+        "image_uri": format!("http://{repo}/bios.exe"), "stall_s": 1, "max_stall_reboots": 1,
+    }));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "gu1",
+        a,
+        params.clone(),
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let err = r.out.unwrap_err();
+    assert!(
+        matches!(&err, OpError::Permanent { kind, message }
+            if kind == "stalled" && message.contains("Dell job JID_") && message.contains("was deleted")),
+        "{err:?}\n{:#?}",
+        r.steps
+    );
+    assert!(d.jobs().is_empty(), "{:?}", d.jobs());
+    assert_eq!(Stats::get(&d.stats.jobs_deleted), 1);
+    assert_eq!(
+        Stats::get(&d.stats.host_power_cycles),
+        2,
+        "one to apply, one for the stall"
+    );
+    // The retry: one job in the queue, and the update applies.
+    d.set_faults(Faults::default());
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "gu2",
+        a,
+        params,
+        1,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(d.jobs().len(), 1, "{:?}", d.jobs());
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 3);
+}
+
+/// An attempt died after sending the update and before recording the
+/// JID; Dell shows the job's `StartTime` as `TIME_NOW`. The next attempt
+/// adopts that job instead of starting a second one.
+#[tokio::test]
+async fn an_unrecorded_job_with_time_now_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let sim = RedfishSim::start(vec![spec("127.6.13.1", 131)])
+        .await
+        .unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap();
+    let repo = repo(vec![("/bios.exe", make_image("159", "2.19.1", 4096))]).await;
+    // What the dead attempt left: a checkpoint saying it was starting, and
+    // its job.
+    env.checkpoints
+        .save(
+            "adopt",
+            &json!({"starting_ms": outpost_proto::now_ms(), "from_version": "1.0.0"}),
+        )
+        .await
+        .unwrap();
+    let jid = d.start_update(UpdateSource::Uri(format!("http://{repo}/bios.exe")));
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "adopt",
+        a,
+        firmware_params(json!({"image_uri": format!("http://{repo}/bios.exe")})),
+        2,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    assert_eq!(out["jid"], jid, "{out}");
+    assert_eq!(Stats::get(&d.stats.simple_updates), 0, "no second update");
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.contains("started by an earlier attempt")),
+        "{:#?}",
+        r.steps
+    );
 }

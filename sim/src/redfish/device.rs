@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -46,6 +47,9 @@ pub struct Job {
     pub message: String,
     pub message_id: String,
     pub created: DateTime<Utc>,
+    /// `StartTime` as Dell shows it: a time, or `None` for the sentinel
+    /// `TIME_NOW` (firmware jobs started with SimpleUpdate or a push).
+    pub start_time: Option<DateTime<Utc>>,
     pub completed: Option<DateTime<Utc>>,
 }
 
@@ -60,6 +64,7 @@ impl Job {
             message: "Job created.".into(),
             message_id: "JCP000".into(),
             created,
+            start_time: Some(created),
             completed: None,
         }
     }
@@ -70,6 +75,24 @@ impl Job {
             "Completed" | "Failed" | "CompletedWithErrors"
         )
     }
+}
+
+/// Where a firmware job's package comes from.
+#[derive(Debug)]
+pub enum UpdateSource {
+    /// Pushed with `MultipartUpload`: already parsed (`Err` = not a package).
+    Pushed(Result<Image, String>),
+    /// `SimpleUpdate`: the job downloads it from this URI.
+    Uri(String),
+}
+
+/// One accepted `ComputerSystem.Reset` and what the firmware jobs were
+/// doing when it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReset {
+    pub reset_type: String,
+    /// (JID, JobState) of every firmware job in the queue.
+    pub jobs: Vec<(String, String)>,
 }
 
 /// Counters a test reads to check what the client did.
@@ -83,7 +106,11 @@ pub struct Stats {
     /// Images received through `MultipartUpload`.
     pub uploads: AtomicU64,
     pub simple_updates: AtomicU64,
+    /// `ComputerSystem.Reset` requests accepted (including ignored ones).
     pub host_resets: AtomicU64,
+    /// Times the host really went down and booted again (restarts and
+    /// power cycles that completed, or a power-on after an off).
+    pub host_power_cycles: AtomicU64,
     pub idrac_resets: AtomicU64,
     pub jobs_deleted: AtomicU64,
     /// Most sessions open at the same time.
@@ -120,6 +147,8 @@ pub struct State {
     /// token → session id
     pub sessions: HashMap<String, String>,
     pub down_until: Option<Instant>,
+    /// Every accepted host reset, with the firmware jobs' states then.
+    pub host_reset_log: Vec<HostReset>,
     pub starting_until: Option<Instant>,
     next_id: u64,
 }
@@ -149,6 +178,7 @@ impl Device {
             tasks: BTreeMap::new(),
             sessions: HashMap::new(),
             down_until: None,
+            host_reset_log: Vec::new(),
             starting_until: None,
             next_id: (spec.cert_seed % 1000) * 1_000_000 + 100_000,
         };
@@ -176,6 +206,9 @@ impl Device {
                 let id = state.new_jid();
                 let mut j = Job::new(id.clone(), name, "FirmwareUpdate", st, old);
                 j.message = msg.into();
+                if st == "Scheduled" {
+                    j.start_time = None;
+                }
                 state.jobs.insert(id, j);
             }
         }
@@ -247,6 +280,11 @@ impl Device {
         self.lock().jobs.get(jid).cloned()
     }
 
+    /// The host resets accepted so far, oldest first.
+    pub fn host_reset_log(&self) -> Vec<HostReset> {
+        self.lock().host_reset_log.clone()
+    }
+
     pub fn jobs(&self) -> Vec<Job> {
         self.lock().jobs.values().cloned().collect()
     }
@@ -279,47 +317,78 @@ impl Device {
         *self.boots.borrow()
     }
 
-    /// Queues a firmware update of `image` and starts running it; returns the JID.
-    pub fn start_update(self: &Arc<Self>, image: Result<Image, String>) -> String {
+    /// Queues a firmware update and starts running it; returns the JID.
+    pub fn start_update(self: &Arc<Self>, source: UpdateSource) -> String {
         let jid = {
             let mut s = self.lock();
             let id = s.new_jid();
-            let name = match &image {
-                Ok(i) => format!("Firmware Update: {}", i.component_name(&s.components)),
-                Err(_) => "Firmware Update".to_string(),
+            let name = match &source {
+                UpdateSource::Pushed(Ok(i)) => {
+                    format!("Firmware Update: {}", i.component_name(&s.components))
+                }
+                _ => "Firmware Update".to_string(),
             };
-            let mut j = Job::new(
-                id.clone(),
-                &name,
-                "FirmwareUpdate",
-                "Downloading",
-                Utc::now(),
-            );
-            j.message = "Downloading the update package.".into();
-            j.message_id = "RED003".into();
+            let mut j = Job::new(id.clone(), &name, "FirmwareUpdate", "New", Utc::now());
+            j.start_time = None;
             s.jobs.insert(id.clone(), j);
             s.tasks.insert(id.clone(), ());
             id
         };
         let dev = self.clone();
         let id = jid.clone();
-        tokio::spawn(async move { dev.run_update(&id, image).await });
+        tokio::spawn(async move { dev.run_update(&id, source).await });
         jid
     }
 
-    async fn run_update(self: Arc<Self>, jid: &str, image: Result<Image, String>) {
+    fn exists(&self, jid: &str) -> bool {
+        self.lock().jobs.contains_key(jid)
+    }
+
+    /// Dell's job model: `New → Downloading → Downloaded → Scheduled`
+    /// (waits for a host reboot) `→ Running → Completed`; a transfer or
+    /// package failure ends the job `Failed` before it is ever scheduled;
+    /// the iDRAC's own firmware skips `Scheduled` and resets the iDRAC.
+    async fn run_update(self: Arc<Self>, jid: &str, source: UpdateSource) {
         let t = self.spec.timings.clone();
-        let faults = self.faults();
-        // Download and check the package.
+        let slow = Duration::from_millis(self.faults().slow_download_ms) / 2;
+        // Created, not yet fetching.
+        tokio::time::sleep(t.scaled(t.download) / 10 + slow).await;
+        self.update_job(jid, |j| {
+            j.state = "Downloading".into();
+            j.message = "Downloading the update package.".into();
+            j.message_id = "RED003".into();
+        });
+        // Ok(None): the file arrived but is not a valid package.
+        let fetched = match source {
+            UpdateSource::Uri(uri) => super::routes::fetch(&uri).await.map(Result::ok),
+            UpdateSource::Pushed(i) => Ok(i.ok()),
+        };
         for pct in [20, 40, 60, 80, 100] {
-            tokio::time::sleep(t.scaled(t.download) / 5).await;
+            tokio::time::sleep((t.scaled(t.download) * 7 / 10 + slow) / 5).await;
             self.update_job(jid, |j| j.percent = pct);
         }
-        let image = match image {
+        let image = match fetched {
+            Err(why) => {
+                return self.finish_job(
+                    jid,
+                    "Failed",
+                    &format!("Unable to transfer image file: {why}."),
+                    "RED014",
+                );
+            }
             Ok(i) => i,
-            Err(e) => return self.finish_job(jid, "Failed", &e, "RED014"),
         };
-        if faults.fail_job {
+        self.update_job(jid, |j| {
+            j.state = "Downloaded".into();
+            j.message = "Package successfully downloaded.".into();
+            j.message_id = "RED002".into();
+        });
+        // Checking the package.
+        tokio::time::sleep(t.scaled(t.download) / 5).await;
+        let Some(image) = image else {
+            return self.finish_job(jid, "Failed", "Package verification failed.", "RED007");
+        };
+        if self.faults().bad_signature {
             return self.finish_job(
                 jid,
                 "Failed",
@@ -344,6 +413,9 @@ impl Device {
         if !component.updateable {
             return self.finish_job(jid, "Failed", "Component is not updateable.", "SUP024");
         }
+        self.update_job(jid, |j| {
+            j.name = format!("Firmware Update: {}", component.name);
+        });
         if component.needs_host_reboot {
             let seen = self.boots();
             self.update_job(jid, |j| {
@@ -352,7 +424,18 @@ impl Device {
                 j.message = "Task successfully scheduled.".into();
                 j.message_id = "JCP001".into();
             });
-            self.next_boot(seen).await;
+            let mut seen = seen;
+            loop {
+                self.next_boot(seen).await;
+                if !self.exists(jid) {
+                    // Deleted while it waited: the reboot applies nothing.
+                    return;
+                }
+                if !self.faults().stuck_scheduled {
+                    break;
+                }
+                seen = self.boots();
+            }
         }
         self.update_job(jid, |j| {
             j.state = "Running".into();
@@ -367,6 +450,14 @@ impl Device {
                 // Stuck until someone resets the host.
                 let seen = self.boots();
                 self.next_boot(seen).await;
+            }
+            if pct == 40 && self.faults().fail_job {
+                return self.finish_job(
+                    jid,
+                    "Failed",
+                    "Firmware update failed while applying the package to the component.",
+                    "SUP0516",
+                );
             }
         }
         tokio::time::sleep(t.scaled(t.apply) / 5).await;
@@ -420,6 +511,19 @@ impl Device {
             other => return Err(format!("ResetType {other} is not supported.")),
         }
         Stats::bump(&self.stats.host_resets);
+        {
+            let mut s = self.lock();
+            let jobs = s
+                .jobs
+                .values()
+                .filter(|j| j.job_type == "FirmwareUpdate")
+                .map(|j| (j.id.clone(), j.state.clone()))
+                .collect();
+            s.host_reset_log.push(HostReset {
+                reset_type: reset_type.to_string(),
+                jobs,
+            });
+        }
         if reset_type == "Nmi" || (reset_type.starts_with("Graceful") && graceful_ignored) {
             // The OS got the request and did nothing visible.
             return Ok(());
@@ -438,6 +542,7 @@ impl Device {
             s.power = Power::On;
             s.last_reset = Utc::now();
             drop(s);
+            Stats::bump(&dev.stats.host_power_cycles);
             dev.boots.send_modify(|b| *b += 1);
         };
         match kind {

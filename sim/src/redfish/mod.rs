@@ -2,9 +2,13 @@
 //! vendors' BMCs) on loopback addresses, each with its own self-signed
 //! certificate, sessions and Basic auth, the system, manager, firmware
 //! inventory, Dell's job queue, power actions, SimpleUpdate and
-//! MultipartUpload. Firmware versions change only after the job runs and,
-//! for host components, the host reboots; the iDRAC stops answering while
-//! it resets itself. Faults (slow answers, stalled and failed jobs, a host
+//! MultipartUpload. Firmware jobs follow Dell's job model (`New →
+//! Downloading → Downloaded → Scheduled → Running → Completed`, `Failed`
+//! when the image cannot be transferred or is not a valid package); versions
+//! change only after the job runs and, for host components, the host
+//! reboots; the iDRAC stops answering while it resets itself, and counts
+//! host power cycles and the job states at each reset request. Faults
+//! (slow answers, slow downloads, stalled and failed jobs, a host
 //! that ignores graceful requests, malformed bodies, stale jobs) are set
 //! per device and can be changed while it runs. Device time is scaled so
 //! tests run in seconds.
@@ -31,7 +35,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use device::{Device, Job, Power, Stats};
+pub use device::{Device, HostReset, Job, Power, Stats, UpdateSource};
 pub use image::{Image, make_image};
 pub use spec::{Component, Faults, IdracSpec, Malformed, Timings, Vendor, service_tag};
 

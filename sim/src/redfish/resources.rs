@@ -268,7 +268,7 @@ pub fn job(j: &Job) -> Value {
         "Message": j.message,
         "MessageId": j.message_id,
         "MessageArgs": [],
-        "StartTime": t(&j.created),
+        "StartTime": j.start_time.as_ref().map(t).unwrap_or_else(|| "TIME_NOW".into()),
         "CompletionTime": j.completed.as_ref().map(t),
         "EndTime": "TIME_NA",
     })

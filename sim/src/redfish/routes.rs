@@ -10,7 +10,7 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::device::{Device, Stats};
+use super::device::{Device, Stats, UpdateSource};
 use super::image::{self, Image};
 use super::resources::{self as res, INVENTORY, JOBS, MANAGER, SYSTEM, TASKS, UPDATE};
 use super::spec::{Malformed, Vendor};
@@ -370,7 +370,11 @@ fn busy(dev: &Device) -> Option<Reply> {
     dev.jobs()
         .iter()
         .any(|j| {
-            j.job_type == "FirmwareUpdate" && matches!(j.state.as_str(), "Downloading" | "Running")
+            j.job_type == "FirmwareUpdate"
+                && matches!(
+                    j.state.as_str(),
+                    "New" | "Downloading" | "Downloaded" | "Running"
+                )
         })
         .then(|| {
             Reply::error(
@@ -409,8 +413,7 @@ async fn simple_update(dev: &Arc<Device>, body: &[u8]) -> Reply {
     }
     Stats::bump(&dev.stats.simple_updates);
     // The download runs inside the job, like the iDRAC's.
-    let image = fetch(&uri).await;
-    let jid = dev.start_update(image);
+    let jid = dev.start_update(UpdateSource::Uri(uri));
     accepted(&jid)
 }
 
@@ -437,9 +440,11 @@ fn repo_client() -> Result<reqwest::Client, String> {
         .clone()
 }
 
-/// Downloads an image over HTTP (the simulator does not speak HTTPS to repositories).
-async fn fetch(uri: &str) -> Result<Image, String> {
-    let failed = |why: String| format!("Unable to transfer the file {uri}: {why}");
+/// Downloads an image over HTTP (the simulator does not speak HTTPS to
+/// repositories). `Err` says why the transfer failed; `Ok(Err)` is a file
+/// that arrived but is not a package.
+pub(super) async fn fetch(uri: &str) -> Result<Result<Image, String>, String> {
+    let failed = |why: String| format!("{uri}: {why}");
     if !uri.starts_with("http://") {
         return Err(failed("only HTTP is simulated".into()));
     }
@@ -453,7 +458,7 @@ async fn fetch(uri: &str) -> Result<Image, String> {
         return Err(failed(format!("HTTP {}", resp.status())));
     }
     let bytes = resp.bytes().await.map_err(|e| failed(e.to_string()))?;
-    Image::parse(&bytes)
+    Ok(Image::parse(&bytes))
 }
 
 fn multipart(dev: &Arc<Device>, headers: &HeaderMap, body: &[u8]) -> Reply {
@@ -489,7 +494,7 @@ fn multipart(dev: &Arc<Device>, headers: &HeaderMap, body: &[u8]) -> Reply {
         return r;
     }
     Stats::bump(&dev.stats.uploads);
-    let jid = dev.start_update(Image::parse(file.body));
+    let jid = dev.start_update(UpdateSource::Pushed(Image::parse(file.body)));
     accepted(&jid)
 }
 

@@ -94,10 +94,19 @@ pub struct Faults {
     /// `SessionService` answers 405: clients must fall back to Basic.
     pub no_sessions: bool,
     pub malformed: Option<Malformed>,
+    /// Scheduled firmware jobs stay `Scheduled` through host reboots.
+    pub stuck_scheduled: bool,
     /// Firmware jobs stop at 40 % until the host is reset.
     pub stall_job: bool,
-    /// Firmware jobs end `Failed`.
+    /// Firmware jobs end `Failed` while applying (40 % into `Running`,
+    /// after the host reboot for host components): a failure mid-flash.
     pub fail_job: bool,
+    /// Firmware jobs end `Failed` when the package is checked, before
+    /// they are scheduled: its signature does not verify.
+    pub bad_signature: bool,
+    /// Extra wall-clock time (not scaled) a firmware job spends in `New`
+    /// and `Downloading`, as with a slow repository: half in each.
+    pub slow_download_ms: u64,
     /// The host OS ignores graceful shutdown and restart requests.
     pub graceful_ignored: bool,
     /// The queue starts with stale jobs: one Failed, one

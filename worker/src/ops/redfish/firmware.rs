@@ -5,9 +5,15 @@
 //! `SimpleUpdate` (the iDRAC fetches an HTTP(S) image) or pushes an image
 //! from the `outpost_firmware` object store with `MultipartUpload`; then
 //! follows the Dell job (not the Redfish task, which vanishes when the
-//! iDRAC resets), reboots the host when the job waits for it (apply time
-//! `Immediate`) or when it stalls, waits through the iDRAC's own reset and
-//! checks the version at the end. The JID goes into the task checkpoint as
+//! iDRAC resets), reboots the host only once the job waits for it
+//! (`Scheduled`; apply time `Immediate`) or when a job applying on the host
+//! stalls — never while it is created, downloading or checking its
+//! package, never for a failed job, never for a component the iDRAC
+//! applies alone — waits through the iDRAC's own reset and checks the
+//! version at the end. A job that fails to fetch its image or refuses the
+//! package fails the task (`image_download_failed`, `package_invalid`)
+//! with Dell's message, power untouched. When it gives up on a stalled or
+//! overdue job it deletes that Dell job. The JID goes into the task checkpoint as
 //! soon as it is known, so the next attempt after a worker crash follows
 //! it instead of uploading again.
 
@@ -206,7 +212,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     let running = jobs::list(c, deadline(retry))
         .await?
         .into_iter()
-        .find(|j| !j.finished() && !j.scheduled());
+        .find(|j| !j.finished() && !j.queued());
     if let Some(j) = running {
         return Err(OpError::permanent(
             "idrac_busy",
@@ -287,9 +293,16 @@ async fn update(
             .await?
             .into_iter()
             .filter(|j| {
-                j.name.starts_with("Firmware Update") && j.start.is_some_and(|s| s >= since)
+                // Dell shows `StartTime: "TIME_NOW"` for an update's job:
+                // then any unfinished firmware job is the one (stale ones
+                // were cleared before the update was sent).
+                j.name.starts_with("Firmware Update")
+                    && match j.start {
+                        Some(s) => s >= since,
+                        None => !j.finished(),
+                    }
             })
-            .max_by_key(|j| j.start);
+            .max_by_key(|j| j.number());
         if let Some(j) = adopted {
             ctx.progress(
                 0,
@@ -358,7 +371,7 @@ async fn update(
     follow(ctx, c, p, retry, &jid, &mut cp).await?;
     if p.apply_time == ApplyTime::OnReset {
         let j = jobs::get(c, &jid, deadline(retry)).await?;
-        if j.scheduled() {
+        if j.waits_for_reboot() {
             return Ok(json!({
                 "address": ctx.target, "status": "scheduled", "jid": jid,
                 "component": component.name, "from_version": cp.from_version,
@@ -529,6 +542,8 @@ async fn follow(
     let mut last: Option<(String, u32)> = None;
     let mut since = tokio::time::Instant::now();
     let mut stall_reboots = 0u32;
+    // The job has waited for a host reboot: it applies on the host.
+    let mut seen_scheduled = cp.rebooted_for_schedule;
     loop {
         // The iDRAC may be resetting itself: keep asking through the whole reboot window.
         let j = match jobs::get(c, jid, tokio::time::Instant::now() + reboot_wait.max(retry)).await
@@ -547,13 +562,23 @@ async fn follow(
             return Ok(());
         }
         if j.failed() {
+            let power = if cp.reboots == 0 {
+                "the host's power was not touched"
+            } else {
+                "the host was rebooted for it"
+            };
             return Err(OpError::permanent(
-                "job_failed",
+                j.failure_class(),
                 format!(
-                    "{}: Dell job {jid} ended {}: {}",
+                    "{}: Dell job {jid} ended {}: {}{}; {power}",
                     c.addr(),
                     j.state,
-                    j.message
+                    j.message,
+                    if j.message_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", j.message_id)
+                    },
                 ),
             ));
         }
@@ -566,7 +591,8 @@ async fn follow(
             last = Some(key);
             since = tokio::time::Instant::now();
         }
-        if j.scheduled() {
+        if j.waits_for_reboot() {
+            seen_scheduled = true;
             if p.apply_time == ApplyTime::OnReset {
                 return Ok(());
             }
@@ -587,11 +613,23 @@ async fn follow(
             }
         }
         if since.elapsed() >= stall {
-            if stall_reboots >= p.max_stall_reboots {
+            // A host reboot helps only a job that waits for one or runs
+            // on the host after one; a job still downloading or checking
+            // its package, or one the iDRAC applies alone, is left alone.
+            let host_can_help =
+                seen_scheduled && matches!(j.state.as_str(), "Scheduled" | "Running");
+            if !host_can_help || stall_reboots >= p.max_stall_reboots {
+                let why = if host_can_help {
+                    format!(" after {stall_reboots} reboot(s)")
+                } else {
+                    "; a host reboot does not help a job in this state, so the host was not rebooted for it"
+                        .to_string()
+                };
+                let left = give_up(ctx, c, jid).await;
                 return Err(OpError::permanent(
                     "stalled",
                     format!(
-                        "{}: Dell job {jid} stayed {} at {}% for {} s after {stall_reboots} reboot(s)",
+                        "{}: Dell job {jid} stayed {} at {}% for {} s{why}; {left}",
                         c.addr(),
                         j.state,
                         j.percent,
@@ -609,7 +647,7 @@ async fn follow(
             let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
             stall_reboots += 1;
             cp.reboots += 1;
-            if j.scheduled() {
+            if j.waits_for_reboot() {
                 cp.rebooted_for_schedule = true;
             }
             ctx.env
@@ -628,10 +666,11 @@ async fn follow(
             continue;
         }
         if tokio::time::Instant::now() + poll > until {
+            let left = give_up(ctx, c, jid).await;
             return Err(OpError::permanent(
                 "job_timeout",
                 format!(
-                    "{}: Dell job {jid} did not finish within {} s (last {} {}%)",
+                    "{}: Dell job {jid} did not finish within {} s (last {} {}%); {left}",
                     c.addr(),
                     p.job_timeout_s,
                     j.state,
@@ -643,5 +682,20 @@ async fn follow(
             _ = tokio::time::sleep(poll) => {}
             _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
         }
+    }
+}
+
+/// Deletes the Dell job this task created when it gives up, so it does not
+/// apply at some later reboot and a retry does not queue a second one
+/// beside it; says what became of it.
+async fn give_up(ctx: &OpCtx, c: &mut Client, jid: &str) -> String {
+    match jobs::delete(c, jid).await {
+        Ok(()) => {
+            ctx.progress(0, format!("deleted the Dell job {jid}"));
+            format!("the Dell job {jid} was deleted, so a retry starts clean")
+        }
+        Err(e) => format!(
+            "the Dell job {jid} could not be deleted ({e}); delete it in the iDRAC's job queue before retrying"
+        ),
     }
 }
