@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod gate;
 pub mod hostkeys;
 pub mod screen;
 pub mod shell;
@@ -178,8 +179,17 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         hostkeys: &ctx.env.hostkeys,
     };
     ctx.progress(0, "connecting");
+    // Bounded like every other step; held until authenticated.
+    let pass = tokio::time::timeout_at(dial.deadline, gate::enter(&dial.addr()))
+        .await
+        .map_err(|_| SshError::Timeout {
+            addr: dial.addr(),
+            what: "waiting for a handshake slot",
+            secs: timeout.as_secs(),
+        })?;
     let mut handle = client::connect(&dial).await?;
     client::authenticate(&dial, &mut handle, &login.username, login.password.as_str()).await?;
+    drop(pass);
     let max_output = p.max_output_bytes.unwrap_or(ctx.env.ssh_max_output);
     let mut shell = shell::Shell::open(&handle, dial.addr(), timeout, max_output).await?;
     let result = async {
