@@ -147,8 +147,11 @@ pub fn plan(
             };
             let name = filename::render_filename(&job.filename_pattern, &vars)
                 .map_err(|e| err("params.job.storage.filename_pattern", e.to_string()))?;
-            let renamed = filename::safe_component(&vars.device_name) != vars.device_name
-                || filename::safe_component(&vars.device_id) != vars.device_id;
+            let changed = |var: &str, value: &str| {
+                job.filename_pattern.contains(var) && filename::safe_component(value) != value
+            };
+            let renamed = changed("{device_name}", &vars.device_name)
+                || changed("{device_id}", &vars.device_id);
             Some((name, renamed))
         } else {
             None
