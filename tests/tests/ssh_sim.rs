@@ -1,8 +1,8 @@
 //! `ssh.collect` against the network-device simulator: every fault with its
 //! error class, legacy algorithms only when the device is marked legacy,
 //! big paged configs, enable mode, a job across two zones, `--dry-run`,
-//! `--limit`, `run-jobs` exit codes, and names that would escape the
-//! capture directory.
+//! `--limit`, `run-jobs` exit codes, odd device names made safe capture
+//! names, and a job file's leading `enable` taken as the enable step.
 
 use anyhow::Result;
 use outpost_sim::ssh::{DeviceSpec, Fault, Platform, SshSim};
@@ -341,38 +341,169 @@ async fn run_jobs_summary_and_exit_code() -> Result<()> {
 }
 
 #[tokio::test]
-async fn names_that_escape_the_capture_directory_are_refused() -> Result<()> {
+async fn odd_device_names_get_safe_capture_names_and_every_device_is_collected() -> Result<()> {
+    let specs = vec![
+        device("odd", "127.1.8.1:0", Platform::Ios, Fault::None),
+        device("evil", "127.1.8.2:0", Platform::Ios, Fault::None),
+        device("plain", "127.1.8.3:0", Platform::Ios, Fault::None),
+        device("normal", "127.1.8.4:0", Platform::Eos, Fault::None),
+    ];
+    let sim = SshSim::start(specs.clone()).await?;
+    let bound = sim.addrs();
     let dir = tempfile::tempdir()?;
-    let r = [Row {
-        name: "../evil",
-        ip: "127.1.8.1",
-        port: 22,
-        vendor: "cisco",
-        platform: "cisco_ios",
-        zone: "",
-        legacy: false,
-    }];
-    let f = CollectFleet::start(dir.path(), &creds(), &r).await?;
+    let mut r = rows(&bound, &specs, &[]);
+    // Inventory names: a space and a slash; one that would leave the
+    // capture directory; one that already is the first one's safe name.
+    for (row, name) in r
+        .iter_mut()
+        .zip(["core sw/1", "../evil", "core_sw_1", "sw2"])
+    {
+        row.name = name;
+    }
+    let mut f = CollectFleet::start(dir.path(), &creds(), &r).await?;
+    f.worker("alpha", "w-alpha", &[]).await?;
     let job = dir.path().join("job.json");
-    std::fs::write(&job, job_file("3", "show version", None, 5).to_string())?;
+    std::fs::write(
+        &job,
+        job_file("3", "terminal length 0,show running-config", None, 10).to_string(),
+    )?;
     let j = job.to_string_lossy().into_owned();
+
+    let (code, out, err) = f
+        .outpost(&["run-job", "--job", &j, "--dry-run"], "")
+        .await?;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Found 4 matching devices"), "{out}");
+    for (device, file) in [
+        ("core sw/1", "configs/core_sw_1_2.txt"),
+        ("../evil", "configs/___evil.txt"),
+    ] {
+        let note = format!("device {device:?} is saved as {file:?}");
+        assert!(out.contains(&note), "rename not reported ({note}): {out}");
+    }
+    assert!(!out.contains("\"core_sw_1\" is saved"), "{out}");
+
     let (code, out, err) = f.outpost(&["run-job", "--job", &j, "-y"], "").await?;
-    assert_eq!(code, 1);
-    assert!(format!("{out}{err}").contains("evil"), "{out}{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Results: 4 success, 0 failed"), "{out}");
+    for (file, host) in [
+        ("core_sw_1_2.txt", "odd"),
+        ("___evil.txt", "evil"),
+        ("core_sw_1.txt", "plain"),
+        ("sw2.txt", "normal"),
+    ] {
+        let text = std::fs::read_to_string(f.captures.join("configs").join(file))?;
+        assert!(
+            text.contains(host),
+            "{file} is not {host}'s capture: {text}"
+        );
+    }
+    let mut written: Vec<String> = std::fs::read_dir(f.captures.join("configs"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    written.sort();
+    assert_eq!(
+        written,
+        ["___evil.txt", "core_sw_1.txt", "core_sw_1_2.txt", "sw2.txt"]
+    );
+    assert!(!dir.path().join("evil").exists() && !f.captures.join("evil").exists());
+    let jobs = f.fleet.api.list_jobs().await?;
+    let view = f
+        .fleet
+        .api
+        .job(jobs[0]["id"].as_str().unwrap_or_default())
+        .await?;
+    let renamed = view["params"]["renamed"].clone();
+    assert_eq!(
+        renamed,
+        serde_json::json!([
+            { "device": "../evil", "file": "configs/___evil.txt" },
+            { "device": "core sw/1", "file": "configs/core_sw_1_2.txt" },
+        ]),
+        "{view}"
+    );
+
+    // The pattern is the operator's: one that leaves the directory is
+    // still refused, and nothing is created.
+    let before = f.fleet.api.list_jobs().await?.len();
     let mut doc = job_file("4", "show version", None, 5);
     doc["storage"]["filename_pattern"] = Value::String("../../{device_name}".into());
     std::fs::write(&job, doc.to_string())?;
     let (code, out, err) = f.outpost(&["run-job", "--job", &j, "-y"], "").await?;
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        format!("{out}{err}").contains("filename_pattern") || format!("{out}{err}").contains(".."),
+        format!("{out}{err}").contains("filename_pattern"),
         "{out}{err}"
     );
-    assert!(
-        f.fleet.api.list_jobs().await?.is_empty(),
+    assert_eq!(
+        f.fleet.api.list_jobs().await?.len(),
+        before,
         "a refused job was created"
     );
-    assert!(!dir.path().join("evil").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_leading_enable_is_the_enable_step_not_a_command() -> Result<()> {
+    let specs = vec![
+        device("ios", "127.1.9.1:0", Platform::Ios, Fault::None),
+        device("generic", "127.1.9.2:0", Platform::Ios, Fault::None),
+        device("jun", "127.1.9.3:0", Platform::Junos, Fault::None),
+    ];
+    let sim = SshSim::start(specs.clone()).await?;
+    let bound = sim.addrs();
+    let dir = tempfile::tempdir()?;
+    let mut r = rows(&bound, &specs, &[]);
+    // A device whose platform says nothing about enable: the job's
+    // leading `enable` is what enters it.
+    for row in r.iter_mut().filter(|row| row.name == "generic") {
+        row.vendor = "generic";
+        row.platform = "";
+    }
+    let mut f = CollectFleet::start(dir.path(), &creds(), &r).await?;
+    f.worker("alpha", "w-alpha", &[]).await?;
+    let job = dir.path().join("job.json");
+    let j = job.to_string_lossy().into_owned();
+    for (id, commands, pattern) in [
+        ("5", "enable,terminal length 0,show running-config", "*i*"),
+        ("6", "enable,show configuration | no-more", "jun"),
+    ] {
+        std::fs::write(&job, job_file(id, commands, Some(pattern), 10).to_string())?;
+        let (code, out, err) = f.outpost(&["run-job", "--job", &j, "-y"], "").await?;
+        assert_eq!(code, 0, "job {id}: {out}\n{err}");
+    }
+    for (name, host) in [
+        ("ios", "hostname ios"),
+        ("generic", "hostname generic"),
+        ("jun", "jun"),
+    ] {
+        let text = std::fs::read_to_string(f.captures.join(format!("configs/{name}.txt")))?;
+        assert!(text.contains(host), "{name}: {text}");
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        for error in [
+            "Invalid input",
+            "unknown command",
+            "privileged mode required",
+            "Password",
+            "Access denied",
+        ] {
+            assert!(
+                !text.contains(error),
+                "{name}: {error:?} in the capture: {text}"
+            );
+        }
+        assert!(
+            !first.trim_end().ends_with("enable"),
+            "{name}: enable echoed: {text}"
+        );
+        assert!(
+            !text.contains(ENABLE),
+            "{name}: enable secret in the capture"
+        );
+    }
     Ok(())
 }
 

@@ -75,11 +75,39 @@ impl Shared {
         }
     }
 
-    /// Delay before the next attempt after `attempt` failed retryably.
+    /// Delay before the next attempt after `attempt` failed retryably:
+    /// [`full_jitter`] on `retry_base`, capped at [`RETRY_CAP`].
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(10);
-        (self.cfg.retry_base * factor).min(Duration::from_secs(300))
+        full_jitter(self.cfg.retry_base, attempt, RETRY_CAP, random_unit())
     }
+}
+
+/// No delay between two attempts is longer.
+pub const RETRY_CAP: Duration = Duration::from_secs(300);
+
+/// Exponential backoff with full jitter: `unit` (in `[0, 1]`) of
+/// `min(cap, base * 2^(attempt-1))`. Attempts that failed together (a
+/// server shedding load, like sshd past `MaxStartups`) spread over the
+/// whole window instead of colliding again at the same instant.
+pub fn full_jitter(base: Duration, attempt: u32, cap: Duration, unit: f64) -> Duration {
+    let ceiling = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(cap);
+    ceiling.mul_f64(if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        1.0
+    })
+}
+
+/// A uniform draw from `[0, 1)`, from the standard library's randomly
+/// keyed hasher (a fresh key per call; no generator to share).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A unit of the worker's capacity, given back (and announced) on drop.
@@ -428,4 +456,52 @@ fn cancelled() -> Body {
         "job was cancelled",
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_within_its_exponential_window_and_cap() {
+        let base = Duration::from_millis(500);
+        let cap = Duration::from_secs(300);
+        for (attempt, ceiling_ms) in [(1, 500), (2, 1000), (3, 2000), (4, 4000), (5, 8000)] {
+            assert_eq!(full_jitter(base, attempt, cap, 0.0), Duration::ZERO);
+            assert_eq!(
+                full_jitter(base, attempt, cap, 1.0),
+                Duration::from_millis(ceiling_ms)
+            );
+            assert_eq!(
+                full_jitter(base, attempt, cap, 0.5),
+                Duration::from_millis(ceiling_ms / 2)
+            );
+        }
+        // Capped, and no overflow however many attempts.
+        assert_eq!(full_jitter(base, 30, cap, 1.0), cap);
+        assert_eq!(full_jitter(base, u32::MAX, cap, 1.0), cap);
+        assert_eq!(full_jitter(Duration::MAX, 3, cap, 1.0), cap);
+        // Out-of-range draws stay inside the window.
+        assert_eq!(full_jitter(base, 1, cap, 7.0), base);
+        assert_eq!(full_jitter(base, 1, cap, -1.0), Duration::ZERO);
+        assert_eq!(full_jitter(base, 1, cap, f64::NAN), base);
+    }
+
+    #[test]
+    fn draws_cover_the_window() {
+        let draws: Vec<f64> = (0..1000).map(|_| random_unit()).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        assert!(
+            draws.iter().any(|u| *u < 0.25),
+            "no draw in the low quarter"
+        );
+        assert!(
+            draws.iter().any(|u| *u > 0.75),
+            "no draw in the high quarter"
+        );
+        let mut sorted = draws.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        assert!(sorted.len() > 990, "draws repeat: {}", sorted.len());
+    }
 }

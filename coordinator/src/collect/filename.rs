@@ -1,7 +1,11 @@
 //! Capture file names: the job's `storage.filename_pattern` with its
-//! variables filled in, under `commands.output_directory`. A pattern or a
-//! device name that would leave the output directory is refused, never
-//! quietly rewritten.
+//! variables filled in, under `commands.output_directory`.
+//!
+//! The pattern and the output directory are the operator's: one that would
+//! leave the capture directory is refused. The values filled in from the
+//! inventory (`{device_name}`, `{device_id}`) are the device's: an odd name
+//! must not stop the other devices of the job, so those values are made
+//! safe with [`safe_component`] (and the plan reports every rename).
 
 use thiserror::Error;
 
@@ -32,8 +36,50 @@ pub struct FileVars {
     pub capture_type: String,
 }
 
-/// Fills in `pattern`; the result must be one plain file name.
+/// Longest value [`safe_component`] keeps (bytes; the result is ASCII).
+pub const MAX_COMPONENT: usize = 128;
+
+/// Makes an inventory value usable inside a file name. The rule:
+/// - every character outside `[A-Za-z0-9._-]` becomes `_` (one `_` per
+///   character: `core sw/1` → `core_sw_1`, `../evil` → `___evil`);
+/// - leading dots become `_` (no hidden files, no `.` or `..`);
+/// - an empty value becomes `_`;
+/// - the result is cut to [`MAX_COMPONENT`] characters.
+pub fn safe_component(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(MAX_COMPONENT)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dots = out.len() - out.trim_start_matches('.').len();
+    out.replace_range(..dots, &"_".repeat(dots));
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// `name` with `_N` before its extension (`sw_1.txt`, 2 → `sw_1_2.txt`):
+/// how a renamed device whose safe name is taken is told apart.
+pub fn with_suffix(name: &str, n: usize) -> String {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{}_{n}{}", &name[..dot], &name[dot..]),
+        _ => format!("{name}_{n}"),
+    }
+}
+
+/// Fills in `pattern` with the device values made safe by
+/// [`safe_component`]; the result must be one plain file name (a pattern
+/// that leaves the directory is refused).
 pub fn render_filename(pattern: &str, vars: &FileVars) -> Result<String, PathError> {
+    let device_name = safe_component(&vars.device_name);
+    let device_id = safe_component(&vars.device_id);
     let mut out = String::new();
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -44,8 +90,8 @@ pub fn render_filename(pattern: &str, vars: &FileVars) -> Result<String, PathErr
         })?;
         let var = &after[..close];
         out.push_str(match var {
-            "device_name" => &vars.device_name,
-            "device_id" => &vars.device_id,
+            "device_name" => &device_name,
+            "device_id" => &device_id,
             "timestamp" => &vars.timestamp,
             "capture_type" => &vars.capture_type,
             other => {
@@ -118,13 +164,35 @@ mod tests {
     }
 
     #[test]
-    fn hostile_names_and_patterns_are_refused() {
-        for name in ["../etc/passwd", "a/b", "..", "", "C:\\x", "a\0b"] {
-            assert!(
-                render_filename("{device_name}", &vars(name)).is_err(),
-                "{name:?}"
-            );
+    fn odd_device_names_are_made_safe() {
+        for (name, want) in [
+            ("core sw/1", "core_sw_1"),
+            ("../etc/passwd", "___etc_passwd"),
+            ("a/b", "a_b"),
+            ("..", "__"),
+            (".hidden", "_hidden"),
+            ("", "_"),
+            ("C:\\x", "C__x"),
+            ("a\0b", "a_b"),
+            ("sw-1.lab_2", "sw-1.lab_2"),
+            ("zürich", "z_rich"),
+        ] {
+            assert_eq!(safe_component(name), want, "{name:?}");
+            let file = render_filename("{device_name}", &vars(name)).unwrap();
+            assert_eq!(file, want);
         }
+        let long = "x".repeat(10_000);
+        assert_eq!(safe_component(&long).len(), MAX_COMPONENT);
+        assert_eq!(
+            render_filename("{device_name}.txt", &vars("core sw/1")).unwrap(),
+            "core_sw_1.txt"
+        );
+        assert_eq!(with_suffix("core_sw_1.txt", 2), "core_sw_1_2.txt");
+        assert_eq!(with_suffix("_hidden", 3), "_hidden_3");
+    }
+
+    #[test]
+    fn hostile_patterns_are_refused() {
         assert!(render_filename("../{device_name}", &vars("sw1")).is_err());
         assert!(matches!(
             render_filename("{hostname}.txt", &vars("sw1")),

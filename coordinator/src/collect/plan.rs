@@ -2,8 +2,11 @@
 //! job's params, the devices its filter selects from the inventory (first
 //! `limit` of them), each placed in its zone, each with the capture path it
 //! will be written to. Everything is checked here, before anything is
-//! written: a bad field, a device in no zone, a name that would escape the
-//! output directory, two devices writing the same file.
+//! written: a bad field, a device in no zone, a pattern that would escape
+//! the output directory, two devices writing the same file. A device whose
+//! name is not a safe file name is not refused: its capture name is made
+//! safe ([`filename::safe_component`]), told apart from the others with
+//! `_2`, `_3`… when two safe names collide, and listed in `renamed`.
 
 use super::filename::{self, FileVars};
 use super::filter;
@@ -109,9 +112,8 @@ pub fn plan(
         selected.truncate(limit);
     }
     let timestamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
-    let mut files = HashSet::new();
-    let mut tasks = Vec::with_capacity(selected.len());
-    let mut devices = Vec::with_capacity(selected.len());
+    // Pass 1: each device's zone and the file name the pattern gives it.
+    let mut placed = Vec::with_capacity(selected.len());
     for d in selected {
         let field = format!("device {:?}", d.name);
         let zone = match (&d.zone, zone) {
@@ -136,18 +138,33 @@ pub fn plan(
                 }
             },
         };
-        let file = if params.save {
-            let name = filename::render_filename(
-                &job.filename_pattern,
-                &FileVars {
-                    device_name: d.normalized_name.clone(),
-                    device_id: d.id.clone(),
-                    timestamp: timestamp.clone(),
-                    capture_type: job.capture_type.clone(),
-                },
-            )
-            .map_err(|e| err(&field, e.to_string()))?;
-            let rel = filename::relative_capture_path(&job.output_directory, &name);
+        let name = if params.save {
+            let vars = FileVars {
+                device_name: d.normalized_name.clone(),
+                device_id: d.id.clone(),
+                timestamp: timestamp.clone(),
+                capture_type: job.capture_type.clone(),
+            };
+            let name = filename::render_filename(&job.filename_pattern, &vars)
+                .map_err(|e| err("params.job.storage.filename_pattern", e.to_string()))?;
+            let changed = |var: &str, value: &str| {
+                job.filename_pattern.contains(var) && filename::safe_component(value) != value
+            };
+            let renamed = changed("{device_name}", &vars.device_name)
+                || changed("{device_id}", &vars.device_id);
+            Some((name, renamed))
+        } else {
+            None
+        };
+        placed.push((d, zone, name));
+    }
+    // Pass 2: names kept as they are claim their files first; two of them
+    // on one file is the pattern's fault. A renamed device whose safe name
+    // is taken gets `_2`, `_3`…
+    let mut files = HashSet::new();
+    for (_, _, name) in &placed {
+        if let Some((name, false)) = name {
+            let rel = filename::relative_capture_path(&job.output_directory, name);
             if !files.insert(rel.clone()) {
                 return Err(err(
                     "params.job.storage.filename_pattern",
@@ -157,9 +174,32 @@ pub fn plan(
                     ),
                 ));
             }
-            Some(rel)
-        } else {
-            None
+        }
+    }
+    let mut tasks = Vec::with_capacity(placed.len());
+    let mut devices = Vec::with_capacity(placed.len());
+    let mut renamed = Vec::new();
+    for (d, zone, name) in placed {
+        let file = match name {
+            None => None,
+            Some((name, false)) => Some(filename::relative_capture_path(
+                &job.output_directory,
+                &name,
+            )),
+            Some((name, true)) => {
+                let mut rel = filename::relative_capture_path(&job.output_directory, &name);
+                let mut n = 1;
+                while files.contains(&rel) {
+                    n += 1;
+                    rel = filename::relative_capture_path(
+                        &job.output_directory,
+                        &filename::with_suffix(&name, n),
+                    );
+                }
+                files.insert(rel.clone());
+                renamed.push(serde_json::json!({ "device": d.name, "file": rel }));
+                Some(rel)
+            }
         };
         devices.push(serde_json::json!({
             "name": d.name, "address": d.management_ip, "model": d.model, "zone": zone, "file": file,
@@ -193,6 +233,13 @@ pub fn plan(
             ),
         ));
     }
+    let mut notices = job.notices.clone();
+    for r in &renamed {
+        notices.push(format!(
+            "device {} is saved as {} (characters outside [A-Za-z0-9._-] and leading dots become _)",
+            r["device"], r["file"]
+        ));
+    }
     Ok(CollectPlan {
         tasks,
         job_params: serde_json::json!({
@@ -201,7 +248,8 @@ pub fn plan(
             "limit": params.limit,
             "save": params.save,
             "matched": matched,
-            "notices": job.notices,
+            "notices": notices,
+            "renamed": renamed,
         }),
         devices,
     })

@@ -210,13 +210,42 @@ pub async fn connect(d: &Dial<'_>) -> Result<Handle<Checker>, SshError> {
                     _ => {}
                 }
             }
-            return Err(handshake_error(d, e));
+            return Err(match reset_cause(&e) {
+                Some(cause) => SshError::HandshakeReset {
+                    addr: d.addr(),
+                    cause,
+                },
+                None => handshake_error(d, e),
+            });
         }
     };
     if let Some((Verdict::New, key)) = &seen {
         d.hostkeys.record(d.host, d.port, key, &d.addr()).await?;
     }
     Ok(handle)
+}
+
+/// Whether `e`, met while reading the server's banner or during the key
+/// exchange, is the server dropping the connection (EOF, reset, abort,
+/// broken pipe): what sshd does to sessions beyond `MaxStartups`. Returns
+/// the cause to report; `None` for every other failure.
+pub fn reset_cause(e: &russh::Error) -> Option<String> {
+    use russh::Error as E;
+    match e {
+        E::Disconnect | E::HUP => Some("connection closed by the server".into()),
+        E::IO(io)
+            if matches!(
+                io.kind(),
+                ErrorKind::UnexpectedEof
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+            ) =>
+        {
+            Some(io.to_string())
+        }
+        _ => None,
+    }
 }
 
 fn handshake_error(d: &Dial<'_>, e: russh::Error) -> SshError {
@@ -305,5 +334,33 @@ pub async fn authenticate(
         }),
         Ok(Err(e)) => Err(handshake_error(d, e)),
         Err(_) => Err(timeout(d, "authentication")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_handshake_is_a_reset_and_nothing_else_is() {
+        for kind in [
+            ErrorKind::UnexpectedEof,
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::BrokenPipe,
+        ] {
+            let e = russh::Error::IO(std::io::Error::from(kind));
+            assert!(reset_cause(&e).is_some(), "{kind:?}");
+        }
+        assert!(reset_cause(&russh::Error::Disconnect).is_some());
+        assert!(reset_cause(&russh::Error::HUP).is_some());
+        for e in [
+            russh::Error::IO(std::io::Error::from(ErrorKind::PermissionDenied)),
+            russh::Error::Kex,
+            russh::Error::WrongServerSig,
+            russh::Error::Version,
+        ] {
+            assert!(reset_cause(&e).is_none(), "{e:?}");
+        }
     }
 }

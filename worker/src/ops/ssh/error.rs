@@ -52,6 +52,10 @@ pub enum SshError {
     OutputTooLarge { addr: String, limit: usize },
     #[error("{addr} sent a line longer than {limit} bytes without a newline")]
     LineTooLong { addr: String, limit: usize },
+    #[error(
+        "{addr} dropped the connection during the SSH banner or key exchange ({cause}); a server refusing new sessions under load (sshd MaxStartups) does this, so it is retried"
+    )]
+    HandshakeReset { addr: String, cause: String },
     #[error("{addr} closed the session {when}")]
     Disconnected { addr: String, when: String },
     #[error("SSH protocol error with {addr}: {message}")]
@@ -78,6 +82,7 @@ impl SshError {
             SshError::CommandTimeout { .. } => "command_timeout",
             SshError::OutputTooLarge { .. } => "output_too_large",
             SshError::LineTooLong { .. } => "line_too_long",
+            SshError::HandshakeReset { .. } => "handshake_reset",
             SshError::Disconnected { .. } => "disconnected",
             SshError::Protocol { .. } => "protocol",
             SshError::Credential(_) => "credential",
@@ -95,6 +100,7 @@ impl SshError {
                 | SshError::Unreachable { .. }
                 | SshError::PromptNotFound { .. }
                 | SshError::CommandTimeout { .. }
+                | SshError::HandshakeReset { .. }
                 | SshError::Disconnected { .. }
                 | SshError::Protocol { .. }
                 | SshError::Store(_)
@@ -130,6 +136,13 @@ mod tests {
         assert!(matches!(OpError::from(auth), OpError::Permanent { kind, .. } if kind == "auth"));
         assert!(
             matches!(OpError::from(changed), OpError::Permanent { kind, .. } if kind == "host_key_changed")
+        );
+        let reset = SshError::HandshakeReset {
+            addr: "a".into(),
+            cause: "connection reset by peer".into(),
+        };
+        assert!(
+            matches!(OpError::from(reset), OpError::Retryable { kind, .. } if kind == "handshake_reset")
         );
         let refused = SshError::Refused { addr: "a".into() };
         assert!(

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod gate;
 pub mod hostkeys;
 pub mod screen;
 pub mod shell;
@@ -76,10 +77,38 @@ pub fn needs_enable(platform: Option<&str>) -> bool {
     })
 }
 
+/// Platforms that have no enable mode (Junos): a leading `enable` in a
+/// job file shared across vendors is dropped for them, never sent.
+pub fn has_no_enable(platform: Option<&str>) -> bool {
+    platform.is_some_and(|p| {
+        p.to_ascii_lowercase()
+            .split(['_', '-', ' '])
+            .any(|t| matches!(t, "junos" | "juniper"))
+    })
+}
+
+/// Splits the enable step off the front of a job's command list. Job files
+/// commonly list `enable` first (VelocityCollector sends it as a command);
+/// here it is the enable step, not a command whose output belongs in the
+/// capture: the session enters enable mode (or is already in it) and the
+/// command is not sent again at `#`. Returns whether there was one (any
+/// number of leading `enable` lines, matched case-insensitively) and the
+/// commands after it.
+pub fn split_enable(commands: &[String]) -> (bool, &[String]) {
+    let n = commands
+        .iter()
+        .take_while(|c| c.trim().eq_ignore_ascii_case("enable"))
+        .count();
+    (n > 0, &commands[n..])
+}
+
 pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;
-    if p.commands.is_empty() {
-        return Err(OpError::permanent("params", "the job has no commands"));
+    if split_enable(&p.commands).1.is_empty() {
+        return Err(OpError::permanent(
+            "params",
+            "the job has no commands (besides enable)",
+        ));
     }
     if p.port == 0 || ctx.target.is_empty() {
         return Err(OpError::permanent(
@@ -116,7 +145,7 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
         "sha256": sha256,
         "capture": capture,
         "file": p.file,
-        "commands": p.commands.len(),
+        "commands": collected.commands,
         "prompt": collected.prompt,
         "credential": login.name,
         "username": login.username,
@@ -127,6 +156,8 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
 struct Collected {
     text: String,
     prompt: String,
+    /// Commands sent (the enable step not counted).
+    commands: usize,
 }
 
 async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, SshError> {
@@ -148,8 +179,17 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         hostkeys: &ctx.env.hostkeys,
     };
     ctx.progress(0, "connecting");
+    // Bounded like every other step; held until authenticated.
+    let pass = tokio::time::timeout_at(dial.deadline, gate::enter(&dial.addr()))
+        .await
+        .map_err(|_| SshError::Timeout {
+            addr: dial.addr(),
+            what: "waiting for a handshake slot",
+            secs: timeout.as_secs(),
+        })?;
     let mut handle = client::connect(&dial).await?;
     client::authenticate(&dial, &mut handle, &login.username, login.password.as_str()).await?;
+    drop(pass);
     let max_output = p.max_output_bytes.unwrap_or(ctx.env.ssh_max_output);
     let mut shell = shell::Shell::open(&handle, dial.addr(), timeout, max_output).await?;
     let result = async {
@@ -157,14 +197,17 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         if let Some(cmd) = p.paging_disable.as_deref().filter(|c| !c.trim().is_empty()) {
             shell.run(cmd.trim()).await?;
         }
-        if needs_enable(p.platform.as_deref()) && !shell.privileged() {
+        let (enable_step, commands) = split_enable(&p.commands);
+        let platform = p.platform.as_deref();
+        let wants_enable = needs_enable(platform) || (enable_step && !has_no_enable(platform));
+        if wants_enable && !shell.privileged() {
             shell
                 .enable(login.enable_secret.as_ref().map(|s| s.as_str()))
                 .await?;
         }
         let mut text = String::new();
-        let n = p.commands.len();
-        for (i, cmd) in p.commands.iter().enumerate() {
+        let n = commands.len();
+        for (i, cmd) in commands.iter().enumerate() {
             if i > 0 && p.inter_command_ms > 0 {
                 // The job's own pacing between commands (`inter_command_time`).
                 tokio::time::sleep(Duration::from_millis(p.inter_command_ms)).await;
@@ -176,6 +219,7 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         Ok::<_, SshError>(Collected {
             text,
             prompt: shell.prompt(),
+            commands: n,
         })
     }
     .await;
@@ -211,4 +255,38 @@ async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_leading_enable_is_the_enable_step() {
+        let c = cmds(&["enable", "show run"]);
+        assert_eq!(split_enable(&c), (true, &c[1..]));
+        let c = cmds(&[" ENABLE ", "enable", "show run"]);
+        assert_eq!(split_enable(&c), (true, &c[2..]));
+        // Only at the front: a later enable is the operator's command.
+        let c = cmds(&["show version", "enable"]);
+        assert_eq!(split_enable(&c), (false, &c[..]));
+        let c = cmds(&["enable secret-ish"]);
+        assert_eq!(split_enable(&c), (false, &c[..]));
+        let c = cmds(&["enable"]);
+        assert!(split_enable(&c).1.is_empty());
+    }
+
+    #[test]
+    fn platforms_with_and_without_enable() {
+        assert!(needs_enable(Some("cisco_ios")));
+        assert!(!needs_enable(Some("juniper_junos")));
+        assert!(has_no_enable(Some("juniper_junos")));
+        assert!(has_no_enable(Some("junos")));
+        assert!(!has_no_enable(Some("cisco_ios")));
+        assert!(!has_no_enable(None));
+    }
 }
