@@ -167,7 +167,12 @@ fn mid_flash(t: &TaskState) -> bool {
     if matches!(kind, "job_failed" | "stalled" | "job_timeout" | "job_lost") {
         return true;
     }
-    if matches!(kind, "version_mismatch" | "cancelled") {
+    // The iDRAC refused the image before anything was applied (it never
+    // reached `Scheduled`, and the worker left power alone).
+    if matches!(
+        kind,
+        "version_mismatch" | "cancelled" | "image_download_failed" | "package_invalid"
+    ) {
         return false;
     }
     // A Dell job was created (progress 5 %) before the failure.

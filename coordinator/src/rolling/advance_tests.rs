@@ -426,6 +426,25 @@ fn continue_on_failure_rolls_the_other_hosts() {
 }
 
 #[test]
+fn an_image_the_idrac_refused_rolls_the_host_back() {
+    for class in ["image_download_failed", "package_invalid"] {
+        let mut sim = Sim::new(json!({}));
+        let end = sim.finish(&mut |t: &mut TaskState| {
+            if t.id == id(0, "flash") {
+                fail(t, class);
+                // The Dell job existed (progress past 5 %) but never ran.
+                t.progress = Some(crate::model::TaskProgress {
+                    percent: 20,
+                    step: "downloading".into(),
+                });
+            }
+        });
+        assert!(sim.task(0, "rollback").is_some(), "{class}: a rollback");
+        assert!(!end.hosts[0].left_in_maintenance, "{class}");
+    }
+}
+
+#[test]
 fn a_flash_failing_before_the_job_started_rolls_the_host_back() {
     let mut sim = Sim::new(json!({}));
     let end = sim.finish(&mut |t: &mut TaskState| {
