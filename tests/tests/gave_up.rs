@@ -22,6 +22,17 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
         .api
         .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 0}}))
         .await?;
+    // The task is on the work queue before the coordinator goes.
+    let url = fleet.nats.url();
+    wait_until(
+        "the task published",
+        SETTLE,
+        async || match inspect::stream_state(&url, "OUTPOST_TASKS").await {
+            Ok((n, _)) if n >= 1 => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await?;
     fleet.kill_coordinator().await?;
 
     // Something takes the task twice and never answers, while no

@@ -55,7 +55,21 @@ async fn sigterm_drains_and_exits_with_a_follower_attached() -> anyhow::Result<(
     // No worker: the job stays pending, and a follower stays attached.
     let api = fleet.api.clone();
     let follower = tokio::spawn(async move { api.follow(&id, Duration::from_secs(120)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = format!("{}/metrics", fleet.api.base);
+    wait_until("the follower attached", SETTLE, async || {
+        let text = reqwest::get(&metrics)
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.lines().any(|l| l == "outpost_sse_followers 1") {
+            Ok(())
+        } else {
+            Err("no follower yet".to_string())
+        }
+    })
+    .await?;
     fleet.coordinator.term()?;
     let status = fleet.coordinator.wait_exit(Duration::from_secs(30)).await?;
     assert!(status.success(), "coordinator exit: {status:?}");

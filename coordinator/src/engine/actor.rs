@@ -58,10 +58,18 @@ impl Archive {
         let work = async {
             let key = subject::job_key(id).map_err(|e| e.to_string())?;
             let bytes = serde_json::to_vec(summary).map_err(|e| e.to_string())?;
-            self.history
-                .put(&key, bytes.into())
-                .await
-                .map_err(|e| e.to_string())?;
+            // The first summary wins: after a kill between it and the
+            // purge, the job is evicted again from state that may have lost
+            // its tasks, and must not overwrite what was kept.
+            match self.history.create(&key, bytes.into()).await {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        async_nats::jetstream::kv::CreateErrorKind::AlreadyExists
+                    ) => {}
+                Err(e) => return Err(e.to_string()),
+            }
             let bucket = format!("$KV.{}.", outpost_proto::names::JOBS_BUCKET);
             for filter in [format!("{bucket}task.{id}.>"), format!("{bucket}{key}")] {
                 self.state
@@ -94,6 +102,9 @@ pub struct Actor {
     /// missed its deadline): written again at every retention tick.
     unsynced_tasks: BTreeSet<TaskRef>,
     unsynced_jobs: BTreeSet<String>,
+    /// Writes that missed their deadline so far: an event batch is acked
+    /// only when this did not move while it was stored.
+    missed_writes: u64,
     view: Arc<RwLock<View>>,
     changes: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
@@ -116,6 +127,7 @@ impl Actor {
             history: None,
             unsynced_tasks: BTreeSet::new(),
             unsynced_jobs: BTreeSet::new(),
+            missed_writes: 0,
             view,
             changes,
             metrics,
@@ -130,9 +142,11 @@ impl Actor {
 
     /// Applies events read back from the stream at start-up (nothing to
     /// acknowledge: they are not the relay's deliveries).
-    pub async fn apply_replayed(&mut self, events: Vec<pb::Event>) {
-        for chunk in events.chunks(4096) {
-            self.events(Vec::new(), chunk.to_vec()).await;
+    pub async fn apply_replayed(&mut self, mut events: Vec<pb::Event>) {
+        while !events.is_empty() {
+            let rest = events.split_off(events.len().min(4096));
+            self.events(Vec::new(), events).await;
+            events = rest;
         }
     }
 
@@ -588,9 +602,11 @@ impl Actor {
             Command::GaveUp {
                 task,
                 deliveries,
+                stream_seq,
+                consumer,
                 done,
             } => {
-                self.gave_up(task, deliveries).await;
+                self.gave_up(task, deliveries, stream_seq, &consumer).await;
                 let _ = done.send(());
             }
         }
@@ -834,7 +850,7 @@ impl Actor {
                 .unwrap_or(false)
         };
         let conflicts = self.metrics.state_conflicts.load(Ordering::Relaxed);
-        let unsynced_before = self.unsynced_tasks.len() + self.unsynced_jobs.len();
+        let missed_before = self.missed_writes;
         self.write_tasks(dirty, &redo).await;
         let exact = conflicts == self.metrics.state_conflicts.load(Ordering::Relaxed);
         let jobs: Vec<String> = jobs.into_iter().collect();
@@ -845,7 +861,7 @@ impl Actor {
         // When a write missed its deadline nothing is acked: the events
         // come again (applying them is idempotent) while the state is
         // written again from memory.
-        let stored = self.unsynced_tasks.len() + self.unsynced_jobs.len() <= unsynced_before;
+        let stored = self.missed_writes == missed_before;
         let acks = msgs.iter().filter(|_| stored).map(|m| m.ack());
         for r in futures::future::join_all(acks).await {
             if let Err(e) = r {
@@ -858,7 +874,26 @@ impl Actor {
         }
     }
 
-    async fn gave_up(&mut self, task: pb::Task, deliveries: u64) {
+    async fn gave_up(&mut self, task: pb::Task, deliveries: u64, seq: u64, consumer: &str) {
+        // The message names a task; the coordinator's state must agree:
+        // same zone and kind as planned, and the zone's own consumer gave
+        // up. (A recorded stream sequence is not required to match: it can
+        // be stale after a re-dispatch the coordinator did not record.)
+        let genuine = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            v.jobs
+                .get(&task.job_id)
+                .and_then(|e| e.tasks.get(&task.task_id))
+                .is_some_and(|(t, _)| {
+                    t.zone == task.zone
+                        && t.kind == task.kind
+                        && subject::consumer_name(&t.zone, &t.kind).is_ok_and(|c| c == consumer)
+                })
+        };
+        if !genuine {
+            tracing::warn!(job = %task.job_id, task = %task.task_id, seq, consumer, "max-deliveries advisory does not match the task's state; ignored");
+            return;
+        }
         let now = now_rfc3339();
         let message = format!(
             "gave up after {deliveries} deliveries: every worker that took the task stopped answering"
@@ -942,11 +977,14 @@ impl Actor {
                                 again.push(r);
                             }
                         } else {
+                            self.missed_writes += 1;
+                            self.missed_writes += 1;
                             self.unsynced_tasks.insert(r);
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "task state not written; will write it again");
+                        self.missed_writes += 1;
                         self.unsynced_tasks.insert(r);
                     }
                 }
@@ -1089,11 +1127,14 @@ impl Actor {
                                 again.push(id);
                             }
                         } else {
+                            self.missed_writes += 1;
+                            self.missed_writes += 1;
                             self.unsynced_jobs.insert(id);
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "job state not written; will write it again");
+                        self.missed_writes += 1;
                         self.unsynced_jobs.insert(id);
                     }
                 }

@@ -52,6 +52,8 @@ pub async fn ensure_stream(
 struct MaxDeliveries {
     stream_seq: u64,
     deliveries: u64,
+    #[serde(default)]
+    consumer: String,
 }
 
 /// Hands captured advisories to the engine until shutdown; resubscribes
@@ -121,6 +123,8 @@ async fn read(
                     let cmd = Command::GaveUp {
                         task,
                         deliveries: adv.deliveries,
+                        stream_seq: adv.stream_seq,
+                        consumer: adv.consumer,
                         done,
                     };
                     if tx.send(cmd).await.is_err() || applied.await.is_err() {

@@ -82,6 +82,10 @@ pub enum Command {
     GaveUp {
         task: pb::Task,
         deliveries: u64,
+        /// Where the advisory says the message is, and whose consumer gave
+        /// up: checked against the task's own state before it is failed.
+        stream_seq: u64,
+        consumer: String,
         done: oneshot::Sender<()>,
     },
     /// The tasks stream was re-created empty: publish pending tasks again.
