@@ -60,6 +60,15 @@ impl Api {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Reply> {
+        Self::reply(
+            self.req(reqwest::Method::PUT, path)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
     /// Submits a job document; returns the reply as it is.
     pub async fn submit(&self, doc: &Value) -> Result<Reply> {
         self.post_raw("/api/v1/jobs", doc.to_string()).await

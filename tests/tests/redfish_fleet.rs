@@ -6,7 +6,10 @@
 //! and firmware by image URI following Dell's job model, counted in host
 //! power cycles: a 404 image fails naming Dell's message with the host
 //! untouched, a slow repository gets the host rebooted once and only after
-//! the job is Scheduled, the iDRAC's own firmware never reboots the host.
+//! the job is Scheduled, the iDRAC's own firmware never reboots the host;
+//! a certificate that changes mid-update fails the task naming the Dell job
+//! that carries on, and once accepted an update submitted again waits for
+//! that job instead of queueing a second one.
 
 use outpost_sim::redfish::{RedfishSim, Stats, make_image};
 use outpost_tests::api::tasks;
@@ -271,5 +274,77 @@ async fn firmware_reboots_the_host_only_for_a_scheduled_job() -> anyhow::Result<
             .as_deref(),
         Some("7.00.00.00")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_certificate_changed_mid_update_names_the_dell_job_that_carries_on() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let sim = idracs(&["127.1.62.5"], 0.01).await;
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap().clone();
+    let mut faults = d.faults();
+    faults.slow_download_ms = 4000;
+    d.set_faults(faults);
+    let repo = outpost_sim::repo::serve(vec![(
+        "/bios.exe".into(),
+        make_image("159", "2.19.1", 4096),
+    )])
+    .await?;
+    let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
+    f.worker("alpha", "alpha-1", &[]).await?;
+    let job = json!({"type": "redfish.firmware", "targets": [a.ip().to_string()],
+        "params": {"port": a.port(), "poll_ms": 50, "stall_s": 30, "graceful_s": 10,
+                   "reboot_s": 60, "retry_s": 30, "component": "BIOS", "version": "2.19.1",
+                   "image_uri": format!("http://{repo}/bios.exe")}});
+    let id = f.fleet.api.submit_ok(&job).await?;
+    // The Dell job exists and downloads: the certificate changes now.
+    let until = tokio::time::Instant::now() + SETTLE;
+    let jid = loop {
+        if let Some(j) = d.jobs().into_iter().find(|j| !j.finished()) {
+            break j.id;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < until, "no Dell job appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    sim.rotate_certificate(a)?;
+    let done = f.fleet.api.wait_finished(&id, SETTLE * 2).await?;
+    let t = &tasks(&done)[0];
+    assert_eq!(t["error_kind"], "cert_changed", "{t:#}");
+    let err = t["error"].as_str().unwrap_or_default();
+    let new = sim.fingerprint(a).unwrap_or_default();
+    assert!(err.contains(&jid), "the error names the Dell job: {err}");
+    assert!(err.contains("carries on"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "outpost pins accept 127.1.62.5 --port {} --sha256 {new}",
+            a.port()
+        )),
+        "the error says how to accept the new certificate: {err}"
+    );
+    assert_eq!(Stats::get(&d.stats.host_power_cycles), 0);
+    // Accepting the certificate and submitting again: the new task waits
+    // for the running Dell job instead of queueing a second one.
+    let reply = f
+        .fleet
+        .api
+        .put(
+            &format!("/api/v1/inventory/redfish/127.1.62.5/pin?port={}", a.port()),
+            &json!({"sha256": new}),
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{:#}", reply.body);
+    let id = f.fleet.api.submit_ok(&job).await?;
+    let done = f.fleet.api.wait_finished(&id, SETTLE * 2).await?;
+    let t = &tasks(&done)[0];
+    assert_eq!(t["status"], "succeeded", "{t:#}");
+    let firmware_jobs = d
+        .jobs()
+        .into_iter()
+        .filter(|j| j.name.starts_with("Firmware Update"))
+        .count();
+    assert_eq!(firmware_jobs, 1, "{:?}", d.jobs());
+    assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
     Ok(())
 }

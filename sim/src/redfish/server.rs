@@ -25,6 +25,10 @@ use super::spec::IdracSpec;
 pub struct Identity {
     config: Mutex<Arc<rustls::ServerConfig>>,
     fingerprint: Mutex<String>,
+    /// Bumped on every rotation: an iDRAC restarts its web server for a
+    /// new certificate, so open connections are closed and every client
+    /// sees the new certificate on its next request.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl Identity {
@@ -53,6 +57,7 @@ impl Identity {
         Ok(Identity {
             config: Mutex::new(cfg),
             fingerprint: Mutex::new(fp),
+            generation: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -68,6 +73,7 @@ impl Identity {
         let (cfg, fp) = Self::generate(name)?;
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
         *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = fp;
+        self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 
@@ -153,6 +159,7 @@ async fn accept_loop(
         let acceptor = tokio_rustls::TlsAcceptor::from(identity.config());
         let device = device.clone();
         let cancel = cancel.clone();
+        let mut rotated = identity.generation.subscribe();
         tracker.spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -166,6 +173,7 @@ async fn accept_loop(
             tokio::select! {
                 _ = conn => {}
                 _ = cancel.cancelled() => {}
+                _ = rotated.changed() => {}
             }
         });
     }

@@ -86,6 +86,11 @@ impl Client {
         self.verifier.seen()
     }
 
+    /// Fingerprint of a certificate refused because it was not the pinned one.
+    pub fn refused_certificate(&self) -> Option<String> {
+        self.verifier.refused()
+    }
+
     fn transport(&self, e: reqwest::Error, what: &str) -> RedfishError {
         let text = format!("{e:#}");
         let mut src: Option<&dyn std::error::Error> = Some(&e);
@@ -99,7 +104,11 @@ impl Client {
             return RedfishError::CertChanged {
                 addr: self.addr.clone(),
                 pinned: self.verifier.pinned().unwrap_or_default(),
-                presented: self.verifier.seen().unwrap_or_default(),
+                presented: self
+                    .verifier
+                    .refused()
+                    .or_else(|| self.verifier.seen())
+                    .unwrap_or_default(),
             };
         }
         if e.is_timeout() {

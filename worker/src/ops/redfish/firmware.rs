@@ -368,7 +368,60 @@ async fn update(
             jid
         }
     };
-    follow(ctx, c, p, retry, &jid, &mut cp).await?;
+    conclude(ctx, c, p, retry, &jid, &mut cp, &component)
+        .await
+        .map_err(|e| cert_changed_mid_job(c, &jid, e))
+}
+
+/// A certificate that changes while the Dell job runs does not stop the
+/// job: the iDRAC carries on alone. Say so, name the job and what to do,
+/// instead of a bare `cert_changed`.
+fn cert_changed_mid_job(c: &Client, jid: &str, e: OpError) -> OpError {
+    match e {
+        OpError::Permanent { kind, message } if kind == "cert_changed" => {
+            let (host, port) = c
+                .addr()
+                .rsplit_once(':')
+                .map(|(h, p)| (h.trim_matches(['[', ']']), p))
+                .unwrap_or((c.addr(), "443"));
+            let port = if port == "443" {
+                String::new()
+            } else {
+                format!(" --port {port}")
+            };
+            let sha = c
+                .refused_certificate()
+                .map(|fp| format!(" --sha256 {fp}"))
+                .unwrap_or_default();
+            OpError::Permanent {
+                message: format!(
+                    "{message}. The Dell job {jid} was already sent and carries on inside the iDRAC \
+                 without Outpost watching it (its Redfish session could not be closed either). \
+                 Check the device: an iDRAC reset or update may install a new certificate. If the \
+                 change is expected (compare the fingerprint with the iDRAC's own console), \
+                 accept it with `outpost pins accept {host}{port}{sha}`; an update submitted \
+                 again then waits for job {jid} to end instead of queueing another, and reports \
+                 the component already current if it applied.",
+                ),
+                kind,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Follows the Dell job `jid` to its end and checks what the device runs.
+async fn conclude(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+    jid: &str,
+    cp: &mut Checkpoint,
+    component: &Member,
+) -> Result<Value, OpError> {
+    let jid = jid.to_string();
+    follow(ctx, c, p, retry, &jid, cp).await?;
     if p.apply_time == ApplyTime::OnReset {
         let j = jobs::get(c, &jid, deadline(retry)).await?;
         if j.waits_for_reboot() {

@@ -59,6 +59,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub struct PinningVerifier {
     pin: Pin,
     seen: Mutex<Option<String>>,
+    refused: Mutex<Option<String>>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -67,21 +68,34 @@ impl PinningVerifier {
         Arc::new(PinningVerifier {
             pin,
             seen: Mutex::new(None),
+            refused: Mutex::new(None),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
         })
     }
 
-    /// The fingerprint this verifier insists on, if any.
+    /// The fingerprint this verifier insists on, if any (on a first use,
+    /// the certificate it trusted first).
     pub fn pinned(&self) -> Option<String> {
         match &self.pin {
             Pin::Expect(fp) => Some(fp.clone()),
-            _ => None,
+            Pin::FirstUse => self.seen(),
+            Pin::Off => None,
         }
     }
 
-    /// Fingerprint of the certificate the device presented last.
+    /// Fingerprint of the certificate the device presented last (on a
+    /// first use, the one it trusted).
     pub fn seen(&self) -> Option<String> {
         self.seen.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn refuse(&self, fp: String) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(fp);
+    }
+
+    /// Fingerprint of the certificate that was refused last, if any.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.lock().ok().and_then(|s| s.clone())
     }
 
     /// A rustls client config that uses this verifier.
@@ -105,13 +119,25 @@ impl ServerCertVerifier for PinningVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let fp = fingerprint(end_entity.as_ref());
-        if let Ok(mut s) = self.seen.lock() {
-            *s = Some(fp.clone());
-        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let before = seen.replace(fp.clone());
         match &self.pin {
-            Pin::FirstUse | Pin::Off => Ok(ServerCertVerified::assertion()),
+            // A first use trusts one certificate: a device that changes its
+            // certificate during the same operation is not trusted anew.
+            Pin::FirstUse => match before {
+                Some(first) if first != fp => {
+                    *seen = Some(first);
+                    self.refuse(fp);
+                    Err(rustls::Error::General("certificate changed".into()))
+                }
+                _ => Ok(ServerCertVerified::assertion()),
+            },
+            Pin::Off => Ok(ServerCertVerified::assertion()),
             Pin::Expect(want) if *want == fp => Ok(ServerCertVerified::assertion()),
-            Pin::Expect(_) => Err(rustls::Error::General("certificate changed".into())),
+            Pin::Expect(_) => {
+                self.refuse(fp);
+                Err(rustls::Error::General("certificate changed".into()))
+            }
         }
     }
 
