@@ -468,6 +468,10 @@ struct DiscoverParams {
     /// Addresses per task.
     #[serde(default = "default_slice")]
     slice_size: u64,
+    /// How long an address answering `503` (an iDRAC warming up after a
+    /// reset) is waited for, honouring its `Retry-After`.
+    #[serde(default)]
+    warmup_wait_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -519,7 +523,22 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
             return Err(err(k, "must be between 1 and 120000"));
         }
     }
+    if let Some(w) = p.warmup_wait_s
+        && w > 3600
+    {
+        return Err(err("params.warmup_wait_s", "must be at most 3600"));
+    }
     for (i, c) in p.credentials.iter().enumerate() {
+        let name = match c {
+            CredSet::Name(n) => n,
+            CredSet::Scoped(c) => &c.name,
+        };
+        if name.trim().is_empty() {
+            return Err(err(
+                format!("params.credentials[{i}]"),
+                "a credential set needs the name of a credential in the zone's vault",
+            ));
+        }
         if let CredSet::Scoped(c) = c {
             for (j, r) in c.ranges.iter().enumerate() {
                 targets::parse(std::slice::from_ref(r), true).map_err(|(_, e)| {
@@ -567,6 +586,7 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
                     "connect_timeout_ms": p.connect_timeout_ms.unwrap_or(2000),
                     "http_timeout_ms": p.http_timeout_ms.unwrap_or(10_000),
                     "concurrency": p.concurrency.unwrap_or(256),
+                    "warmup_wait_s": p.warmup_wait_s.unwrap_or(300),
                     "credentials": p.credentials,
                 }),
             });

@@ -494,6 +494,22 @@ impl Device {
         s.tasks.clear();
     }
 
+    /// The iDRAC is warming up for `wall` (not scaled): it answers every
+    /// request with `503` and a `Retry-After`, as right after a reset.
+    pub fn warm_up(&self, wall: std::time::Duration) {
+        self.lock().starting_until = Some(Instant::now() + wall);
+    }
+
+    /// Whole seconds until the warm-up ends (at least 1), for `Retry-After`.
+    pub fn warm_up_left_s(&self) -> u64 {
+        let left = self
+            .lock()
+            .starting_until
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        left.as_secs_f64().ceil().max(1.0) as u64
+    }
+
     /// `ComputerSystem.Reset`: checks the request against the power state
     /// and runs the transition in the background.
     pub fn reset_host(self: &Arc<Self>, reset_type: &str) -> Result<(), String> {

@@ -157,7 +157,12 @@ pub async fn route(
     // Unauthenticated resources.
     match (method, path) {
         (&Method::GET, "/redfish") => return Reply::ok(&json!({ "v1": "/redfish/v1/" })),
-        (&Method::GET, "/redfish/v1") => return Reply::ok(&res::service_root(&dev.spec)),
+        (&Method::GET, "/redfish/v1") => {
+            return match faults.malformed_root {
+                Some(kind) => malformed(kind, path),
+                None => Reply::ok(&res::service_root(&dev.spec)),
+            };
+        }
         (&Method::POST, "/redfish/v1/SessionService/Sessions") => return login(dev, body),
         _ => {}
     }

@@ -204,6 +204,7 @@ async fn handle(
             return Ok(Response::builder()
                 .status(StatusCode::SERVICE_UNAVAILABLE)
                 .header("content-type", "application/json")
+                .header("retry-after", device.warm_up_left_s())
                 .body(Full::new(Bytes::from(body)))
                 .unwrap_or_default());
         }

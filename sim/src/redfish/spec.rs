@@ -94,6 +94,8 @@ pub struct Faults {
     /// `SessionService` answers 405: clients must fall back to Basic.
     pub no_sessions: bool,
     pub malformed: Option<Malformed>,
+    /// The unauthenticated service root (`GET /redfish/v1`) is broken.
+    pub malformed_root: Option<Malformed>,
     /// Scheduled firmware jobs stay `Scheduled` through host reboots.
     pub stuck_scheduled: bool,
     /// Firmware jobs stop at 40 % until the host is reset.

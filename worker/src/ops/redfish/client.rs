@@ -15,6 +15,16 @@ use zeroize::Zeroizing;
 /// Largest response body read from a device.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// What an unauthenticated `GET /redfish/v1` answered, as it came.
+pub struct RootAnswer {
+    pub status: u16,
+    pub server: Option<String>,
+    pub challenge: Option<String>,
+    /// `Retry-After` as sent (seconds or an HTTP date).
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// A request body.
 pub enum Body {
     Json(Value),
@@ -179,9 +189,7 @@ impl Client {
     }
 
     /// Unauthenticated `GET /redfish/v1`: status, `Server` header, body.
-    pub async fn service_root(
-        &self,
-    ) -> Result<(u16, Option<String>, Option<Value>, Option<String>), RedfishError> {
+    pub async fn service_root(&self) -> Result<RootAnswer, RedfishError> {
         let path = "/redfish/v1";
         let resp = self
             .http
@@ -190,23 +198,25 @@ impl Client {
             .await
             .map_err(|e| self.transport(e, "service root"))?;
         let status = resp.status().as_u16();
-        let server = resp
-            .headers()
-            .get("server")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let challenge = resp
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (server, challenge, retry_after) = (
+            header("server"),
+            header("www-authenticate"),
+            header("retry-after"),
+        );
         let body = self.body(path, resp).await?;
-        Ok((
+        Ok(RootAnswer {
             status,
             server,
-            serde_json::from_slice(&body).ok(),
             challenge,
-        ))
+            retry_after,
+            body,
+        })
     }
 
     /// Opens a session, or falls back to Basic where sessions are not offered.

@@ -4,7 +4,8 @@
 //! system and manager trying the job's credential sets in order. Hundreds
 //! of probes run at once; progress reports counts per stage.
 
-use super::client::Client;
+use super::client::{Client, RootAnswer};
+use super::error::RedfishError;
 use super::identify::{Identity, identify};
 use super::tls::Pin;
 use crate::ops::{OpCtx, OpError};
@@ -32,6 +33,13 @@ pub struct Params {
     /// come first, then by priority (lower first), then in the given order.
     #[serde(default)]
     pub credentials: Vec<CredSet>,
+    /// How long an address answering `503` is waited for (seconds).
+    #[serde(default = "default_warmup_s")]
+    pub warmup_wait_s: u64,
+}
+
+fn default_warmup_s() -> u64 {
+    300
 }
 
 /// One credential set of a discovery.
@@ -150,7 +158,98 @@ pub enum Probe {
         cert: Option<String>,
     },
     Found(Value),
-    Error(String),
+    /// It answered, but could not be identified or read: a class an
+    /// operator can act on (`unavailable`, `malformed`,
+    /// `response_too_large`, `timeout`, `tls`, `cert_changed`, `http`, …)
+    /// and what happened.
+    Error {
+        class: String,
+        message: String,
+    },
+}
+
+impl Probe {
+    fn error(class: &str, message: impl Into<String>) -> Probe {
+        Probe::Error {
+            class: class.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RedfishError> for Probe {
+    fn from(e: RedfishError) -> Probe {
+        let class = match &e {
+            // A handshake or connection that failed after the port accepted.
+            RedfishError::Connect { .. } => "tls",
+            other => other.kind(),
+        };
+        Probe::error(class, e.to_string())
+    }
+}
+
+/// How long a `Retry-After` asks to wait: delta-seconds or an HTTP date.
+pub fn retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
+/// Asks the service root until it answers something other than `503`,
+/// honouring `Retry-After` (5 s when absent) until `budget` is spent.
+async fn root(ctx: &OpCtx, anon: &Client, budget: Duration) -> Result<RootAnswer, Probe> {
+    let until = tokio::time::Instant::now() + budget;
+    let mut waited = 0u32;
+    loop {
+        let a = anon.service_root().await.map_err(Probe::from)?;
+        if a.status != 503 {
+            return Ok(a);
+        }
+        let wait = a
+            .retry_after
+            .as_deref()
+            .and_then(|v| retry_after(v, chrono::Utc::now()))
+            .unwrap_or(Duration::from_secs(5))
+            // A device's number must not overflow the clock.
+            .clamp(Duration::from_millis(100), Duration::from_secs(86_400));
+        if tokio::time::Instant::now() + wait > until {
+            return Err(Probe::error(
+                "unavailable",
+                format!(
+                    "{} answered 503 Service Unavailable{} (an iDRAC warming up after a reset?); \
+                     waited {waited} time(s), and {} more would pass the discovery's \
+                     warmup_wait_s of {} s",
+                    anon.addr(),
+                    a.retry_after
+                        .as_deref()
+                        .map(|r| format!(" with Retry-After: {r}"))
+                        .unwrap_or_default(),
+                    humantime(wait),
+                    budget.as_secs()
+                ),
+            ));
+        }
+        waited += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.cancel.cancelled() => return Err(Probe::error("cancelled", "cancelled")),
+        }
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 async fn tcp(addr: SocketAddr, timeout: Duration) -> Probe {
@@ -198,30 +297,64 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
     let http = Duration::from_millis(p.http_timeout_ms);
     let anon = match Client::new(&host, p.port, Pin::FirstUse, "", "", http) {
         Ok(c) => c,
-        Err(e) => return Probe::Error(e.to_string()),
+        Err(e) => return Probe::from(e),
     };
-    let identity = match anon.service_root().await {
-        Ok((status, server, body, challenge)) => identify(
-            status,
-            server.as_deref(),
-            body.as_ref(),
-            challenge.as_deref(),
-        ),
-        Err(e) if e.kind() == "timeout" => return Probe::Error(e.to_string()),
-        Err(_) => return Probe::NotRedfish,
+    let answer = match root(ctx, &anon, Duration::from_secs(p.warmup_wait_s)).await {
+        Ok(a) => a,
+        Err(probe) => return probe,
     };
-    match identity {
-        Identity::NotRedfish => return Probe::NotRedfish,
-        Identity::OtherRedfish(v) => return Probe::OtherRedfish(v),
-        Identity::Idrac | Identity::ChallengeOnly => {}
+    let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
+    let identity = identify(
+        answer.status,
+        answer.server.as_deref(),
+        body.as_ref(),
+        answer.challenge.as_deref(),
+    );
+    if identity == Identity::NotRedfish {
+        // An answer that claims to be JSON, or comes from a server that
+        // says it is an iDRAC, but does not parse is a device to look at,
+        // not an address to drop.
+        let claims_json = answer.body.first().is_some_and(|b| *b == b'{');
+        if answer.status >= 500 {
+            return Probe::error(
+                "http",
+                format!(
+                    "{}: GET /redfish/v1 answered HTTP {}",
+                    anon.addr(),
+                    answer.status
+                ),
+            );
+        }
+        if answer.status == 200 && body.is_none() && claims_json {
+            let e = serde_json::from_slice::<Value>(&answer.body)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Probe::error(
+                "malformed",
+                format!(
+                    "{}: GET /redfish/v1 answered JSON that does not parse ({e})",
+                    anon.addr()
+                ),
+            );
+        }
     }
     let cert = anon.certificate();
     if let (Some(seen), Ok(Some(pinned))) = (&cert, ctx.env.pins.get(&host, p.port).await)
         && *seen != pinned
     {
-        return Probe::Error(format!(
-            "certificate of {addr} changed: pinned {pinned}, presented {seen}"
-        ));
+        return Probe::error(
+            "cert_changed",
+            format!(
+                "certificate of {addr} changed: pinned {pinned}, presented {seen}; \
+                 if expected, accept it with `outpost pins accept {host}{}`",
+                if p.port == 443 {
+                    String::new()
+                } else {
+                    format!(" --port {}", p.port)
+                }
+            ),
+        );
     }
     for name in order_for(&p.credentials, ip) {
         let Ok(login) = ctx.credential(Some(name)) else {
@@ -249,14 +382,48 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
                 return Probe::Found(v);
             }
             Err(e) if e.kind() == "auth" => continue,
-            Err(e) => return Probe::Error(e.to_string()),
+            Err(e) => return Probe::from(e),
         }
     }
     Probe::Locked { cert }
 }
 
+/// Every credential set must name a credential this worker can open;
+/// none at all means the vault's default. Checked before any probe, so a
+/// typo fails the discovery naming it instead of reporting every iDRAC
+/// `locked`.
+fn check_credentials(ctx: &OpCtx, p: &mut Params) -> Result<(), OpError> {
+    if p.credentials.is_empty() {
+        let login = ctx.credential(None).map_err(|e| match e {
+            OpError::Permanent { message, .. } => OpError::permanent(
+                "no_credentials",
+                format!(
+                    "the discovery names no credential sets and there is no default to use: {message}"
+                ),
+            ),
+            other => other,
+        })?;
+        p.credentials = vec![CredSet::Name(login.name.clone())];
+        return Ok(());
+    }
+    for set in &p.credentials {
+        if let Err(e) = ctx.credential(Some(set.name())) {
+            let why = match e {
+                OpError::Permanent { message, .. } | OpError::Retryable { message, .. } => message,
+                OpError::Cancelled => return Err(OpError::Cancelled),
+            };
+            return Err(OpError::permanent(
+                "unknown_credential",
+                format!("credential set {:?}: {why}", set.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
-    let p: Params = ctx.params()?;
+    let mut p: Params = ctx.params()?;
+    check_credentials(ctx, &mut p)?;
     let ips = addresses(&p.slice)?;
     let total = ips.len();
     let concurrency = p.concurrency.clamp(1, 4096);
@@ -292,9 +459,9 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
                 open += 1;
                 redfish += 1;
                 idrac += 1;
-                locked.push(
-                    json!({ "address": ip.to_string(), "port": p.port, "cert_sha256": cert }),
-                );
+                let tried = order_for(&p.credentials, ip);
+                locked.push(json!({ "address": ip.to_string(), "port": p.port,
+                                    "cert_sha256": cert, "tried": tried }));
             }
             Probe::Found(v) => {
                 open += 1;
@@ -302,9 +469,10 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
                 idrac += 1;
                 found.push(v);
             }
-            Probe::Error(e) => {
+            Probe::Error { class, message } => {
                 open += 1;
-                errors.push(json!({ "address": ip.to_string(), "error": e }));
+                errors.push(json!({ "address": ip.to_string(), "port": p.port,
+                                    "class": class, "error": message }));
             }
         }
         if done.is_multiple_of(64) || done == total {
@@ -329,4 +497,28 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
         "other_redfish": other,
         "errors": errors,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = chrono::DateTime::parse_from_rfc2822("Mon, 30 Nov 2026 04:00:00 GMT")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Mon, 30 Nov 2026 04:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // A date in the past asks for no wait; garbage is no answer.
+        assert_eq!(
+            retry_after("Mon, 30 Nov 2026 03:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
 }
