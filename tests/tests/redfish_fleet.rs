@@ -201,6 +201,29 @@ async fn firmware_reboots_the_host_only_for_a_scheduled_job() -> anyhow::Result<
     .await?;
     let mut f = CollectFleet::start(dir.path(), &creds(), &[]).await?;
     f.worker("alpha", "alpha-1", &[]).await?;
+    // The inventory knows the BIOS the slow host runs before the update.
+    let id = f
+        .fleet
+        .api
+        .submit_ok(
+            &json!({"type": "redfish.inventory", "targets": [slow.ip().to_string()],
+                           "params": {"port": slow.port()}}),
+        )
+        .await?;
+    let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let entry = |inv: &serde_json::Value, ip: String| {
+        inv.as_array()
+            .and_then(|a| a.iter().find(|e| e["address"] == ip.as_str()).cloned())
+            .unwrap_or_default()
+    };
+    let bios_before = sim.device(slow).unwrap().component_version("159");
+    let inv = f.fleet.api.get("/api/v1/inventory/redfish").await?.body;
+    assert_eq!(
+        entry(&inv, slow.ip().to_string())["bios_version"].as_str(),
+        bios_before.as_deref(),
+        "{inv:#}"
+    );
     let common = json!({"port": typo.port(), "poll_ms": 50, "stall_s": 30,
                         "graceful_s": 10, "reboot_s": 60, "retry_s": 30});
     let submit = |target: SocketAddr, extra: serde_json::Value| {
@@ -262,7 +285,23 @@ async fn firmware_reboots_the_host_only_for_a_scheduled_job() -> anyhow::Result<
         "{log:?}"
     );
 
-    // The iDRAC's own firmware: applied without touching the host.
+    // The inventory shows what the host runs now, in its firmware list too.
+    let inv = f.fleet.api.get("/api/v1/inventory/redfish").await?.body;
+    let e = entry(&inv, slow.ip().to_string());
+    assert_eq!(e["bios_version"], "2.19.1", "{e:#}");
+    let bios = e["firmware"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["software_id"] == "159").cloned())
+        .unwrap_or_default();
+    assert_eq!(bios["version"], "2.19.1", "{e:#}");
+    assert_eq!(
+        entry(&inv, idrac.ip().to_string())["idrac_version"],
+        "7.00.00.00",
+        "{inv:#}"
+    );
+
+    // The iDRAC's own firmware, named by its short name: applied without
+    // touching the host.
     let t = &tasks(&done[2])[0];
     assert_eq!(t["status"], "succeeded", "{t:#}");
     assert_eq!(cycles(idrac), 0);

@@ -33,6 +33,8 @@ pub struct EventSink {
     js: jetstream::Context,
     subject: String,
     template: pb::Event,
+    /// The task's kind, stamped on its result.
+    kind: String,
     seq: u32,
     pending: Vec<Pending>,
 }
@@ -57,6 +59,7 @@ impl EventSink {
                 at_ms: 0,
                 body: None,
             },
+            kind: task.kind.clone(),
             seq: 0,
             pending: Vec::new(),
         })
@@ -69,7 +72,13 @@ impl EventSink {
         let mut ev = self.template.clone();
         ev.seq = self.seq;
         ev.at_ms = now_ms();
-        ev.body = Some(body);
+        ev.body = Some(match body {
+            Body::Result(mut r) => {
+                r.kind = self.kind.clone();
+                Body::Result(r)
+            }
+            other => other,
+        });
         let msg_id = format!("{}.{}.{}", ev.task_id, ev.attempt, ev.seq);
         let mut hdrs = HeaderMap::new();
         hdrs.insert(headers::MSG_ID, msg_id.as_str());
@@ -141,5 +150,7 @@ pub fn result(
         output_json: output
             .map(|v| serde_json::to_vec(v).unwrap_or_default())
             .unwrap_or_default(),
+        // Stamped by the sink, which knows the task.
+        kind: String::new(),
     })
 }

@@ -335,6 +335,7 @@ impl Actor {
                     error_kind: t.error_kind.clone().unwrap_or_default(),
                     error: t.error.clone().unwrap_or_default(),
                     output_json: Vec::new(),
+                    kind: t.kind.clone(),
                 })),
             };
             let payload = outpost_proto::Message::encode_to_vec(&ev);

@@ -44,6 +44,19 @@ pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
             task.error_kind = Some(r.error_kind.clone());
             task.error = Some(r.error.clone());
         }
+        Body::Result(r) if !r.kind.is_empty() && r.kind != task.kind => {
+            // An output is read only as its own kind's contract says; a
+            // result for another kind is not this task's.
+            task.status = Status::Failed;
+            task.worker_id = Some(ev.worker_id.clone());
+            task.finished_at = Some(at);
+            task.error_kind = Some("kind_mismatch".into());
+            task.error = Some(format!(
+                "worker {} reported a {} result for this {} task",
+                ev.worker_id, r.kind, task.kind
+            ));
+            task.output = None;
+        }
         Body::Result(r) => {
             task.status = match pb::Outcome::try_from(r.outcome) {
                 Ok(pb::Outcome::Succeeded) => Status::Succeeded,
@@ -120,6 +133,7 @@ mod tests {
             error_kind: String::new(),
             error: String::new(),
             output_json: br#"{"latency_ms":1.5}"#.to_vec(),
+            kind: String::new(),
         })
     }
 
@@ -138,6 +152,27 @@ mod tests {
         assert_eq!(t.status, Status::Succeeded);
         assert_eq!(t.output.as_ref().unwrap()["latency_ms"], 1.5);
         assert_eq!(t.worker_id.as_deref(), Some("w1"));
+    }
+
+    #[test]
+    fn a_result_of_another_kind_fails_the_task_without_its_output() {
+        let mut t = task();
+        let mut body = result(pb::Outcome::Succeeded);
+        if let Body::Result(r) = &mut body {
+            r.kind = "redfish.discover".into();
+        }
+        assert!(apply_event(&mut t, &ev(1, 1, body)));
+        assert_eq!(t.status, Status::Failed);
+        assert_eq!(t.error_kind.as_deref(), Some("kind_mismatch"));
+        assert_eq!(t.output, None);
+        // Its own kind is applied as it says.
+        let mut t = task();
+        let mut body = result(pb::Outcome::Succeeded);
+        if let Body::Result(r) = &mut body {
+            r.kind = "diag.sleep".into();
+        }
+        assert!(apply_event(&mut t, &ev(1, 1, body)));
+        assert_eq!(t.status, Status::Succeeded);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The Redfish inventory: every iDRAC a discovery found, upserted by
 //! address into KV `outpost_inventory` (`redfish.<address>_<port>`) with
-//! its identity and the certificate fingerprint workers pin. The relay
-//! folds each succeeded `redfish.discover` result in before applying it;
-//! folding the same result again changes nothing but the timestamp.
+//! its identity and the certificate fingerprint workers pin, and what its
+//! firmware runs as the last inventory and firmware jobs saw it. The relay
+//! folds each succeeded `redfish.discover`, `redfish.inventory` and
+//! `redfish.firmware` result in before applying it, by the kind the result
+//! carries; folding the same result again changes nothing but timestamps.
 
 use async_nats::jetstream::kv;
 use outpost_proto::pb;
@@ -44,7 +46,10 @@ pub struct InventoryWriter {
 }
 
 impl InventoryWriter {
-    /// Upserts the iDRACs found by the discovery results among `events`.
+    /// Folds the succeeded Redfish results among `events` into the
+    /// inventory, each as its kind's contract says: a discovery upserts
+    /// the iDRACs it found; an inventory replaces the device's firmware
+    /// list; a firmware update or check records the component's version.
     pub async fn fold(&self, events: &[pb::Event]) {
         for ev in events {
             let Some(pb::event::Body::Result(r)) = &ev.body else {
@@ -56,23 +61,112 @@ impl InventoryWriter {
             let Ok(out) = serde_json::from_slice::<Value>(&r.output_json) else {
                 continue;
             };
-            if out.get("scanned").is_none() {
-                continue;
-            }
-            for found in out["found"].as_array().into_iter().flatten() {
-                if let Err(e) = self.upsert(&ev.zone, &ev.job_id, found).await {
-                    tracing::error!(job = %ev.job_id, error = %e, "inventory entry not written");
+            let written = match r.kind.as_str() {
+                "redfish.discover" => {
+                    for found in out["found"].as_array().into_iter().flatten() {
+                        if let Err(e) = self.upsert(&ev.zone, &ev.job_id, found).await {
+                            tracing::error!(job = %ev.job_id, error = %e, "inventory entry not written");
+                        }
+                    }
+                    Ok(())
                 }
+                "redfish.inventory" => self.firmware_list(&ev.zone, &ev.job_id, &out).await,
+                "redfish.firmware" => self.firmware_version(&ev.zone, &ev.job_id, &out).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = written {
+                tracing::error!(job = %ev.job_id, error = %e, "inventory entry not updated");
             }
         }
     }
 
     async fn upsert(&self, zone: &str, job: &str, found: &Value) -> Result<(), String> {
-        let (Some(address), Some(port)) = (found["address"].as_str(), found["port"].as_u64())
-        else {
-            return Err(format!("discovery result without address or port: {found}"));
+        self.modify(zone, found, |doc| {
+            for f in FIELDS {
+                if let Some(v) = found.get(*f).filter(|v| !v.is_null()) {
+                    doc[*f] = v.clone();
+                }
+            }
+            // A pin, once recorded, is only replaced by an operator.
+            if doc["cert_sha256"].is_null()
+                && let Some(c) = found["cert_sha256"].as_str()
+            {
+                doc["cert_sha256"] = json!(c);
+            }
+            doc["discovered_by_job"] = json!(job);
+            doc["discovered_at_ms"] = json!(outpost_proto::now_ms());
+        })
+        .await
+    }
+
+    /// A `redfish.inventory` result: the device's installed firmware.
+    async fn firmware_list(&self, zone: &str, job: &str, out: &Value) -> Result<(), String> {
+        let Some(components) = out["components"].as_array() else {
+            return Err(format!("inventory result without components: {out}"));
         };
-        let k = key(address, port as u16);
+        self.modify(zone, out, |doc| {
+            doc["firmware"] = json!(components);
+            for c in components {
+                note_version(
+                    doc,
+                    c["software_id"].as_str(),
+                    c["name"].as_str(),
+                    &c["version"],
+                );
+            }
+            doc["inventoried_by_job"] = json!(job);
+            doc["inventoried_at_ms"] = json!(outpost_proto::now_ms());
+        })
+        .await
+    }
+
+    /// A `redfish.firmware` result: what one component runs now.
+    async fn firmware_version(&self, zone: &str, job: &str, out: &Value) -> Result<(), String> {
+        // `scheduled` applies at a later reboot: nothing changed yet.
+        if !matches!(
+            out["status"].as_str(),
+            Some("updated" | "already_current" | "verified")
+        ) {
+            return Ok(());
+        }
+        let (id, name, version) = (
+            out["component_id"].as_str(),
+            out["component"].as_str(),
+            out["version"].clone(),
+        );
+        self.modify(zone, out, |doc| {
+            if let Some(list) = doc["firmware"].as_array_mut() {
+                for c in list.iter_mut().filter(|c| {
+                    (id.is_some() && c["software_id"].as_str() == id)
+                        || (id.is_none() && c["name"].as_str() == name)
+                }) {
+                    c["version"] = version.clone();
+                }
+            }
+            note_version(doc, id, name, &version);
+            doc["firmware_by_job"] = json!(job);
+            doc["firmware_at_ms"] = json!(outpost_proto::now_ms());
+        })
+        .await
+    }
+
+    /// Reads, changes and writes back the entry of the device `about`
+    /// names (`address`, `port`), creating it when missing; retried when
+    /// another writer got there first.
+    async fn modify(
+        &self,
+        zone: &str,
+        about: &Value,
+        mut change: impl FnMut(&mut Value),
+    ) -> Result<(), String> {
+        let (Some(address), Some(port)) = (about["address"].as_str(), about["port"].as_u64())
+        else {
+            return Err(format!("result without address or port: {about}"));
+        };
+        let Ok(port) = u16::try_from(port) else {
+            return Err(format!("result with port {port}"));
+        };
+        let k = key(address, port);
         for _ in 0..5 {
             let entry = self.store.entry(&k).await.map_err(|e| e.to_string())?;
             let (mut doc, rev) = match entry {
@@ -88,19 +182,7 @@ impl InventoryWriter {
             doc["address"] = json!(address);
             doc["port"] = json!(port);
             doc["zone"] = json!(zone);
-            for f in FIELDS {
-                if let Some(v) = found.get(*f).filter(|v| !v.is_null()) {
-                    doc[*f] = v.clone();
-                }
-            }
-            // A pin, once recorded, is only replaced by an operator.
-            if doc["cert_sha256"].is_null()
-                && let Some(c) = found["cert_sha256"].as_str()
-            {
-                doc["cert_sha256"] = json!(c);
-            }
-            doc["discovered_by_job"] = json!(job);
-            doc["discovered_at_ms"] = json!(outpost_proto::now_ms());
+            change(&mut doc);
             let bytes = serde_json::to_vec(&doc).unwrap_or_default().into();
             let r = match rev {
                 Some(rev) => self
@@ -121,6 +203,18 @@ impl InventoryWriter {
             }
         }
         Err(format!("{k} kept changing while it was written"))
+    }
+}
+
+/// The identity fields that name a component's version: the BIOS
+/// (ComponentID 159) and the iDRAC's own firmware (25227).
+fn note_version(doc: &mut Value, id: Option<&str>, name: Option<&str>, version: &Value) {
+    let name = name.unwrap_or_default();
+    if id == Some("159") || name.eq_ignore_ascii_case("BIOS") {
+        doc["bios_version"] = version.clone();
+    }
+    if id == Some("25227") || name.contains("Integrated Dell Remote Access Controller") {
+        doc["idrac_version"] = version.clone();
     }
 }
 

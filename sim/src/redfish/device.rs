@@ -540,7 +540,10 @@ impl Device {
                 jobs,
             });
         }
-        if reset_type == "Nmi" || (reset_type.starts_with("Graceful") && graceful_ignored) {
+        // A button press on a running host is an ACPI request to the OS,
+        // which may ignore it like any graceful request.
+        let acpi = reset_type.starts_with("Graceful") || (reset_type == "PushPowerButton" && !off);
+        if reset_type == "Nmi" || (acpi && graceful_ignored) {
             // The OS got the request and did nothing visible.
             return Ok(());
         }
@@ -571,7 +574,12 @@ impl Device {
                 }
             }
             "ForceOff" => return set(Power::Off),
-            "PushPowerButton" if !was_off => return set(Power::Off),
+            "PushPowerButton" if !was_off => {
+                // The OS shuts down as for a graceful request.
+                set(Power::PoweringOff);
+                tokio::time::sleep(t.scaled(t.graceful_shutdown)).await;
+                return set(Power::Off);
+            }
             "ForceRestart" | "PowerCycle" => set(Power::Off),
             _ => {}
         }

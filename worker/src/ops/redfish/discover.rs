@@ -339,6 +339,11 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
             );
         }
     }
+    match identity {
+        Identity::NotRedfish => return Probe::NotRedfish,
+        Identity::OtherRedfish(v) => return Probe::OtherRedfish(v),
+        Identity::Idrac | Identity::ChallengeOnly => {}
+    }
     let cert = anon.certificate();
     if let (Some(seen), Ok(Some(pinned))) = (&cert, ctx.env.pins.get(&host, p.port).await)
         && *seen != pinned

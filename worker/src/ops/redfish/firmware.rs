@@ -154,7 +154,7 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
             _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
         };
         s.close().await;
-        return r;
+        return with_port(r, &p);
     }
     match (&p.image_uri, &p.image) {
         (Some(_), Some(_)) => {
@@ -184,7 +184,15 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
         _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
     };
     s.close().await;
-    r
+    with_port(r, &p)
+}
+
+/// Results name the device by address and port, as the inventory does.
+fn with_port(r: Result<Value, OpError>, p: &Params) -> Result<Value, OpError> {
+    r.map(|mut v| {
+        v["port"] = json!(p.device.port);
+        v
+    })
 }
 
 /// `check` and `verify` modes.
@@ -206,7 +214,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         }
         return Ok(json!({
             "address": ctx.target, "status": "verified",
-            "component": component.name, "version": component.version,
+            "component": component.name, "component_id": component.software_id, "version": component.version,
         }));
     }
     let running = jobs::list(c, deadline(retry))
@@ -234,7 +242,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     Ok(json!({
         "address": ctx.target,
         "status": if current { "already_current" } else { "needs_update" },
-        "component": component.name, "version": component.version,
+        "component": component.name, "component_id": component.software_id, "version": component.version,
     }))
 }
 
@@ -250,13 +258,15 @@ async fn find_component(c: &mut Client, wanted: &str, retry: Duration) -> Result
         [] => Err(OpError::permanent(
             "component_not_found",
             format!(
-                "{}: no firmware component matches {wanted:?}; installed: {}",
+                "{}: no firmware component matches {wanted:?}; installed: {}. Name one by its \
+                 ComponentID, part of its name or a short name ({}), case-insensitive",
                 c.addr(),
                 members
                     .iter()
                     .map(|m| format!("{} ({})", m.name, m.software_id.as_deref().unwrap_or(&m.id)))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                super::components::short_names()
             ),
         )),
         many => Err(OpError::permanent(
@@ -324,7 +334,7 @@ async fn update(
             if component.version == p.version {
                 return Ok(json!({
                     "address": ctx.target, "status": "already_current",
-                    "component": component.name, "version": component.version,
+                    "component": component.name, "component_id": component.software_id, "version": component.version,
                 }));
             }
             if !component.updateable {
@@ -427,7 +437,7 @@ async fn conclude(
         if j.waits_for_reboot() {
             return Ok(json!({
                 "address": ctx.target, "status": "scheduled", "jid": jid,
-                "component": component.name, "from_version": cp.from_version,
+                "component": component.name, "component_id": component.software_id, "from_version": cp.from_version,
                 "version": p.version,
                 "note": "the update applies at the host's next reboot",
             }));
@@ -449,7 +459,7 @@ async fn conclude(
     }
     Ok(json!({
         "address": ctx.target, "status": "updated", "jid": jid,
-        "component": now.name, "from_version": cp.from_version, "version": now.version,
+        "component": now.name, "component_id": now.software_id, "from_version": cp.from_version, "version": now.version,
         "reboots": cp.reboots,
     }))
 }

@@ -46,14 +46,16 @@ impl Member {
         })
     }
 
-    /// Whether `wanted` (a ComponentID, an inventory id or part of the
-    /// name, case-insensitive) designates this component.
+    /// Whether `wanted` (a ComponentID, an inventory id, a short name such
+    /// as `iDRAC` or `NIC`, or part of the name, case-insensitive)
+    /// designates this component.
     pub fn matches(&self, wanted: &str) -> bool {
         let w = wanted.trim().to_ascii_lowercase();
         !w.is_empty()
             && (self.software_id.as_deref() == Some(wanted.trim())
                 || self.id.eq_ignore_ascii_case(wanted.trim())
-                || self.name.to_ascii_lowercase().contains(&w))
+                || self.name.to_ascii_lowercase().contains(&w)
+                || super::components::short_name_matches(self, wanted))
     }
 }
 
@@ -113,6 +115,7 @@ pub async fn read(
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
+    let port = p.device.port;
     let mut s = device::open(ctx, p.device).await?;
     let deadline = s.retry_deadline();
     let r = tokio::select! {
@@ -123,6 +126,7 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let members = r?;
     Ok(json!({
         "address": ctx.target,
+        "port": port,
         "components": members.iter().map(Member::to_json).collect::<Vec<_>>(),
     }))
 }

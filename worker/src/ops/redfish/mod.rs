@@ -5,6 +5,7 @@
 //! and typed errors, the device locks, and the Dell job queue.
 
 pub mod client;
+pub mod components;
 pub mod device;
 pub mod discover;
 pub mod error;

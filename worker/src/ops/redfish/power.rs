@@ -1,6 +1,7 @@
 //! `redfish.power`: `ComputerSystem.Reset` with a Redfish reset type, then
-//! waiting until the host is in the requested state (on, off, or back on
-//! after a restart, seen by a new `LastResetTime`). Also the reboot the
+//! waiting until the host is in the requested state (on, off, back on
+//! after a restart, seen by a new `LastResetTime`, or the opposite of what
+//! it was for `PushPowerButton`). Also the reboot the
 //! firmware update uses: graceful first, forced after a deadline.
 
 use serde::Deserialize;
@@ -216,7 +217,13 @@ async fn power(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         "GracefulRestart" | "ForceRestart" | "PowerCycle" => {
             wait_for(ctx, c, wait, poll, retry, back_on(&before)).await?
         }
-        // A button press or an NMI has no state to wait for.
+        // The button turns a running host off (through its OS) and a
+        // host that is off on.
+        "PushPowerButton" if before.state == "Off" => {
+            wait_for(ctx, c, wait, poll, retry, |h| h.state == "On").await?
+        }
+        "PushPowerButton" => wait_for(ctx, c, wait, poll, retry, |h| h.state == "Off").await?,
+        // An NMI has no state to wait for.
         _ => Some(host_power(c, tokio::time::Instant::now() + retry).await?),
     };
     match reached {
@@ -231,7 +238,9 @@ async fn power(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
                 c.addr(),
                 p.reset_type,
                 p.wait_s,
-                if p.reset_type.starts_with("Graceful") {
+                if p.reset_type.starts_with("Graceful")
+                    || (p.reset_type == "PushPowerButton" && before.state != "Off")
+                {
                     " (the OS may ignore graceful requests; a Force reset type does not depend on it)"
                 } else {
                     ""
