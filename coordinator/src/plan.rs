@@ -68,7 +68,7 @@ impl JobDoc {
 /// A deserialisation error as a `PlanError` naming the field at fault:
 /// its path under `prefix` (`params.count`, `targets[0]`), the unknown or
 /// missing field, or `body` when the JSON itself is broken.
-fn located(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> PlanError {
+pub(crate) fn located(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> PlanError {
     let msg = e.inner().to_string();
     let path = e.path().to_string();
     let path = if path == "." || path == "?" || e.inner().is_syntax() || e.inner().is_eof() {

@@ -17,8 +17,6 @@ use serde::{Deserialize, Serialize};
 
 /// Crashed runs after which a task is failed instead of run again.
 pub const CRASH_LIMIT: u32 = 2;
-/// The error class of a task failed for crashing its workers.
-pub const WORKER_CRASHED: &str = "worker_crashed";
 
 /// What is known about a task's deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,7 +74,7 @@ pub fn redfish(data: &[u8]) {
         2 => {
             for m in v["Members"].as_array().into_iter().flatten() {
                 if let Ok(m) = inventory::member(&c, inventory::FIRMWARE_INVENTORY, m) {
-                    let _ = m.to_json();
+                    let _ = m.component();
                     let _ = m.matches("BIOS");
                 }
             }

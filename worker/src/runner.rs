@@ -11,6 +11,7 @@ use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
 use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
 use async_nats::jetstream::{AckKind, Message};
+use outpost_kinds::ErrorClass;
 use outpost_proto::pb::{self, event::Body};
 use outpost_proto::{Message as _, subject};
 use std::collections::HashSet;
@@ -347,7 +348,7 @@ async fn run(
         Err(OpError::Cancelled) => {
             tracing::info!("worker is stopping; task handed back");
             sink.emit(Body::Retrying(pb::Retrying {
-                error_kind: "handed_back".into(),
+                error_kind: ErrorClass::HandedBack.as_str().into(),
                 error: "worker stopped before the task finished".into(),
                 delay_ms: 0,
             }))
@@ -358,7 +359,7 @@ async fn run(
             let delay = shared.backoff(attempt);
             tracing::warn!(error_kind = %kind, error = %message, delay_ms = delay.as_millis() as u64, "attempt failed; will retry");
             sink.emit(Body::Retrying(pb::Retrying {
-                error_kind: kind,
+                error_kind: kind.as_str().to_string(),
                 error: message,
                 delay_ms: delay.as_millis() as u64,
             }))
@@ -368,14 +369,24 @@ async fn run(
         Err(OpError::Retryable { kind, message }) => {
             let message = format!("{message} (gave up after {attempt} attempts)");
             tracing::warn!(error_kind = %kind, error = %message, "task failed");
-            sink.emit(events::result(pb::Outcome::Failed, &kind, &message, None))
-                .await;
+            sink.emit(events::result(
+                pb::Outcome::Failed,
+                kind.as_str(),
+                &message,
+                None,
+            ))
+            .await;
             AckKind::Term
         }
         Err(OpError::Permanent { kind, message }) => {
             tracing::warn!(error_kind = %kind, error = %message, "task failed");
-            sink.emit(events::result(pb::Outcome::Failed, &kind, &message, None))
-                .await;
+            sink.emit(events::result(
+                pb::Outcome::Failed,
+                kind.as_str(),
+                &message,
+                None,
+            ))
+            .await;
             AckKind::Term
         }
     };
@@ -403,13 +414,13 @@ async fn crashed_too_often(
         ledger.crashes
     );
     tracing::error!(
-        error_kind = deliveries::WORKER_CRASHED,
+        error_kind = ErrorClass::WorkerCrashed.as_str(),
         crashes = ledger.crashes,
         "task failed"
     );
     sink.emit(events::result(
         pb::Outcome::Failed,
-        deliveries::WORKER_CRASHED,
+        ErrorClass::WorkerCrashed.as_str(),
         &message,
         None,
     ))

@@ -3,6 +3,7 @@
 //! never completes the handshake, like a firewall that drops), and an open
 //! port that does not speak HTTPS/Redfish.
 
+use outpost_kinds::ErrorClass;
 use outpost_worker::ops::{Kind, OpCtx, run};
 use serde_json::json;
 use std::time::Duration;
@@ -75,7 +76,7 @@ async fn a_malformed_slice_is_a_permanent_params_error() {
     );
     let e = run(Kind::RedfishDiscover, &ctx).await.unwrap_err();
     assert!(
-        matches!(e, outpost_worker::ops::OpError::Permanent { ref kind, .. } if kind == "params"),
+        matches!(e, outpost_worker::ops::OpError::Permanent { ref kind, .. } if *kind == ErrorClass::Params),
         "{e:?}"
     );
 }

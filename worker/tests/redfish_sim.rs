@@ -10,6 +10,7 @@
 //! job is Scheduled, the iDRAC's own firmware never reboots the host),
 //! counted in host power cycles.
 
+use outpost_kinds::ErrorClass;
 use outpost_sim::redfish::{
     Faults, IdracSpec, Malformed, RedfishSim, Stats, UpdateSource, Vendor, make_image,
 };
@@ -279,7 +280,7 @@ async fn inventory_lists_components_and_sessions_are_closed() {
     .unwrap_err();
     match err {
         OpError::Permanent { kind, message } => {
-            assert_eq!(kind, "auth");
+            assert_eq!(kind, ErrorClass::Auth);
             assert!(
                 message.contains("root") && !message.contains("wrong"),
                 "{message}"
@@ -299,9 +300,17 @@ async fn malformed_answers_are_clear_task_errors() {
     let a = sim.addrs()[0];
     let d = sim.device(a).unwrap();
     for (m, class, expect) in [
-        (Malformed::BadJson, "malformed", "EOF"),
-        (Malformed::MissingFields, "malformed", "missing Members"),
-        (Malformed::HugeBody, "response_too_large", "larger than"),
+        (Malformed::BadJson, ErrorClass::Malformed, "EOF"),
+        (
+            Malformed::MissingFields,
+            ErrorClass::Malformed,
+            "missing Members",
+        ),
+        (
+            Malformed::HugeBody,
+            ErrorClass::ResponseTooLarge,
+            "larger than",
+        ),
     ] {
         d.set_faults(Faults {
             malformed: Some(m),
@@ -410,7 +419,7 @@ async fn power_actions_wait_for_the_state() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, .. } if kind == "power_timeout"),
+        matches!(&err, OpError::Permanent { kind, .. } if *kind == ErrorClass::PowerTimeout),
         "{err:?}"
     );
     let err = op(
@@ -426,7 +435,7 @@ async fn power_actions_wait_for_the_state() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "params" && message.contains("GracefulRestart")),
+        matches!(&err, OpError::Permanent { kind, message } if *kind == ErrorClass::Params && message.contains("GracefulRestart")),
         "{err:?}"
     );
 }
@@ -604,7 +613,7 @@ async fn failed_busy_and_scheduled_updates() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Retryable { kind, message } if kind == "busy" && message.contains("RAID")),
+        matches!(&err, OpError::Retryable { kind, message } if *kind == ErrorClass::Busy && message.contains("RAID")),
         "{err:?}"
     );
     assert_eq!(Stats::get(&sim.device(a).unwrap().stats.simple_updates), 0);
@@ -643,7 +652,7 @@ async fn failed_busy_and_scheduled_updates() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "package_invalid" && message.contains("signature") && message.contains("SUP0518")),
+        matches!(&err, OpError::Permanent { kind, message } if *kind == ErrorClass::PackageInvalid && message.contains("signature") && message.contains("SUP0518")),
         "{err:?}"
     );
     assert_eq!(Stats::get(&db.stats.host_power_cycles), 0);
@@ -665,7 +674,7 @@ async fn failed_busy_and_scheduled_updates() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "job_failed" && message.contains("while applying") && message.contains("rebooted for it")),
+        matches!(&err, OpError::Permanent { kind, message } if *kind == ErrorClass::JobFailed && message.contains("while applying") && message.contains("rebooted for it")),
         "{err:?}"
     );
     assert_eq!(Stats::get(&db.stats.host_power_cycles), 1);
@@ -683,7 +692,7 @@ async fn failed_busy_and_scheduled_updates() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "component_not_found" && message.contains("BIOS (159)")),
+        matches!(&err, OpError::Permanent { kind, message } if *kind == ErrorClass::ComponentNotFound && message.contains("BIOS (159)")),
         "{err:?}"
     );
 }
@@ -811,7 +820,7 @@ async fn a_changed_certificate_is_refused() {
     .out
     .unwrap_err();
     assert!(
-        matches!(&err, OpError::Permanent { kind, message } if kind == "cert_changed" && message.contains(&sim.fingerprint(a).unwrap())),
+        matches!(&err, OpError::Permanent { kind, message } if *kind == ErrorClass::CertChanged && message.contains(&sim.fingerprint(a).unwrap())),
         "{err:?}"
     );
     // A zone that opted out of pinning still connects.
@@ -936,7 +945,7 @@ async fn missing_or_corrupt_images_fail_without_touching_power() {
         let err = r.out.unwrap_err();
         assert!(
             matches!(&err, OpError::Permanent { kind, message }
-                if kind == "image_download_failed"
+                if *kind == ErrorClass::ImageDownloadFailed
                     && message.contains("Unable to transfer image file")
                     && message.contains("RED014")
                     && message.contains("power was not touched")),
@@ -963,7 +972,7 @@ async fn missing_or_corrupt_images_fail_without_touching_power() {
     .unwrap_err();
     assert!(
         matches!(&err, OpError::Permanent { kind, message }
-            if kind == "package_invalid" && message.contains("Package verification failed")),
+            if *kind == ErrorClass::PackageInvalid && message.contains("Package verification failed")),
         "{err:?}"
     );
     assert_eq!(
@@ -1051,7 +1060,7 @@ async fn a_stalled_job_given_up_is_deleted_and_a_retry_starts_clean() {
     let err = r.out.unwrap_err();
     assert!(
         matches!(&err, OpError::Permanent { kind, message }
-            if kind == "stalled" && message.contains("Dell job JID_") && message.contains("was deleted")),
+            if *kind == ErrorClass::Stalled && message.contains("Dell job JID_") && message.contains("was deleted")),
         "{err:?}\n{:#?}",
         r.steps
     );

@@ -5,6 +5,7 @@
 //! VMs) and the enter that times out because of them, DRS moving VMs away,
 //! and the wait for a disconnected host to come back.
 
+use outpost_kinds::ErrorClass;
 use outpost_sim::vcsim::{VcSim, VcSimOptions};
 use outpost_worker::credentials::Credentials;
 use outpost_worker::ops::redfish::tls::Pin;
@@ -122,7 +123,7 @@ async fn wrong_password_is_an_auth_error_without_the_secret() {
     let r = op(&env, &vc, json!({"action": "status", "host": "esx-a1.lab"})).await;
     match r.out {
         Err(OpError::Permanent { kind, message }) => {
-            assert_eq!(kind, "auth", "{message}");
+            assert_eq!(kind, ErrorClass::Auth, "{message}");
             assert!(message.contains(USER), "{message}");
             assert!(!message.contains("not-the-password-9"), "{message}");
         }
@@ -153,7 +154,7 @@ async fn finds_hosts_by_name_and_id_and_names_an_unknown_one() {
     let r = op(&env, &vc, json!({"action": "status", "host": "esx-z9.lab"})).await;
     match r.out {
         Err(OpError::Permanent { kind, message }) => {
-            assert_eq!(kind, "host_not_found");
+            assert_eq!(kind, ErrorClass::HostNotFound);
             assert!(message.contains("esx-z9.lab"), "{message}");
         }
         other => panic!("expected host_not_found, got {other:?}"),
@@ -233,7 +234,7 @@ async fn an_expired_session_is_replaced_by_a_second_login() {
     )
     .unwrap();
     let e = bad.login().await.unwrap_err();
-    assert_eq!(e.kind(), "auth", "{e}");
+    assert_eq!(e.kind(), ErrorClass::Auth, "{e}");
     vc.stop().await;
 }
 
@@ -284,7 +285,7 @@ async fn blockers_are_reported_and_drs_off_keeps_the_host_from_entering() {
     .await;
     match r.out {
         Err(OpError::Permanent { kind, message }) => {
-            assert_eq!(kind, "maintenance_timeout", "{message}");
+            assert_eq!(kind, ErrorClass::MaintenanceTimeout, "{message}");
             assert!(message.contains("DRS is off"), "{message}");
         }
         other => panic!("expected maintenance_timeout, got {other:?}"),
@@ -329,7 +330,7 @@ async fn waits_for_a_disconnected_host_to_come_back() {
     assert_eq!(s["host"]["connection_state"], "disconnected");
     let r = op(&env, &vc, json!({"action": "enter", "host": "esx-b1.lab"})).await;
     assert!(
-        matches!(&r.out, Err(OpError::Permanent { kind, .. }) if kind == "host_not_connected"),
+        matches!(&r.out, Err(OpError::Permanent { kind, .. }) if *kind == ErrorClass::HostNotConnected),
         "{:?}",
         r.out
     );
@@ -374,7 +375,7 @@ async fn waits_for_a_disconnected_host_to_come_back() {
     )
     .await;
     assert!(
-        matches!(&r.out, Err(OpError::Permanent { kind, .. }) if kind == "host_not_connected"),
+        matches!(&r.out, Err(OpError::Permanent { kind, .. }) if *kind == ErrorClass::HostNotConnected),
         "{:?}",
         r.out
     );

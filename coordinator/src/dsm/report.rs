@@ -10,6 +10,7 @@ use super::db::DbError;
 use super::map::RowSource;
 use super::owned::Owned;
 use crate::model::{JobView, Status, TaskState};
+use outpost_kinds::rollout::{HostProgress, HostState};
 use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -59,40 +60,34 @@ fn task_row(t: &TaskState) -> RowState {
     }
 }
 
-fn host_row(h: &Value) -> RowState {
-    let state = h["state"].as_str().unwrap_or("waiting");
-    let status = match state {
-        "running" => "running",
-        "succeeded" | "already_current" => "completed",
-        "failed" => "failed",
-        "stopped" => "cancelled",
-        _ => "pending",
+/// A host of a rolling update, as its row in the app shows it: the state
+/// and the step's place in the rollout decide, the label is only shown.
+fn host_row(h: Option<&HostProgress>) -> RowState {
+    let Some(h) = h else {
+        return RowState {
+            status: "pending",
+            progress: 0,
+            log: String::new(),
+        };
     };
-    let step = h["step"].as_str().unwrap_or("");
-    let mut log = step.to_string();
-    if let Some(n) = h["note"].as_str() {
+    let status = match h.state {
+        HostState::Running => "running",
+        HostState::Succeeded | HostState::AlreadyCurrent => "completed",
+        HostState::Failed => "failed",
+        HostState::Stopped => "cancelled",
+        HostState::Waiting => "pending",
+    };
+    let mut log = h.step.clone();
+    if let Some(n) = &h.note {
         log.push('\n');
         log.push_str(n);
     }
-    if h["left_in_maintenance"] == true {
+    if h.left_in_maintenance {
         log.push_str("\nleft in maintenance mode");
     }
-    const ORDER: [&str; 7] = [
-        "pre-check (iDRAC)",
-        "pre-check (vCenter)",
-        "entering maintenance mode",
-        "updating firmware",
-        "waiting for the host in vCenter",
-        "verifying the version",
-        "exiting maintenance mode",
-    ];
-    let progress = match status {
-        "completed" => 100,
-        "running" => ORDER
-            .iter()
-            .position(|s| *s == step)
-            .map(|i| (i as i32 * 100) / ORDER.len() as i32)
-            .unwrap_or(0),
+    let progress = match h.state {
+        HostState::Succeeded | HostState::AlreadyCurrent => 100,
+        HostState::Running => h.at.map(|s| s.percent() as i32).unwrap_or(0),
         _ => 0,
     };
     RowState {
@@ -153,11 +148,12 @@ pub fn states(o: &Owned, v: &JobView) -> (Vec<(Uuid, RowState)>, Value) {
                     .join("\n"),
             },
             RowSource::Host(i) => host_row(
-                &v.job
+                v.job
                     .rollout
                     .as_ref()
-                    .map(|r| r["hosts"][*i].clone())
-                    .unwrap_or(Value::Null),
+                    .map(HostProgress::list)
+                    .unwrap_or_default()
+                    .get(*i),
             ),
         };
         rows.push((r.row_id, st));
@@ -165,27 +161,17 @@ pub fn states(o: &Owned, v: &JobView) -> (Vec<(Uuid, RowState)>, Value) {
     let mut details = json!({});
     let pct = match v.job.job_type.as_str() {
         "rolling_update" => {
-            let hosts = v
+            let list = v
                 .job
                 .rollout
                 .as_ref()
-                .map(|r| r["hosts"].clone())
-                .unwrap_or(Value::Null);
-            let list = hosts.as_array().cloned().unwrap_or_default();
-            let finished = list
-                .iter()
-                .filter(|h| !matches!(h["state"].as_str(), Some("running") | Some("waiting")))
-                .count();
+                .map(HostProgress::list)
+                .unwrap_or_default();
+            let finished = list.iter().filter(|h| h.state.finished()).count();
             let running: Vec<String> = list
                 .iter()
-                .filter(|h| h["state"] == "running")
-                .map(|h| {
-                    format!(
-                        "{}: {}",
-                        h["name"].as_str().unwrap_or("?"),
-                        h["step"].as_str().unwrap_or("")
-                    )
-                })
+                .filter(|h| h.state == HostState::Running)
+                .map(|h| format!("{}: {}", h.name, h.step))
                 .collect();
             details["current_step"] = json!(if running.is_empty() {
                 format!("{finished}/{} hosts done", list.len())

@@ -10,6 +10,7 @@ use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use outpost_kinds::ErrorClass;
 use outpost_proto::{pb, subject};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -372,7 +373,7 @@ impl Actor {
             started_at: None,
             finished_at: Some(now.clone()),
             progress: None,
-            error_kind: Some("plan_invalid".into()),
+            error_kind: Some(ErrorClass::PlanInvalid.as_str().into()),
             error: Some(format!("the stored rollout plan cannot be read: {why}")),
             output: None,
             params: serde_json::Value::Null,
@@ -904,7 +905,7 @@ impl Actor {
                 return false;
             }
             t.status = Status::Failed;
-            t.error_kind = Some("max_deliver".into());
+            t.error_kind = Some(ErrorClass::MaxDeliver.as_str().into());
             t.error = Some(message.clone());
             t.finished_at = Some(now.clone());
             true
@@ -1161,7 +1162,7 @@ fn cancel_pending(t: &mut TaskState, now: &str) -> bool {
         return false;
     }
     t.status = Status::Cancelled;
-    t.error_kind = Some("cancelled".into());
+    t.error_kind = Some(ErrorClass::Cancelled.as_str().into());
     t.error = Some("cancelled before it started".into());
     t.finished_at = Some(now.to_string());
     true

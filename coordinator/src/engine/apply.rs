@@ -3,6 +3,7 @@
 //! nothing, so replaying the events stream cannot alter a result.
 
 use crate::model::{Status, TaskProgress, TaskState, ms_to_rfc3339};
+use outpost_kinds::ErrorClass;
 use outpost_proto::pb::{self, event::Body};
 
 /// Applies `ev` to `task`; returns whether the task changed.
@@ -50,7 +51,7 @@ pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
             task.status = Status::Failed;
             task.worker_id = Some(ev.worker_id.clone());
             task.finished_at = Some(at);
-            task.error_kind = Some("kind_mismatch".into());
+            task.error_kind = Some(ErrorClass::KindMismatch.as_str().into());
             task.error = Some(format!(
                 "worker {} reported a {} result for this {} task",
                 ev.worker_id, r.kind, task.kind

@@ -6,150 +6,43 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::plan::{JobDoc, PlanError, err, split_host_port};
+use crate::plan::{JobDoc, PlanError, err, located, split_host_port};
 use crate::zones::Zones;
 
-const DEVICE_KEYS: &[&str] = &["port", "credential", "http_timeout_ms", "retry_s"];
-const RESET_TYPES: &[&str] = &[
-    "On",
-    "ForceOff",
-    "GracefulShutdown",
-    "GracefulRestart",
-    "ForceRestart",
-    "PowerCycle",
-    "PushPowerButton",
-    "Nmi",
-];
+use outpost_kinds::redfish::device::JOB_KEYS as DEVICE_KEYS;
+use outpost_kinds::redfish::{firmware, inventory, power};
+use outpost_kinds::{Invalid, Kind};
 
-/// Which keys each kind accepts, and which of them are whole seconds/ms.
-fn allowed(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
-    match kind {
-        "redfish.inventory" => (&["all"], &[]),
-        "redfish.power" => (&["reset_type", "wait_s", "poll_ms"], &["wait_s", "poll_ms"]),
-        _ => (
-            &[
-                "component",
-                "version",
-                "image_uri",
-                "image",
-                "apply_time",
-                "stale_job_age_s",
-                "stall_s",
-                "graceful_s",
-                "reboot_s",
-                "job_timeout_s",
-                "poll_ms",
-                "max_stall_reboots",
-            ],
-            &[
-                "stale_job_age_s",
-                "stall_s",
-                "graceful_s",
-                "reboot_s",
-                "job_timeout_s",
-                "poll_ms",
-                "max_stall_reboots",
-            ],
-        ),
-    }
-}
-
-fn string<'a>(m: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, PlanError> {
-    match m.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
-        Some(_) => Err(err(format!("params.{k}"), "must be a non-empty string")),
-    }
-}
-
-fn check_op(kind: &str, op: &Map<String, Value>) -> Result<(), PlanError> {
-    let (keys, numbers) = allowed(kind);
-    for (k, v) in op {
-        if !keys.contains(&k.as_str()) {
-            let mut all: Vec<&str> = keys.to_vec();
-            all.extend(DEVICE_KEYS);
-            return Err(err(
-                format!("params.{k}"),
-                format!(
-                    "unknown parameter for {kind}; expected one of {}",
-                    all.join(", ")
-                ),
-            ));
-        }
-        if numbers.contains(&k.as_str())
-            && !v
-                .as_u64()
-                .is_some_and(|n| n > 0 && n <= 7 * 24 * 3600 * 1000)
-        {
-            return Err(err(
-                format!("params.{k}"),
-                "must be a positive whole number",
-            ));
-        }
-    }
-    match kind {
-        "redfish.inventory" => {
-            if let Some(v) = op.get("all")
-                && !v.is_boolean()
-            {
-                return Err(err("params.all", "must be true or false"));
-            }
-        }
-        "redfish.power" => {
-            let t = string(op, "reset_type")?.ok_or_else(|| {
-                err(
-                    "params.reset_type",
-                    format!("required: one of {}", RESET_TYPES.join(", ")),
-                )
-            })?;
-            if !RESET_TYPES.contains(&t) {
-                return Err(err(
-                    "params.reset_type",
-                    format!("{t:?} is not one of {}", RESET_TYPES.join(", ")),
+/// Checks a task's parameters as the worker will read them: the kind's
+/// own contract, deserialised and validated, so what is accepted here is
+/// exactly what the worker runs.
+fn check(kind: Kind, task_params: &Value) -> Result<(), PlanError> {
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, PlanError> {
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let mut pe = located("params", e);
+            // Device keys are written flat in a job document.
+            pe.field = pe.field.replace("params.device.", "params.");
+            if pe.message.starts_with("unknown field") {
+                pe.message.push_str(&format!(
+                    "; or a device setting: {}",
+                    DEVICE_KEYS.join(", ")
                 ));
             }
-        }
-        _ => {
-            string(op, "component")?.ok_or_else(|| {
-                err(
-                    "params.component",
-                    "required: a ComponentID or part of the component's name",
-                )
-            })?;
-            string(op, "version")?
-                .ok_or_else(|| err("params.version", "required: the version to install"))?;
-            check_image("params", string(op, "image_uri")?, string(op, "image")?)?;
-            if let Some(a) = string(op, "apply_time")?
-                && a != "Immediate"
-                && a != "OnReset"
-            {
-                return Err(err(
-                    "params.apply_time",
-                    format!("{a:?} is not Immediate or OnReset"),
-                ));
-            }
-        }
+            pe
+        })
     }
-    Ok(())
-}
-
-/// Exactly one image source: an http(s) `image_uri` the iDRAC fetches,
-/// or `image`, an object of `outpost_firmware`; fields named under `at`.
-pub fn check_image(at: &str, uri: Option<&str>, image: Option<&str>) -> Result<(), PlanError> {
-    match (uri, image) {
-        (Some(_), Some(_)) => Err(err(
-            format!("{at}.image"),
-            "give image_uri or image, not both",
-        )),
-        (None, None) => Err(err(
-            format!("{at}.image_uri"),
-            "required: an http(s) URI the iDRAC fetches, or `image`, an object in outpost_firmware",
-        )),
-        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(err(
-            format!("{at}.image_uri"),
-            format!("{u:?} is not an http:// or https:// URI"),
-        )),
-        _ => Ok(()),
+    let named = |e: Invalid| err(format!("params.{}", e.field), e.message);
+    match kind {
+        Kind::RedfishInventory => read::<inventory::Params>(task_params)?
+            .device
+            .validate()
+            .map_err(named),
+        Kind::RedfishPower => read::<power::Params>(task_params)?
+            .validate()
+            .map_err(named),
+        _ => read::<firmware::Params>(task_params)?
+            .validate()
+            .map_err(named),
     }
 }
 
@@ -166,32 +59,21 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
             device.insert((*k).to_string(), v);
         }
     }
-    let port = match device.get("port") {
-        None => 443,
-        Some(v) => v
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| err("params.port", "must be a port number (1-65535)"))?
-            as u16,
-    };
-    if device.contains_key("credential") {
-        string(&device, "credential")?;
-    }
-    for k in ["http_timeout_ms", "retry_s"] {
-        if let Some(v) = device.get(k)
-            && !v.as_u64().is_some_and(|n| n > 0 && n <= 3_600_000)
-        {
-            return Err(err(
-                format!("params.{k}"),
-                "must be a positive whole number",
-            ));
-        }
-    }
-    check_op(kind, &op)?;
-    let targets = doc
-        .targets
-        .as_ref()
-        .ok_or_else(|| err("targets", format!("{kind} needs a list of iDRAC addresses")))?;
+    let kind = Kind::parse(kind).unwrap_or(Kind::RedfishFirmware);
+    let mut whole = op.clone();
+    whole.insert("device".into(), Value::Object(device.clone()));
+    check(kind, &Value::Object(whole))?;
+    let port = device
+        .get("port")
+        .and_then(Value::as_u64)
+        .map(|p| p as u16)
+        .unwrap_or(443);
+    let targets = doc.targets.as_ref().ok_or_else(|| {
+        err(
+            "targets",
+            format!("{} needs a list of iDRAC addresses", doc.job_type),
+        )
+    })?;
     let mut out = Vec::with_capacity(targets.len());
     let mut seen = std::collections::HashSet::new();
     for (i, t) in targets.iter().enumerate() {

@@ -17,49 +17,20 @@
 
 use super::plan::{HostPlan, Rollout};
 use crate::model::{JobState, Status, TaskMap, TaskState};
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Check,
-    VCheck,
-    Enter,
-    Flash,
-    Reconnect,
-    Verify,
-    Exit,
-    Rollback,
+use outpost_kinds::ErrorClass;
+use outpost_kinds::redfish::firmware;
+pub use outpost_kinds::rollout::{HostProgress, HostState, Step};
+use outpost_kinds::vcenter::StatusOutput;
+
+/// Whether a step's task runs even when the job is cancelled.
+trait Cleanup {
+    fn cleanup(self) -> bool;
 }
 
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Check => "check",
-            Step::VCheck => "vcheck",
-            Step::Enter => "enter",
-            Step::Flash => "flash",
-            Step::Reconnect => "reconnect",
-            Step::Verify => "verify",
-            Step::Exit => "exit",
-            Step::Rollback => "rollback",
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Step::Check => "pre-check (iDRAC)",
-            Step::VCheck => "pre-check (vCenter)",
-            Step::Enter => "entering maintenance mode",
-            Step::Flash => "updating firmware",
-            Step::Reconnect => "waiting for the host in vCenter",
-            Step::Verify => "verifying the version",
-            Step::Exit => "exiting maintenance mode",
-            Step::Rollback => "rolling back: exiting maintenance mode",
-        }
-    }
-
+impl Cleanup for Step {
     /// Runs even when the job is cancelled: once a host is being taken
     /// out of service, its steps run to their end (a cancel then rolls it
     /// back), so no vCenter task is left racing the rollback.
@@ -149,8 +120,10 @@ fn phase(job: &str, i: usize, h: &HostPlan, tasks: &TaskMap) -> Phase {
             Some(t) if t.status == Status::Succeeded => {
                 started = true;
                 if s == Step::Check
-                    && t.output.as_ref().and_then(|o| o["status"].as_str())
-                        == Some("already_current")
+                    && t.output
+                        .as_ref()
+                        .and_then(firmware::Output::from_value)
+                        .is_some_and(|o| o.status == firmware::Status::AlreadyCurrent)
                 {
                     return Phase::Done(Outcome::AlreadyCurrent);
                 }
@@ -163,37 +136,13 @@ fn phase(job: &str, i: usize, h: &HostPlan, tasks: &TaskMap) -> Phase {
 
 /// The firmware step failed after the iDRAC started flashing.
 fn mid_flash(t: &TaskState) -> bool {
-    let kind = t.error_kind.as_deref().unwrap_or("");
-    if matches!(kind, "job_failed" | "stalled" | "job_timeout" | "job_lost") {
-        return true;
+    let class = t.error_kind.as_deref().and_then(ErrorClass::parse);
+    match class.and_then(firmware::applying_when_failed) {
+        Some(applying) => applying,
+        // A class that does not say: a Dell job was created (progress
+        // 5 %) before the failure.
+        None => t.progress.as_ref().is_some_and(|p| p.percent >= 5),
     }
-    // The iDRAC refused the image before anything was applied (it never
-    // reached `Scheduled`, and the worker left power alone).
-    if matches!(
-        kind,
-        "version_mismatch" | "cancelled" | "image_download_failed" | "package_invalid"
-    ) {
-        return false;
-    }
-    // A Dell job was created (progress 5 %) before the failure.
-    t.progress.as_ref().is_some_and(|p| p.percent >= 5)
-}
-
-/// One host's progress as shown on the job.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HostProgress {
-    pub name: String,
-    pub cluster: String,
-    pub idrac: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vcenter_host: Option<String>,
-    /// waiting, running, succeeded, already_current, failed, stopped.
-    pub state: String,
-    pub step: String,
-    /// Outpost left the host in maintenance mode (only after a failure).
-    pub left_in_maintenance: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
 }
 
 /// What `advance` decided.
@@ -235,7 +184,7 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
                 t.cleanup = step.cleanup();
                 return refused(
                     t,
-                    "plan_invalid",
+                    ErrorClass::PlanInvalid,
                     format!("rollout plan: host {i} has no vCenter for its {step:?} step"),
                 );
             };
@@ -285,9 +234,9 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
 
 /// A task recorded as failed by the coordinator itself (a rule that
 /// stops a step), never dispatched.
-fn refused(mut t: TaskState, kind: &str, message: String) -> TaskState {
+fn refused(mut t: TaskState, class: ErrorClass, message: String) -> TaskState {
     t.status = Status::Failed;
-    t.error_kind = Some(kind.into());
+    t.error_kind = Some(class.as_str().into());
     t.error = Some(message);
     t.finished_at = Some(crate::model::now_rfc3339());
     t
@@ -295,17 +244,13 @@ fn refused(mut t: TaskState, kind: &str, message: String) -> TaskState {
 
 /// Names of hosts out of service in the cluster, from a `vcheck` output.
 fn out_of_service(t: &TaskState) -> Option<(u32, Vec<String>)> {
-    let c = &t.output.as_ref()?["cluster"];
-    let n = c["hosts"].as_u64()? as u32;
-    let names = c["out_of_service_hosts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some((n, names))
+    let c = StatusOutput::from_value(t.output.as_ref()?)?.cluster?;
+    let names = c
+        .out_of_service_hosts
+        .iter()
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    Some((c.hosts, names))
 }
 
 /// Decides the next tasks of a rolling update.
@@ -349,7 +294,9 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                 step,
                 Step::Enter | Step::Flash | Step::Reconnect | Step::Verify
             );
-        if step == Step::Enter && t.error_kind.as_deref() == Some("min_healthy") {
+        if step == Step::Enter
+            && t.error_kind.as_deref().and_then(ErrorClass::parse) == Some(ErrorClass::MinHealthy)
+        {
             h.phase = Phase::Done(Outcome::Failed);
         } else if step == Step::Exit {
             h.phase = Phase::Done(Outcome::LeftInMaintenance);
@@ -448,7 +395,11 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                         rule.min_healthy_hosts
                     )
                 };
-                let t = refused(new_task(job, i, plan, Step::Enter, r), "min_healthy", why);
+                let t = refused(
+                    new_task(job, i, plan, Step::Enter, r),
+                    ErrorClass::MinHealthy,
+                    why,
+                );
                 new_tasks.push(t);
                 host.phase = Phase::Done(Outcome::Failed);
                 // A failure like any other: nothing new starts from here on.
@@ -491,23 +442,41 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
     let progress = hosts
         .iter()
         .map(|h| {
-            let (state, step, left) = match &h.phase {
-                Phase::NotStarted if stopping => ("stopped", "not started".to_string(), false),
-                Phase::NotStarted => ("waiting", "waiting for its turn".to_string(), false),
-                Phase::Active(s) | Phase::Next(s) => ("running", s.describe().to_string(), false),
-                Phase::Failed(s) => ("failed", s.describe().to_string(), false),
+            let (state, at, step, left) = match &h.phase {
+                Phase::NotStarted if stopping => {
+                    (HostState::Stopped, None, "not started".to_string(), false)
+                }
+                Phase::NotStarted => (
+                    HostState::Waiting,
+                    None,
+                    "waiting for its turn".to_string(),
+                    false,
+                ),
+                Phase::Active(s) | Phase::Next(s) => (
+                    HostState::Running,
+                    Some(*s),
+                    s.describe().to_string(),
+                    false,
+                ),
+                Phase::Failed(s) => (HostState::Failed, Some(*s), s.describe().to_string(), false),
                 Phase::Done(o) => {
                     let last = last_step(jid, h, tasks);
+                    let label = last
+                        .map(|s| s.describe().to_string())
+                        .unwrap_or_else(|| "not started".into());
                     match o {
-                        Outcome::Succeeded => ("succeeded", "done".to_string(), false),
+                        Outcome::Succeeded => {
+                            (HostState::Succeeded, last, "done".to_string(), false)
+                        }
                         Outcome::AlreadyCurrent => (
-                            "already_current",
+                            HostState::AlreadyCurrent,
+                            last,
                             "firmware already at the version".to_string(),
                             false,
                         ),
-                        Outcome::Failed => ("failed", last, false),
-                        Outcome::Stopped => ("stopped", last, false),
-                        Outcome::LeftInMaintenance => ("failed", last, true),
+                        Outcome::Failed => (HostState::Failed, last, label, false),
+                        Outcome::Stopped => (HostState::Stopped, last, label, false),
+                        Outcome::LeftInMaintenance => (HostState::Failed, last, label, true),
                     }
                 }
             };
@@ -520,7 +489,8 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
                 cluster: h.plan.cluster.clone(),
                 idrac: h.plan.idrac.target.clone(),
                 vcenter_host: h.plan.vcenter_host.clone(),
-                state: state.into(),
+                state,
+                at,
                 step,
                 left_in_maintenance: left,
                 note,
@@ -544,28 +514,16 @@ fn rule_of(r: &Rollout, cluster: &str) -> super::plan::Rule {
         })
 }
 
-const ALL_STEPS: [Step; 8] = [
-    Step::Check,
-    Step::VCheck,
-    Step::Enter,
-    Step::Flash,
-    Step::Reconnect,
-    Step::Verify,
-    Step::Exit,
-    Step::Rollback,
-];
-
-fn last_step(jid: &str, h: &Host, tasks: &TaskMap) -> String {
-    ALL_STEPS
+fn last_step(jid: &str, h: &Host, tasks: &TaskMap) -> Option<Step> {
+    Step::ALL
         .iter()
         .rev()
         .find(|s| get(tasks, jid, h.i, **s).is_some())
-        .map(|s| s.describe().to_string())
-        .unwrap_or_else(|| "not started".into())
+        .copied()
 }
 
 fn failed_task<'a>(jid: &str, h: &Host, tasks: &'a TaskMap) -> Option<&'a TaskState> {
-    ALL_STEPS
+    Step::ALL
         .iter()
         .filter_map(|s| get(tasks, jid, h.i, *s))
         .find(|t| matches!(t.status, Status::Failed))

@@ -4,6 +4,8 @@ use crate::config::ZoneConfig;
 use crate::model::{Counts, TaskProgress};
 use crate::plan::JobDoc;
 use crate::zones::Zones;
+use outpost_kinds::redfish::firmware;
+use outpost_kinds::rollout::HostState;
 
 const JOB: &str = "j1";
 const LINKED: [&str; 7] = [
@@ -140,8 +142,11 @@ impl Sim {
             }
             t.status = Status::Succeeded;
             t.output = match parse(&t.id).1 {
-                "check" => Some(json!({"status": "needs_update"})),
-                "vcheck" => Some(json!({"cluster": {"hosts": 3, "out_of_service_hosts": []}})),
+                "check" => Some(check_output(firmware::Status::NeedsUpdate)),
+                "vcheck" => Some(
+                    json!({"cluster": {"name": "c1", "drs_enabled": true, "hosts": 3,
+                                                    "out_of_service": 0, "out_of_service_hosts": []}}),
+                ),
                 _ => None,
             };
             outcome(t);
@@ -250,7 +255,7 @@ fn every_host_is_updated_step_by_step_clusters_in_parallel() {
             let running = a
                 .hosts
                 .iter()
-                .filter(|h| h.cluster == c && h.state == "running")
+                .filter(|h| h.cluster == c && h.state == HostState::Running)
                 .count();
             assert!(running <= 1, "round {n}: {running} hosts of {c} running");
         }
@@ -335,7 +340,7 @@ fn max_parallel_and_min_healthy_hosts_together() {
     assert!(sim.round(2, "check") > sim.round(0, "exit"));
     assert!(sim.round(2, "enter") > sim.round(1, "exit"));
     let waiting = &sim.rounds[sim.round(0, "enter")].hosts[1];
-    assert_eq!(waiting.state, "running");
+    assert_eq!(waiting.state, HostState::Running);
     assert!(
         waiting
             .note
@@ -360,10 +365,10 @@ fn a_host_at_the_version_stops_after_check() {
     let mut sim = Sim::new(json!({}));
     let end = sim.finish(&mut |t: &mut TaskState| {
         if t.id == id(0, "check") {
-            t.output = Some(json!({"status": "already_current"}));
+            t.output = Some(check_output(firmware::Status::AlreadyCurrent));
         }
     });
-    assert_eq!(end.hosts[0].state, "already_current");
+    assert_eq!(end.hosts[0].state, HostState::AlreadyCurrent);
     assert!(!end.hosts[0].left_in_maintenance);
     assert_eq!(sim.steps(0), ["check"]);
     assert!(sim.task(0, "enter").is_none());
@@ -384,7 +389,7 @@ fn a_flash_failing_mid_way_leaves_the_host_in_maintenance_and_stops_new_hosts() 
         }
     });
     let h0 = &end.hosts[0];
-    assert_eq!(h0.state, "failed");
+    assert_eq!(h0.state, HostState::Failed);
     assert!(h0.left_in_maintenance);
     assert!(h0.note.as_deref().unwrap().contains("mid-flash"), "{h0:?}");
     assert_eq!(sim.steps(0), ["check", "vcheck", "enter", "flash"]);
@@ -416,7 +421,7 @@ fn continue_on_failure_rolls_the_other_hosts() {
             fail(t, "job_failed");
         }
     });
-    assert_eq!(end.hosts[0].state, "failed");
+    assert_eq!(end.hosts[0].state, HostState::Failed);
     assert!(end.hosts[0].left_in_maintenance);
     assert_eq!(&states(&end)[1..], vec!["succeeded"; 6]);
     assert_eq!(
@@ -467,7 +472,7 @@ fn a_flash_failing_before_the_job_started_rolls_the_host_back() {
         ["check", "vcheck", "enter", "flash", "rollback"]
     );
     let h0 = &end.hosts[0];
-    assert_eq!(h0.state, "failed");
+    assert_eq!(h0.state, HostState::Failed);
     assert!(!h0.left_in_maintenance);
     assert_eq!(h0.note.as_deref(), Some("image (simulated)"));
     assert_eq!(
@@ -523,7 +528,7 @@ fn a_failed_rollback_leaves_the_host_in_maintenance() {
         }
     });
     assert!(sim.task(0, "rollback").is_some());
-    assert_eq!(end.hosts[0].state, "failed");
+    assert_eq!(end.hosts[0].state, HostState::Failed);
     assert!(end.hosts[0].left_in_maintenance);
 }
 
@@ -547,13 +552,13 @@ fn a_cancel_after_enter_rolls_the_host_back_instead_of_flashing() {
         assert!(rb.cleanup);
         assert_eq!(rb.params["action"], "exit");
         assert!(!end.hosts[i].left_in_maintenance);
-        assert_eq!(end.hosts[i].state, "stopped", "{:?}", end.hosts[i]);
+        assert_eq!(end.hosts[i].state, HostState::Stopped, "{:?}", end.hosts[i]);
     }
     // The lone host had finished already; the rest never started.
-    assert_eq!(end.hosts[6].state, "succeeded");
+    assert_eq!(end.hosts[6].state, HostState::Succeeded);
     for i in [1, 2, 4, 5] {
         assert!(sim.steps(i).is_empty());
-        assert_eq!(end.hosts[i].state, "stopped");
+        assert_eq!(end.hosts[i].state, HostState::Stopped);
     }
 }
 
@@ -592,7 +597,7 @@ fn min_healthy_hosts_refuses_maintenance_and_stops_the_rollout() {
     assert!(sim.task(0, "flash").is_none());
     assert!(sim.task(0, "rollback").is_none());
     let h0 = &end.hosts[0];
-    assert_eq!(h0.state, "failed");
+    assert_eq!(h0.state, HostState::Failed);
     assert!(!h0.left_in_maintenance);
     assert!(
         h0.note.as_deref().unwrap().contains("min_healthy_hosts 3"),
@@ -602,10 +607,27 @@ fn min_healthy_hosts_refuses_maintenance_and_stops_the_rollout() {
     // host, at the same point, does not enter maintenance.
     for i in [1, 2, 4, 5] {
         assert!(sim.steps(i).is_empty(), "host {i}: {:?}", sim.steps(i));
-        assert_eq!(end.hosts[i].state, "stopped");
+        assert_eq!(end.hosts[i].state, HostState::Stopped);
     }
     assert_eq!(sim.steps(3), ["check", "vcheck"]);
-    assert_eq!(end.hosts[3].state, "stopped");
+    assert_eq!(end.hosts[3].state, HostState::Stopped);
     assert!(!end.hosts[3].left_in_maintenance);
-    assert_eq!(end.hosts[6].state, "succeeded");
+    assert_eq!(end.hosts[6].state, HostState::Succeeded);
+}
+
+/// A `check` step's output as the worker reports it.
+fn check_output(status: firmware::Status) -> serde_json::Value {
+    serde_json::to_value(firmware::Output {
+        address: "127.0.1.1".into(),
+        port: Some(443),
+        status,
+        component: "BIOS".into(),
+        component_id: Some("159".into()),
+        version: "1.0.0".into(),
+        from_version: None,
+        jid: None,
+        reboots: None,
+        note: None,
+    })
+    .unwrap_or_default()
 }

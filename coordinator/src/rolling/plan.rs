@@ -15,19 +15,7 @@ pub const MAX_SERVERS: usize = 5000;
 pub const STANDALONE: &str = "(standalone)";
 
 /// Firmware keys passed on to `redfish.firmware`.
-const FIRMWARE_KEYS: &[&str] = &[
-    "component",
-    "version",
-    "image_uri",
-    "image",
-    "stale_job_age_s",
-    "stall_s",
-    "graceful_s",
-    "reboot_s",
-    "job_timeout_s",
-    "poll_ms",
-    "max_stall_reboots",
-];
+use outpost_kinds::redfish::firmware;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rule {
@@ -209,51 +197,26 @@ pub fn plan_from(
         err(field, msg)
     })?;
 
-    // Firmware: the keys `redfish.firmware` takes, applied at once (the
-    // host is rebooted inside its maintenance window).
-    for k in p.firmware.keys() {
-        if k == "apply_time" {
-            return Err(err(
-                "params.firmware.apply_time",
-                "a rolling update applies firmware Immediately, rebooting the host in maintenance mode",
-            ));
-        }
-        if !FIRMWARE_KEYS.contains(&k.as_str()) {
+    // Firmware: what `redfish.firmware` takes, read by its own contract,
+    // applied at once (the host is rebooted inside its maintenance
+    // window); the rollout sets the device and the mode of each step.
+    for k in ["apply_time", "mode", "device"] {
+        if p.firmware.contains_key(k) {
             return Err(err(
                 format!("params.firmware.{k}"),
-                format!("unknown; expected one of {}", FIRMWARE_KEYS.join(", ")),
+                match k {
+                    "apply_time" => {
+                        "a rolling update applies firmware Immediately, rebooting the host in maintenance mode"
+                    }
+                    _ => "set by the rolling update for each of its steps",
+                },
             ));
         }
     }
-    let s = |k: &str| {
-        p.firmware
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
-    };
-    s("component").ok_or_else(|| {
-        err(
-            "params.firmware.component",
-            "required: a ComponentID or part of the component's name",
-        )
-    })?;
-    s("version").ok_or_else(|| {
-        err(
-            "params.firmware.version",
-            "required: the version to install",
-        )
-    })?;
-    crate::redfish::device::check_image("params.firmware", s("image_uri"), s("image"))?;
-    for (k, v) in &p.firmware {
-        if !matches!(k.as_str(), "component" | "version" | "image_uri" | "image")
-            && v.as_u64().is_none_or(|n| n == 0)
-        {
-            return Err(err(
-                format!("params.firmware.{k}"),
-                "must be a positive whole number",
-            ));
-        }
-    }
+    let fw: firmware::Params = serde_path_to_error::deserialize(Value::Object(p.firmware.clone()))
+        .map_err(|e| crate::plan::located("params.firmware", e))?;
+    fw.validate()
+        .map_err(|e| err(format!("params.firmware.{}", e.field), e.message))?;
     if p.max_parallel == 0 {
         return Err(err("params.max_parallel", "must be at least 1"));
     }

@@ -5,6 +5,7 @@
 //! starting over. Detached contexts (unit tests) keep them in memory.
 
 use async_nats::jetstream::kv;
+use outpost_kinds::ErrorClass;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,8 +18,12 @@ pub enum Checkpoints {
 }
 
 fn key(task_id: &str) -> Result<String, OpError> {
-    outpost_proto::subject::lease_key(task_id)
-        .map_err(|e| OpError::permanent("params", format!("task id unusable as a key: {e}")))
+    outpost_proto::subject::lease_key(task_id).map_err(|e| {
+        OpError::permanent(
+            ErrorClass::Params,
+            format!("task id unusable as a key: {e}"),
+        )
+    })
 }
 
 impl Checkpoints {
@@ -38,13 +43,13 @@ impl Checkpoints {
             Checkpoints::Kv(s) => match s.get(&key).await {
                 Ok(Some(b)) => serde_json::from_slice(&b).map(Some).map_err(|e| {
                     OpError::permanent(
-                        "checkpoint",
+                        ErrorClass::Checkpoint,
                         format!("stored checkpoint is unreadable: {e}"),
                     )
                 }),
                 Ok(None) => Ok(None),
                 Err(e) => Err(OpError::retryable(
-                    "checkpoint",
+                    ErrorClass::Checkpoint,
                     format!("cannot read the checkpoint: {e}"),
                 )),
             },
@@ -65,7 +70,10 @@ impl Checkpoints {
             Checkpoints::Kv(s) => {
                 let bytes = serde_json::to_vec(v).unwrap_or_default();
                 s.put(&key, bytes.into()).await.map(|_| ()).map_err(|e| {
-                    OpError::retryable("checkpoint", format!("cannot record the checkpoint: {e}"))
+                    OpError::retryable(
+                        ErrorClass::Checkpoint,
+                        format!("cannot record the checkpoint: {e}"),
+                    )
                 })
             }
         }

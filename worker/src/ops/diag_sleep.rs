@@ -4,6 +4,7 @@
 //! and benchmark load.
 
 use super::{OpCtx, OpError};
+use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;
     if ctx.attempt <= p.transient_failures {
         return Err(OpError::retryable(
-            "transient",
+            ErrorClass::Transient,
             format!(
                 "simulated transient failure {} of {}",
                 ctx.attempt, p.transient_failures
@@ -38,7 +39,7 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     }
     if p.fail {
         return Err(OpError::permanent(
-            "requested",
+            ErrorClass::Requested,
             "failed on purpose (params.fail)",
         ));
     }
@@ -76,12 +77,12 @@ mod tests {
     async fn fail_is_permanent_and_bad_params_are_named() {
         let (c, _) = ctx(serde_json::json!({"fail": true}), 1);
         assert!(
-            matches!(run(&c).await, Err(OpError::Permanent { kind, .. }) if kind == "requested")
+            matches!(run(&c).await, Err(OpError::Permanent { kind, .. }) if kind == ErrorClass::Requested)
         );
         let (c, _) = ctx(serde_json::json!({"ms": "soon"}), 1);
         match run(&c).await {
             Err(OpError::Permanent { kind, message }) => {
-                assert_eq!(kind, "params");
+                assert_eq!(kind, ErrorClass::Params);
                 assert!(message.contains("invalid type"), "{message}");
             }
             other => panic!("{other:?}"),

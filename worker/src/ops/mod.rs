@@ -2,6 +2,7 @@
 //! between an operation and the runner: its context, its output and how it
 //! fails (retryable, permanent, cancelled).
 
+use outpost_kinds::ErrorClass;
 pub mod checkpoint;
 pub mod diag_sleep;
 pub mod env;
@@ -13,83 +14,43 @@ pub mod vcenter;
 pub use env::OpEnv;
 
 use serde::de::DeserializeOwned;
-use std::fmt;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A task kind this worker knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    NetReach,
-    DiagSleep,
-    SshCollect,
-    RedfishDiscover,
-    RedfishInventory,
-    RedfishPower,
-    RedfishFirmware,
-    VcenterMaintenance,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::NetReach,
-        Kind::DiagSleep,
-        Kind::SshCollect,
-        Kind::RedfishDiscover,
-        Kind::RedfishInventory,
-        Kind::RedfishPower,
-        Kind::RedfishFirmware,
-        Kind::VcenterMaintenance,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::NetReach => "net.reach",
-            Kind::DiagSleep => "diag.sleep",
-            Kind::SshCollect => "ssh.collect",
-            Kind::RedfishDiscover => "redfish.discover",
-            Kind::RedfishInventory => "redfish.inventory",
-            Kind::RedfishPower => "redfish.power",
-            Kind::RedfishFirmware => "redfish.firmware",
-            Kind::VcenterMaintenance => "vcenter.maintenance",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use outpost_kinds::Kind;
 
 /// How an operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpError {
     /// Worth another attempt later (a busy device, a dropped session).
-    Retryable { kind: String, message: String },
+    Retryable { kind: ErrorClass, message: String },
     /// Another attempt would fail the same way (bad parameters, refused).
-    Permanent { kind: String, message: String },
+    Permanent { kind: ErrorClass, message: String },
     /// The operation stopped because its cancel token fired.
     Cancelled,
 }
 
 impl OpError {
-    pub fn retryable(kind: &str, message: impl Into<String>) -> Self {
+    pub fn retryable(kind: ErrorClass, message: impl Into<String>) -> Self {
         OpError::Retryable {
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
         }
     }
 
-    pub fn permanent(kind: &str, message: impl Into<String>) -> Self {
+    pub fn permanent(kind: ErrorClass, message: impl Into<String>) -> Self {
         OpError::Permanent {
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
+        }
+    }
+
+    /// The class, if the operation failed rather than stopped.
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            OpError::Retryable { kind, .. } | OpError::Permanent { kind, .. } => Some(*kind),
+            OpError::Cancelled => None,
         }
     }
 }
@@ -209,7 +170,7 @@ impl OpCtx {
             if let Some((key_name, e)) = entry {
                 let key = self.env.zone_key.as_ref().ok_or_else(|| {
                     OpError::permanent(
-                        "credentials",
+                        ErrorClass::Credentials,
                         "the task carries credentials sealed to this zone, but this worker has no zone key (--zone-key-file)",
                     )
                 })?;
@@ -218,7 +179,10 @@ impl OpCtx {
                     e["password"].as_str().unwrap_or_default(),
                 )
                 .map_err(|err| {
-                    OpError::permanent("credentials", format!("credential {key_name:?}: {err}"))
+                    OpError::permanent(
+                        ErrorClass::Credentials,
+                        format!("credential {key_name:?}: {err}"),
+                    )
                 })?;
                 return Ok(crate::credentials::Login {
                     name: key_name.clone(),
@@ -231,7 +195,7 @@ impl OpCtx {
         self.env
             .credentials
             .resolve(name)
-            .map_err(|e| OpError::permanent("credentials", e))
+            .map_err(|e| OpError::permanent(ErrorClass::Credentials, e))
     }
 
     /// The task's parameters as `T`, or a permanent `params` error naming the problem.
@@ -245,8 +209,9 @@ impl OpCtx {
         if let Some(m) = v.as_object_mut() {
             m.remove("sealed_credentials");
         }
-        serde_json::from_value(v)
-            .map_err(|e| OpError::permanent("params", format!("invalid task params: {e}")))
+        serde_json::from_value(v).map_err(|e| {
+            OpError::permanent(ErrorClass::Params, format!("invalid task params: {e}"))
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! retrying a reachability check would only hide it.
 
 use super::{OpCtx, OpError};
+use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;
     if p.port == 0 {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             "port 0 is not a valid destination",
         ));
     }
@@ -37,14 +38,14 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let addrs: Vec<SocketAddr> = tokio::select! {
         r = tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, p.port))) => match r {
             Ok(Ok(a)) => a.collect(),
-            Ok(Err(e)) => return Err(OpError::permanent("dns", format!("cannot resolve {host:?}: {e}"))),
-            Err(_) => return Err(OpError::permanent("timeout", format!("resolving {host:?} took longer than {} ms", timeout.as_millis()))),
+            Ok(Err(e)) => return Err(OpError::permanent(ErrorClass::Dns, format!("cannot resolve {host:?}: {e}"))),
+            Err(_) => return Err(OpError::permanent(ErrorClass::Timeout, format!("resolving {host:?} took longer than {} ms", timeout.as_millis()))),
         },
         _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
     };
     let Some(addr) = addrs.first().copied() else {
         return Err(OpError::permanent(
-            "dns",
+            ErrorClass::Dns,
             format!("{host:?} has no address"),
         ));
     };
@@ -65,15 +66,17 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
         }
         Ok(Err(e)) => {
             let kind = match e.kind() {
-                ErrorKind::ConnectionRefused => "refused",
-                ErrorKind::TimedOut => "timeout",
-                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "unreachable",
-                _ => "io",
+                ErrorKind::ConnectionRefused => ErrorClass::Refused,
+                ErrorKind::TimedOut => ErrorClass::Timeout,
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                    ErrorClass::Unreachable
+                }
+                _ => ErrorClass::Io,
             };
             Err(OpError::permanent(kind, format!("connect to {addr}: {e}")))
         }
         Err(_) => Err(OpError::permanent(
-            "timeout",
+            ErrorClass::Timeout,
             format!(
                 "connect to {addr}: no answer within {} ms",
                 timeout.as_millis()
@@ -113,7 +116,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, OpError::Permanent { ref kind, .. } if kind == "refused"),
+            matches!(e, OpError::Permanent { ref kind, .. } if *kind == ErrorClass::Refused),
             "{e:?}"
         );
     }
@@ -124,7 +127,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, OpError::Permanent { ref kind, ref message } if kind == "params" && message.contains("port")),
+            matches!(e, OpError::Permanent { ref kind, ref message } if *kind == ErrorClass::Params && message.contains("port")),
             "{e:?}"
         );
     }

@@ -4,7 +4,7 @@
 //! first use, refused on change, skipped where the zone opted out), and
 //! the session, with transient failures retried until a deadline.
 
-use serde::Deserialize;
+use outpost_kinds::ErrorClass;
 use std::time::Duration;
 
 use super::client::Client;
@@ -12,54 +12,7 @@ use super::error::RedfishError;
 use super::guard::{self, Guard};
 use crate::ops::{OpCtx, OpError};
 
-/// How to reach and treat the device; the coordinator fills it from the
-/// job and the zone's configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceParams {
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// Vault credential name; the vault's default when absent.
-    #[serde(default)]
-    pub credential: Option<String>,
-    #[serde(default = "default_http_ms")]
-    pub http_timeout_ms: u64,
-    /// Pin the device's certificate (a zone may opt out).
-    #[serde(default = "yes")]
-    pub tls_pinning: bool,
-    /// Redfish operations the zone runs at once (0 = unlimited).
-    #[serde(default)]
-    pub zone_limit: u32,
-    /// How long transient failures (connect errors, 5xx) are retried.
-    #[serde(default = "default_retry_s")]
-    pub retry_s: u64,
-}
-
-fn default_port() -> u16 {
-    443
-}
-fn default_http_ms() -> u64 {
-    30_000
-}
-fn yes() -> bool {
-    true
-}
-fn default_retry_s() -> u64 {
-    120
-}
-
-impl Default for DeviceParams {
-    fn default() -> Self {
-        DeviceParams {
-            port: default_port(),
-            credential: None,
-            http_timeout_ms: default_http_ms(),
-            tls_pinning: true,
-            zone_limit: 0,
-            retry_s: default_retry_s(),
-        }
-    }
-}
+pub use outpost_kinds::redfish::device::DeviceParams;
 
 /// An open session on one iDRAC, holding its locks.
 pub struct Session {
@@ -85,13 +38,13 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
     let address = ctx.target.trim().to_string();
     if address.is_empty() || address.contains(char::is_whitespace) {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             format!("target {address:?} is not an address or host name"),
         ));
     }
     if p.port == 0 {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             "port 0 is not a valid destination",
         ));
     }

@@ -10,6 +10,7 @@ use super::identify::{Identity, identify};
 use super::tls::Pin;
 use crate::ops::{OpCtx, OpError};
 use futures::StreamExt;
+use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -129,7 +130,12 @@ fn default_concurrency() -> usize {
 pub fn addresses(slice: &[String]) -> Result<Vec<IpAddr>, OpError> {
     let mut out = Vec::new();
     for s in slice {
-        let bad = || OpError::permanent("params", format!("{s:?} is not an address or a range"));
+        let bad = || {
+            OpError::permanent(
+                ErrorClass::Params,
+                format!("{s:?} is not an address or a range"),
+            )
+        };
         match s.split_once('-') {
             Some((a, b)) => {
                 let a: Ipv4Addr = a.parse().map_err(|_| bad())?;
@@ -169,9 +175,9 @@ pub enum Probe {
 }
 
 impl Probe {
-    fn error(class: &str, message: impl Into<String>) -> Probe {
+    fn error(class: ErrorClass, message: impl Into<String>) -> Probe {
         Probe::Error {
-            class: class.to_string(),
+            class: class.as_str().to_string(),
             message: message.into(),
         }
     }
@@ -181,7 +187,7 @@ impl From<RedfishError> for Probe {
     fn from(e: RedfishError) -> Probe {
         let class = match &e {
             // A handshake or connection that failed after the port accepted.
-            RedfishError::Connect { .. } => "tls",
+            RedfishError::Connect { .. } => ErrorClass::Tls,
             other => other.kind(),
         };
         Probe::error(class, e.to_string())
@@ -221,7 +227,7 @@ async fn root(ctx: &OpCtx, anon: &Client, budget: Duration) -> Result<RootAnswer
             .clamp(Duration::from_millis(100), Duration::from_secs(86_400));
         if tokio::time::Instant::now() + wait > until {
             return Err(Probe::error(
-                "unavailable",
+                ErrorClass::Unavailable,
                 format!(
                     "{} answered 503 Service Unavailable{} (an iDRAC warming up after a reset?); \
                      waited {waited} time(s), and {} more would pass the discovery's \
@@ -239,7 +245,7 @@ async fn root(ctx: &OpCtx, anon: &Client, budget: Duration) -> Result<RootAnswer
         waited += 1;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = ctx.cancel.cancelled() => return Err(Probe::error("cancelled", "cancelled")),
+            _ = ctx.cancel.cancelled() => return Err(Probe::error(ErrorClass::Cancelled, "cancelled")),
         }
     }
 }
@@ -317,7 +323,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
         let claims_json = answer.body.first().is_some_and(|b| *b == b'{');
         if answer.status >= 500 {
             return Probe::error(
-                "http",
+                ErrorClass::Http,
                 format!(
                     "{}: GET /redfish/v1 answered HTTP {}",
                     anon.addr(),
@@ -331,7 +337,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             return Probe::error(
-                "malformed",
+                ErrorClass::Malformed,
                 format!(
                     "{}: GET /redfish/v1 answered JSON that does not parse ({e})",
                     anon.addr()
@@ -349,7 +355,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
         && *seen != pinned
     {
         return Probe::error(
-            "cert_changed",
+            ErrorClass::CertChanged,
             format!(
                 "certificate of {addr} changed: pinned {pinned}, presented {seen}; \
                  if expected, accept it with `outpost pins accept {host}{}`",
@@ -386,7 +392,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
                 v["cert_sha256"] = json!(c.certificate());
                 return Probe::Found(v);
             }
-            Err(e) if e.kind() == "auth" => continue,
+            Err(e) if e.kind() == ErrorClass::Auth => continue,
             Err(e) => return Probe::from(e),
         }
     }
@@ -401,7 +407,7 @@ fn check_credentials(ctx: &OpCtx, p: &mut Params) -> Result<(), OpError> {
     if p.credentials.is_empty() {
         let login = ctx.credential(None).map_err(|e| match e {
             OpError::Permanent { message, .. } => OpError::permanent(
-                "no_credentials",
+                ErrorClass::NoCredentials,
                 format!(
                     "the discovery names no credential sets and there is no default to use: {message}"
                 ),
@@ -418,7 +424,7 @@ fn check_credentials(ctx: &OpCtx, p: &mut Params) -> Result<(), OpError> {
                 OpError::Cancelled => return Err(OpError::Cancelled),
             };
             return Err(OpError::permanent(
-                "unknown_credential",
+                ErrorClass::UnknownCredential,
                 format!("credential set {:?}: {why}", set.name()),
             ));
         }

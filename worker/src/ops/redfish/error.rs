@@ -3,6 +3,7 @@
 //! not (auth, a changed certificate, a malformed answer).
 
 use super::super::OpError;
+use outpost_kinds::ErrorClass;
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -58,17 +59,17 @@ pub enum RedfishError {
 }
 
 impl RedfishError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorClass {
         match self {
-            RedfishError::Connect { .. } => "connect",
-            RedfishError::Timeout { .. } => "timeout",
-            RedfishError::CertChanged { .. } => "cert_changed",
-            RedfishError::Auth { .. } => "auth",
-            RedfishError::NotFound { .. } => "not_found",
-            RedfishError::Unavailable { .. } => "unavailable",
-            RedfishError::Http { .. } => "http",
-            RedfishError::Malformed { .. } => "malformed",
-            RedfishError::TooLarge { .. } => "response_too_large",
+            RedfishError::Connect { .. } => ErrorClass::Connect,
+            RedfishError::Timeout { .. } => ErrorClass::Timeout,
+            RedfishError::CertChanged { .. } => ErrorClass::CertChanged,
+            RedfishError::Auth { .. } => ErrorClass::Auth,
+            RedfishError::NotFound { .. } => ErrorClass::NotFound,
+            RedfishError::Unavailable { .. } => ErrorClass::Unavailable,
+            RedfishError::Http { .. } => ErrorClass::Http,
+            RedfishError::Malformed { .. } => ErrorClass::Malformed,
+            RedfishError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
         }
     }
 

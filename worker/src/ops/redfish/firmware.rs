@@ -17,13 +17,14 @@
 //! soon as it is known, so the next attempt after a worker crash follows
 //! it instead of uploading again.
 
+use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::client::{Body, Client};
-use super::device::{self, DeviceParams};
+use super::device;
 use super::error::RedfishError;
 use super::inventory::{self, Member};
 use super::jobs;
@@ -35,91 +36,7 @@ const SIMPLE_UPDATE: &str = "/redfish/v1/UpdateService/Actions/UpdateService.Sim
 /// Largest image pushed from the object store.
 pub const MAX_IMAGE: usize = 2 * 1024 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum ApplyTime {
-    Immediate,
-    OnReset,
-}
-
-/// What the task does: the update itself, or one of the two checks a
-/// rolling update runs around it.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    Update,
-    /// Before: the component exists, and no Dell job is running; reports
-    /// whether an update is needed. Changes nothing.
-    Check,
-    /// After: the component reports the wanted version.
-    Verify,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default)]
-    device: DeviceParams,
-    #[serde(default)]
-    mode: Mode,
-    /// ComponentID, inventory id, or part of the component's name.
-    component: String,
-    /// Version the component must have at the end.
-    version: String,
-    /// The iDRAC fetches the image from here (HTTP or HTTPS)...
-    #[serde(default)]
-    image_uri: Option<String>,
-    /// ...or the worker pushes this object of `outpost_firmware`.
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default = "immediate")]
-    apply_time: ApplyTime,
-    /// Scheduled/New jobs older than this are stale and deleted.
-    #[serde(default = "default_stale_s")]
-    stale_job_age_s: u64,
-    /// A job whose state and percentage do not move for this long is stalled.
-    #[serde(default = "default_stall_s")]
-    stall_s: u64,
-    /// How long the host gets to go down after GracefulRestart.
-    #[serde(default = "default_graceful_s")]
-    graceful_s: u64,
-    /// How long a reboot may take until the host is on again.
-    #[serde(default = "default_reboot_s")]
-    reboot_s: u64,
-    /// Deadline of the whole job once started.
-    #[serde(default = "default_job_s")]
-    job_timeout_s: u64,
-    #[serde(default = "default_poll_ms")]
-    poll_ms: u64,
-    /// Reboots for stalls before giving up.
-    #[serde(default = "default_stall_reboots")]
-    max_stall_reboots: u32,
-}
-
-fn immediate() -> ApplyTime {
-    ApplyTime::Immediate
-}
-fn default_stale_s() -> u64 {
-    24 * 3600
-}
-fn default_stall_s() -> u64 {
-    1200
-}
-fn default_graceful_s() -> u64 {
-    600
-}
-fn default_reboot_s() -> u64 {
-    1800
-}
-fn default_job_s() -> u64 {
-    4 * 3600
-}
-fn default_poll_ms() -> u64 {
-    5000
-}
-fn default_stall_reboots() -> u32 {
-    2
-}
+pub use outpost_kinds::redfish::firmware::{ApplyTime, Mode, Output, Params, Status};
 
 /// What an earlier attempt of this task got to.
 #[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
@@ -142,7 +59,7 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
     if p.version.trim().is_empty() || p.component.trim().is_empty() {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             "component and version must not be empty",
         ));
     }
@@ -159,19 +76,19 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     match (&p.image_uri, &p.image) {
         (Some(_), Some(_)) => {
             return Err(OpError::permanent(
-                "params",
+                ErrorClass::Params,
                 "give image_uri or image, not both",
             ));
         }
         (None, None) => {
             return Err(OpError::permanent(
-                "params",
+                ErrorClass::Params,
                 "give image_uri (fetched by the iDRAC) or image (pushed from outpost_firmware)",
             ));
         }
         (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
             return Err(OpError::permanent(
-                "params",
+                ErrorClass::Params,
                 format!("image_uri {u:?} is not an http:// or https:// URI"),
             ));
         }
@@ -202,7 +119,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     if p.mode == Mode::Verify {
         if !current {
             return Err(OpError::permanent(
-                "version_mismatch",
+                ErrorClass::VersionMismatch,
                 format!(
                     "{}: {} reports version {} instead of {}",
                     c.addr(),
@@ -212,10 +129,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
                 ),
             ));
         }
-        return Ok(json!({
-            "address": ctx.target, "status": "verified",
-            "component": component.name, "component_id": component.software_id, "version": component.version,
-        }));
+        return Ok(output(ctx, Status::Verified, &component, None));
     }
     let running = jobs::list(c, deadline(retry))
         .await?
@@ -223,7 +137,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
         .find(|j| !j.finished() && !j.queued());
     if let Some(j) = running {
         return Err(OpError::permanent(
-            "idrac_busy",
+            ErrorClass::IdracBusy,
             format!(
                 "{}: job {} ({}) is {}; the host is not touched while it runs",
                 c.addr(),
@@ -235,15 +149,33 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     }
     if !current && !component.updateable {
         return Err(OpError::permanent(
-            "not_updateable",
+            ErrorClass::NotUpdateable,
             format!("{}: {} cannot be updated", c.addr(), component.name),
         ));
     }
-    Ok(json!({
-        "address": ctx.target,
-        "status": if current { "already_current" } else { "needs_update" },
-        "component": component.name, "component_id": component.software_id, "version": component.version,
-    }))
+    let status = if current {
+        Status::AlreadyCurrent
+    } else {
+        Status::NeedsUpdate
+    };
+    Ok(output(ctx, status, &component, None))
+}
+
+/// The task's output; `job` adds what an update did.
+fn output(ctx: &OpCtx, status: Status, c: &Member, job: Option<Output>) -> Value {
+    let base = Output {
+        address: ctx.target.clone(),
+        port: None,
+        status,
+        component: c.name.clone(),
+        component_id: c.software_id.clone(),
+        version: c.version.clone(),
+        from_version: None,
+        jid: None,
+        reboots: None,
+        note: None,
+    };
+    serde_json::to_value(job.unwrap_or(base)).unwrap_or_default()
 }
 
 fn deadline(retry: Duration) -> tokio::time::Instant {
@@ -256,7 +188,7 @@ async fn find_component(c: &mut Client, wanted: &str, retry: Duration) -> Result
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(OpError::permanent(
-            "component_not_found",
+            ErrorClass::ComponentNotFound,
             format!(
                 "{}: no firmware component matches {wanted:?}; installed: {}. Name one by its \
                  ComponentID, part of its name or a short name ({}), case-insensitive",
@@ -270,7 +202,7 @@ async fn find_component(c: &mut Client, wanted: &str, retry: Duration) -> Result
             ),
         )),
         many => Err(OpError::permanent(
-            "component_ambiguous",
+            ErrorClass::ComponentAmbiguous,
             format!(
                 "{}: {wanted:?} matches {} components ({}); name it by ComponentID",
                 c.addr(),
@@ -332,14 +264,11 @@ async fn update(
         }
         None => {
             if component.version == p.version {
-                return Ok(json!({
-                    "address": ctx.target, "status": "already_current",
-                    "component": component.name, "component_id": component.software_id, "version": component.version,
-                }));
+                return Ok(output(ctx, Status::AlreadyCurrent, &component, None));
             }
             if !component.updateable {
                 return Err(OpError::permanent(
-                    "not_updateable",
+                    ErrorClass::NotUpdateable,
                     format!("{}: {} cannot be updated", c.addr(), component.name),
                 ));
             }
@@ -352,7 +281,7 @@ async fn update(
             }
             if let Some(j) = cleared.running {
                 return Err(OpError::retryable(
-                    "busy",
+                    ErrorClass::Busy,
                     format!(
                         "{}: job {} ({}) is {}; the update waits until it ends",
                         c.addr(),
@@ -388,7 +317,7 @@ async fn update(
 /// instead of a bare `cert_changed`.
 fn cert_changed_mid_job(c: &Client, jid: &str, e: OpError) -> OpError {
     match e {
-        OpError::Permanent { kind, message } if kind == "cert_changed" => {
+        OpError::Permanent { kind, message } if kind == ErrorClass::CertChanged => {
             let (host, port) = c
                 .addr()
                 .rsplit_once(':')
@@ -435,19 +364,30 @@ async fn conclude(
     if p.apply_time == ApplyTime::OnReset {
         let j = jobs::get(c, &jid, deadline(retry)).await?;
         if j.waits_for_reboot() {
-            return Ok(json!({
-                "address": ctx.target, "status": "scheduled", "jid": jid,
-                "component": component.name, "component_id": component.software_id, "from_version": cp.from_version,
-                "version": p.version,
-                "note": "the update applies at the host's next reboot",
-            }));
+            return Ok(output(
+                ctx,
+                Status::Scheduled,
+                component,
+                Some(Output {
+                    address: ctx.target.clone(),
+                    port: None,
+                    status: Status::Scheduled,
+                    component: component.name.clone(),
+                    component_id: component.software_id.clone(),
+                    version: p.version.clone(),
+                    from_version: cp.from_version.clone(),
+                    jid: Some(jid),
+                    reboots: Some(cp.reboots),
+                    note: Some("the update applies at the host's next reboot".into()),
+                }),
+            ));
         }
     }
     // Verify what the device now runs.
     let now = find_component(c, &p.component, retry).await?;
     if now.version != p.version {
         return Err(OpError::permanent(
-            "version_mismatch",
+            ErrorClass::VersionMismatch,
             format!(
                 "{}: job {jid} completed but {} reports version {} instead of {}",
                 c.addr(),
@@ -457,11 +397,23 @@ async fn conclude(
             ),
         ));
     }
-    Ok(json!({
-        "address": ctx.target, "status": "updated", "jid": jid,
-        "component": now.name, "component_id": now.software_id, "from_version": cp.from_version, "version": now.version,
-        "reboots": cp.reboots,
-    }))
+    Ok(output(
+        ctx,
+        Status::Updated,
+        &now,
+        Some(Output {
+            address: ctx.target.clone(),
+            port: None,
+            status: Status::Updated,
+            component: now.name.clone(),
+            component_id: now.software_id.clone(),
+            version: now.version.clone(),
+            from_version: cp.from_version.clone(),
+            jid: Some(jid),
+            reboots: Some(cp.reboots),
+            note: None,
+        }),
+    ))
 }
 
 /// Sends the update request; returns the JID.
@@ -539,7 +491,7 @@ async fn start(
         .or(from_body.filter(|j| j.starts_with("JID_")))
         .ok_or_else(|| {
             OpError::permanent(
-                "malformed",
+                ErrorClass::Malformed,
                 format!(
                     "{}: the update was accepted without a Dell job id (Location {location:?})",
                     c.addr()
@@ -551,20 +503,20 @@ async fn start(
 /// A 409 from the update service means another update runs: retry later.
 fn busy_or(e: RedfishError) -> OpError {
     match &e {
-        RedfishError::Http { status: 409, .. } => OpError::retryable("busy", e.to_string()),
+        RedfishError::Http { status: 409, .. } => {
+            OpError::retryable(ErrorClass::Busy, e.to_string())
+        }
         _ => e.into(),
     }
 }
 
 async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
-    let store = ctx
-        .env
-        .firmware
-        .as_ref()
-        .ok_or_else(|| OpError::permanent("image", "this worker has no firmware store"))?;
+    let store = ctx.env.firmware.as_ref().ok_or_else(|| {
+        OpError::permanent(ErrorClass::Image, "this worker has no firmware store")
+    })?;
     let mut obj = store.get(name).await.map_err(|e| {
         OpError::permanent(
-            "image",
+            ErrorClass::Image,
             format!("firmware image {name:?} is not in outpost_firmware: {e}"),
         )
     })?;
@@ -572,14 +524,17 @@ async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = obj.read(&mut buf).await.map_err(|e| {
-            OpError::retryable("image", format!("reading firmware image {name:?}: {e}"))
+            OpError::retryable(
+                ErrorClass::Image,
+                format!("reading firmware image {name:?}: {e}"),
+            )
         })?;
         if n == 0 {
             return Ok(out);
         }
         if out.len() + n > MAX_IMAGE {
             return Err(OpError::permanent(
-                "image",
+                ErrorClass::Image,
                 format!("firmware image {name:?} is larger than {MAX_IMAGE} bytes"),
             ));
         }
@@ -614,7 +569,7 @@ async fn follow(
             Ok(j) => j,
             Err(RedfishError::NotFound { .. }) => {
                 return Err(OpError::permanent(
-                    "job_lost",
+                    ErrorClass::JobLost,
                     format!("{}: Dell job {jid} is no longer in the job queue", c.addr()),
                 ));
             }
@@ -690,7 +645,7 @@ async fn follow(
                 };
                 let left = give_up(ctx, c, jid).await;
                 return Err(OpError::permanent(
-                    "stalled",
+                    ErrorClass::Stalled,
                     format!(
                         "{}: Dell job {jid} stayed {} at {}% for {} s{why}; {left}",
                         c.addr(),
@@ -731,7 +686,7 @@ async fn follow(
         if tokio::time::Instant::now() + poll > until {
             let left = give_up(ctx, c, jid).await;
             return Err(OpError::permanent(
-                "job_timeout",
+                ErrorClass::JobTimeout,
                 format!(
                     "{}: Dell job {jid} did not finish within {} s (last {} {}%); {left}",
                     c.addr(),

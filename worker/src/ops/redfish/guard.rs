@@ -8,6 +8,7 @@
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use outpost_kinds::ErrorClass;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,7 +63,7 @@ async fn try_take(locks: &Locks, key: &str, holder: &str) -> Result<Option<u64>,
             Ok(rev) => Ok(Some(rev)),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(OpError::retryable(
-                "lock",
+                ErrorClass::Lock,
                 format!("device lock store unavailable: {e}"),
             )),
         },

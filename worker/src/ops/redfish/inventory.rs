@@ -3,25 +3,16 @@
 //! component type. Also the lookup the firmware update uses to find the
 //! component it targets.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::Client;
-use super::device::{self, DeviceParams};
+use super::device;
 use super::error::RedfishError;
 use crate::ops::{OpCtx, OpError};
 
 pub const FIRMWARE_INVENTORY: &str = "/redfish/v1/UpdateService/FirmwareInventory";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default)]
-    device: DeviceParams,
-    /// Also list `Previous-` and `Available-` entries, not only installed ones.
-    #[serde(default)]
-    all: bool,
-}
+use outpost_kinds::redfish::inventory::{Component, Output, Params};
 
 /// One firmware component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +26,16 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "updateable": self.updateable,
-            "component_type": self.component_type,
-            "software_id": self.software_id,
-        })
+    /// As the task's output lists it.
+    pub fn component(&self) -> Component {
+        Component {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            updateable: self.updateable,
+            component_type: self.component_type.clone(),
+            software_id: self.software_id.clone(),
+        }
     }
 
     /// Whether `wanted` (a ComponentID, an inventory id, a short name such
@@ -124,9 +116,10 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     };
     s.close().await;
     let members = r?;
-    Ok(json!({
-        "address": ctx.target,
-        "port": port,
-        "components": members.iter().map(Member::to_json).collect::<Vec<_>>(),
-    }))
+    Ok(serde_json::to_value(Output {
+        address: ctx.target.clone(),
+        port,
+        components: members.iter().map(Member::component).collect(),
+    })
+    .unwrap_or_default())
 }

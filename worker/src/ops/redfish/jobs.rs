@@ -6,6 +6,7 @@
 //! apply unasked), deleting one job, and refusing to start while another
 //! job runs.
 
+use outpost_kinds::ErrorClass;
 use serde_json::Value;
 
 use super::client::Client;
@@ -71,7 +72,7 @@ impl DellJob {
 
     /// Why a failed job failed, as an error class: the image could not be
     /// fetched, the package was refused, or something else.
-    pub fn failure_class(&self) -> &'static str {
+    pub fn failure_class(&self) -> ErrorClass {
         let m = self.message.to_ascii_lowercase();
         let any = |words: &[&str]| words.iter().any(|w| m.contains(w));
         if any(&[
@@ -82,7 +83,7 @@ impl DellJob {
             "unable to connect",
             "file not found",
         ]) {
-            "image_download_failed"
+            ErrorClass::ImageDownloadFailed
         } else if any(&[
             "verification failed",
             "verify",
@@ -92,9 +93,9 @@ impl DellJob {
             "not applicable",
             "invalid package",
         ]) {
-            "package_invalid"
+            ErrorClass::PackageInvalid
         } else {
-            "job_failed"
+            ErrorClass::JobFailed
         }
     }
 }
@@ -284,12 +285,15 @@ mod tests {
         }
         assert_eq!(
             job("Failed", "Unable to transfer image file: HTTP 404.").failure_class(),
-            "image_download_failed"
+            ErrorClass::ImageDownloadFailed
         );
         assert_eq!(
             job("Failed", "Package verification failed.").failure_class(),
-            "package_invalid"
+            ErrorClass::PackageInvalid
         );
-        assert_eq!(job("Failed", "Job failed.").failure_class(), "job_failed");
+        assert_eq!(
+            job("Failed", "Job failed.").failure_class(),
+            ErrorClass::JobFailed
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! the same certificate. Detached contexts keep pins in memory.
 
 use async_nats::jetstream::kv;
+use outpost_kinds::ErrorClass;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,7 +39,10 @@ pub fn keyed(class: &str, address: &str, port: u16) -> String {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> OpError {
-    OpError::retryable("inventory", format!("inventory store unavailable: {e}"))
+    OpError::retryable(
+        ErrorClass::Inventory,
+        format!("inventory store unavailable: {e}"),
+    )
 }
 
 /// A first connection's certificate did not become the pin: another
@@ -81,7 +85,7 @@ impl Pins {
         }
         let seen = seen.ok_or_else(|| {
             OpError::retryable(
-                "tls",
+                ErrorClass::Tls,
                 format!("{address}: no certificate seen on the connection"),
             )
         })?;

@@ -4,48 +4,19 @@
 //! it was for `PushPowerButton`). Also the reboot the
 //! firmware update uses: graceful first, forced after a deadline.
 
-use serde::Deserialize;
+use outpost_kinds::ErrorClass;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::client::Client;
-use super::device::{self, DeviceParams};
+use super::device;
 use super::error::RedfishError;
 use crate::ops::{OpCtx, OpError};
 
 pub const SYSTEM: &str = "/redfish/v1/Systems/System.Embedded.1";
 const RESET: &str = "/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset";
 
-pub const RESET_TYPES: &[&str] = &[
-    "On",
-    "ForceOff",
-    "GracefulShutdown",
-    "GracefulRestart",
-    "ForceRestart",
-    "PowerCycle",
-    "PushPowerButton",
-    "Nmi",
-];
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default)]
-    device: DeviceParams,
-    reset_type: String,
-    /// How long to wait for the requested state.
-    #[serde(default = "default_wait_s")]
-    wait_s: u64,
-    #[serde(default = "default_poll_ms")]
-    poll_ms: u64,
-}
-
-fn default_wait_s() -> u64 {
-    600
-}
-fn default_poll_ms() -> u64 {
-    2000
-}
+use outpost_kinds::redfish::power::{Output, Params, ResetType};
 
 /// Power state and last reset time of the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +135,7 @@ pub async fn reboot(
     match wait_for(ctx, c, wait, poll, retry, &mut back).await? {
         Some(_) => Ok(kind),
         None => Err(OpError::retryable(
-            "power_timeout",
+            ErrorClass::PowerTimeout,
             format!(
                 "{}: host did not come back on within {} s after {kind}",
                 c.addr(),
@@ -176,16 +147,6 @@ pub async fn reboot(
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
-    if !RESET_TYPES.contains(&p.reset_type.as_str()) {
-        return Err(OpError::permanent(
-            "params",
-            format!(
-                "reset_type {:?} is not one of {}",
-                p.reset_type,
-                RESET_TYPES.join(", ")
-            ),
-        ));
-    }
     let mut s = device::open(ctx, p.device.clone()).await?;
     let r = tokio::select! {
         r = power(ctx, &mut s.client, &p, Duration::from_secs(s.params.retry_s)) => r,
@@ -196,51 +157,56 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
 }
 
 async fn power(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
+    use ResetType as R;
     let before = host_power(c, tokio::time::Instant::now() + retry).await?;
-    let want_on = matches!(p.reset_type.as_str(), "On");
-    let want_off = matches!(p.reset_type.as_str(), "ForceOff" | "GracefulShutdown");
+    let output = |state: String, changed: bool| {
+        serde_json::to_value(Output {
+            address: ctx.target.clone(),
+            port: Some(p.device.port),
+            reset_type: p.reset_type,
+            power_state: state,
+            changed,
+        })
+        .unwrap_or_default()
+    };
+    let want_on = p.reset_type == R::On;
+    let want_off = matches!(p.reset_type, R::ForceOff | R::GracefulShutdown);
     if (want_on && before.state == "On") || (want_off && before.state == "Off") {
-        return Ok(json!({
-            "address": ctx.target, "reset_type": p.reset_type,
-            "power_state": before.state, "changed": false,
-        }));
+        return Ok(output(before.state, false));
     }
-    post_reset(c, &p.reset_type, tokio::time::Instant::now() + retry).await?;
-    ctx.progress(10, format!("{} sent", p.reset_type));
+    let name = p.reset_type.as_str();
+    post_reset(c, name, tokio::time::Instant::now() + retry).await?;
+    ctx.progress(10, format!("{name} sent"));
     let wait = Duration::from_secs(p.wait_s);
     let poll = Duration::from_millis(p.poll_ms.max(10));
-    let reached = match p.reset_type.as_str() {
-        "On" => wait_for(ctx, c, wait, poll, retry, |h| h.state == "On").await?,
-        "ForceOff" | "GracefulShutdown" => {
+    // The button turns a running host off (through its OS) and a host
+    // that is off on.
+    let through_os =
+        p.reset_type.graceful() || (p.reset_type == R::PushPowerButton && before.state != "Off");
+    let reached = match p.reset_type {
+        R::On => wait_for(ctx, c, wait, poll, retry, |h| h.state == "On").await?,
+        R::ForceOff | R::GracefulShutdown => {
             wait_for(ctx, c, wait, poll, retry, |h| h.state == "Off").await?
         }
-        "GracefulRestart" | "ForceRestart" | "PowerCycle" => {
+        R::GracefulRestart | R::ForceRestart | R::PowerCycle => {
             wait_for(ctx, c, wait, poll, retry, back_on(&before)).await?
         }
-        // The button turns a running host off (through its OS) and a
-        // host that is off on.
-        "PushPowerButton" if before.state == "Off" => {
+        R::PushPowerButton if before.state == "Off" => {
             wait_for(ctx, c, wait, poll, retry, |h| h.state == "On").await?
         }
-        "PushPowerButton" => wait_for(ctx, c, wait, poll, retry, |h| h.state == "Off").await?,
+        R::PushPowerButton => wait_for(ctx, c, wait, poll, retry, |h| h.state == "Off").await?,
         // An NMI has no state to wait for.
-        _ => Some(host_power(c, tokio::time::Instant::now() + retry).await?),
+        R::Nmi => Some(host_power(c, tokio::time::Instant::now() + retry).await?),
     };
     match reached {
-        Some(h) => Ok(json!({
-            "address": ctx.target, "reset_type": p.reset_type,
-            "power_state": h.state, "changed": true,
-        })),
+        Some(h) => Ok(output(h.state, true)),
         None => Err(OpError::permanent(
-            "power_timeout",
+            ErrorClass::PowerTimeout,
             format!(
-                "{}: {} was accepted but the host did not reach the state within {} s{}",
+                "{}: {name} was accepted but the host did not reach the state within {} s{}",
                 c.addr(),
-                p.reset_type,
                 p.wait_s,
-                if p.reset_type.starts_with("Graceful")
-                    || (p.reset_type == "PushPowerButton" && before.state != "Off")
-                {
+                if through_os {
                     " (the OS may ignore graceful requests; a Force reset type does not depend on it)"
                 } else {
                     ""

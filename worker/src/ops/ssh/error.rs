@@ -3,6 +3,7 @@
 //! never retried: a second try would lock accounts or trust an impostor.
 
 use super::super::OpError;
+use outpost_kinds::ErrorClass;
 use thiserror::Error;
 
 /// Why collecting from a device failed. Messages never carry secrets.
@@ -68,25 +69,25 @@ pub enum SshError {
 
 impl SshError {
     /// The machine-readable class reported as the task's `error_kind`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorClass {
         match self {
-            SshError::Refused { .. } => "refused",
-            SshError::Timeout { .. } => "timeout",
-            SshError::Dns { .. } => "dns",
-            SshError::Unreachable { .. } => "unreachable",
-            SshError::Auth { .. } | SshError::Enable { .. } => "auth",
-            SshError::KeyExchange { .. } => "key_exchange",
-            SshError::HostKeyChanged { .. } => "host_key_changed",
-            SshError::HostKeyUnknown { .. } => "host_key_unknown",
-            SshError::PromptNotFound { .. } => "prompt_not_found",
-            SshError::CommandTimeout { .. } => "command_timeout",
-            SshError::OutputTooLarge { .. } => "output_too_large",
-            SshError::LineTooLong { .. } => "line_too_long",
-            SshError::HandshakeReset { .. } => "handshake_reset",
-            SshError::Disconnected { .. } => "disconnected",
-            SshError::Protocol { .. } => "protocol",
-            SshError::Credential(_) => "credential",
-            SshError::Store(_) => "host_key_store",
+            SshError::Refused { .. } => ErrorClass::Refused,
+            SshError::Timeout { .. } => ErrorClass::Timeout,
+            SshError::Dns { .. } => ErrorClass::Dns,
+            SshError::Unreachable { .. } => ErrorClass::Unreachable,
+            SshError::Auth { .. } | SshError::Enable { .. } => ErrorClass::Auth,
+            SshError::KeyExchange { .. } => ErrorClass::KeyExchange,
+            SshError::HostKeyChanged { .. } => ErrorClass::HostKeyChanged,
+            SshError::HostKeyUnknown { .. } => ErrorClass::HostKeyUnknown,
+            SshError::PromptNotFound { .. } => ErrorClass::PromptNotFound,
+            SshError::CommandTimeout { .. } => ErrorClass::CommandTimeout,
+            SshError::OutputTooLarge { .. } => ErrorClass::OutputTooLarge,
+            SshError::LineTooLong { .. } => ErrorClass::LineTooLong,
+            SshError::HandshakeReset { .. } => ErrorClass::HandshakeReset,
+            SshError::Disconnected { .. } => ErrorClass::Disconnected,
+            SshError::Protocol { .. } => ErrorClass::Protocol,
+            SshError::Credential(_) => ErrorClass::Credential,
+            SshError::Store(_) => ErrorClass::HostKeyStore,
         }
     }
 
@@ -133,20 +134,22 @@ mod tests {
             known: "k".into(),
             presented: "p".into(),
         };
-        assert!(matches!(OpError::from(auth), OpError::Permanent { kind, .. } if kind == "auth"));
         assert!(
-            matches!(OpError::from(changed), OpError::Permanent { kind, .. } if kind == "host_key_changed")
+            matches!(OpError::from(auth), OpError::Permanent { kind, .. } if kind == ErrorClass::Auth)
+        );
+        assert!(
+            matches!(OpError::from(changed), OpError::Permanent { kind, .. } if kind == ErrorClass::HostKeyChanged)
         );
         let reset = SshError::HandshakeReset {
             addr: "a".into(),
             cause: "connection reset by peer".into(),
         };
         assert!(
-            matches!(OpError::from(reset), OpError::Retryable { kind, .. } if kind == "handshake_reset")
+            matches!(OpError::from(reset), OpError::Retryable { kind, .. } if kind == ErrorClass::HandshakeReset)
         );
         let refused = SshError::Refused { addr: "a".into() };
         assert!(
-            matches!(OpError::from(refused), OpError::Retryable { kind, .. } if kind == "refused")
+            matches!(OpError::from(refused), OpError::Retryable { kind, .. } if kind == ErrorClass::Refused)
         );
     }
 }

@@ -3,6 +3,7 @@
 //! the `outpost_captures` object store. The credential is resolved from the
 //! zone's vault here, in the zone; only its name travels on NATS.
 
+use outpost_kinds::ErrorClass;
 pub mod client;
 pub mod error;
 pub mod gate;
@@ -106,13 +107,13 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;
     if split_enable(&p.commands).1.is_empty() {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             "the job has no commands (besides enable)",
         ));
     }
     if p.port == 0 || ctx.target.is_empty() {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             "the device has no address or port",
         ));
     }
@@ -240,7 +241,7 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
 async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
     let Some(store) = &ctx.env.captures else {
         return Err(OpError::retryable(
-            "capture_upload",
+            ErrorClass::CaptureUpload,
             "the captures object store is not available",
         ));
     };
@@ -248,7 +249,10 @@ async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
     let mut reader = std::io::Cursor::new(body);
     let mut reader = tokio::io::BufReader::new(&mut reader);
     store.put(name.as_str(), &mut reader).await.map_err(|e| {
-        OpError::retryable("capture_upload", format!("cannot store the capture: {e}"))
+        OpError::retryable(
+            ErrorClass::CaptureUpload,
+            format!("cannot store the capture: {e}"),
+        )
     })?;
     Ok(name)
 }

@@ -39,17 +39,9 @@ pub struct Blocker {
     pub reason: String,
 }
 
-/// Cluster facts that decide whether maintenance mode can empty a host.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ClusterInfo {
-    pub name: String,
-    pub drs_enabled: bool,
-    pub hosts: u32,
-    /// Hosts of the cluster out of service: in maintenance or not connected.
-    pub out_of_service: u32,
-    /// Their names.
-    pub out_of_service_hosts: Vec<String>,
-}
+/// Cluster facts that decide whether maintenance mode can empty a host
+/// (the contract a rolling update reads them by).
+pub use outpost_kinds::vcenter::ClusterInfo;
 
 fn text(p: &Props, k: &str) -> String {
     p.get(k)

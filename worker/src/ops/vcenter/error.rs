@@ -4,6 +4,7 @@
 //! operator can act on.
 
 use super::super::OpError;
+use outpost_kinds::ErrorClass;
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -59,18 +60,18 @@ pub enum VimError {
 }
 
 impl VimError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorClass {
         match self {
-            VimError::Connect { .. } => "connect",
-            VimError::Timeout { .. } => "timeout",
-            VimError::CertChanged { .. } => "cert_changed",
-            VimError::Auth { .. } => "auth",
-            VimError::NotAuthenticated { .. } => "not_authenticated",
-            VimError::HostNotFound { .. } => "host_not_found",
-            VimError::Fault { .. } => "vim_fault",
-            VimError::Http { .. } => "http",
-            VimError::Malformed { .. } => "malformed",
-            VimError::TooLarge { .. } => "response_too_large",
+            VimError::Connect { .. } => ErrorClass::Connect,
+            VimError::Timeout { .. } => ErrorClass::Timeout,
+            VimError::CertChanged { .. } => ErrorClass::CertChanged,
+            VimError::Auth { .. } => ErrorClass::Auth,
+            VimError::NotAuthenticated { .. } => ErrorClass::NotAuthenticated,
+            VimError::HostNotFound { .. } => ErrorClass::HostNotFound,
+            VimError::Fault { .. } => ErrorClass::VimFault,
+            VimError::Http { .. } => ErrorClass::Http,
+            VimError::Malformed { .. } => ErrorClass::Malformed,
+            VimError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
         }
     }
 

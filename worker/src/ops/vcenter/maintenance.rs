@@ -14,6 +14,7 @@ use super::client::VimClient;
 use super::error::VimError;
 use crate::ops::redfish::pins::keyed;
 use crate::ops::{OpCtx, OpError};
+use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -70,7 +71,7 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
     let address = ctx.target.trim().to_string();
     if address.is_empty() || address.contains(char::is_whitespace) || p.port == 0 {
         return Err(OpError::permanent(
-            "params",
+            ErrorClass::Params,
             format!(
                 "target {address:?} port {} is not a vCenter address",
                 p.port
@@ -113,7 +114,10 @@ pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
     if p.host.trim().is_empty() {
-        return Err(OpError::permanent("params", "params.host is empty"));
+        return Err(OpError::permanent(
+            ErrorClass::Params,
+            "params.host is empty",
+        ));
     }
     let mut client = connect(ctx, &p).await?;
     let r = tokio::select! {
@@ -178,7 +182,7 @@ async fn act(ctx: &OpCtx, client: &mut VimClient, p: &Params) -> Result<Value, O
             }
             if host.connection_state != "connected" {
                 return Err(OpError::permanent(
-                    "host_not_connected",
+                    ErrorClass::HostNotConnected,
                     format!(
                         "host {} is {} in vCenter; maintenance mode needs it connected",
                         host.name, host.connection_state
@@ -211,7 +215,7 @@ async fn act(ctx: &OpCtx, client: &mut VimClient, p: &Params) -> Result<Value, O
                         msg.push_str(&format!("; blockers: {}", blocker_text(&s.blockers)));
                     }
                     let kind = if e.fault() == Some("Timedout") {
-                        "maintenance_timeout"
+                        ErrorClass::MaintenanceTimeout
                     } else {
                         e.kind()
                     };
@@ -270,7 +274,7 @@ async fn act(ctx: &OpCtx, client: &mut VimClient, p: &Params) -> Result<Value, O
                 Ok(()) => {}
                 Err(VimError::Timeout { .. }) => {
                     return Err(OpError::permanent(
-                        "host_not_connected",
+                        ErrorClass::HostNotConnected,
                         format!(
                             "host {} did not connect to vCenter within {} s",
                             host.name, p.timeout_s
