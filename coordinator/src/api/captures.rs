@@ -29,7 +29,11 @@ pub async fn get(
     });
     let (kind, status, output) = match found {
         Some(Some(t)) => t,
-        Some(None) => return Err(ApiError::NotFound(format!("job {id:?} has no task {task:?}"))),
+        Some(None) => {
+            return Err(ApiError::NotFound(format!(
+                "job {id:?} has no task {task:?}"
+            )));
+        }
         None if state.engine.archived(&id).await?.is_some() => {
             return Err(ApiError::NotFound(format!(
                 "job {id:?} is archived: its tasks and captures are no longer served"
