@@ -77,16 +77,17 @@ impl DeviceResult {
         }
     }
 
-    /// From a task's final state; `why` replaces an empty reason.
+    /// From a task's final state; `why` is said after its own reason.
     pub fn from_state(task: &Value, why: Option<&str>) -> DeviceResult {
         let info = TaskInfo::of(task);
         let status = task["status"].as_str().unwrap_or_default();
         let kind = task["error_kind"].as_str().unwrap_or(status);
-        let error = match (task["error"].as_str().filter(|e| !e.is_empty()), why) {
-            (Some(e), _) => kind_and_error(kind, e),
-            (None, Some(w)) => kind_and_error(kind, w),
-            (None, None) => kind.to_string(),
-        };
+        let said: Vec<&str> = [task["error"].as_str(), why]
+            .into_iter()
+            .flatten()
+            .filter(|e| !e.is_empty())
+            .collect();
+        let error = kind_and_error(kind, &said.join("; "));
         DeviceResult {
             task: task["id"].as_str().unwrap_or_default().to_string(),
             address: info.address,
@@ -145,5 +146,13 @@ mod tests {
         let d = DeviceResult::from_state(&t, Some("not collected"));
         assert_eq!(d.error, "cancelled: not collected");
         assert_eq!(DeviceResult::from_state(&t, None).error, "cancelled");
+        let mut t = t;
+        t["error_kind"] = "cancelled".into();
+        t["error"] = "cancelled before it started".into();
+        let d = DeviceResult::from_state(&t, Some("not collected"));
+        assert_eq!(
+            d.error,
+            "cancelled: cancelled before it started; not collected"
+        );
     }
 }

@@ -259,7 +259,7 @@ async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
             "the captures object store is not available",
         ));
     };
-    let name = format!("{}/{}", ctx.job_id, ctx.task_id);
+    let name = outpost_proto::names::capture_object(&ctx.job_id, &ctx.task_id);
     let mut reader = std::io::Cursor::new(body);
     let mut reader = tokio::io::BufReader::new(&mut reader);
     store.put(name.as_str(), &mut reader).await.map_err(|e| {
