@@ -5,13 +5,17 @@
 //! coordinator's `capture_dir`; the credential from `--credential`, then
 //! `credentials.credential_set`, then the vault default, an unknown one
 //! refused before anything runs; a zone without a worker said at submit
-//! and while waiting, `--wait-timeout` giving up with exit code 1.
+//! and while waiting, `--wait-timeout` giving up with exit code 1, and a
+//! run without it going on once a worker of the zone arrives.
 
 use anyhow::Result;
 use outpost_sim::ssh::{DeviceSpec, Fault, Platform, SshSim};
 use outpost_tests::collect::{CollectFleet, Cred, Row, job_file};
+use outpost_tests::fleet_bin;
+use outpost_tests::procs::Proc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -383,11 +387,29 @@ async fn a_zone_without_worker_is_said_and_wait_timeout_gives_up() -> Result<()>
     assert!(out.contains("No captures saved."), "{out}");
     assert!(!out.contains("Saved 0"), "{out}");
 
-    // With a worker in beta the same job runs to the end.
+    // Without a timeout the run waits, says so, and goes on when a worker
+    // of the zone arrives.
+    let home = f.home.to_string_lossy().into_owned();
+    let mut cli = Proc::spawn(
+        "run-job",
+        fleet_bin("outpost")?,
+        &["run-job", "--job", jb.as_str(), "-y"].map(OsStr::new),
+        &[("OUTPOST_API", &f.fleet.api.base), ("HOME", &home)],
+    )?;
+    cli.wait_for_line(
+        |l| l.starts_with("  Waiting: no live worker serves zone \"beta\""),
+        Duration::from_secs(60),
+    )
+    .await?;
     f.worker("beta", "w-beta", &[]).await?;
-    let (code, out, err) = f.outpost(&["run-job", "--job", &jb, "-y"], "").await?;
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains("Warning:"), "{out}");
+    let status = cli.wait_exit(Duration::from_secs(120)).await?;
+    let out = cli.stdout().join("\n");
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("  Zone \"beta\" is served now (w-beta)"),
+        "{out}"
+    );
+    assert!(out.contains("Results: 1 success, 0 failed"), "{out}");
     assert!(f.collections().join("configs/b1.txt").exists(), "{out}");
     Ok(())
 }

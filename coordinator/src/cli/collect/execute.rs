@@ -48,20 +48,46 @@ struct Progress {
     /// Zone → tasks without a result yet.
     waiting: HashMap<String, usize>,
     reported: HashSet<String>,
+    /// Zones said to have no live worker, and when that was last said.
+    unserved: HashMap<String, Instant>,
 }
 
-struct Follower<'a> {
+impl Progress {
+    /// Marks `zone` served again; true if it had been said unserved.
+    fn served(&mut self, zone: &str) -> bool {
+        self.unserved.remove(zone).is_some()
+    }
+}
+
+struct Follower<'a, N: Fn(&str)> {
     tasks: &'a HashMap<String, TaskInfo>,
     progress: &'a Mutex<Progress>,
     tx: mpsc::UnboundedSender<DeviceResult>,
+    on_notice: &'a N,
     debug: bool,
 }
 
-impl Sink for Follower<'_> {
+impl<N: Fn(&str)> Sink for Follower<'_, N> {
     fn job(&mut self, _job: &JobState) {}
     fn task(&mut self, ev: &Value) {
         if self.debug {
             eprintln!("{}", super::super::render::event_line(ev));
+        }
+        if ev["type"] == "started" {
+            // A zone said to have no worker is served as soon as one starts a task.
+            let zone = ev["zone"].as_str().unwrap_or_default();
+            let told = self
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .served(zone);
+            if told {
+                (self.on_notice)(&format!(
+                    "Zone {zone:?} is served now ({})",
+                    ev["worker_id"].as_str().unwrap_or_default()
+                ));
+            }
+            return;
         }
         if ev["type"] != "result" {
             return;
@@ -123,7 +149,6 @@ where
         }
     }
     let timed_out = AtomicBool::new(false);
-    let unserved: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
     let (tx, rx) = mpsc::unbounded_channel();
 
     // Follows the job, then reports the tasks that ended without a result.
@@ -132,6 +157,7 @@ where
             tasks: &tasks,
             progress: &progress,
             tx,
+            on_notice: &on_notice,
             debug: opts.debug,
         };
         let done = follow::watch(client, &job.id, &mut follower).await?;
@@ -149,10 +175,11 @@ where
             }
             let why = timed_out.load(Ordering::Relaxed).then(|| {
                 let zone = t["zone"].as_str().unwrap_or_default();
-                let no_worker = unserved
+                let no_worker = progress
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .contains(zone);
+                    .unserved
+                    .contains_key(zone);
                 format!(
                     "not collected within --wait-timeout {}s{}",
                     opts.wait_timeout.unwrap_or(0),
@@ -178,7 +205,6 @@ where
         let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
         let expiry = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(expiry);
-        let mut said: HashMap<String, Instant> = HashMap::new();
         loop {
             tokio::select! {
                 r = &mut follow_all => break r,
@@ -197,15 +223,16 @@ where
                     let Ok((workers, _)) = client.workers().await else { continue };
                     for (zone, n) in waiting {
                         let live = serving(&workers, &zone);
-                        let mut gone = unserved.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
                         if live.is_empty() {
-                            gone.insert(zone.clone());
-                            if said.get(&zone).is_none_or(|t| t.elapsed() >= REPEAT_EVERY) {
+                            let due = p.unserved.get(&zone).is_none_or(|t| t.elapsed() >= REPEAT_EVERY);
+                            if due {
+                                p.unserved.insert(zone.clone(), Instant::now());
+                                drop(p);
                                 on_notice(&format!("Waiting: {}", no_worker(&zone, n, opts.wait_timeout)));
-                                said.insert(zone, Instant::now());
                             }
-                        } else if said.remove(&zone).is_some() {
-                            gone.remove(&zone);
+                        } else if p.served(&zone) {
+                            drop(p);
                             let ids: Vec<&str> = live.iter().map(|w| w.worker_id.as_str()).collect();
                             on_notice(&format!("Zone {zone:?} is served now ({})", ids.join(", ")));
                         }
