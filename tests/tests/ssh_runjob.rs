@@ -385,6 +385,11 @@ async fn a_zone_without_worker_is_said_and_wait_timeout_gives_up() -> Result<()>
         .await?;
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("No captures saved."), "{out}");
+    // Gone before the first check while waiting: the reason still names the zone.
+    assert!(
+        out.contains("not collected within --wait-timeout 2s; no live worker served zone \"beta\""),
+        "{out}"
+    );
     assert!(!out.contains("Saved 0"), "{out}");
 
     // Without a timeout the run waits, says so, and goes on when a worker

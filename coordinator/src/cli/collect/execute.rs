@@ -48,8 +48,9 @@ struct Progress {
     /// Zone → tasks without a result yet.
     waiting: HashMap<String, usize>,
     reported: HashSet<String>,
-    /// Zones said to have no live worker, and when that was last said.
-    unserved: HashMap<String, Instant>,
+    /// Zones known to have no live worker, and when that was last said
+    /// while waiting (`None`: only when planning).
+    unserved: HashMap<String, Option<Instant>>,
 }
 
 impl Progress {
@@ -148,6 +149,17 @@ where
             *p.waiting.entry(t.zone.clone()).or_insert(0) += 1;
         }
     }
+    // Zones without a worker at submit were said when planning; known
+    // here so a worker's arrival and a timeout's reason can name them.
+    if let Ok((workers, _)) = client.workers().await {
+        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+        let zones: Vec<String> = p.waiting.keys().cloned().collect();
+        for zone in zones {
+            if serving(&workers, &zone).is_empty() {
+                p.unserved.insert(zone, None);
+            }
+        }
+    }
     let timed_out = AtomicBool::new(false);
     let (tx, rx) = mpsc::unbounded_channel();
 
@@ -225,9 +237,12 @@ where
                         let live = serving(&workers, &zone);
                         let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
                         if live.is_empty() {
-                            let due = p.unserved.get(&zone).is_none_or(|t| t.elapsed() >= REPEAT_EVERY);
+                            let due = p
+                                .unserved
+                                .get(&zone)
+                                .is_none_or(|t| t.is_none_or(|t| t.elapsed() >= REPEAT_EVERY));
                             if due {
-                                p.unserved.insert(zone.clone(), Instant::now());
+                                p.unserved.insert(zone.clone(), Some(Instant::now()));
                                 drop(p);
                                 on_notice(&format!("Waiting: {}", no_worker(&zone, n, opts.wait_timeout)));
                             }
