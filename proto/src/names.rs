@@ -21,6 +21,11 @@ pub const HOSTKEYS_BUCKET: &str = "outpost_hostkeys";
 pub const DSM_BUCKET: &str = "outpost_dsm";
 /// Object store for SSH captures travelling back to the coordinator.
 pub const CAPTURES_STORE: &str = "outpost_captures";
+
+/// The name of a task's capture in [`CAPTURES_STORE`]: `<job id>/<task id>`.
+pub fn capture_object(job_id: &str, task_id: &str) -> String {
+    format!("{job_id}/{task_id}")
+}
 /// Object store for firmware images pushed to iDRACs.
 pub const FIRMWARE_STORE: &str = "outpost_firmware";
 /// KV bucket of finished jobs' summaries once they left the hot state.

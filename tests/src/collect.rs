@@ -1,7 +1,8 @@
 //! Harness for the SSH collection tests: a zone vault made with the
 //! `outpost vault` CLI, inventory and job files, a fleet whose coordinator
 //! knows the inventory and capture directory and whose workers unlock the
-//! vault, and a runner for `outpost run-job` / `run-jobs`.
+//! vault, and a runner for `outpost run-job` / `run-jobs` whose home is a
+//! directory of the test (where captures go without a `base_path`).
 
 use crate::fleet::{Fleet, FleetOptions, TWO_ZONES};
 use crate::fleet_bin;
@@ -30,7 +31,20 @@ pub async fn outpost(
     envs: &[(&str, &str)],
     stdin: &str,
 ) -> Result<(i32, String, String)> {
+    outpost_in(None, args, envs, stdin).await
+}
+
+/// As [`outpost`], run in the directory `cwd` when given.
+pub async fn outpost_in(
+    cwd: Option<&Path>,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: &str,
+) -> Result<(i32, String, String)> {
     let mut cmd = tokio::process::Command::new(fleet_bin("outpost")?);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -133,7 +147,10 @@ pub fn job_file(job_id: &str, commands: &str, name_pattern: Option<&str>, timeou
 /// A fleet for collection tests.
 pub struct CollectFleet {
     pub fleet: Fleet,
+    /// The coordinator's `capture_dir` (jobs submitted through the API).
     pub captures: PathBuf,
+    /// `HOME` of the `outpost` runs.
+    pub home: PathBuf,
     pub vault: PathBuf,
     pub inventory: PathBuf,
 }
@@ -154,6 +171,8 @@ impl CollectFleet {
         let inventory = dir.join("inventory.csv");
         write_inventory(&inventory, rows)?;
         let captures = dir.join("captures");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home)?;
         let vault = make_vault(dir, creds).await?;
         // Top-level keys go first; `[[inventory]]` is a table, after the zones.
         let fleet = Fleet::start_with(FleetOptions {
@@ -168,6 +187,7 @@ impl CollectFleet {
         Ok(CollectFleet {
             fleet,
             captures,
+            home,
             vault,
             inventory,
         })
@@ -181,11 +201,41 @@ impl CollectFleet {
         self.fleet
             .worker_env(zone, id, &args, &[("OUTPOST_VAULT_PASS", VAULT_PASS)])
             .await?;
+        // Live once its presence is listed (what `run-job` checks).
+        self.fleet
+            .api
+            .wait_workers(Duration::from_secs(30), |ws| {
+                ws.iter().any(|w| w["worker_id"] == id)
+            })
+            .await?;
         Ok(())
     }
 
-    /// Runs `outpost` against this fleet's API.
+    /// Where `outpost run-job` writes captures for a job file without
+    /// `storage.base_path`: VelocityCollector's `~/.vcollector/collections`.
+    pub fn collections(&self) -> PathBuf {
+        self.home.join(".vcollector/collections")
+    }
+
+    /// Runs `outpost` against this fleet's API, with [`CollectFleet::home`] as `HOME`.
     pub async fn outpost(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
-        outpost(args, &[("OUTPOST_API", &self.fleet.api.base)], stdin).await
+        self.outpost_in(None, args, stdin).await
+    }
+
+    /// As [`CollectFleet::outpost`], run in the directory `cwd` when given.
+    pub async fn outpost_in(
+        &self,
+        cwd: Option<&Path>,
+        args: &[&str],
+        stdin: &str,
+    ) -> Result<(i32, String, String)> {
+        let home = self.home.to_string_lossy().into_owned();
+        outpost_in(
+            cwd,
+            args,
+            &[("OUTPOST_API", &self.fleet.api.base), ("HOME", &home)],
+            stdin,
+        )
+        .await
     }
 }

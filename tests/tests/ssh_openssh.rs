@@ -44,7 +44,7 @@ async fn collects_from_openssh_then_refuses_a_changed_host_key() -> Result<()> {
     let (code, out, err) = f.outpost(&["run-job", "--job", &j, "-y"], "").await?;
     assert_eq!(code, 0, "run-job failed:\n{out}\n{err}");
     assert!(out.contains("Found 1 matching devices"), "{out}");
-    assert!(out.contains("[1/1] ✓ 127.0.0.1 - "), "{out}");
+    assert!(out.contains("[1/1] ✓ linux-1 (127.0.0.1) - "), "{out}");
     assert!(out.contains("Results: 1 success, 0 failed"), "{out}");
     assert!(
         out.contains("Using credentials: lab (user: outpost-sshtest)"),
@@ -54,7 +54,7 @@ async fn collects_from_openssh_then_refuses_a_changed_host_key() -> Result<()> {
         !out.contains(&password) && !err.contains(&password),
         "the password leaked"
     );
-    let capture = std::fs::read_to_string(f.captures.join("configs/linux-1.txt"))?;
+    let capture = std::fs::read_to_string(f.collections().join("configs/linux-1.txt"))?;
     // The shell expanded the arithmetic: the output, not the echo of the command.
     assert!(capture.contains("outpost-42"), "{capture:?}");
     assert!(capture.contains("Linux"), "{capture:?}");
@@ -107,7 +107,7 @@ async fn wrong_password_fails_as_auth_without_retry() -> Result<()> {
     let (code, out, err) = f.outpost(&["run-job", "--job", &j, "-y"], "").await?;
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        out.contains("[1/1] ✗ 127.0.0.1 - auth: authentication as \"outpost-sshtest\""),
+        out.contains("[1/1] ✗ linux-2 (127.0.0.1) - auth: authentication as \"outpost-sshtest\""),
         "{out}"
     );
     assert!(
@@ -203,7 +203,7 @@ async fn hundred_sessions_against_default_max_startups_lose_none() -> Result<()>
         "only {first} of {N} sessions made it at once: {by_attempts:?}"
     );
     for n in &names {
-        let c = std::fs::read_to_string(f.captures.join(format!("configs/{n}.txt")))?;
+        let c = std::fs::read_to_string(f.collections().join(format!("configs/{n}.txt")))?;
         assert!(c.contains("outpost-42"), "{n}: {c:?}");
     }
     Ok(())

@@ -223,7 +223,7 @@ async fn every_fault_has_its_error_class() -> Result<()> {
     assert_eq!(kind("old-unmarked"), "key_exchange");
     assert_eq!(kind("closed"), "refused");
     assert_eq!(kind("silent"), "timeout");
-    let big = std::fs::read_to_string(f.captures.join("configs/big.txt"))?;
+    let big = std::fs::read_to_string(f.collections().join("configs/big.txt"))?;
     assert!(
         big.len() > 2_000_000,
         "big config truncated: {} bytes",
@@ -233,7 +233,7 @@ async fn every_fault_has_its_error_class() -> Result<()> {
         !big.contains("--More--"),
         "pager marker left in the capture"
     );
-    let ios = std::fs::read_to_string(f.captures.join("configs/ok-ios.txt"))?;
+    let ios = std::fs::read_to_string(f.collections().join("configs/ok-ios.txt"))?;
     assert!(ios.contains("hostname ok-ios"), "{ios}");
     assert!(
         !ios.contains("Invalid input"),
@@ -260,7 +260,7 @@ async fn job_spans_two_zones_and_dry_run_limit_work() -> Result<()> {
     f.worker("beta", "w-beta", &[]).await?;
     let job = dir.path().join("job.json");
     let mut doc = job_file("9", "show version", None, 10);
-    doc["storage"]["base_path"] = Value::String("/tmp/elsewhere".into());
+    doc["colour"] = Value::String("red".into());
     std::fs::write(&job, doc.to_string())?;
     let j = job.to_string_lossy().into_owned();
 
@@ -270,8 +270,8 @@ async fn job_spans_two_zones_and_dry_run_limit_work() -> Result<()> {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Found 3 matching devices"), "{out}");
     assert!(
-        out.contains("storage.base_path"),
-        "unacted field not reported: {out}"
+        out.contains("Note: colour: unknown field, ignored"),
+        "unknown field not reported: {out}"
     );
     assert!(
         f.fleet.api.list_jobs().await?.is_empty(),
@@ -296,7 +296,7 @@ async fn job_spans_two_zones_and_dry_run_limit_work() -> Result<()> {
     };
     assert_eq!(worker_of("a1"), Some(Value::from("w-alpha")));
     assert_eq!(worker_of("b1"), Some(Value::from("w-beta")));
-    let junos = std::fs::read_to_string(f.captures.join("configs/b1.txt"))?;
+    let junos = std::fs::read_to_string(f.collections().join("configs/b1.txt"))?;
     assert!(junos.contains("b1"), "{junos}");
     Ok(())
 }
@@ -392,13 +392,13 @@ async fn odd_device_names_get_safe_capture_names_and_every_device_is_collected()
         ("core_sw_1.txt", "plain"),
         ("sw2.txt", "normal"),
     ] {
-        let text = std::fs::read_to_string(f.captures.join("configs").join(file))?;
+        let text = std::fs::read_to_string(f.collections().join("configs").join(file))?;
         assert!(
             text.contains(host),
             "{file} is not {host}'s capture: {text}"
         );
     }
-    let mut written: Vec<String> = std::fs::read_dir(f.captures.join("configs"))?
+    let mut written: Vec<String> = std::fs::read_dir(f.collections().join("configs"))?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()?;
     written.sort();
@@ -406,7 +406,11 @@ async fn odd_device_names_get_safe_capture_names_and_every_device_is_collected()
         written,
         ["___evil.txt", "core_sw_1.txt", "core_sw_1_2.txt", "sw2.txt"]
     );
-    assert!(!dir.path().join("evil").exists() && !f.captures.join("evil").exists());
+    assert!(
+        !dir.path().join("evil").exists()
+            && !f.collections().join("evil").exists()
+            && !f.home.join(".vcollector/evil").exists()
+    );
     let jobs = f.fleet.api.list_jobs().await?;
     let view = f
         .fleet
@@ -477,7 +481,7 @@ async fn a_leading_enable_is_the_enable_step_not_a_command() -> Result<()> {
         ("generic", "hostname generic"),
         ("jun", "jun"),
     ] {
-        let text = std::fs::read_to_string(f.captures.join(format!("configs/{name}.txt")))?;
+        let text = std::fs::read_to_string(f.collections().join(format!("configs/{name}.txt")))?;
         assert!(text.contains(host), "{name}: {text}");
         let first = text
             .lines()

@@ -34,6 +34,26 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// The names this worker can resolve, for its presence entry: names
+    /// and which one is the default, never a username or secret.
+    pub fn names(&self) -> outpost_proto::pb::VaultNames {
+        match self {
+            Credentials::None => outpost_proto::pb::VaultNames::default(),
+            Credentials::Vault(v) => {
+                let list = v.list();
+                outpost_proto::pb::VaultNames {
+                    present: true,
+                    default_name: list
+                        .iter()
+                        .find(|c| c.is_default)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                    names: list.into_iter().map(|c| c.name).collect(),
+                }
+            }
+        }
+    }
+
     /// The login named `name`, else the vault's default; the error lists
     /// the names the vault has.
     pub fn resolve(&self, name: Option<&str>) -> Result<Login, String> {

@@ -1,6 +1,8 @@
 //! The worker's presence in KV `outpost_workers` (`<zone>.<worker_id>`):
-//! kinds, capacity and tasks in flight, refreshed at a third of the bucket's
-//! TTL so a dead worker disappears on its own, and removed on a clean exit.
+//! kinds, capacity, tasks in flight and the names in its credential vault
+//! (names only, so a job naming a credential the zone lacks is refused
+//! before it runs), refreshed at a third of the bucket's TTL so a dead
+//! worker disappears on its own, and removed on a clean exit.
 
 use crate::runner::Shared;
 use outpost_proto::{Message, now_ms, pb, subject};
@@ -23,6 +25,7 @@ pub async fn maintain(
     let hostname = hostname();
     let every = (ttl / 3).max(Duration::from_millis(200));
     let mut announced_draining = false;
+    let vault = shared.env.credentials.names();
     loop {
         let p = pb::WorkerPresence {
             worker_id: shared.cfg.worker_id.clone(),
@@ -40,6 +43,7 @@ pub async fn maintain(
             hostname: hostname.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             draining: draining.is_cancelled(),
+            vault: Some(vault.clone()),
         };
         announced_draining |= p.draining;
         if let Err(e) = shared.bus.workers.put(&key, p.encode_to_vec().into()).await {

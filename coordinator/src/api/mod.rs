@@ -3,6 +3,7 @@
 //! guards of [`guard`]; served with the bounds of [`serve`].
 
 mod auth;
+mod captures;
 mod config;
 mod error;
 mod event_reader;
@@ -65,6 +66,7 @@ pub fn router(mut state: AppState, local: std::net::SocketAddr) -> Router {
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/api/v1/jobs/{id}", get(tasks::job))
         .route("/api/v1/jobs/{id}/tasks", get(tasks::list))
+        .route("/api/v1/jobs/{id}/tasks/{task}/capture", get(captures::get))
         .route("/api/v1/jobs/{id}/events", get(events::follow))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))

@@ -1,5 +1,6 @@
 //! `GET /api/v1/workers`: the live workers of every zone, from their
-//! presence entries in KV `outpost_workers`.
+//! presence entries in KV `outpost_workers`, with the credential names
+//! each can resolve (names only; absent for workers that do not say).
 
 use super::{ApiError, AppState};
 use axum::Json;
@@ -20,6 +21,19 @@ pub struct WorkerView {
     pub draining: bool,
     pub started_at: String,
     pub heartbeat_at: String,
+    /// The worker's credential vault, when the worker reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultView>,
+}
+
+/// The names in a worker's vault.
+#[derive(Debug, Serialize)]
+pub struct VaultView {
+    /// False: the worker runs without a vault.
+    pub present: bool,
+    pub names: Vec<String>,
+    /// The default credential, if the vault has one.
+    pub default: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
@@ -50,6 +64,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>
             draining: p.draining,
             started_at: crate::model::ms_to_rfc3339(p.started_at_ms),
             heartbeat_at: crate::model::ms_to_rfc3339(p.heartbeat_at_ms),
+            vault: p.vault.map(|v| VaultView {
+                present: v.present,
+                names: v.names,
+                default: Some(v.default_name).filter(|d| !d.is_empty()),
+            }),
         });
     }
     out.sort_by(|a, b| (&a.zone, &a.worker_id).cmp(&(&b.zone, &b.worker_id)));

@@ -36,6 +36,20 @@ pub struct Worker {
     pub draining: bool,
     #[serde(default)]
     pub heartbeat_at: String,
+    /// The names in its credential vault; absent when the worker does not say.
+    #[serde(default)]
+    pub vault: Option<WorkerVault>,
+}
+
+/// The credential names a worker reports (never a secret).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerVault {
+    /// False: the worker runs without a vault.
+    pub present: bool,
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +245,17 @@ impl Client {
             None => (reqwest::Method::DELETE, None),
         };
         Ok(self.call(method, &path, body).await?.0)
+    }
+
+    /// The capture of task `task` of job `job`, as a streaming answer.
+    pub async fn capture(&self, job: &str, task: &str) -> Result<reqwest::Response, ClientError> {
+        let path = format!(
+            "/api/v1/jobs/{}/tasks/{}/capture",
+            encode(job),
+            encode(task)
+        );
+        self.send(self.request(reqwest::Method::GET, &path), &path)
+            .await
     }
 
     pub async fn workers(&self) -> Result<(Vec<Worker>, String), ClientError> {

@@ -30,6 +30,22 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `auth: authentication as "u" was rejected`: the error class, then the
+/// message, without repeating the class when the message already starts
+/// with it (`credential: credential: …` from older workers).
+pub fn kind_and_error(kind: &str, error: &str) -> String {
+    let (kind, error) = (kind.trim(), error.trim());
+    let repeats = error
+        .strip_prefix(kind)
+        .is_some_and(|rest| rest.starts_with(':'));
+    match (kind.is_empty(), error.is_empty()) {
+        (true, _) => error.to_string(),
+        (false, true) => kind.to_string(),
+        (false, false) if repeats => error.to_string(),
+        (false, false) => format!("{kind}: {error}"),
+    }
+}
+
 /// `3/10 succeeded, 1 failed, 2 running`
 pub fn counts(c: &Counts) -> String {
     let mut s = format!("{}/{} succeeded", c.get(Status::Succeeded), c.total());
@@ -94,10 +110,11 @@ pub fn job_detail(v: &JobView) -> String {
         .iter()
         .map(|t| {
             let detail = match (&t.error_kind, &t.error) {
-                (Some(k), Some(e)) => format!("{k}: {e}"),
-                (Some(k), None) => k.clone(),
-                (None, Some(e)) => e.clone(),
                 (None, None) => t.output.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+                (k, e) => kind_and_error(
+                    k.as_deref().unwrap_or_default(),
+                    e.as_deref().unwrap_or_default(),
+                ),
             };
             vec![
                 t.id.clone(),
@@ -136,12 +153,37 @@ pub fn workers_table(workers: &[Worker]) -> String {
                 w.kinds.join(","),
                 format!("{}/{}", w.in_flight, w.capacity),
                 if w.draining { "draining" } else { "ready" }.to_string(),
+                match &w.vault {
+                    None => "-".to_string(),
+                    Some(v) if !v.present => "no vault".to_string(),
+                    Some(v) if v.names.is_empty() => "(empty vault)".to_string(),
+                    Some(v) => v
+                        .names
+                        .iter()
+                        .map(|n| {
+                            if v.default.as_ref() == Some(n) {
+                                format!("{n}*")
+                            } else {
+                                n.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                },
                 w.heartbeat_at.clone(),
             ]
         })
         .collect();
     table(
-        &["ZONE", "WORKER", "KINDS", "IN FLIGHT", "STATE", "HEARTBEAT"],
+        &[
+            "ZONE",
+            "WORKER",
+            "KINDS",
+            "IN FLIGHT",
+            "STATE",
+            "CREDENTIALS",
+            "HEARTBEAT",
+        ],
         &rows,
     )
 }
@@ -163,10 +205,9 @@ pub fn event_line(ev: &serde_json::Value) -> String {
         .to_string(),
         "log" => format!("{head} [{}] {}", s("level"), s("line")),
         "retrying" => format!(
-            "{head} will retry in {} ms: {}: {}",
+            "{head} will retry in {} ms: {}",
             ev["delay_ms"].as_u64().unwrap_or(0),
-            s("error_kind"),
-            s("error")
+            kind_and_error(&s("error_kind"), &s("error"))
         ),
         "result" => match ev["outcome"].as_str().unwrap_or_default() {
             "succeeded" => format!(
@@ -179,7 +220,10 @@ pub fn event_line(ev: &serde_json::Value) -> String {
             )
             .trim_end()
             .to_string(),
-            other => format!("{head} {other}: {}: {}", s("error_kind"), s("error")),
+            other => format!(
+                "{head} {other}: {}",
+                kind_and_error(&s("error_kind"), &s("error"))
+            ),
         },
         other => format!("{head} {other}"),
     }
@@ -210,6 +254,21 @@ mod tests {
             ],
         );
         assert_eq!(t, "A    LONG\nxyz  1\nq    22\n");
+    }
+
+    #[test]
+    fn the_error_class_is_said_once() {
+        assert_eq!(kind_and_error("auth", "rejected"), "auth: rejected");
+        assert_eq!(
+            kind_and_error("credential", "credential: no credential named \"x\""),
+            "credential: no credential named \"x\""
+        );
+        assert_eq!(kind_and_error("cancelled", ""), "cancelled");
+        assert_eq!(kind_and_error("", "boom"), "boom");
+        assert_eq!(
+            kind_and_error("auth", "authentication failed"),
+            "auth: authentication failed"
+        );
     }
 
     #[test]

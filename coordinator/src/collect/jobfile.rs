@@ -1,7 +1,9 @@
 //! The VelocityCollector job file, v2.0: every field of the seed's format
-//! is read; fields Outpost does not act on (`vendor`, `description`,
-//! `storage.base_path`, `validation.*`, and anything unknown) are reported
-//! once as notices rather than silently dropped. Errors name the field.
+//! is read, `storage.base_path` (where `outpost run-job` writes captures)
+//! and `credentials.credential_set` (the credential, below `--credential`)
+//! included; fields Outpost does not act on (`vendor`, `description`,
+//! `validation.*`, and anything unknown) are reported once as notices
+//! rather than silently dropped. Errors name the field.
 
 use super::filter::DeviceFilter;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,14 @@ pub struct CollectJob {
     pub inter_command_ms: u64,
     pub max_workers: u32,
     pub filename_pattern: String,
+    /// `storage.base_path` as written (`~` and relative paths are resolved
+    /// by the runner, where it runs).
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// `credentials.credential_set`: the vault credential when no
+    /// `--credential` is given.
+    #[serde(default)]
+    pub credential_set: Option<String>,
     pub notices: Vec<String>,
 }
 
@@ -48,10 +58,6 @@ const NOT_ACTED: &[(&str, &str)] = &[
     ("created_at", "informational"),
     ("updated_at", "informational"),
     ("name", "informational"),
-    (
-        "storage.base_path",
-        "not acted on: captures are written under the coordinator's capture_dir",
-    ),
 ];
 
 struct Reader<'a> {
@@ -265,6 +271,7 @@ pub fn parse_job_file(bytes: &[u8]) -> Result<CollectJob, JobFileError> {
         r.leftovers(&mut notices);
     }
     let mut filename_pattern = "{device_name}.txt".to_string();
+    let mut base_path = None;
     if let Some(s) = top.object("storage")? {
         let mut r = Reader {
             obj: s,
@@ -277,6 +284,23 @@ pub fn parse_job_file(bytes: &[u8]) -> Result<CollectJob, JobFileError> {
         {
             filename_pattern = p;
         }
+        base_path = r.string("base_path")?.filter(|p| !p.trim().is_empty());
+        if base_path.as_deref().is_some_and(|p| p.contains('\0')) {
+            return Err(err("storage.base_path", "contains a NUL byte"));
+        }
+        r.leftovers(&mut notices);
+    }
+    let mut credential_set = None;
+    if let Some(c) = top.object("credentials")? {
+        let mut r = Reader {
+            obj: c,
+            prefix: "credentials",
+            used: vec![],
+        };
+        credential_set = r
+            .string("credential_set")?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
         r.leftovers(&mut notices);
     }
     if let Some(v) = top.get("validation") {
@@ -299,6 +323,8 @@ pub fn parse_job_file(bytes: &[u8]) -> Result<CollectJob, JobFileError> {
         inter_command_ms,
         max_workers,
         filename_pattern,
+        base_path,
+        credential_set,
         notices,
     })
 }
@@ -315,7 +341,8 @@ mod tests {
           "commands": {"command": "terminal length 0, show running-config", "output_directory": "configs",
                        "paging_disable": "terminal length 0"},
           "execution": {"timeout": 60, "inter_command_time": 1.5, "max_workers": 12},
-          "storage": {"filename_pattern": "{device_name}.txt", "base_path": "/srv/x"},
+          "storage": {"filename_pattern": "{device_name}.txt", "base_path": "~/captures"},
+          "credentials": {"credential_set": " lab "},
           "validation": {"min_bytes": 100}
         }"#).unwrap();
         assert_eq!(j.job_id, "329");
@@ -323,11 +350,11 @@ mod tests {
         assert_eq!(j.inter_command_ms, 1500);
         assert_eq!(j.filter.name_pattern.as_deref(), Some("eng-*"));
         assert_eq!(j.paging_disable.as_deref(), Some("terminal length 0"));
+        assert_eq!(j.base_path.as_deref(), Some("~/captures"));
+        assert_eq!(j.credential_set.as_deref(), Some("lab"));
         let n = j.notices.join("\n");
-        assert!(
-            n.contains("storage.base_path") && n.contains("validation") && n.contains("vendor"),
-            "{n}"
-        );
+        assert!(n.contains("validation") && n.contains("vendor"), "{n}");
+        assert!(!n.contains("base_path") && !n.contains("credential"), "{n}");
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! name is not a safe file name is not refused: its capture name is made
 //! safe ([`filename::safe_component`]), told apart from the others with
 //! `_2`, `_3`… when two safe names collide, and listed in `renamed`.
+//! The credential is the params' (`--credential`), else the job file's
+//! `credentials.credential_set`, else the zone vault's default. Captures
+//! are written by the coordinator under its `capture_dir`, or, with
+//! `deliver: client` (`outpost run-job`), by the client under the job
+//! file's `storage.base_path`.
 
 use super::filename::{self, FileVars};
 use super::filter;
@@ -49,6 +54,21 @@ pub struct CollectParams {
     /// Largest output accepted from one device.
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
+    /// Who writes the captures.
+    #[serde(default)]
+    pub deliver: Deliver,
+}
+
+/// Who writes an `ssh.collect` job's captures to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deliver {
+    /// The coordinator, under its `capture_dir` (jobs submitted through the API).
+    #[default]
+    Coordinator,
+    /// The client that submitted the job fetches each capture
+    /// (`GET /api/v1/jobs/{id}/tasks/{task}/capture`) and writes it itself.
+    Client,
 }
 
 fn yes() -> bool {
@@ -86,11 +106,17 @@ pub fn plan(
     let body = serde_json::to_vec(&params.job).unwrap_or_default();
     let job: CollectJob =
         jobfile::parse_job_file(&body).map_err(|e| err("params.job", e.to_string()))?;
-    if let Some(c) = &params.credential
+    // --credential > the job file's credentials.credential_set > the vault default.
+    let (credential, credential_field) = match (&params.credential, &job.credential_set) {
+        (Some(c), _) => (Some(c.clone()), "params.credential"),
+        (None, Some(c)) => (Some(c.clone()), "params.job.credentials.credential_set"),
+        (None, None) => (None, ""),
+    };
+    if let Some(c) = &credential
         && !valid_credential_name(c)
     {
         return Err(err(
-            "params.credential",
+            credential_field,
             format!("{c:?} is not a credential name (letters, digits, _ - . ; at most 64)"),
         ));
     }
@@ -218,11 +244,16 @@ pub fn plan(
                 "timeout_secs": job.timeout_secs,
                 "inter_command_ms": job.inter_command_ms,
                 "max_workers": job.max_workers,
-                "credential": params.credential,
+                "credential": credential,
                 "file": file,
                 "max_output_bytes": params.max_output_bytes,
             }),
         });
+        if params.deliver == Deliver::Client
+            && let Some(t) = tasks.last_mut()
+        {
+            t.params["deliver"] = serde_json::json!(Deliver::Client);
+        }
     }
     if tasks.is_empty() {
         return Err(err(
@@ -234,6 +265,11 @@ pub fn plan(
         ));
     }
     let mut notices = job.notices.clone();
+    if params.deliver == Deliver::Coordinator && job.base_path.is_some() {
+        notices.push(
+            "storage.base_path: used by `outpost run-job`; a job submitted through the API saves its captures under the coordinator's capture_dir".to_string(),
+        );
+    }
     for r in &renamed {
         notices.push(format!(
             "device {} is saved as {} (characters outside [A-Za-z0-9._-] and leading dots become _)",
@@ -244,7 +280,13 @@ pub fn plan(
         tasks,
         job_params: serde_json::json!({
             "job": job,
-            "credential": params.credential,
+            "credential": credential,
+            "credential_from": match credential_field {
+                "params.credential" => Some("--credential"),
+                "" => None,
+                _ => Some("credentials.credential_set"),
+            },
+            "deliver": params.deliver,
             "limit": params.limit,
             "save": params.save,
             "matched": matched,

@@ -5,6 +5,8 @@
 //! applied, so a job reported succeeded has its files on disk. A capture
 //! that cannot be written turns the result into a `capture_write` failure.
 //! Replaying the events stream rewrites nothing that is already there.
+//! Captures a client writes itself (`deliver: client`, `outpost run-job`)
+//! are left in the store for it to fetch.
 
 use async_nats::jetstream::object_store::ObjectStore;
 use futures::StreamExt;
@@ -31,6 +33,8 @@ struct CaptureRef {
     capture: Option<String>,
     file: Option<String>,
     sha256: Option<String>,
+    #[serde(default)]
+    deliver: Option<String>,
 }
 
 impl CaptureWriter {
@@ -48,6 +52,9 @@ impl CaptureWriter {
                     return None;
                 }
                 let c: CaptureRef = serde_json::from_slice(&r.output_json).ok()?;
+                if c.deliver.as_deref() == Some("client") {
+                    return None;
+                }
                 Some((i, c.capture?, c.file?, c.sha256))
             })
             .collect();

@@ -1,13 +1,15 @@
-//! One job file on the fleet: turns it into an `ssh.collect` job document,
-//! plans it with a dry run, submits it and follows it, collecting each
-//! device's outcome as it arrives.
+//! One job file read and planned: turned into an `ssh.collect` job
+//! document whose captures the runner writes itself (`deliver: client`),
+//! planned with a dry run on the coordinator, with the directory its
+//! captures go to resolved where the runner runs.
 
 use super::super::client::{Client, ClientError};
-use super::super::follow::{self, Sink};
 use super::Common;
-use crate::model::JobState;
+use super::readiness::CredentialChoice;
+use super::save;
 use serde_json::Value;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// A job file read and planned by the coordinator.
 pub struct Planned {
@@ -15,6 +17,8 @@ pub struct Planned {
     /// The dry run's answer: `job` (with `params.job`, the parsed job file,
     /// and `params.notices`), `tasks`, `devices`.
     pub preview: Value,
+    /// The base directory captures are written under; `None` with `--no-save`.
+    pub base: Option<PathBuf>,
 }
 
 impl Planned {
@@ -40,6 +44,30 @@ impl Planned {
             .as_u64()
             .unwrap_or(0)
     }
+    /// `<base>/<output_directory>`, where this job's captures go.
+    pub fn output_dir(&self) -> Option<PathBuf> {
+        let sub = self.preview["job"]["params"]["job"]["output_directory"]
+            .as_str()
+            .unwrap_or_default();
+        self.base.as_ref().map(|b| b.join(sub))
+    }
+    /// Zone → devices planned there.
+    pub fn zones(&self) -> BTreeMap<String, usize> {
+        let mut z = BTreeMap::new();
+        for d in self.devices() {
+            *z.entry(d["zone"].as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
+        }
+        z
+    }
+    /// The credential the coordinator settled on (flag > job file), if any.
+    pub fn credential(&self) -> CredentialChoice {
+        let p = &self.preview["job"]["params"];
+        CredentialChoice {
+            name: p["credential"].as_str().map(str::to_string),
+            from: p["credential_from"].as_str().map(str::to_string),
+        }
+    }
     pub fn notices(&self) -> Vec<String> {
         self.preview["job"]["params"]["notices"]
             .as_array()
@@ -63,6 +91,9 @@ pub async fn plan(client: &Client, path: &Path, common: &Common) -> Result<Plann
         ))
     })?;
     let mut params = serde_json::json!({ "job": job, "save": !common.no_save });
+    if !common.no_save {
+        params["deliver"] = Value::String("client".into());
+    }
     if let Some(c) = &common.credential {
         params["credential"] = Value::String(c.clone());
     }
@@ -71,150 +102,23 @@ pub async fn plan(client: &Client, path: &Path, common: &Common) -> Result<Plann
     }
     let document = serde_json::json!({ "type": "ssh.collect", "params": params }).to_string();
     let preview = client.dry_run(document.clone()).await?;
-    Ok(Planned { document, preview })
-}
-
-/// One device's outcome.
-#[derive(Debug, Clone)]
-pub struct DeviceResult {
-    pub address: String,
-    pub device: String,
-    pub ok: bool,
-    pub elapsed_ms: Option<u64>,
-    pub error: String,
-    pub file: Option<String>,
-    pub bytes: Option<u64>,
-    pub credential: Option<(String, String)>,
-}
-
-impl DeviceResult {
-    /// From a `result` task event.
-    pub fn from_event(ev: &Value, target_of: impl Fn(&str) -> (String, String)) -> DeviceResult {
-        let out = &ev["output"];
-        let (address, device) = target_of(ev["task_id"].as_str().unwrap_or_default());
-        let ok = ev["outcome"] == "succeeded";
-        DeviceResult {
-            address,
-            device,
-            ok,
-            elapsed_ms: out["elapsed_ms"].as_u64(),
-            error: format!(
-                "{}: {}",
-                ev["error_kind"].as_str().unwrap_or_default(),
-                ev["error"].as_str().unwrap_or_default()
-            ),
-            file: out["path"]
-                .as_str()
-                .or(out["file"].as_str())
-                .map(str::to_string),
-            bytes: out["bytes"].as_u64(),
-            credential: match (out["credential"].as_str(), out["username"].as_str()) {
-                (Some(c), Some(u)) => Some((c.to_string(), u.to_string())),
-                _ => None,
-            },
-        }
-    }
-}
-
-/// Follows a submitted job, calling `on_device` for each finished device.
-pub struct Follower<F: FnMut(DeviceResult)> {
-    pub tasks: std::collections::HashMap<String, (String, String)>,
-    pub on_device: F,
-    pub debug: bool,
-    pub reported: std::collections::HashSet<String>,
-}
-
-impl<F: FnMut(DeviceResult)> Sink for Follower<F> {
-    fn job(&mut self, _job: &JobState) {}
-    fn task(&mut self, ev: &Value) {
-        if self.debug {
-            eprintln!("{}", super::super::render::event_line(ev));
-        }
-        if ev["type"] == "result" {
-            let id = ev["task_id"].as_str().unwrap_or_default().to_string();
-            if !self.reported.insert(id) {
-                return;
-            }
-            let tasks = &self.tasks;
-            let r = DeviceResult::from_event(ev, |id| {
-                tasks
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| (id.to_string(), id.to_string()))
-            });
-            (self.on_device)(r);
-        }
-    }
-}
-
-/// Task id → (address, device name) from a submitted job's tasks.
-pub fn task_targets(view: &Value) -> std::collections::HashMap<String, (String, String)> {
-    view["tasks"]
-        .as_array()
-        .map(|ts| {
-            ts.iter()
-                .map(|t| {
-                    (
-                        t["id"].as_str().unwrap_or_default().to_string(),
-                        (
-                            t["target"].as_str().unwrap_or_default().to_string(),
-                            t["params"]["device_name"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                        ),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Submits the planned job and follows it to the end.
-pub async fn execute<F: FnMut(DeviceResult)>(
-    client: &Client,
-    planned: &Planned,
-    debug: bool,
-    on_device: F,
-) -> Result<JobState, ClientError> {
-    let job = client.submit(planned.document.clone()).await?;
-    let (_, raw) = client.job(&job.id).await?;
-    let view: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    let mut follower = Follower {
-        tasks: task_targets(&view),
-        on_device,
-        debug,
-        reported: Default::default(),
+    let base = if common.no_save {
+        None
+    } else {
+        let cwd = std::env::current_dir()
+            .map_err(|e| ClientError::Usage(format!("cannot read the working directory: {e}")))?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        let base_path = preview["job"]["params"]["job"]["base_path"].as_str();
+        Some(
+            save::resolve_base(base_path, home.as_deref(), &cwd)
+                .map_err(|e| ClientError::Usage(format!("job file {}: {e}", path.display())))?,
+        )
     };
-    let done = follow::watch(client, &job.id, &mut follower).await?;
-    // Tasks that ended without a result of their own (cancelled while
-    // queued, given up after every delivery) are reported from their state.
-    let (_, raw) = client.job(&job.id).await?;
-    let view: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    for t in view["tasks"].as_array().map_or(&[][..], |v| v.as_slice()) {
-        let id = t["id"].as_str().unwrap_or_default();
-        if follower.reported.contains(id) {
-            continue;
-        }
-        (follower.on_device)(DeviceResult {
-            address: t["target"].as_str().unwrap_or_default().to_string(),
-            device: t["params"]["device_name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            ok: t["status"] == "succeeded",
-            elapsed_ms: t["output"]["elapsed_ms"].as_u64(),
-            error: format!(
-                "{}: {}",
-                t["error_kind"]
-                    .as_str()
-                    .unwrap_or(t["status"].as_str().unwrap_or_default()),
-                t["error"].as_str().unwrap_or_default()
-            ),
-            file: t["output"]["path"].as_str().map(str::to_string),
-            bytes: t["output"]["bytes"].as_u64(),
-            credential: None,
-        });
-    }
-    Ok(done)
+    Ok(Planned {
+        document,
+        preview,
+        base,
+    })
 }

@@ -1,14 +1,21 @@
 //! `outpost run-job` and `outpost run-jobs`: VelocityCollector's job
 //! runners on the fleet. Same flags, output and exit codes as the seed's
 //! `run_job` / `run_jobs_concurrent` (0: every device of every job
-//! succeeded; 1: anything else), but the devices are collected by the
+//! succeeded; 1: anything else, a run given up at `--wait-timeout` and a
+//! refused credential included), but the devices are collected by the
 //! workers of their zones: the CLI plans through the coordinator (a dry
-//! run), asks for confirmation, submits and follows the job's events.
+//! run), checks the zones' live workers and their credential names, asks
+//! for confirmation, submits, follows the job's events and writes each
+//! capture under the job file's `storage.base_path`.
 
+mod device;
+mod execute;
 mod job;
+mod readiness;
 mod report;
 mod run_job;
 mod run_jobs;
+mod save;
 
 pub use run_job::run_job;
 pub use run_jobs::run_jobs;
@@ -18,7 +25,8 @@ use std::path::PathBuf;
 /// Options shared by both runners.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Credential set name from the zone vaults (default: the vault's default credential).
+    /// Credential set name from the zone vaults (default: the job file's
+    /// `credentials.credential_set`, else the vault's default credential).
     #[arg(long)]
     pub credential: Option<String>,
     /// Accepted for compatibility: the zone workers unlock their own vaults,
@@ -40,6 +48,11 @@ pub struct Common {
     /// Skip the confirmation prompt.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Give up after this many seconds (per job, from its submission): the
+    /// job is cancelled, devices not collected count as failed (exit 1).
+    /// Default: wait until every device is done.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait_timeout: Option<u64>,
 }
 
 /// `outpost run-job`.
@@ -73,7 +86,8 @@ pub struct RunJobsArgs {
 
 /// Exit code when everything succeeded.
 pub const EXIT_OK: u8 = 0;
-/// Exit code for any failure: a device, a job, the job file, the coordinator.
+/// Exit code for any failure: a device, a job, the job file, the coordinator,
+/// a credential the zone's workers do not have, `--wait-timeout` passing.
 pub const EXIT_FAILED: u8 = 1;
 
 /// Asks `question [y/N]: ` on the terminal (or reads a line from stdin).

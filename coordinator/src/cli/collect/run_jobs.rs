@@ -3,7 +3,10 @@
 //! `run_jobs_concurrent`.
 
 use super::super::client::Client;
-use super::job::{self, DeviceResult, Planned};
+use super::device::DeviceResult;
+use super::execute::{self, Options};
+use super::job::{self, Planned};
+use super::readiness;
 use super::report::{Out, RULE};
 use super::{EXIT_FAILED, EXIT_OK, RunJobsArgs, confirm, vault_pass_note};
 use std::path::{Path, PathBuf};
@@ -102,13 +105,23 @@ pub async fn run_jobs(client: &Client, args: RunJobsArgs) -> u8 {
     };
     let c = args.common.clone();
     let mut plans: Vec<(PathBuf, Result<Planned, String>)> = Vec::new();
+    let mut warnings: Vec<Vec<String>> = Vec::new();
     for f in &files {
-        let p = job::plan(client, f, &c).await.map_err(|e| e.to_string());
+        let mut p = job::plan(client, f, &c).await.map_err(|e| e.to_string());
+        let mut said = Vec::new();
+        if let Ok(planned) = &p {
+            let ready = readiness::assess(client, planned, c.wait_timeout).await;
+            said = ready.warnings;
+            if let Some(refusal) = ready.refusal {
+                p = Err(refusal);
+            }
+        }
         plans.push((f.clone(), p));
+        warnings.push(said);
     }
     println!("Jobs to run ({}):", plans.len());
     let mut executions = 0;
-    for (f, p) in &plans {
+    for ((f, p), said) in plans.iter().zip(&warnings) {
         let name = f
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -117,8 +130,14 @@ pub async fn run_jobs(client: &Client, args: RunJobsArgs) -> u8 {
             Ok(p) => {
                 executions += p.devices().len();
                 println!("  - {name}: {} ({} devices)", p.job_id(), p.devices().len());
+                if let Some(dir) = p.output_dir() {
+                    println!("      Output dir: {}", dir.display());
+                }
                 for n in p.notices() {
                     println!("      Note: {n}");
+                }
+                for w in said {
+                    println!("      Warning: {w}");
                 }
             }
             Err(e) => println!("  - {name}: error: {e}"),
@@ -174,30 +193,58 @@ pub async fn run_jobs(client: &Client, args: RunJobsArgs) -> u8 {
         let client = client.clone();
         let out = out.clone();
         let limit = limit.clone();
-        let debug = c.debug;
+        let opts = Options {
+            debug: c.debug,
+            wait_timeout: c.wait_timeout,
+        };
         handles.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             let id = planned.job_id();
             let t0 = Instant::now();
             out.line(&format!("[{id}] Starting - {}", planned.capture_type()));
             out.line(&format!("[{id}] Found {} devices", planned.devices().len()));
+            if let Some(dir) = planned.output_dir()
+                && let Err(e) = std::fs::create_dir_all(&dir)
+            {
+                let e = format!("cannot create the output dir {}: {e}", dir.display());
+                out.always(&format!("[{id}] ✗ Error: {e}"));
+                return JobOutcome {
+                    label: id,
+                    ok: 0,
+                    total: planned.devices().len(),
+                    saved: 0,
+                    ms: 0,
+                    error: Some(e),
+                };
+            }
             let mut results: Vec<DeviceResult> = Vec::new();
-            let r = job::execute(&client, &planned, debug, |d| {
-                out.tick();
-                if !d.ok {
-                    out.line(&format!(
-                        "[{id}] ✗ {} ({}) - {}",
-                        d.device, d.address, d.error
-                    ));
-                }
-                results.push(d);
-            })
+            let r = execute::execute(
+                &client,
+                &planned,
+                opts,
+                |d| {
+                    out.tick();
+                    if !d.ok {
+                        out.line(&format!("[{id}] ✗ {} - {}", d.label(), d.error));
+                    }
+                    results.push(d);
+                },
+                |notice: &str| out.always(&format!("[{id}] {notice}")),
+            )
             .await;
             let ms = t0.elapsed().as_millis();
             let total = planned.devices().len();
             let ok = results.iter().filter(|d| d.ok).count();
             let saved = results.iter().filter(|d| d.ok && d.file.is_some()).count();
-            let error = r.err().map(|e| e.to_string());
+            let error = match r {
+                Ok(e) if e.timed_out => Some(format!(
+                    "gave up after --wait-timeout {}s ({} not collected)",
+                    opts.wait_timeout.unwrap_or(0),
+                    total - ok
+                )),
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            };
             match &error {
                 None if ok == total => out.always(&format!(
                     "[{id}] ✓ Complete: {ok}/{total} success in {ms}ms"

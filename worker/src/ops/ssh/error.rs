@@ -61,7 +61,9 @@ pub enum SshError {
     Disconnected { addr: String, when: String },
     #[error("SSH protocol error with {addr}: {message}")]
     Protocol { addr: String, message: String },
-    #[error("credential: {0}")]
+    /// The vault's own words (which names it has); the class `credential`
+    /// is reported beside it, so the message does not repeat it.
+    #[error("{0}")]
     Credential(String),
     #[error("host-key store: {0}")]
     Store(String),

@@ -48,11 +48,25 @@ pub struct Params {
     /// Vault credential name; the vault default when absent.
     #[serde(default)]
     pub credential: Option<String>,
-    /// Where the coordinator will write the capture (relative); none = not saved.
+    /// Where the capture will be written (relative); none = not saved.
     #[serde(default)]
     pub file: Option<String>,
+    /// Who writes the capture: the coordinator under its `capture_dir`
+    /// (`coordinator`, the default) or the client that ran the job, which
+    /// fetches it from the coordinator (`client`: `outpost run-job`).
+    #[serde(default)]
+    pub deliver: Deliver,
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
+}
+
+/// Who writes an `ssh.collect` capture to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deliver {
+    #[default]
+    Coordinator,
+    Client,
 }
 
 fn default_port() -> u16 {
@@ -146,6 +160,7 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
         "sha256": sha256,
         "capture": capture,
         "file": p.file,
+        "deliver": p.deliver,
         "commands": collected.commands,
         "prompt": collected.prompt,
         "credential": login.name,
@@ -245,7 +260,7 @@ async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
             "the captures object store is not available",
         ));
     };
-    let name = format!("{}/{}", ctx.job_id, ctx.task_id);
+    let name = outpost_proto::names::capture_object(&ctx.job_id, &ctx.task_id);
     let mut reader = std::io::Cursor::new(body);
     let mut reader = tokio::io::BufReader::new(&mut reader);
     store.put(name.as_str(), &mut reader).await.map_err(|e| {

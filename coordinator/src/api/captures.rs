@@ -1,0 +1,91 @@
+//! `GET /api/v1/jobs/{id}/tasks/{task}/capture`: the capture of one
+//! succeeded `ssh.collect` task, streamed from the `outpost_captures`
+//! object store as the worker sent it, so the client that ran the job
+//! (`outpost run-job`) writes it where its job file says. The result's
+//! `output.sha256` lets the client check what it received.
+
+use super::{ApiError, AppState};
+use async_nats::jetstream::object_store::GetErrorKind;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::io::AsyncReadExt;
+
+/// Bytes read from the store per chunk of the answer.
+const CHUNK: usize = 64 * 1024;
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path((id, task)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    // The result event reaches a follower before the relay applies it, so
+    // the task may still read `running` here: the capture is looked up by
+    // its name, and the client checks it against the result's SHA-256.
+    let found = state.engine.read(|v| {
+        let entry = v.jobs.get(&id)?;
+        Some(entry.tasks.get(task.as_str()).map(|(t, _)| {
+            let sha = t
+                .output
+                .as_ref()
+                .and_then(|o| o["sha256"].as_str())
+                .map(str::to_string);
+            (t.kind.clone(), sha)
+        }))
+    });
+    let (kind, sha) = match found {
+        Some(Some(t)) => t,
+        Some(None) => {
+            return Err(ApiError::NotFound(format!(
+                "job {id:?} has no task {task:?}"
+            )));
+        }
+        None if state.engine.archived(&id).await?.is_some() => {
+            return Err(ApiError::NotFound(format!(
+                "job {id:?} is archived: its tasks and captures are no longer served"
+            )));
+        }
+        None => return Err(ApiError::NotFound(format!("no job {id:?}"))),
+    };
+    if kind != "ssh.collect" {
+        return Err(ApiError::NotFound(format!(
+            "task {task:?} is a {kind} task: only ssh.collect tasks have captures"
+        )));
+    }
+    let object = outpost_proto::names::capture_object(&id, &task);
+    let store = state
+        .bus
+        .js
+        .get_object_store(outpost_proto::names::CAPTURES_STORE)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("captures object store: {e}")))?;
+    let reader = store.get(&object).await.map_err(|e| match e.kind() {
+        GetErrorKind::NotFound => ApiError::NotFound(format!(
+            "no capture of task {task:?} in the captures store: it exists once the task succeeded in a job that saves captures, and is kept as long as the events stream keeps events"
+        )),
+        _ => ApiError::Unavailable(format!("captures object store: {e}")),
+    })?;
+    let stream = futures::stream::unfold(Some(reader), |reader| async move {
+        let mut reader = reader?;
+        let mut buf = vec![0u8; CHUNK];
+        match reader.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(axum::body::Bytes::from(buf)), Some(reader)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response();
+    if let Some(v) = sha.and_then(|s| header::HeaderValue::from_str(&s).ok()) {
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static("x-outpost-sha256"), v);
+    }
+    Ok(resp)
+}
