@@ -100,6 +100,15 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
     Ok(out)
 }
 
+/// The `vcenter.maintenance` planner.
+pub struct Maintenance;
+
+impl crate::plan::Planner for Maintenance {
+    fn plan(&self, input: &crate::plan::PlanInput) -> Result<crate::plan::Planned, PlanError> {
+        plan(input.doc, input.zones).map(crate::plan::Planned::triples)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

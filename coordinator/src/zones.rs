@@ -24,6 +24,8 @@ pub enum ZoneError {
     },
     #[error("{0:?} is a host name, not an address: name the job's zone")]
     NeedsZone(String),
+    #[error("the inventory puts it in zone {inventory:?}, the job names zone {job:?}")]
+    Conflict { inventory: String, job: String },
 }
 
 /// The configured zones.
@@ -102,6 +104,28 @@ impl Zones {
             }
             (None, Ok(ip)) => self.resolve(ip).map(str::to_string),
             (None, Err(_)) => Err(ZoneError::NeedsZone(host.to_string())),
+        }
+    }
+
+    /// The zone of an inventory device: the zone the inventory gives it
+    /// (which a job's `explicit` zone must not contradict), else as
+    /// [`Zones::place`] places its management address.
+    pub fn place_device(
+        &self,
+        inventory: Option<&str>,
+        explicit: Option<&str>,
+        host: &str,
+    ) -> Result<String, ZoneError> {
+        match (inventory, explicit) {
+            (Some(i), Some(j)) if i != j => Err(ZoneError::Conflict {
+                inventory: i.to_string(),
+                job: j.to_string(),
+            }),
+            (Some(i), _) => {
+                self.check(i)?;
+                Ok(i.to_string())
+            }
+            (None, _) => self.place(explicit, host),
         }
     }
 
@@ -192,6 +216,35 @@ mod tests {
         // A zone that declares no CIDRs takes any address it is given.
         let open = Zones::new(&[ZoneConfig::new("lab", vec![])]);
         assert_eq!(open.place(Some("lab"), "192.0.2.1").unwrap(), "lab");
+    }
+
+    #[test]
+    fn a_device_is_placed_by_its_inventory_zone_or_its_address() {
+        let z = zones();
+        // The inventory's zone wins, and a job naming another is refused.
+        assert_eq!(z.place_device(Some("b"), None, "10.1.2.3").unwrap(), "b");
+        assert_eq!(
+            z.place_device(Some("b"), Some("b"), "sw1.lab").unwrap(),
+            "b"
+        );
+        assert!(matches!(
+            z.place_device(Some("b"), Some("a"), "10.1.2.3"),
+            Err(ZoneError::Conflict { .. })
+        ));
+        assert!(matches!(
+            z.place_device(Some("zz"), None, "10.1.2.3"),
+            Err(ZoneError::Unknown(_))
+        ));
+        // Without one, the address decides, and an explicit zone must hold it.
+        assert_eq!(z.place_device(None, None, "10.2.9.9").unwrap(), "b");
+        assert!(matches!(
+            z.place_device(None, Some("a"), "10.9.0.1"),
+            Err(ZoneError::OutsideZone { .. })
+        ));
+        assert!(matches!(
+            z.place_device(None, None, "sw1.lab"),
+            Err(ZoneError::NeedsZone(_))
+        ));
     }
 
     #[test]

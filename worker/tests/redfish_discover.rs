@@ -45,11 +45,32 @@ async fn closed_filtered_and_not_redfish_are_told_apart() {
         "connect_timeout_ms": 500,
         "http_timeout_ms": 2000,
     });
-    let ctx = OpCtx::detached(
+    // A vault with a default credential: none is needed below the
+    // authenticated stage, but a discovery checks its credential first.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = outpost_vault::Vault::create(
+        &dir.path().join("v.vault"),
+        "pw",
+        outpost_vault::VaultParams::for_tests(),
+    )
+    .unwrap();
+    v.add(outpost_vault::Credential {
+        name: "idrac".into(),
+        username: "root".into(),
+        password: outpost_vault::Secret::new("calvin"),
+        enable_secret: None,
+        is_default: true,
+    })
+    .unwrap();
+    let mut env = outpost_worker::ops::OpEnv::detached();
+    env.credentials = outpost_worker::credentials::Credentials::Vault(std::sync::Arc::new(v));
+    let ctx = OpCtx::detached_with(
+        "t",
         "127.5.0.1-127.5.0.3",
         params,
         1,
         CancellationToken::new(),
+        std::sync::Arc::new(env),
         tx,
     );
     let out = run(Kind::RedfishDiscover, &ctx)
@@ -60,6 +81,9 @@ async fn closed_filtered_and_not_redfish_are_told_apart() {
     assert_eq!(out["closed"], 1, "{out}");
     assert_eq!(out["open"], 1, "{out}");
     assert_eq!(out["redfish"], 0, "{out}");
+    // The plain-text answer is reported, not dropped.
+    assert_eq!(out["errors"][0]["address"], "127.5.0.3", "{out}");
+    assert_eq!(out["errors"][0]["class"], "tls", "{out}");
     drop(full);
     drop(held);
 }

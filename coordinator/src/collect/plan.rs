@@ -17,10 +17,9 @@ use super::filename::{self, FileVars};
 use super::filter;
 use super::inventory::{self, InventorySource};
 use super::jobfile::{self, CollectJob};
-use crate::zones::Zones;
+use crate::zones::{ZoneError, Zones};
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::net::IpAddr;
 
 /// A planning failure naming the field or device at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,28 +141,18 @@ pub fn plan(
     let mut placed = Vec::with_capacity(selected.len());
     for d in selected {
         let field = format!("device {:?}", d.name);
-        let zone = match (&d.zone, zone) {
-            (Some(z), _) => {
-                zones.check(z).map_err(|e| err(&field, e.to_string()))?;
-                z.clone()
-            }
-            (None, Some(z)) => z.to_string(),
-            (None, None) => match d.management_ip.parse::<IpAddr>() {
-                Ok(ip) => zones
-                    .resolve(ip)
-                    .map_err(|e| err(&field, e.to_string()))?
-                    .to_string(),
-                Err(_) => {
-                    return Err(err(
-                        &field,
-                        format!(
-                            "management address {:?} is a host name: give the device a zone in the inventory, or name the job's zone",
-                            d.management_ip
-                        ),
-                    ));
-                }
-            },
-        };
+        let zone = zones
+            .place_device(d.zone.as_deref(), zone, &d.management_ip)
+            .map_err(|e| match e {
+                ZoneError::NeedsZone(_) => err(
+                    &field,
+                    format!(
+                        "management address {:?} is a host name: give the device a zone in the inventory, or name the job's zone",
+                        d.management_ip
+                    ),
+                ),
+                other => err(&field, other.to_string()),
+            })?;
         let name = if params.save {
             let vars = FileVars {
                 device_name: d.normalized_name.clone(),
@@ -295,4 +284,32 @@ pub fn plan(
         }),
         devices,
     })
+}
+
+/// The `ssh.collect` planner: the job file in the params, devices from
+/// the inventory.
+pub struct Collect;
+
+impl crate::plan::Planner for Collect {
+    fn plan(
+        &self,
+        input: &crate::plan::PlanInput,
+    ) -> Result<crate::plan::Planned, crate::plan::PlanError> {
+        let p: CollectParams = crate::plan::params(&input.doc.params)?;
+        let planned = plan(p, input.doc.zone.as_deref(), input.zones, input.inventory)
+            .map_err(|e| crate::plan::err(e.field, e.message))?;
+        Ok(crate::plan::Planned {
+            specs: planned
+                .tasks
+                .into_iter()
+                .map(|t| crate::plan::Spec {
+                    zone: t.zone,
+                    target: t.target,
+                    params: t.params,
+                })
+                .collect(),
+            job_params: Some(planned.job_params),
+            preview: Some(serde_json::json!({ "devices": planned.devices })),
+        })
+    }
 }

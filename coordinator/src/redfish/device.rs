@@ -101,6 +101,15 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
     Ok(out)
 }
 
+/// The planner of the per-device Redfish kinds.
+pub struct Device;
+
+impl crate::plan::Planner for Device {
+    fn plan(&self, input: &crate::plan::PlanInput) -> Result<crate::plan::Planned, PlanError> {
+        plan(input.doc, input.zones).map(crate::plan::Planned::triples)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

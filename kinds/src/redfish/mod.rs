@@ -3,6 +3,7 @@
 //! what they report.
 
 pub mod device;
+pub mod discover;
 pub mod firmware;
 pub mod inventory;
 pub mod power;

@@ -11,75 +11,15 @@ use super::tls::Pin;
 use crate::ops::{OpCtx, OpError};
 use futures::StreamExt;
 use outpost_kinds::ErrorClass;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Runs of addresses: `a.b.c.d` or `a.b.c.d-e.f.g.h`.
-    pub slice: Vec<String>,
-    #[serde(default = "default_port")]
-    pub port: u16,
-    #[serde(default = "default_connect_ms")]
-    pub connect_timeout_ms: u64,
-    #[serde(default = "default_http_ms")]
-    pub http_timeout_ms: u64,
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Credential sets: vault names, tried in order, or
-    /// `{"name", "ranges", "priority"}`: sets whose ranges hold the address
-    /// come first, then by priority (lower first), then in the given order.
-    #[serde(default)]
-    pub credentials: Vec<CredSet>,
-    /// How long an address answering `503` is waited for (seconds).
-    #[serde(default = "default_warmup_s")]
-    pub warmup_wait_s: u64,
-}
+pub use outpost_kinds::redfish::discover::{CredSet, Params};
 
-fn default_warmup_s() -> u64 {
-    300
-}
-
-/// One credential set of a discovery.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum CredSet {
-    Name(String),
-    Scoped {
-        name: String,
-        #[serde(default)]
-        ranges: Vec<String>,
-        #[serde(default = "default_priority")]
-        priority: i64,
-    },
-}
-
-fn default_priority() -> i64 {
-    100
-}
-
-impl CredSet {
-    fn name(&self) -> &str {
-        match self {
-            CredSet::Name(n) | CredSet::Scoped { name: n, .. } => n,
-        }
-    }
-    fn priority(&self) -> i64 {
-        match self {
-            CredSet::Name(_) => default_priority(),
-            CredSet::Scoped { priority, .. } => *priority,
-        }
-    }
-    /// Whether one of the set's ranges holds `ip`.
-    fn covers(&self, ip: IpAddr) -> bool {
-        let CredSet::Scoped { ranges, .. } = self else {
-            return false;
-        };
-        ranges.iter().any(|r| in_range(r, ip))
-    }
+/// Whether one of the set's ranges holds `ip`.
+fn covers(set: &CredSet, ip: IpAddr) -> bool {
+    set.ranges().iter().any(|r| in_range(r, ip))
 }
 
 fn in_range(r: &str, ip: IpAddr) -> bool {
@@ -109,21 +49,8 @@ fn in_range(r: &str, ip: IpAddr) -> bool {
 /// The credential names to try on `ip`, in order.
 pub fn order_for(sets: &[CredSet], ip: IpAddr) -> Vec<&str> {
     let mut v: Vec<(usize, &CredSet)> = sets.iter().enumerate().collect();
-    v.sort_by_key(|(i, s)| (!s.covers(ip), s.priority(), *i));
+    v.sort_by_key(|(i, s)| (!covers(s, ip), s.priority(), *i));
     v.into_iter().map(|(_, s)| s.name()).collect()
-}
-
-fn default_port() -> u16 {
-    443
-}
-fn default_connect_ms() -> u64 {
-    2000
-}
-fn default_http_ms() -> u64 {
-    10_000
-}
-fn default_concurrency() -> usize {
-    256
 }
 
 /// Expands the slice into addresses; the coordinator already checked it.
@@ -434,8 +361,8 @@ fn check_credentials(ctx: &OpCtx, p: &mut Params) -> Result<(), OpError> {
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let mut p: Params = ctx.params()?;
-    check_credentials(ctx, &mut p)?;
     let ips = addresses(&p.slice)?;
+    check_credentials(ctx, &mut p)?;
     let total = ips.len();
     let concurrency = p.concurrency.clamp(1, 4096);
     let mut results = futures::stream::iter(ips.into_iter().map(|ip| {

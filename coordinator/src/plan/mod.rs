@@ -2,9 +2,14 @@
 //! tasks, each placed in exactly one zone. Nothing is written here, so an
 //! invalid document can never leave half a job behind.
 
+mod discover;
+mod reach;
+mod sleep;
+
 use crate::collect::{self, inventory::InventorySource};
 use crate::model::{Counts, JobState, Status, TaskState, now_rfc3339};
 use crate::zones::Zones;
+use outpost_kinds::Kind;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
@@ -104,39 +109,7 @@ pub struct Plan {
     pub preview: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReachParams {
-    #[serde(default)]
-    port: Option<u16>,
-    #[serde(default = "default_reach_timeout")]
-    timeout_ms: u64,
-}
-
-fn default_reach_timeout() -> u64 {
-    3000
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SleepParams {
-    #[serde(default = "one")]
-    count: u64,
-    #[serde(default)]
-    ms: u64,
-    /// Every task fails with a permanent error after sleeping.
-    #[serde(default)]
-    fail: bool,
-    /// The first N attempts of every task fail with a transient error.
-    #[serde(default)]
-    transient_failures: u32,
-}
-
-fn one() -> u64 {
-    1
-}
-
-fn params<T: DeserializeOwned>(v: &Option<serde_json::Value>) -> Result<T, PlanError> {
+pub(crate) fn params<T: DeserializeOwned>(v: &Option<serde_json::Value>) -> Result<T, PlanError> {
     let v = v.clone().unwrap_or(serde_json::json!({}));
     if !v.is_object() {
         return Err(err("params", "must be a JSON object"));
@@ -192,48 +165,18 @@ pub fn plan_full(
     if doc.job_type == "rolling_update" {
         return plan_rolling(doc, zones, servers, job_id, schedule_at);
     }
-    let mut job_params = doc.params.clone().unwrap_or(serde_json::Value::Null);
-    let mut preview = None;
-    let specs = match doc.job_type.as_str() {
-        "net.reach" => plan_reach(doc, zones)?,
-        "diag.sleep" => plan_sleep(doc)?,
-        "redfish.discover" => plan_discover(doc, zones)?,
-        "vcenter.maintenance" => crate::vcenter::plan(doc, zones)?
-            .into_iter()
-            .map(|(zone, target, params)| Spec {
-                zone,
-                target,
-                params,
-            })
-            .collect(),
-        "redfish.inventory" | "redfish.power" | "redfish.firmware" => {
-            crate::redfish::device::plan(doc, zones)?
-                .into_iter()
-                .map(|(zone, target, params)| Spec {
-                    zone,
-                    target,
-                    params,
-                })
-                .collect()
-        }
-        "ssh.collect" => {
-            let p: collect::plan::CollectParams = params(&doc.params)?;
-            let planned = collect::plan::plan(p, doc.zone.as_deref(), zones, inventory)
-                .map_err(|e| err(e.field, e.message))?;
-            job_params = planned.job_params;
-            preview = Some(serde_json::json!({ "devices": planned.devices }));
-            planned
-                .tasks
-                .into_iter()
-                .map(|t| Spec {
-                    zone: t.zone,
-                    target: t.target,
-                    params: t.params,
-                })
-                .collect()
-        }
-        _ => unreachable!("checked against JOB_TYPES"),
-    };
+    let kind = Kind::parse(&doc.job_type)
+        .ok_or_else(|| err("type", format!("unknown job type {:?}", doc.job_type)))?;
+    let planned = planner(kind).plan(&PlanInput {
+        doc,
+        zones,
+        inventory,
+    })?;
+    let specs = planned.specs;
+    let preview = planned.preview;
+    let job_params = planned
+        .job_params
+        .unwrap_or_else(|| doc.params.clone().unwrap_or(serde_json::Value::Null));
     if specs.is_empty() {
         return Err(err("targets", "the job has no targets"));
     }
@@ -354,53 +297,73 @@ fn plan_rolling(
     })
 }
 
-struct Spec {
-    zone: String,
-    target: String,
-    params: serde_json::Value,
+/// One task a planner asks for: where it runs, what it targets, with
+/// which parameters (the kind's contract, as the worker reads it).
+pub struct Spec {
+    pub zone: String,
+    pub target: String,
+    pub params: serde_json::Value,
 }
 
-fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
-    let p: ReachParams = params(&doc.params)?;
-    if !(1..=60_000).contains(&p.timeout_ms) {
-        return Err(err("params.timeout_ms", "must be between 1 and 60000"));
-    }
-    let targets = doc
-        .targets
-        .as_ref()
-        .ok_or_else(|| err("targets", "net.reach needs a list of addresses"))?;
-    if targets.len() > MAX_TASKS {
-        return Err(err(
-            "targets",
-            format!(
-                "{} targets is more than the limit of {MAX_TASKS}",
-                targets.len()
-            ),
-        ));
-    }
-    let mut out = Vec::with_capacity(targets.len());
-    for (i, t) in targets.iter().enumerate() {
-        let field = format!("targets[{i}]");
-        let (host, port) = split_host_port(t).map_err(|m| err(&field, m))?;
-        let port = port.or(p.port).ok_or_else(|| {
-            err(
-                &field,
-                format!("{t:?} has no port and params.port is not set"),
-            )
-        })?;
-        if port == 0 {
-            return Err(err(&field, "port 0 is not a valid destination"));
+/// What a planner is given: the job document, the zones that place its
+/// targets (one helper, [`Zones::place`] and its kin, for every kind),
+/// and the device inventory `ssh.collect` selects from.
+pub struct PlanInput<'a> {
+    pub doc: &'a JobDoc,
+    pub zones: &'a Zones,
+    pub inventory: &'a [InventorySource],
+}
+
+/// A planner's answer.
+pub struct Planned {
+    pub specs: Vec<Spec>,
+    /// The job's params as stored, when the planner rewrites them.
+    pub job_params: Option<serde_json::Value>,
+    /// What a dry run shows besides the tasks.
+    pub preview: Option<serde_json::Value>,
+}
+
+impl Planned {
+    pub fn specs(specs: Vec<Spec>) -> Planned {
+        Planned {
+            specs,
+            job_params: None,
+            preview: None,
         }
-        let zone = zones
-            .place(doc.zone.as_deref(), host)
-            .map_err(|e| err(&field, e.to_string()))?;
-        out.push(Spec {
-            zone,
-            target: host.to_string(),
-            params: serde_json::json!({ "port": port, "timeout_ms": p.timeout_ms }),
-        });
     }
-    Ok(out)
+
+    /// Specs from `(zone, target, params)` triples.
+    pub fn triples(t: Vec<(String, String, serde_json::Value)>) -> Planned {
+        Planned::specs(
+            t.into_iter()
+                .map(|(zone, target, params)| Spec {
+                    zone,
+                    target,
+                    params,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Checks one kind's job parameters and turns its targets into tasks,
+/// each placed in exactly one zone.
+pub trait Planner: Sync {
+    fn plan(&self, input: &PlanInput) -> Result<Planned, PlanError>;
+}
+
+/// The planner of each task kind.
+pub fn planner(kind: Kind) -> &'static dyn Planner {
+    match kind {
+        Kind::NetReach => &reach::Reach,
+        Kind::DiagSleep => &sleep::Sleep,
+        Kind::SshCollect => &collect::plan::Collect,
+        Kind::RedfishDiscover => &discover::Discover,
+        Kind::RedfishInventory | Kind::RedfishPower | Kind::RedfishFirmware => {
+            &crate::redfish::device::Device
+        }
+        Kind::VcenterMaintenance => &crate::vcenter::Maintenance,
+    }
 }
 
 /// Splits `host`, `host:port`, `a.b.c.d:port`, `[v6]:port` or a bare IPv6.
@@ -445,191 +408,6 @@ pub(crate) fn split_host_port(t: &str) -> Result<(&str, Option<u16>), String> {
     Ok((host, port))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiscoverParams {
-    #[serde(default = "default_redfish_port")]
-    port: u16,
-    #[serde(default)]
-    connect_timeout_ms: Option<u64>,
-    #[serde(default)]
-    http_timeout_ms: Option<u64>,
-    /// Probes in flight per task.
-    #[serde(default)]
-    concurrency: Option<usize>,
-    /// Credential sets: vault names tried in this order, or
-    /// `{"name", "ranges": [CIDR or range], "priority"}` (matching ranges
-    /// first, then lower priority first).
-    #[serde(default)]
-    credentials: Vec<CredSet>,
-    /// Scan more than a /16.
-    #[serde(default)]
-    allow_large: bool,
-    /// Addresses per task.
-    #[serde(default = "default_slice")]
-    slice_size: u64,
-    /// How long an address answering `503` (an iDRAC warming up after a
-    /// reset) is waited for, honouring its `Retry-After`.
-    #[serde(default)]
-    warmup_wait_s: Option<u64>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(untagged)]
-enum CredSet {
-    Name(String),
-    Scoped(ScopedCred),
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct ScopedCred {
-    name: String,
-    #[serde(default)]
-    ranges: Vec<String>,
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    priority: Option<i64>,
-}
-
-fn default_redfish_port() -> u16 {
-    443
-}
-fn default_slice() -> u64 {
-    256
-}
-
-fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
-    use crate::redfish::targets;
-    let p: DiscoverParams = params(&doc.params)?;
-    if p.port == 0 {
-        return Err(err("params.port", "port 0 is not a valid destination"));
-    }
-    if !(1..=65_536).contains(&p.slice_size) {
-        return Err(err("params.slice_size", "must be between 1 and 65536"));
-    }
-    if let Some(c) = p.concurrency
-        && !(1..=4096).contains(&c)
-    {
-        return Err(err("params.concurrency", "must be between 1 and 4096"));
-    }
-    for (k, v) in [
-        ("params.connect_timeout_ms", p.connect_timeout_ms),
-        ("params.http_timeout_ms", p.http_timeout_ms),
-    ] {
-        if let Some(ms) = v
-            && !(1..=120_000).contains(&ms)
-        {
-            return Err(err(k, "must be between 1 and 120000"));
-        }
-    }
-    if let Some(w) = p.warmup_wait_s
-        && w > 3600
-    {
-        return Err(err("params.warmup_wait_s", "must be at most 3600"));
-    }
-    for (i, c) in p.credentials.iter().enumerate() {
-        let name = match c {
-            CredSet::Name(n) => n,
-            CredSet::Scoped(c) => &c.name,
-        };
-        if name.trim().is_empty() {
-            return Err(err(
-                format!("params.credentials[{i}]"),
-                "a credential set needs the name of a credential in the zone's vault",
-            ));
-        }
-        if let CredSet::Scoped(c) = c {
-            for (j, r) in c.ranges.iter().enumerate() {
-                targets::parse(std::slice::from_ref(r), true).map_err(|(_, e)| {
-                    err(
-                        format!("params.credentials[{i}].ranges[{j}]"),
-                        e.to_string(),
-                    )
-                })?;
-            }
-        }
-    }
-    let entries = doc.targets.as_ref().ok_or_else(|| {
-        err(
-            "targets",
-            "redfish.discover needs CIDRs, ranges or addresses",
-        )
-    })?;
-    let t = targets::parse(entries, p.allow_large).map_err(|(i, e)| match e {
-        targets::TargetError::TooLarge { .. } | targets::TargetError::OverHardLimit { .. } => {
-            err("targets", e.to_string())
-        }
-        other => err(format!("targets[{i}]"), other.to_string()),
-    })?;
-    if !t.v6.is_empty() {
-        return Err(err(
-            "targets",
-            "IPv6 addresses are not scanned yet; list IPv4 addresses, ranges or CIDRs",
-        ));
-    }
-    let split = targets::split(&t, p.slice_size, |ip| {
-        zones
-            .place_ip(doc.zone.as_deref(), ip)
-            .map_err(|e| err("targets", e.to_string()))
-    })?;
-    let mut out = Vec::new();
-    for (zone, slices) in split {
-        for slice in slices {
-            let runs: Vec<String> = slice.iter().map(targets::Run::render).collect();
-            out.push(Spec {
-                zone: zone.clone(),
-                target: runs.first().cloned().unwrap_or_default(),
-                params: serde_json::json!({
-                    "slice": runs,
-                    "port": p.port,
-                    "connect_timeout_ms": p.connect_timeout_ms.unwrap_or(2000),
-                    "http_timeout_ms": p.http_timeout_ms.unwrap_or(10_000),
-                    "concurrency": p.concurrency.unwrap_or(256),
-                    "warmup_wait_s": p.warmup_wait_s.unwrap_or(300),
-                    "credentials": p.credentials,
-                }),
-            });
-        }
-    }
-    Ok(out)
-}
-
-fn plan_sleep(doc: &JobDoc) -> Result<Vec<Spec>, PlanError> {
-    let p: SleepParams = params(&doc.params)?;
-    let zone = doc.zone.clone().ok_or_else(|| {
-        err(
-            "zone",
-            "diag.sleep has no targets to resolve a zone from; name one",
-        )
-    })?;
-    if doc.targets.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(err(
-            "targets",
-            "diag.sleep takes no targets; use params.count",
-        ));
-    }
-    if p.count == 0 || p.count > MAX_TASKS as u64 {
-        return Err(err(
-            "params.count",
-            format!("must be between 1 and {MAX_TASKS}"),
-        ));
-    }
-    if p.ms > 3_600_000 {
-        return Err(err("params.ms", "must be at most 3600000 (one hour)"));
-    }
-    let task_params = serde_json::json!({
-        "ms": p.ms, "fail": p.fail, "transient_failures": p.transient_failures
-    });
-    Ok((0..p.count)
-        .map(|_| Spec {
-            zone: zone.clone(),
-            target: String::new(),
-            params: task_params.clone(),
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,6 +423,19 @@ mod tests {
     fn doc(json: &str) -> Result<Plan, PlanError> {
         let d = JobDoc::from_json(json.as_bytes())?;
         plan(&d, &zones(), "J1")
+    }
+
+    #[test]
+    fn every_kind_of_the_contract_is_a_job_type_with_a_planner() {
+        for k in Kind::ALL {
+            assert!(JOB_TYPES.contains(&k.as_str()), "{k}");
+            // A document of the kind reaches its own planner: an empty one
+            // is refused for what that kind misses, never as unknown.
+            let e = doc(&format!(r#"{{"type":"{k}"}}"#))
+                .err()
+                .unwrap_or_else(|| panic!("{k}"));
+            assert_ne!(e.field, "type", "{k}: {e}");
+        }
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! Planning `net.reach`: one task per `host:port` target, placed in the
+//! zone that holds the address (or the job's zone, which must hold it).
+
+use super::{
+    JobDoc, MAX_TASKS, PlanError, PlanInput, Planned, Planner, Spec, err, params, split_host_port,
+};
+use crate::zones::Zones;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReachParams {
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default = "default_reach_timeout")]
+    timeout_ms: u64,
+}
+
+fn default_reach_timeout() -> u64 {
+    3000
+}
+
+fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
+    let p: ReachParams = params(&doc.params)?;
+    if !(1..=60_000).contains(&p.timeout_ms) {
+        return Err(err("params.timeout_ms", "must be between 1 and 60000"));
+    }
+    let targets = doc
+        .targets
+        .as_ref()
+        .ok_or_else(|| err("targets", "net.reach needs a list of addresses"))?;
+    if targets.len() > MAX_TASKS {
+        return Err(err(
+            "targets",
+            format!(
+                "{} targets is more than the limit of {MAX_TASKS}",
+                targets.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let field = format!("targets[{i}]");
+        let (host, port) = split_host_port(t).map_err(|m| err(&field, m))?;
+        let port = port.or(p.port).ok_or_else(|| {
+            err(
+                &field,
+                format!("{t:?} has no port and params.port is not set"),
+            )
+        })?;
+        if port == 0 {
+            return Err(err(&field, "port 0 is not a valid destination"));
+        }
+        let zone = zones
+            .place(doc.zone.as_deref(), host)
+            .map_err(|e| err(&field, e.to_string()))?;
+        out.push(Spec {
+            zone,
+            target: host.to_string(),
+            params: serde_json::json!({ "port": port, "timeout_ms": p.timeout_ms }),
+        });
+    }
+    Ok(out)
+}
+
+/// The `net.reach` planner.
+pub struct Reach;
+
+impl Planner for Reach {
+    fn plan(&self, input: &PlanInput) -> Result<Planned, PlanError> {
+        Ok(Planned::specs(plan_reach(input.doc, input.zones)?))
+    }
+}
