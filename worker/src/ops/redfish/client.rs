@@ -5,15 +5,25 @@
 //! backoff for transient failures only.
 
 use super::error::RedfishError;
-use super::tls::{Pin, PinningVerifier};
-use futures::StreamExt;
+use super::legacy::{LegacyError, LegacyTransport};
+use super::tls::{CHANGED, Pin, PinningVerifier};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 /// Largest response body read from a device.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// What an operator is told to do about a device that speaks only legacy TLS.
+pub const LEGACY_HINT: &str = "set legacy_tls for its zone or device";
+
+/// What a login request is called in errors; it carries no authentication.
+const LOGIN: &str = "login";
 
 /// A request body.
 pub enum Body {
@@ -33,15 +43,77 @@ enum Auth {
     Basic,
 }
 
+/// How requests reach the device: rustls (every device), or OpenSSL for
+/// a device whose zone or job opted in to `legacy_tls`.
+enum Transport {
+    Rustls(reqwest::Client),
+    Legacy(LegacyTransport),
+}
+
+/// A response whose body is still to be read.
+enum Response {
+    Rustls(reqwest::Response),
+    Legacy {
+        resp: hyper::Response<hyper::body::Incoming>,
+        deadline: Instant,
+    },
+}
+
+/// A transport failure, before it is named for the operator.
+enum Failure {
+    Rustls(reqwest::Error),
+    Legacy(LegacyError),
+}
+
+impl Response {
+    fn status(&self) -> u16 {
+        match self {
+            Response::Rustls(r) => r.status().as_u16(),
+            Response::Legacy { resp, .. } => resp.status().as_u16(),
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Response::Rustls(r) => r.headers(),
+            Response::Legacy { resp, .. } => resp.headers(),
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        match self {
+            Response::Rustls(r) => r.chunk().await.map_err(Failure::Rustls),
+            Response::Legacy { resp, deadline } => loop {
+                let frame = tokio::time::timeout_at(*deadline, resp.body_mut().frame())
+                    .await
+                    .map_err(|_| Failure::Legacy(LegacyError::Timeout))?;
+                match frame {
+                    None => return Ok(None),
+                    Some(Err(e)) => {
+                        return Err(Failure::Legacy(LegacyError::Http(e.to_string())));
+                    }
+                    Some(Ok(f)) => {
+                        if let Ok(data) = f.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
 /// An open connection to one iDRAC.
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     base: String,
     addr: String,
     user: String,
     password: Zeroizing<String>,
     auth: Auth,
     verifier: Arc<PinningVerifier>,
+    legacy: bool,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -56,29 +128,58 @@ impl Client {
         password: &str,
         timeout: Duration,
     ) -> Result<Client, RedfishError> {
+        Self::open(host, port, pin, false, user, password, timeout)
+    }
+
+    /// Like [`Client::new`]; with `legacy` (the `legacy_tls` opt-in) over
+    /// OpenSSL with TLS 1.0 and legacy ciphers allowed.
+    pub fn open(
+        host: &str,
+        port: u16,
+        pin: Pin,
+        legacy: bool,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Client, RedfishError> {
         let addr = super::tls::authority(host, port);
-        let (builder, verifier) = super::tls::pinned_client(pin, timeout, 1);
-        let http = builder
-            .timeout(timeout)
-            .build()
-            .map_err(|e| RedfishError::Connect {
-                addr: addr.clone(),
-                message: e.to_string(),
-            })?;
+        let connect_error = |message: String| RedfishError::Connect {
+            addr: addr.clone(),
+            message,
+        };
+        let (transport, verifier) = if legacy {
+            let verifier = PinningVerifier::named(pin, &addr);
+            let t = LegacyTransport::new(host, port, verifier.clone(), timeout)
+                .map_err(connect_error)?;
+            (Transport::Legacy(t), verifier)
+        } else {
+            let (builder, verifier) = super::tls::pinned_client(pin, &addr, timeout, 1);
+            let http = builder
+                .timeout(timeout)
+                .build()
+                .map_err(|e| connect_error(e.to_string()))?;
+            (Transport::Rustls(http), verifier)
+        };
         Ok(Client {
-            http,
+            transport,
             base: format!("https://{addr}"),
             addr,
             user: user.to_string(),
             password: Zeroizing::new(password.to_string()),
             auth: Auth::None,
             verifier,
+            legacy,
             timeout,
         })
     }
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Whether this client speaks legacy TLS (OpenSSL, TLS 1.0 and up).
+    pub fn legacy_tls(&self) -> bool {
+        self.legacy
     }
 
     /// Fingerprint of the certificate the device presented.
@@ -91,8 +192,48 @@ impl Client {
         self.verifier.refused()
     }
 
-    fn transport(&self, e: reqwest::Error, what: &str) -> RedfishError {
-        let text = format!("{e:#}");
+    fn cert_changed(&self) -> RedfishError {
+        RedfishError::CertChanged {
+            addr: self.addr.clone(),
+            pinned: self.verifier.pinned().unwrap_or_default(),
+            presented: self
+                .verifier
+                .refused()
+                .or_else(|| self.verifier.seen())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn timed_out(&self, what: &str, timeout: Option<Duration>) -> RedfishError {
+        RedfishError::Timeout {
+            addr: self.addr.clone(),
+            what: what.to_string(),
+            secs: timeout.unwrap_or(self.timeout).as_secs(),
+        }
+    }
+
+    /// Names a transport failure: a changed certificate, a timeout, a TLS
+    /// refusal no retry can fix, or a (transient) connect error.
+    fn transport(&self, e: Failure, what: &str, timeout: Option<Duration>) -> RedfishError {
+        let e = match e {
+            Failure::Legacy(e) => {
+                return match e {
+                    LegacyError::Changed => self.cert_changed(),
+                    LegacyError::Timeout => self.timed_out(what, timeout),
+                    LegacyError::Refused(r) => RedfishError::Tls {
+                        addr: self.addr.clone(),
+                        message: r.message(None),
+                    },
+                    LegacyError::Connect(message) | LegacyError::Http(message) => {
+                        RedfishError::Connect {
+                            addr: self.addr.clone(),
+                            message,
+                        }
+                    }
+                };
+            }
+            Failure::Rustls(e) => e,
+        };
         let mut src: Option<&dyn std::error::Error> = Some(&e);
         let mut chain = String::new();
         while let Some(s) = src {
@@ -100,58 +241,156 @@ impl Client {
             chain.push_str(": ");
             src = s.source();
         }
-        if chain.contains("certificate changed") {
-            return RedfishError::CertChanged {
-                addr: self.addr.clone(),
-                pinned: self.verifier.pinned().unwrap_or_default(),
-                presented: self
-                    .verifier
-                    .refused()
-                    .or_else(|| self.verifier.seen())
-                    .unwrap_or_default(),
-            };
+        if chain.contains(CHANGED) {
+            return self.cert_changed();
         }
         if e.is_timeout() {
-            return RedfishError::Timeout {
+            return self.timed_out(what, timeout);
+        }
+        if let Some(r) = super::refusal::find(&e) {
+            return RedfishError::Tls {
                 addr: self.addr.clone(),
-                what: what.to_string(),
-                secs: self.timeout.as_secs(),
+                message: r.message(Some(LEGACY_HINT)),
             };
         }
         RedfishError::Connect {
             addr: self.addr.clone(),
             message: if chain.is_empty() {
-                text
+                format!("{e:#}")
             } else {
                 chain.trim_end_matches(": ").to_string()
             },
         }
     }
 
-    fn authorize(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.auth {
-            Auth::Session { token, .. } => r.header("X-Auth-Token", token.as_str()),
-            Auth::Basic => r.basic_auth(&self.user, Some(self.password.as_str())),
-            Auth::None => r,
+    /// The authentication header of the current session or Basic login.
+    fn auth_header(&self) -> Option<(HeaderName, HeaderValue)> {
+        use base64::Engine;
+        let (name, value) = match &self.auth {
+            Auth::Session { token, .. } => ("x-auth-token", token.to_string()),
+            Auth::Basic => {
+                let plain = Zeroizing::new(format!("{}:{}", self.user, self.password.as_str()));
+                let b64 = base64::engine::general_purpose::STANDARD.encode(plain.as_bytes());
+                ("authorization", format!("Basic {b64}"))
+            }
+            Auth::None => return None,
+        };
+        let value = Zeroizing::new(value);
+        let mut v = HeaderValue::from_str(&value).ok()?;
+        v.set_sensitive(true);
+        Some((HeaderName::from_static(name), v))
+    }
+
+    /// Sends one request: `target` is a path on the device or an absolute
+    /// URL (a session's `Location`); `timeout` overrides the client's.
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        target: &str,
+        body: Option<&Body>,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<Response, RedfishError> {
+        let mut headers = HeaderMap::new();
+        if let Some((k, v)) = self.auth_header().filter(|_| what != LOGIN) {
+            headers.insert(k, v);
+        }
+        let bytes = match body {
+            Some(Body::Json(v)) => {
+                headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Some(serde_json::to_vec(v).unwrap_or_default())
+            }
+            Some(Body::Raw {
+                content_type,
+                bytes,
+            }) => {
+                let ct =
+                    HeaderValue::from_str(content_type).map_err(|_| RedfishError::Connect {
+                        addr: self.addr.clone(),
+                        message: format!("content type {content_type:?} is not a header value"),
+                    })?;
+                headers.insert(reqwest::header::CONTENT_TYPE, ct);
+                Some(bytes.clone())
+            }
+            None => None,
+        };
+        match &self.transport {
+            Transport::Rustls(http) => {
+                let url = if target.starts_with("http") {
+                    target.to_string()
+                } else {
+                    format!("{}{target}", self.base)
+                };
+                let mut r = http.request(method, url).headers(headers);
+                if let Some(b) = bytes {
+                    r = r.body(b);
+                }
+                if let Some(t) = timeout {
+                    r = r.timeout(t);
+                }
+                r.send()
+                    .await
+                    .map(Response::Rustls)
+                    .map_err(|e| self.transport(Failure::Rustls(e), what, timeout))
+            }
+            Transport::Legacy(t) => {
+                let deadline = Instant::now() + timeout.unwrap_or(self.timeout);
+                let path = match target.parse::<hyper::Uri>() {
+                    Ok(u) if u.scheme().is_some() => u
+                        .path_and_query()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "/".into()),
+                    _ => target.to_string(),
+                };
+                let mut req = hyper::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header(reqwest::header::HOST, self.addr.as_str());
+                if let Some(h) = req.headers_mut() {
+                    h.extend(headers);
+                }
+                let req = req
+                    .body(http_body_util::Full::new(Bytes::from(
+                        bytes.unwrap_or_default(),
+                    )))
+                    .map_err(|e| RedfishError::Connect {
+                        addr: self.addr.clone(),
+                        message: format!("cannot build the request for {target}: {e}"),
+                    })?;
+                t.send(req, deadline)
+                    .await
+                    .map(|resp| Response::Legacy { resp, deadline })
+                    .map_err(|e| self.transport(Failure::Legacy(e), what, timeout))
+            }
         }
     }
 
     /// Reads at most [`MAX_BODY`] bytes of a response.
     /// A `Content-Length` is only a claim: it may refuse early, never
     /// reserve memory.
-    async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Vec<u8>, RedfishError> {
+    async fn body(&self, path: &str, mut resp: Response) -> Result<Vec<u8>, RedfishError> {
         let too_large = || RedfishError::TooLarge {
             addr: self.addr.clone(),
             path: path.to_string(),
             limit: MAX_BODY,
         };
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        let claimed = resp
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if claimed.is_some_and(|n| n > MAX_BODY as u64) {
             return Err(too_large());
         }
         let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.transport(e, path))?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport(e, path, None))?
+        {
             if out.len() + chunk.len() > MAX_BODY {
                 return Err(too_large());
             }
@@ -184,12 +423,9 @@ impl Client {
     ) -> Result<(u16, Option<String>, Option<Value>, Option<String>), RedfishError> {
         let path = "/redfish/v1";
         let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .map_err(|e| self.transport(e, "service root"))?;
-        let status = resp.status().as_u16();
+            .exchange(reqwest::Method::GET, path, None, None, "service root")
+            .await?;
+        let status = resp.status();
         let server = resp
             .headers()
             .get("server")
@@ -214,13 +450,15 @@ impl Client {
         let path = "/redfish/v1/SessionService/Sessions";
         let body = serde_json::json!({ "UserName": self.user, "Password": self.password.as_str() });
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.transport(e, "login"))?;
-        let status = resp.status().as_u16();
+            .exchange(
+                reqwest::Method::POST,
+                path,
+                Some(&Body::Json(body)),
+                None,
+                LOGIN,
+            )
+            .await?;
+        let status = resp.status();
         match status {
             200 | 201 => {
                 let token = resp
@@ -274,12 +512,13 @@ impl Client {
         if let Auth::Session { location, .. } = &self.auth
             && !location.is_empty()
         {
-            let url = if location.starts_with("http") {
-                location.clone()
-            } else {
-                format!("{}{location}", self.base)
-            };
-            let _ = self.authorize(self.http.delete(url)).send().await;
+            let location = location.clone();
+            if let Ok(resp) = self
+                .exchange(reqwest::Method::DELETE, &location, None, None, "logout")
+                .await
+            {
+                let _ = self.body(&location, resp).await;
+            }
         }
         self.auth = Auth::None;
     }
@@ -309,27 +548,10 @@ impl Client {
             self.login().await?;
         }
         for attempt in 0..2 {
-            let mut r = self.authorize(
-                self.http
-                    .request(method.clone(), format!("{}{path}", self.base)),
-            );
-            match body {
-                Some(Body::Json(v)) => r = r.json(v),
-                Some(Body::Raw {
-                    content_type,
-                    bytes,
-                }) => {
-                    r = r
-                        .header("content-type", content_type.as_str())
-                        .body(bytes.clone())
-                }
-                None => {}
-            }
-            if let Some(t) = timeout {
-                r = r.timeout(t);
-            }
-            let resp = r.send().await.map_err(|e| self.transport(e, path))?;
-            let status = resp.status().as_u16();
+            let resp = self
+                .exchange(method.clone(), path, body, timeout, path)
+                .await?;
+            let status = resp.status();
             let headers = resp.headers().clone();
             let bytes = self.body(path, resp).await?;
             match status {

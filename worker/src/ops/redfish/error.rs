@@ -1,6 +1,7 @@
 //! How a Redfish request fails, as classes an operator can act on and the
 //! runner can retry (connect errors, timeouts, 5xx, 503 during a reset) or
-//! not (auth, a changed certificate, a malformed answer).
+//! not (auth, a changed certificate, TLS the device refuses for a reason no
+//! retry can fix, a malformed answer).
 
 use super::super::OpError;
 use thiserror::Error;
@@ -21,6 +22,10 @@ pub enum RedfishError {
         pinned: String,
         presented: String,
     },
+    /// TLS that cannot work as configured (only TLS 1.0/1.1, no common
+    /// cipher suite, no proof of the certificate's key): fails at once.
+    #[error("{addr} {message}")]
+    Tls { addr: String, message: String },
     #[error("{addr} refused the credentials of {user:?} (HTTP {status})")]
     Auth {
         addr: String,
@@ -63,6 +68,7 @@ impl RedfishError {
             RedfishError::Connect { .. } => "connect",
             RedfishError::Timeout { .. } => "timeout",
             RedfishError::CertChanged { .. } => "cert_changed",
+            RedfishError::Tls { .. } => "tls",
             RedfishError::Auth { .. } => "auth",
             RedfishError::NotFound { .. } => "not_found",
             RedfishError::Unavailable { .. } => "unavailable",
