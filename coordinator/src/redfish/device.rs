@@ -1,7 +1,7 @@
 //! Planning `redfish.inventory`, `redfish.power` and `redfish.firmware`:
 //! one task per iDRAC address, with the device parameters (port,
-//! credential, timeouts) and the zone's certificate pinning and
-//! concurrency cap in `params.device`, and the operation's own parameters
+//! credential, timeouts, `legacy_tls`) and the zone's certificate pinning,
+//! legacy TLS opt-in and concurrency cap in `params.device`, and the operation's own parameters
 //! checked here so a bad job is refused at submit time, naming the field.
 
 use serde_json::{Map, Value, json};
@@ -9,7 +9,13 @@ use serde_json::{Map, Value, json};
 use crate::plan::{JobDoc, PlanError, err, split_host_port};
 use crate::zones::Zones;
 
-const DEVICE_KEYS: &[&str] = &["port", "credential", "http_timeout_ms", "retry_s"];
+const DEVICE_KEYS: &[&str] = &[
+    "port",
+    "credential",
+    "http_timeout_ms",
+    "retry_s",
+    "legacy_tls",
+];
 const RESET_TYPES: &[&str] = &[
     "On",
     "ForceOff",
@@ -187,6 +193,11 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
             ));
         }
     }
+    let legacy = match device.get("legacy_tls") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(err("params.legacy_tls", "must be true or false")),
+    };
     check_op(kind, &op)?;
     let targets = doc
         .targets
@@ -211,6 +222,11 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
         let mut d = device.clone();
         d.insert("port".into(), json!(port));
         d.insert("tls_pinning".into(), json!(pinning));
+        // The job's or the zone's opt-in.
+        d.insert(
+            "legacy_tls".into(),
+            json!(legacy || zones.redfish_legacy_tls(&zone)),
+        );
         d.insert("zone_limit".into(), json!(limit));
         let mut p = op.clone();
         p.insert("device".into(), Value::Object(d));
@@ -228,6 +244,7 @@ mod tests {
         let mut b = ZoneConfig::new("b", vec!["127.0.2.0/24".parse().unwrap()]);
         b.redfish_tls_pinning = false;
         b.redfish_max_concurrent = 2;
+        b.redfish_legacy_tls = true;
         Zones::new(&[
             ZoneConfig::new("a", vec!["127.0.1.0/24".parse().unwrap()]),
             b,
@@ -254,6 +271,15 @@ mod tests {
         assert_eq!(p[1].2["device"]["zone_limit"], 2);
         assert_eq!(p[1].2["device"]["credential"], "idrac");
         assert_eq!(p[1].2["component"], "BIOS");
+        // Legacy TLS: the zone's opt-in, or the job's.
+        assert_eq!(p[0].2["device"]["legacy_tls"], false);
+        assert_eq!(p[1].2["device"]["legacy_tls"], true);
+        let p = plan(
+            &doc(r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"legacy_tls":true}}"#),
+            &zones(),
+        )
+        .unwrap();
+        assert_eq!(p[0].2["device"]["legacy_tls"], true);
 
         for (json, field) in [
             (
@@ -283,6 +309,10 @@ mod tests {
             (
                 r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"port":0}}"#,
                 "params.port",
+            ),
+            (
+                r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"legacy_tls":"yes"}}"#,
+                "params.legacy_tls",
             ),
             (
                 r#"{"type":"redfish.inventory","targets":["127.0.1.5","127.0.1.5"]}"#,
