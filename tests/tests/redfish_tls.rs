@@ -55,7 +55,9 @@ async fn inventory(f: &CollectFleet, a: SocketAddr, params: Value) -> anyhow::Re
     let id = f
         .fleet
         .api
-        .submit_ok(&json!({"type": "redfish.inventory", "targets": [a.to_string()], "params": params}))
+        .submit_ok(
+            &json!({"type": "redfish.inventory", "targets": [a.to_string()], "params": params}),
+        )
         .await?;
     let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
     Ok(tasks(&job).first().cloned().unwrap_or(job))
@@ -110,8 +112,8 @@ async fn a_1024_bit_idrac_is_pinned_and_a_changed_certificate_is_refused() -> an
 }
 
 #[tokio::test]
-async fn a_tls_1_0_idrac_fails_at_once_without_the_opt_in_and_is_read_with_it()
--> anyhow::Result<()> {
+async fn a_tls_1_0_idrac_fails_at_once_without_the_opt_in_and_is_read_with_it() -> anyhow::Result<()>
+{
     let dir = tempfile::tempdir()?;
     let old = idrac("127.1.62.2", TlsProfile::Tls10, 621).await?;
     let in_legacy_zone = idrac("127.2.62.2", TlsProfile::Tls10, 622).await?;
@@ -140,7 +142,10 @@ async fn a_tls_1_0_idrac_fails_at_once_without_the_opt_in_and_is_read_with_it()
     // The job's opt-in: read over TLS 1.0, and pinned.
     let t = inventory(&f, a, json!({"legacy_tls": true})).await?;
     assert_eq!(t["status"], "succeeded", "{t:#}");
-    assert_eq!(pin(&f, a).await?, json!(old.fingerprint(a).unwrap_or_default()));
+    assert_eq!(
+        pin(&f, a).await?,
+        json!(old.fingerprint(a).unwrap_or_default())
+    );
     // The pin holds over legacy TLS too.
     let t = inventory(&f, a, json!({"legacy_tls": true})).await?;
     assert_eq!(t["status"], "succeeded", "{t:#}");
