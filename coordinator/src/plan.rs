@@ -468,6 +468,9 @@ struct DiscoverParams {
     /// Addresses per task.
     #[serde(default = "default_slice")]
     slice_size: u64,
+    /// Legacy TLS for old iDRACs (their zone may opt in too).
+    #[serde(default)]
+    legacy_tls: bool,
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -568,6 +571,7 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
                     "http_timeout_ms": p.http_timeout_ms.unwrap_or(10_000),
                     "concurrency": p.concurrency.unwrap_or(256),
                     "credentials": p.credentials,
+                    "legacy_tls": p.legacy_tls || zones.redfish_legacy_tls(&zone),
                 }),
             });
         }

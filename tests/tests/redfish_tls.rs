@@ -4,7 +4,9 @@
 //! that pin afterwards and refused as `cert_changed` once it changes; a
 //! TLS-1.0-only iDRAC fails at once without the opt-in (one attempt, class
 //! `tls`, the message naming `legacy_tls`) and is inventoried with the
-//! job's `legacy_tls` or its zone's `redfish_legacy_tls`, pin included.
+//! job's `legacy_tls` or its zone's `redfish_legacy_tls`, pin included;
+//! a discovery finds it with either opt-in and otherwise reports it in its
+//! errors, naming `legacy_tls`, instead of losing it.
 
 use outpost_sim::redfish::{IdracSpec, RedfishSim, TlsProfile};
 use outpost_tests::api::tasks;
@@ -161,5 +163,58 @@ async fn a_tls_1_0_idrac_fails_at_once_without_the_opt_in_and_is_read_with_it() 
         pin(&f, b).await?,
         json!(in_legacy_zone.fingerprint(b).unwrap_or_default())
     );
+    Ok(())
+}
+
+/// Runs `redfish.discover` on `a`'s address and port and returns the
+/// result of its one task.
+async fn discover(f: &CollectFleet, a: SocketAddr, legacy: Option<bool>) -> anyhow::Result<Value> {
+    let mut params =
+        json!({"port": a.port(), "connect_timeout_ms": 2000, "credentials": ["idrac"]});
+    if let Some(l) = legacy {
+        params["legacy_tls"] = json!(l);
+    }
+    let id = f
+        .fleet
+        .api
+        .submit_ok(
+            &json!({"type": "redfish.discover", "targets": [a.ip().to_string()], "params": params}),
+        )
+        .await?;
+    let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    Ok(tasks(&job)[0]["output"].clone())
+}
+
+#[tokio::test]
+async fn discovery_finds_a_tls_1_0_idrac_with_the_opt_in_and_reports_it_without()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let old = idrac("127.1.62.3", TlsProfile::Tls10, 623).await?;
+    let in_legacy_zone = idrac("127.2.62.3", TlsProfile::Tls10, 624).await?;
+    let (a, b) = (old.addrs()[0], in_legacy_zone.addrs()[0]);
+    let f = fleet(dir.path()).await?;
+
+    // Without the opt-in it answered but could not be read: an error
+    // naming what to do, not an address that silently vanishes.
+    let out = discover(&f, a, None).await?;
+    assert_eq!(out["found"], json!([]), "{out:#}");
+    let errors = out["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{out:#}");
+    assert_eq!(errors[0]["address"], a.ip().to_string(), "{out:#}");
+    let e = errors[0]["error"].as_str().unwrap_or_default();
+    assert!(e.contains("TLS 1.0/1.1") && e.contains("legacy_tls"), "{e}");
+
+    // The job's opt-in, then the zone's: found, with the pin recorded.
+    for (sim, addr, legacy) in [(&old, a, Some(true)), (&in_legacy_zone, b, None)] {
+        let out = discover(&f, addr, legacy).await?;
+        let found = out["found"].as_array().cloned().unwrap_or_default();
+        assert_eq!(found.len(), 1, "{out:#}");
+        let tag = sim.device(addr).map(|d| d.spec.service_tag.clone());
+        assert_eq!(found[0]["service_tag"].as_str(), tag.as_deref(), "{out:#}");
+        let fp = sim.fingerprint(addr).unwrap_or_default();
+        assert_eq!(found[0]["cert_sha256"], json!(fp), "{out:#}");
+        assert_eq!(pin(&f, addr).await?, json!(fp));
+    }
     Ok(())
 }

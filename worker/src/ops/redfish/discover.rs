@@ -32,6 +32,10 @@ pub struct Params {
     /// come first, then by priority (lower first), then in the given order.
     #[serde(default)]
     pub credentials: Vec<CredSet>,
+    /// Legacy TLS (TLS 1.0/1.1, legacy ciphers, over OpenSSL): the job's
+    /// or the zone's opt-in.
+    #[serde(default)]
+    pub legacy_tls: bool,
 }
 
 /// One credential set of a discovery.
@@ -196,7 +200,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
     }
     let host = ip.to_string();
     let http = Duration::from_millis(p.http_timeout_ms);
-    let anon = match Client::new(&host, p.port, Pin::FirstUse, "", "", http) {
+    let anon = match Client::open(&host, p.port, Pin::FirstUse, p.legacy_tls, "", "", http) {
         Ok(c) => c,
         Err(e) => return Probe::Error(e.to_string()),
     };
@@ -207,7 +211,9 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
             body.as_ref(),
             challenge.as_deref(),
         ),
-        Err(e) if e.kind() == "timeout" => return Probe::Error(e.to_string()),
+        Err(e) if e.kind() == "timeout" || e.kind() == "tls" => {
+            return Probe::Error(e.to_string());
+        }
         Err(_) => return Probe::NotRedfish,
     };
     match identity {
@@ -228,10 +234,11 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
             continue;
         };
         let pin = cert.clone().map(Pin::Expect).unwrap_or(Pin::FirstUse);
-        let Ok(mut c) = Client::new(
+        let Ok(mut c) = Client::open(
             &host,
             p.port,
             pin,
+            p.legacy_tls,
             &login.username,
             login.password.as_str(),
             http,
