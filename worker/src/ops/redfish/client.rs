@@ -1,26 +1,21 @@
 //! A Redfish client for one iDRAC: HTTPS with the device's pinned
-//! certificate, a `SessionService` token reused across requests and
+//! certificate (over rustls, or OpenSSL where `legacy_tls` is on: see
+//! [`super::transport`]), a `SessionService` token reused across requests and
 //! deleted at the end (Basic authentication where sessions are not
 //! offered), bounded response bodies, typed errors, and retries with
 //! backoff for transient failures only.
 
 use super::error::RedfishError;
-use super::legacy::{LegacyError, LegacyTransport};
-use super::tls::{CHANGED, Pin, PinningVerifier};
-use bytes::Bytes;
-use http_body_util::BodyExt;
+use super::tls::{Pin, PinningVerifier};
+use super::transport::{Failure, Request, Response, Transport};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 /// Largest response body read from a device.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
-
-/// What an operator is told to do about a device that speaks only legacy TLS.
-pub const LEGACY_HINT: &str = "set legacy_tls for its zone or device";
 
 /// What a login request is called in errors; it carries no authentication.
 const LOGIN: &str = "login";
@@ -43,71 +38,9 @@ enum Auth {
     Basic,
 }
 
-/// How requests reach the device: rustls (every device), or OpenSSL for
-/// a device whose zone or job opted in to `legacy_tls`.
-enum Transport {
-    Rustls(reqwest::Client),
-    Legacy(LegacyTransport),
-}
-
-/// A response whose body is still to be read.
-enum Response {
-    Rustls(reqwest::Response),
-    Legacy {
-        resp: hyper::Response<hyper::body::Incoming>,
-        deadline: Instant,
-    },
-}
-
-/// A transport failure, before it is named for the operator.
-enum Failure {
-    Rustls(reqwest::Error),
-    Legacy(LegacyError),
-}
-
-impl Response {
-    fn status(&self) -> u16 {
-        match self {
-            Response::Rustls(r) => r.status().as_u16(),
-            Response::Legacy { resp, .. } => resp.status().as_u16(),
-        }
-    }
-
-    fn headers(&self) -> &HeaderMap {
-        match self {
-            Response::Rustls(r) => r.headers(),
-            Response::Legacy { resp, .. } => resp.headers(),
-        }
-    }
-
-    /// The next piece of the body; `None` at its end.
-    async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
-        match self {
-            Response::Rustls(r) => r.chunk().await.map_err(Failure::Rustls),
-            Response::Legacy { resp, deadline } => loop {
-                let frame = tokio::time::timeout_at(*deadline, resp.body_mut().frame())
-                    .await
-                    .map_err(|_| Failure::Legacy(LegacyError::Timeout))?;
-                match frame {
-                    None => return Ok(None),
-                    Some(Err(e)) => {
-                        return Err(Failure::Legacy(LegacyError::Http(e.to_string())));
-                    }
-                    Some(Ok(f)) => {
-                        if let Ok(data) = f.into_data() {
-                            return Ok(Some(data));
-                        }
-                    }
-                }
-            },
-        }
-    }
-}
-
 /// An open connection to one iDRAC.
 pub struct Client {
     transport: Transport,
-    base: String,
     addr: String,
     user: String,
     password: Zeroizing<String>,
@@ -143,26 +76,15 @@ impl Client {
         timeout: Duration,
     ) -> Result<Client, RedfishError> {
         let addr = super::tls::authority(host, port);
-        let connect_error = |message: String| RedfishError::Connect {
-            addr: addr.clone(),
-            message,
-        };
-        let (transport, verifier) = if legacy {
-            let verifier = PinningVerifier::named(pin, &addr);
-            let t = LegacyTransport::new(host, port, verifier.clone(), timeout)
-                .map_err(connect_error)?;
-            (Transport::Legacy(t), verifier)
-        } else {
-            let (builder, verifier) = super::tls::pinned_client(pin, &addr, timeout, 1);
-            let http = builder
-                .timeout(timeout)
-                .build()
-                .map_err(|e| connect_error(e.to_string()))?;
-            (Transport::Rustls(http), verifier)
-        };
+        let (transport, verifier) =
+            Transport::new(host, port, pin, legacy, timeout).map_err(|message| {
+                RedfishError::Connect {
+                    addr: addr.clone(),
+                    message,
+                }
+            })?;
         Ok(Client {
             transport,
-            base: format!("https://{addr}"),
             addr,
             user: user.to_string(),
             password: Zeroizing::new(password.to_string()),
@@ -192,75 +114,14 @@ impl Client {
         self.verifier.refused()
     }
 
-    fn cert_changed(&self) -> RedfishError {
-        RedfishError::CertChanged {
-            addr: self.addr.clone(),
-            pinned: self.verifier.pinned().unwrap_or_default(),
-            presented: self
-                .verifier
-                .refused()
-                .or_else(|| self.verifier.seen())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn timed_out(&self, what: &str, timeout: Option<Duration>) -> RedfishError {
-        RedfishError::Timeout {
-            addr: self.addr.clone(),
-            what: what.to_string(),
-            secs: timeout.unwrap_or(self.timeout).as_secs(),
-        }
-    }
-
-    /// Names a transport failure: a changed certificate, a timeout, a TLS
-    /// refusal no retry can fix, or a (transient) connect error.
-    fn transport(&self, e: Failure, what: &str, timeout: Option<Duration>) -> RedfishError {
-        let e = match e {
-            Failure::Legacy(e) => {
-                return match e {
-                    LegacyError::Changed => self.cert_changed(),
-                    LegacyError::Timeout => self.timed_out(what, timeout),
-                    LegacyError::Refused(r) => RedfishError::Tls {
-                        addr: self.addr.clone(),
-                        message: r.message(None),
-                    },
-                    LegacyError::Connect(message) | LegacyError::Http(message) => {
-                        RedfishError::Connect {
-                            addr: self.addr.clone(),
-                            message,
-                        }
-                    }
-                };
-            }
-            Failure::Rustls(e) => e,
-        };
-        let mut src: Option<&dyn std::error::Error> = Some(&e);
-        let mut chain = String::new();
-        while let Some(s) = src {
-            chain.push_str(&s.to_string());
-            chain.push_str(": ");
-            src = s.source();
-        }
-        if chain.contains(CHANGED) {
-            return self.cert_changed();
-        }
-        if e.is_timeout() {
-            return self.timed_out(what, timeout);
-        }
-        if let Some(r) = super::refusal::find(&e) {
-            return RedfishError::Tls {
-                addr: self.addr.clone(),
-                message: r.message(Some(LEGACY_HINT)),
-            };
-        }
-        RedfishError::Connect {
-            addr: self.addr.clone(),
-            message: if chain.is_empty() {
-                format!("{e:#}")
-            } else {
-                chain.trim_end_matches(": ").to_string()
-            },
-        }
+    /// Names a transport failure of a request about `what`.
+    fn fail(&self, e: Failure, what: &str, timeout: Option<Duration>) -> RedfishError {
+        e.name(
+            &self.addr,
+            &self.verifier,
+            what,
+            timeout.unwrap_or(self.timeout),
+        )
     }
 
     /// The authentication header of the current session or Basic login.
@@ -317,55 +178,17 @@ impl Client {
             }
             None => None,
         };
-        match &self.transport {
-            Transport::Rustls(http) => {
-                let url = if target.starts_with("http") {
-                    target.to_string()
-                } else {
-                    format!("{}{target}", self.base)
-                };
-                let mut r = http.request(method, url).headers(headers);
-                if let Some(b) = bytes {
-                    r = r.body(b);
-                }
-                if let Some(t) = timeout {
-                    r = r.timeout(t);
-                }
-                r.send()
-                    .await
-                    .map(Response::Rustls)
-                    .map_err(|e| self.transport(Failure::Rustls(e), what, timeout))
-            }
-            Transport::Legacy(t) => {
-                let deadline = Instant::now() + timeout.unwrap_or(self.timeout);
-                let path = match target.parse::<hyper::Uri>() {
-                    Ok(u) if u.scheme().is_some() => u
-                        .path_and_query()
-                        .map(|p| p.as_str().to_string())
-                        .unwrap_or_else(|| "/".into()),
-                    _ => target.to_string(),
-                };
-                let mut req = hyper::Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .header(reqwest::header::HOST, self.addr.as_str());
-                if let Some(h) = req.headers_mut() {
-                    h.extend(headers);
-                }
-                let req = req
-                    .body(http_body_util::Full::new(Bytes::from(
-                        bytes.unwrap_or_default(),
-                    )))
-                    .map_err(|e| RedfishError::Connect {
-                        addr: self.addr.clone(),
-                        message: format!("cannot build the request for {target}: {e}"),
-                    })?;
-                t.send(req, deadline)
-                    .await
-                    .map(|resp| Response::Legacy { resp, deadline })
-                    .map_err(|e| self.transport(Failure::Legacy(e), what, timeout))
-            }
-        }
+        let req = Request {
+            method,
+            target,
+            headers,
+            body: bytes,
+            timeout,
+        };
+        self.transport
+            .send(req, self.timeout)
+            .await
+            .map_err(|e| self.fail(e, what, timeout))
     }
 
     /// Reads at most [`MAX_BODY`] bytes of a response.
@@ -386,11 +209,7 @@ impl Client {
             return Err(too_large());
         }
         let mut out = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.transport(e, path, None))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.fail(e, path, None))? {
             if out.len() + chunk.len() > MAX_BODY {
                 return Err(too_large());
             }

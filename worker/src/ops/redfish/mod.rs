@@ -21,3 +21,4 @@ pub mod pins;
 pub mod power;
 pub mod refusal;
 pub mod tls;
+pub mod transport;

@@ -179,10 +179,15 @@ impl PinningVerifier {
         }
         match legacy_sig::verify(dss.scheme, tls13, cert.as_ref(), message, dss.signature()) {
             legacy_sig::Verdict::Valid(why) => {
+                let how = match self.pin {
+                    Pin::Expect(_) => "accepted by its pin",
+                    Pin::FirstUse => "trusted on first use",
+                    Pin::Off => "accepted with pinning off",
+                };
                 tracing::warn!(
                     peer = %self.peer,
-                    "{} proved it holds the key of its trusted certificate, which has {why}: \
-                     accepted as pinned; replace the certificate when the device allows",
+                    "{}: a TLS handshake with {why}, verified and {how}; \
+                     replace the certificate when the device allows",
                     if self.peer.is_empty() { "the peer" } else { &self.peer }
                 );
                 Ok(HandshakeSignatureValid::assertion())
