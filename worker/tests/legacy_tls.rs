@@ -2,7 +2,7 @@
 //! certificate (served by OpenSSL) is read with its pin and still refused
 //! once it changes; a TLS-1.0-only iDRAC is refused at once with a message
 //! naming `legacy_tls`, and read over OpenSSL once it is set, pins
-//! included; and a real `openssl s_server -tls1` at security level 0,
+//! included; legacy TLS reads a modern iDRAC as well; and a real `openssl s_server -tls1` at security level 0,
 //! serving a static service root, is identified as an iDRAC with
 //! `legacy_tls` and refused without.
 
