@@ -67,6 +67,10 @@ pub struct ZoneConfig {
     /// Pin each iDRAC's certificate on first use (`false` opts the zone out).
     #[serde(default = "yes")]
     pub redfish_tls_pinning: bool,
+    /// Speak legacy TLS to the zone's iDRACs (TLS 1.0/1.1 and legacy
+    /// ciphers, over OpenSSL), for old iDRAC 7/8 firmware; off by default.
+    #[serde(default)]
+    pub redfish_legacy_tls: bool,
     /// Redfish operations (inventory, power, firmware) the zone runs at
     /// once across all its workers; 0 = no limit.
     #[serde(default = "default_redfish_max")]
@@ -105,6 +109,7 @@ impl ZoneConfig {
             name: name.to_string(),
             cidrs,
             redfish_tls_pinning: true,
+            redfish_legacy_tls: false,
             redfish_max_concurrent: default_redfish_max(),
             public_key: None,
             ack_wait_secs: default_ack_wait_secs(),

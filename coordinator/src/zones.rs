@@ -33,6 +33,7 @@ pub enum ZoneError {
 pub struct Zones {
     zones: Vec<(String, Vec<IpNet>)>,
     redfish: Vec<(String, bool, u32)>,
+    legacy_tls: Vec<String>,
     keys: Vec<(String, String)>,
 }
 
@@ -52,6 +53,11 @@ impl Zones {
                         z.redfish_max_concurrent,
                     )
                 })
+                .collect(),
+            legacy_tls: config
+                .iter()
+                .filter(|z| z.redfish_legacy_tls)
+                .map(|z| z.name.clone())
                 .collect(),
             keys: config
                 .iter()
@@ -75,6 +81,11 @@ impl Zones {
             .find(|(n, _, _)| n == zone)
             .map(|(_, pin, max)| (*pin, *max))
             .unwrap_or((true, 8))
+    }
+
+    /// Whether the zone opted in to legacy TLS for its iDRACs.
+    pub fn redfish_legacy_tls(&self, zone: &str) -> bool {
+        self.legacy_tls.iter().any(|n| n == zone)
     }
 
     /// Names of every zone, in configuration order.

@@ -4,7 +4,7 @@
 //! `outpost-sim ssh --count 500 --first-addr 127.3.0.1 --port 2222 --platform mixed
 //!  --username admin --password PASS [--write-inventory fleet.csv]`.
 //! `outpost-sim redfish --count 256 --first-addr 127.4.0.1 --port 8443 --password PASS`
-//! serves simulated iDRACs.
+//! serves simulated iDRACs (`--tls weak-key` or `--tls tls10` for old ones).
 //! Prints `outpost-sim ready ssh=N` (or `redfish=N`) once every listener is bound.
 
 use std::io::Write as _;
@@ -51,6 +51,18 @@ struct RedfishArgs {
     /// Device time scale: 0.01 runs a 60 s firmware apply in 0.6 s.
     #[arg(long, default_value_t = 0.01)]
     scale: f64,
+    /// TLS of every iDRAC: `modern` (TLS 1.2/1.3, P-256), `weak-key`
+    /// (1024-bit RSA factory certificate, TLS 1.2) or `tls10` (only TLS 1.0,
+    /// legacy ciphers).
+    #[arg(long, value_enum, default_value = "modern")]
+    tls: TlsArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TlsArg {
+    Modern,
+    WeakKey,
+    Tls10,
 }
 
 #[derive(Args)]
@@ -128,6 +140,11 @@ async fn redfish(args: RedfishArgs) -> anyhow::Result<()> {
             i as u64 + 1,
         );
         spec.timings.scale = args.scale;
+        spec.tls = match args.tls {
+            TlsArg::Modern => outpost_sim::redfish::TlsProfile::Modern,
+            TlsArg::WeakKey => outpost_sim::redfish::TlsProfile::WeakKey,
+            TlsArg::Tls10 => outpost_sim::redfish::TlsProfile::Tls10,
+        };
         specs.push(spec);
     }
     let sim = RedfishSim::start(specs).await?;

@@ -31,6 +31,9 @@ pub struct VcSimOptions {
     pub enter_ms: u64,
     /// SOAP methods answered late: (method, ms).
     pub method_delays: Vec<(String, u64)>,
+    /// A 1024-bit RSA certificate instead of a P-256 one, as govmomi's own
+    /// simulator and old appliances have.
+    pub weak_key: bool,
 }
 
 impl Default for VcSimOptions {
@@ -46,6 +49,7 @@ impl Default for VcSimOptions {
             drs_off: Vec::new(),
             enter_ms: 0,
             method_delays: Vec::new(),
+            weak_key: false,
         }
     }
 }
@@ -122,6 +126,9 @@ impl VcSim {
         }
         if !o.drs_off.is_empty() {
             cmd.arg("-drs-off").arg(o.drs_off.join(","));
+        }
+        if o.weak_key {
+            cmd.arg("-weak-key");
         }
         if !o.method_delays.is_empty() {
             let d: Vec<String> = o

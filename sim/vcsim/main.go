@@ -21,9 +21,11 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -291,9 +293,16 @@ func expireSessions(ctx context.Context, sdk *url.URL) (int, error) {
 
 // selfSigned makes a fresh P-256 certificate for 127.0.0.1 and localhost,
 // as a vCenter's own VMCA-issued one would be to a client: untrusted, to be
-// pinned. (httptest's built-in certificate has a key too small for rustls.)
-func selfSigned() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// pinned. With weak, the key is 1024-bit RSA instead, as the certificate
+// of govmomi's own simulator (httptest's) and of old appliances.
+func selfSigned(weak bool) (tls.Certificate, error) {
+	var key crypto.Signer
+	var err error
+	if weak {
+		key, err = rsa.GenerateKey(rand.Reader, 1024)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -311,7 +320,7 @@ func selfSigned() (tls.Certificate, error) {
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		DNSNames:     []string{"localhost"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, key.Public(), key)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -331,6 +340,7 @@ func main() {
 	drsOff := flag.String("drs-off", "", "comma-separated cluster names with DRS turned off")
 	enterMs := flag.Int("enter-ms", 0, "how long entering maintenance mode takes")
 	delays := flag.String("method-delay", "", "comma-separated Method=ms delays of SOAP methods")
+	weakKey := flag.Bool("weak-key", false, "serve a 1024-bit RSA certificate instead of a P-256 one")
 	verbose := flag.Bool("verbose", false, "keep the simulator's own log (every property change)")
 	flag.Parse()
 	if !*verbose {
@@ -441,7 +451,7 @@ func main() {
 	}
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
-	cert, err := selfSigned()
+	cert, err := selfSigned(*weakKey)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "outpost-vcsim: certificate:", err)
 		os.Exit(1)

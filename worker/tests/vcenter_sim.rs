@@ -381,3 +381,42 @@ async fn waits_for_a_disconnected_host_to_come_back() {
     );
     vc.stop().await;
 }
+
+/// The DER certificate a TLS server presents (read with OpenSSL, which
+/// judges nothing here).
+async fn peer_certificate(host: &str, port: u16) -> Vec<u8> {
+    use openssl::ssl::{Ssl, SslContext, SslMethod, SslVerifyMode};
+    let mut ctx = SslContext::builder(SslMethod::tls_client()).unwrap();
+    ctx.set_verify(SslVerifyMode::NONE);
+    let ssl = Ssl::new(&ctx.build()).unwrap();
+    let tcp = tokio::net::TcpStream::connect((host, port)).await.unwrap();
+    let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+    std::pin::Pin::new(&mut tls).connect().await.unwrap();
+    tls.ssl().peer_certificate().unwrap().to_der().unwrap()
+}
+
+#[tokio::test]
+async fn a_1024_bit_certificate_is_trusted_by_its_pin() {
+    use outpost_worker::ops::redfish::{legacy_sig::rsa_bits, pins::keyed, tls::fingerprint};
+    let vc = sim(|o| o.weak_key = true).await;
+    let der = peer_certificate(&vc.host, vc.port).await;
+    assert_eq!(rsa_bits(&der), Some(1024), "the simulator's key");
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir, PASS);
+    let status = json!({"action": "status", "host": "esx-a1.lab"});
+    // First use: trusted and pinned.
+    let out = op(&env, &vc, status.clone()).await.out.expect("first use");
+    assert_eq!(out["host"]["name"], "esx-a1.lab", "{out}");
+    let key = keyed("vcenter", &vc.host, vc.port);
+    assert_eq!(
+        env.pins.get_key(&key).await.unwrap(),
+        Some(fingerprint(&der))
+    );
+    // Pinned: accepted by the pin, through a whole enter and exit.
+    let enter = json!({"action": "enter", "host": "esx-a2.lab", "timeout_s": 60});
+    let out = op(&env, &vc, enter).await.out.expect("enter");
+    assert_eq!(out["host"]["in_maintenance"], true, "{out}");
+    let exit = json!({"action": "exit", "host": "esx-a2.lab"});
+    op(&env, &vc, exit).await.out.expect("exit");
+    vc.stop().await;
+}

@@ -34,6 +34,9 @@ struct DiscoverParams {
     /// reset) is waited for, honouring its `Retry-After`.
     #[serde(default)]
     warmup_wait_s: Option<u64>,
+    /// Legacy TLS for old iDRACs (their zone may opt in too).
+    #[serde(default)]
+    legacy_tls: bool,
 }
 
 fn default_redfish_port() -> u16 {
@@ -131,6 +134,7 @@ fn plan_discover(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
                     concurrency: p.concurrency.unwrap_or_else(discover::default_concurrency),
                     warmup_wait_s: p.warmup_wait_s.unwrap_or_else(discover::default_warmup_s),
                     credentials: p.credentials.clone(),
+                    legacy_tls: p.legacy_tls || zones.redfish_legacy_tls(&zone),
                 })
                 .unwrap_or_default(),
             });

@@ -1,7 +1,7 @@
 //! Planning `redfish.inventory`, `redfish.power` and `redfish.firmware`:
 //! one task per iDRAC address, with the device parameters (port,
-//! credential, timeouts) and the zone's certificate pinning and
-//! concurrency cap in `params.device`, and the operation's own parameters
+//! credential, timeouts, `legacy_tls`) and the zone's certificate pinning,
+//! legacy TLS opt-in and concurrency cap in `params.device`, and the operation's own parameters
 //! checked here so a bad job is refused at submit time, naming the field.
 
 use serde_json::{Map, Value, json};
@@ -68,6 +68,10 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
         .and_then(Value::as_u64)
         .map(|p| p as u16)
         .unwrap_or(443);
+    let legacy = device
+        .get("legacy_tls")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let targets = doc.targets.as_ref().ok_or_else(|| {
         err(
             "targets",
@@ -93,6 +97,11 @@ pub fn plan(doc: &JobDoc, zones: &Zones) -> Result<Vec<(String, String, Value)>,
         let mut d = device.clone();
         d.insert("port".into(), json!(port));
         d.insert("tls_pinning".into(), json!(pinning));
+        // The job's or the zone's opt-in.
+        d.insert(
+            "legacy_tls".into(),
+            json!(legacy || zones.redfish_legacy_tls(&zone)),
+        );
         d.insert("zone_limit".into(), json!(limit));
         let mut p = op.clone();
         p.insert("device".into(), Value::Object(d));
@@ -119,6 +128,7 @@ mod tests {
         let mut b = ZoneConfig::new("b", vec!["127.0.2.0/24".parse().unwrap()]);
         b.redfish_tls_pinning = false;
         b.redfish_max_concurrent = 2;
+        b.redfish_legacy_tls = true;
         Zones::new(&[
             ZoneConfig::new("a", vec!["127.0.1.0/24".parse().unwrap()]),
             b,
@@ -145,6 +155,15 @@ mod tests {
         assert_eq!(p[1].2["device"]["zone_limit"], 2);
         assert_eq!(p[1].2["device"]["credential"], "idrac");
         assert_eq!(p[1].2["component"], "BIOS");
+        // Legacy TLS: the zone's opt-in, or the job's.
+        assert_eq!(p[0].2["device"]["legacy_tls"], false);
+        assert_eq!(p[1].2["device"]["legacy_tls"], true);
+        let p = plan(
+            &doc(r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"legacy_tls":true}}"#),
+            &zones(),
+        )
+        .unwrap();
+        assert_eq!(p[0].2["device"]["legacy_tls"], true);
 
         for (json, field) in [
             (
@@ -174,6 +193,10 @@ mod tests {
             (
                 r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"port":0}}"#,
                 "params.port",
+            ),
+            (
+                r#"{"type":"redfish.inventory","targets":["127.0.1.5"],"params":{"legacy_tls":"yes"}}"#,
+                "params.legacy_tls",
             ),
             (
                 r#"{"type":"redfish.inventory","targets":["127.0.1.5","127.0.1.5"]}"#,

@@ -96,6 +96,9 @@ struct IdracDoc {
     http_timeout_ms: Option<u64>,
     #[serde(default)]
     retry_s: Option<u64>,
+    /// Legacy TLS for these iDRACs (their zone may opt in too).
+    #[serde(default)]
+    legacy_tls: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,6 +317,7 @@ pub fn plan_from(
         credential: None,
         http_timeout_ms: None,
         retry_s: None,
+        legacy_tls: false,
     });
     if idrac.port == 0 {
         return Err(err("params.idrac.port", "must be a port number (1-65535)"));
@@ -371,7 +375,9 @@ pub fn plan_from(
         }
         let zone = zone_of(doc.zone.as_deref(), host, zones, &field)?;
         let (pinning, limit) = zones.redfish(&zone);
-        let mut device = json!({"port": port, "tls_pinning": pinning, "zone_limit": limit});
+        let legacy_tls = idrac.legacy_tls || zones.redfish_legacy_tls(&zone);
+        let mut device = json!({"port": port, "tls_pinning": pinning, "zone_limit": limit,
+                                "legacy_tls": legacy_tls});
         if let Some(c) = &idrac.credential {
             device["credential"] = json!(c);
         }

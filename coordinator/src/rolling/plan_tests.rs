@@ -2,11 +2,12 @@
 use super::*;
 use crate::config::ZoneConfig;
 
-/// `a` (defaults), `b` (no pinning, 2 Redfish operations at once) for
+/// `a` (defaults), `b` (no pinning, legacy TLS, 2 Redfish operations at once) for
 /// the iDRACs, `v` for the vCenter.
 fn zones() -> Zones {
     let mut b = ZoneConfig::new("b", vec!["127.0.2.0/24".parse().unwrap()]);
     b.redfish_tls_pinning = false;
+    b.redfish_legacy_tls = true;
     b.redfish_max_concurrent = 2;
     Zones::new(&[
         ZoneConfig::new("a", vec!["127.0.1.0/24".parse().unwrap()]),
@@ -63,7 +64,7 @@ fn a_good_document_places_every_step_in_its_zone() {
     assert_eq!(one.idrac.target, "127.0.1.1");
     assert_eq!(
         one.idrac.params,
-        json!({"port": 8443, "tls_pinning": true, "zone_limit": 8,
+        json!({"port": 8443, "tls_pinning": true, "zone_limit": 8, "legacy_tls": false,
                "credential": "idrac", "retry_s": 30})
     );
     let vc = one.vcenter.as_ref().expect("linked");
@@ -84,6 +85,7 @@ fn a_good_document_places_every_step_in_its_zone() {
     assert_eq!(two.idrac.params["port"], 9443);
     assert_eq!(two.idrac.params["tls_pinning"], false);
     assert_eq!(two.idrac.params["zone_limit"], 2);
+    assert_eq!(two.idrac.params["legacy_tls"], true, "zone b opted in");
     assert_eq!(two.idrac.params["credential"], "idrac");
     assert_eq!(two.vcenter.as_ref().unwrap().zone, "v");
 

@@ -5,7 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 /// Keys of a job's `params` that belong to the device, not the operation.
-pub const JOB_KEYS: &[&str] = &["port", "credential", "http_timeout_ms", "retry_s"];
+pub const JOB_KEYS: &[&str] = &[
+    "port",
+    "credential",
+    "http_timeout_ms",
+    "retry_s",
+    "legacy_tls",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +26,10 @@ pub struct DeviceParams {
     /// Pin the device's certificate (a zone may opt out).
     #[serde(default = "yes")]
     pub tls_pinning: bool,
+    /// Speak legacy TLS (TLS 1.0/1.1, legacy ciphers, over OpenSSL) to a
+    /// device that offers nothing newer; opted in per zone or job.
+    #[serde(default)]
+    pub legacy_tls: bool,
     /// Redfish operations the zone runs at once (0 = unlimited).
     #[serde(default)]
     pub zone_limit: u32,
@@ -48,6 +58,7 @@ impl Default for DeviceParams {
             credential: None,
             http_timeout_ms: default_http_ms(),
             tls_pinning: true,
+            legacy_tls: false,
             zone_limit: 0,
             retry_s: default_retry_s(),
         }

@@ -24,6 +24,9 @@ pub struct Params {
     /// How long an address answering `503` is waited for (seconds).
     #[serde(default = "default_warmup_s")]
     pub warmup_wait_s: u64,
+    /// Speak legacy TLS (TLS 1.0/1.1 over OpenSSL) to what answers.
+    #[serde(default)]
+    pub legacy_tls: bool,
 }
 
 pub fn default_port() -> u16 {

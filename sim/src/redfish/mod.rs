@@ -7,7 +7,9 @@
 //! when the image cannot be transferred or is not a valid package); versions
 //! change only after the job runs and, for host components, the host
 //! reboots; the iDRAC stops answering while it resets itself, and counts
-//! host power cycles and the job states at each reset request. Faults
+//! host power cycles and the job states at each reset request. Old iDRACs'
+//! TLS is there too: a 1024-bit RSA factory certificate, or only TLS 1.0
+//! with legacy ciphers (served by OpenSSL). Faults
 //! (slow answers, slow downloads, stalled and failed jobs, a host
 //! that ignores graceful requests, malformed bodies, stale jobs) are set
 //! per device and can be changed while it runs. Device time is scaled so
@@ -24,6 +26,7 @@
 
 mod device;
 mod image;
+mod legacy_tls;
 mod resources;
 mod routes;
 mod server;
@@ -37,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 pub use device::{Device, HostReset, Job, Power, Stats, UpdateSource};
 pub use image::{Image, make_image};
-pub use spec::{Component, Faults, IdracSpec, Malformed, Timings, Vendor, service_tag};
+pub use spec::{Component, Faults, IdracSpec, Malformed, Timings, TlsProfile, Vendor, service_tag};
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]

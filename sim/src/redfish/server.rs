@@ -1,5 +1,6 @@
 //! Serving: one TLS listener per simulated service, each with its own
-//! self-signed certificate, HTTP/1.1 through hyper. While an iDRAC resets
+//! self-signed certificate (rustls, or OpenSSL for old iDRACs' weak keys
+//! and TLS 1.0), HTTP/1.1 through hyper. While an iDRAC resets
 //! it drops connections; while it starts up again it answers 503.
 
 use std::collections::HashMap;
@@ -19,11 +20,19 @@ use tokio_util::task::TaskTracker;
 
 use super::device::{Availability, Device};
 use super::routes::{self, MAX_UPLOAD, header_value};
-use super::spec::IdracSpec;
+use super::spec::{IdracSpec, TlsProfile};
+
+/// How connections are accepted: rustls, or OpenSSL for old iDRACs.
+#[derive(Clone)]
+enum Acceptor {
+    Rustls(Arc<rustls::ServerConfig>),
+    Openssl(openssl::ssl::SslContext),
+}
 
 /// A device's TLS identity; replaceable to simulate a swapped board.
 pub struct Identity {
-    config: Mutex<Arc<rustls::ServerConfig>>,
+    profile: TlsProfile,
+    config: Mutex<Acceptor>,
     fingerprint: Mutex<String>,
     /// Bumped on every rotation: an iDRAC restarts its web server for a
     /// new certificate, so open connections are closed and every client
@@ -32,14 +41,15 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn generate(name: &str) -> Result<(Arc<rustls::ServerConfig>, String), String> {
+    fn generate(name: &str, profile: TlsProfile) -> Result<(Acceptor, String), String> {
+        if profile != TlsProfile::Modern {
+            let (ctx, der) = super::legacy_tls::context(name, profile)?;
+            return Ok((Acceptor::Openssl(ctx), fingerprint(&der)));
+        }
         let ck = rcgen::generate_simple_self_signed(vec![name.to_string()])
             .map_err(|e| e.to_string())?;
         let der: CertificateDer<'static> = ck.cert.der().clone();
-        let fp = Sha256::digest(der.as_ref())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let fp = fingerprint(der.as_ref());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
         let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -49,12 +59,13 @@ impl Identity {
         .with_no_client_auth()
         .with_single_cert(vec![der], key)
         .map_err(|e| e.to_string())?;
-        Ok((Arc::new(cfg), fp))
+        Ok((Acceptor::Rustls(Arc::new(cfg)), fp))
     }
 
-    pub fn new(name: &str) -> Result<Identity, String> {
-        let (cfg, fp) = Self::generate(name)?;
+    pub fn new(name: &str, profile: TlsProfile) -> Result<Identity, String> {
+        let (cfg, fp) = Self::generate(name, profile)?;
         Ok(Identity {
+            profile,
             config: Mutex::new(cfg),
             fingerprint: Mutex::new(fp),
             generation: tokio::sync::watch::Sender::new(0),
@@ -70,19 +81,27 @@ impl Identity {
 
     /// A new certificate and key, as after a motherboard replacement.
     pub fn rotate(&self, name: &str) -> Result<(), String> {
-        let (cfg, fp) = Self::generate(name)?;
+        let (cfg, fp) = Self::generate(name, self.profile)?;
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
         *self.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = fp;
         self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 
-    fn config(&self) -> Arc<rustls::ServerConfig> {
+    fn config(&self) -> Acceptor {
         self.config
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+/// SHA-256 of a DER certificate, lowercase hex.
+fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A running service: its device, TLS identity and bound address.
@@ -112,7 +131,7 @@ pub async fn start(
             .map_err(|e| super::SimError::Bind(spec.listen, e.to_string()))?;
         spec.listen = addr;
         let identity = Arc::new(
-            Identity::new(&format!("idrac-{}", spec.service_tag))
+            Identity::new(&format!("idrac-{}", spec.service_tag), spec.tls)
                 .map_err(super::SimError::Certificate)?,
         );
         let device = Device::new(spec);
@@ -156,26 +175,54 @@ async fn accept_loop(
             continue;
         }
         let _ = tcp.set_nodelay(true);
-        let acceptor = tokio_rustls::TlsAcceptor::from(identity.config());
+        let acceptor = identity.config();
         let device = device.clone();
         let cancel = cancel.clone();
-        let mut rotated = identity.generation.subscribe();
+        let rotated = identity.generation.subscribe();
         tracker.spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let svc = hyper::service::service_fn(move |req| {
-                let device = device.clone();
-                async move { handle(device, req).await }
-            });
-            let conn =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = cancel.cancelled() => {}
-                _ = rotated.changed() => {}
+            match acceptor {
+                Acceptor::Rustls(cfg) => {
+                    let Ok(tls) = tokio_rustls::TlsAcceptor::from(cfg).accept(tcp).await else {
+                        return;
+                    };
+                    serve(TokioIo::new(tls), device, cancel, rotated).await;
+                }
+                Acceptor::Openssl(ctx) => {
+                    let Ok(ssl) = openssl::ssl::Ssl::new(&ctx) else {
+                        return;
+                    };
+                    let Ok(mut tls) = tokio_openssl::SslStream::new(ssl, tcp) else {
+                        return;
+                    };
+                    if std::pin::Pin::new(&mut tls).accept().await.is_err() {
+                        return;
+                    }
+                    serve(TokioIo::new(tls), device, cancel, rotated).await;
+                }
             }
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one TLS connection until it ends, the simulator
+/// stops or the certificate changes.
+async fn serve<T>(
+    io: TokioIo<T>,
+    device: Arc<Device>,
+    cancel: CancellationToken,
+    mut rotated: tokio::sync::watch::Receiver<u64>,
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let device = device.clone();
+        async move { handle(device, req).await }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = cancel.cancelled() => {}
+        _ = rotated.changed() => {}
     }
 }
 

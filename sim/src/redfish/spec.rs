@@ -1,6 +1,6 @@
 //! What one simulated Redfish service is: its address, credentials,
-//! identity, firmware components, the faults it shows and how fast its
-//! clock runs. Specs are plain data; the running state lives in `device`.
+//! identity, TLS, firmware components, the faults it shows and how fast
+//! its clock runs. Specs are plain data; the running state lives in `device`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +13,21 @@ pub enum Vendor {
     /// Some other vendor's BMC (service root with `Vendor: Contoso`,
     /// `Systems/1`); discovery must not take it for an iDRAC.
     Other,
+}
+
+/// How the service speaks TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsProfile {
+    /// TLS 1.2 and 1.3 with an ECDSA P-256 certificate (rustls), as an
+    /// iDRAC9 with a replaced certificate.
+    #[default]
+    Modern,
+    /// TLS 1.2 only, with a 1024-bit RSA certificate (OpenSSL), as an iDRAC
+    /// 7/8 still on its factory certificate.
+    WeakKey,
+    /// TLS 1.0 only, with a 1024-bit RSA certificate and legacy cipher
+    /// suites (OpenSSL at security level 0), as old iDRAC 7 firmware.
+    Tls10,
 }
 
 /// One firmware component of the server.
@@ -179,6 +194,8 @@ pub struct IdracSpec {
     /// Seed of the self-signed certificate's key (same seed, same
     /// certificate across restarts of the simulator).
     pub cert_seed: u64,
+    /// Protocol versions, cipher suites and key of its TLS.
+    pub tls: TlsProfile,
 }
 
 impl IdracSpec {
@@ -211,6 +228,7 @@ impl IdracSpec {
             faults: Faults::default(),
             timings: Timings::default(),
             cert_seed: index,
+            tls: TlsProfile::Modern,
         }
     }
 }

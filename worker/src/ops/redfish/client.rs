@@ -1,12 +1,14 @@
 //! A Redfish client for one iDRAC: HTTPS with the device's pinned
-//! certificate, a `SessionService` token reused across requests and
+//! certificate (over rustls, or OpenSSL where `legacy_tls` is on: see
+//! [`super::transport`]), a `SessionService` token reused across requests and
 //! deleted at the end (Basic authentication where sessions are not
 //! offered), bounded response bodies, typed errors, and retries with
 //! backoff for transient failures only.
 
 use super::error::RedfishError;
 use super::tls::{Pin, PinningVerifier};
-use futures::StreamExt;
+use super::transport::{Failure, Request, Response, Transport};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,9 @@ pub struct RootAnswer {
     pub retry_after: Option<String>,
     pub body: Vec<u8>,
 }
+
+/// What a login request is called in errors; it carries no authentication.
+const LOGIN: &str = "login";
 
 /// A request body.
 pub enum Body {
@@ -45,13 +50,13 @@ enum Auth {
 
 /// An open connection to one iDRAC.
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
+    transport: Transport,
     addr: String,
     user: String,
     password: Zeroizing<String>,
     auth: Auth,
     verifier: Arc<PinningVerifier>,
+    legacy: bool,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -66,29 +71,47 @@ impl Client {
         password: &str,
         timeout: Duration,
     ) -> Result<Client, RedfishError> {
+        Self::open(host, port, pin, false, user, password, timeout)
+    }
+
+    /// Like [`Client::new`]; with `legacy` (the `legacy_tls` opt-in) over
+    /// OpenSSL with TLS 1.0 and legacy ciphers allowed.
+    pub fn open(
+        host: &str,
+        port: u16,
+        pin: Pin,
+        legacy: bool,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Client, RedfishError> {
         let addr = super::tls::authority(host, port);
-        let (builder, verifier) = super::tls::pinned_client(pin, timeout, 1);
-        let http = builder
-            .timeout(timeout)
-            .build()
-            .map_err(|e| RedfishError::Connect {
-                addr: addr.clone(),
-                message: e.to_string(),
+        let (transport, verifier) =
+            Transport::new(host, port, pin, legacy, timeout).map_err(|message| {
+                RedfishError::Connect {
+                    addr: addr.clone(),
+                    message,
+                }
             })?;
         Ok(Client {
-            http,
-            base: format!("https://{addr}"),
+            transport,
             addr,
             user: user.to_string(),
             password: Zeroizing::new(password.to_string()),
             auth: Auth::None,
             verifier,
+            legacy,
             timeout,
         })
     }
 
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Whether this client speaks legacy TLS (OpenSSL, TLS 1.0 and up).
+    pub fn legacy_tls(&self) -> bool {
+        self.legacy
     }
 
     /// Fingerprint of the certificate the device presented.
@@ -101,67 +124,102 @@ impl Client {
         self.verifier.refused()
     }
 
-    fn transport(&self, e: reqwest::Error, what: &str) -> RedfishError {
-        let text = format!("{e:#}");
-        let mut src: Option<&dyn std::error::Error> = Some(&e);
-        let mut chain = String::new();
-        while let Some(s) = src {
-            chain.push_str(&s.to_string());
-            chain.push_str(": ");
-            src = s.source();
-        }
-        if chain.contains("certificate changed") {
-            return RedfishError::CertChanged {
-                addr: self.addr.clone(),
-                pinned: self.verifier.pinned().unwrap_or_default(),
-                presented: self
-                    .verifier
-                    .refused()
-                    .or_else(|| self.verifier.seen())
-                    .unwrap_or_default(),
-            };
-        }
-        if e.is_timeout() {
-            return RedfishError::Timeout {
-                addr: self.addr.clone(),
-                what: what.to_string(),
-                secs: self.timeout.as_secs(),
-            };
-        }
-        RedfishError::Connect {
-            addr: self.addr.clone(),
-            message: if chain.is_empty() {
-                text
-            } else {
-                chain.trim_end_matches(": ").to_string()
-            },
-        }
+    /// Names a transport failure of a request about `what`.
+    fn fail(&self, e: Failure, what: &str, timeout: Option<Duration>) -> RedfishError {
+        e.name(
+            &self.addr,
+            &self.verifier,
+            what,
+            timeout.unwrap_or(self.timeout),
+        )
     }
 
-    fn authorize(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.auth {
-            Auth::Session { token, .. } => r.header("X-Auth-Token", token.as_str()),
-            Auth::Basic => r.basic_auth(&self.user, Some(self.password.as_str())),
-            Auth::None => r,
+    /// The authentication header of the current session or Basic login.
+    fn auth_header(&self) -> Option<(HeaderName, HeaderValue)> {
+        use base64::Engine;
+        let (name, value) = match &self.auth {
+            Auth::Session { token, .. } => ("x-auth-token", token.to_string()),
+            Auth::Basic => {
+                let plain = Zeroizing::new(format!("{}:{}", self.user, self.password.as_str()));
+                let b64 = base64::engine::general_purpose::STANDARD.encode(plain.as_bytes());
+                ("authorization", format!("Basic {b64}"))
+            }
+            Auth::None => return None,
+        };
+        let value = Zeroizing::new(value);
+        let mut v = HeaderValue::from_str(&value).ok()?;
+        v.set_sensitive(true);
+        Some((HeaderName::from_static(name), v))
+    }
+
+    /// Sends one request: `target` is a path on the device or an absolute
+    /// URL (a session's `Location`); `timeout` overrides the client's.
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        target: &str,
+        body: Option<&Body>,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<Response, RedfishError> {
+        let mut headers = HeaderMap::new();
+        if let Some((k, v)) = self.auth_header().filter(|_| what != LOGIN) {
+            headers.insert(k, v);
         }
+        let bytes = match body {
+            Some(Body::Json(v)) => {
+                headers.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Some(serde_json::to_vec(v).unwrap_or_default())
+            }
+            Some(Body::Raw {
+                content_type,
+                bytes,
+            }) => {
+                let ct =
+                    HeaderValue::from_str(content_type).map_err(|_| RedfishError::Connect {
+                        addr: self.addr.clone(),
+                        message: format!("content type {content_type:?} is not a header value"),
+                    })?;
+                headers.insert(reqwest::header::CONTENT_TYPE, ct);
+                Some(bytes.clone())
+            }
+            None => None,
+        };
+        let req = Request {
+            method,
+            target,
+            headers,
+            body: bytes,
+            timeout,
+        };
+        self.transport
+            .send(req, self.timeout)
+            .await
+            .map_err(|e| self.fail(e, what, timeout))
     }
 
     /// Reads at most [`MAX_BODY`] bytes of a response.
     /// A `Content-Length` is only a claim: it may refuse early, never
     /// reserve memory.
-    async fn body(&self, path: &str, resp: reqwest::Response) -> Result<Vec<u8>, RedfishError> {
+    async fn body(&self, path: &str, mut resp: Response) -> Result<Vec<u8>, RedfishError> {
         let too_large = || RedfishError::TooLarge {
             addr: self.addr.clone(),
             path: path.to_string(),
             limit: MAX_BODY,
         };
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        let claimed = resp
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if claimed.is_some_and(|n| n > MAX_BODY as u64) {
             return Err(too_large());
         }
         let mut out = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.transport(e, path))?;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.fail(e, path, None))? {
             if out.len() + chunk.len() > MAX_BODY {
                 return Err(too_large());
             }
@@ -192,12 +250,9 @@ impl Client {
     pub async fn service_root(&self) -> Result<RootAnswer, RedfishError> {
         let path = "/redfish/v1";
         let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .map_err(|e| self.transport(e, "service root"))?;
-        let status = resp.status().as_u16();
+            .exchange(reqwest::Method::GET, path, None, None, "service root")
+            .await?;
+        let status = resp.status();
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -224,13 +279,15 @@ impl Client {
         let path = "/redfish/v1/SessionService/Sessions";
         let body = serde_json::json!({ "UserName": self.user, "Password": self.password.as_str() });
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.transport(e, "login"))?;
-        let status = resp.status().as_u16();
+            .exchange(
+                reqwest::Method::POST,
+                path,
+                Some(&Body::Json(body)),
+                None,
+                LOGIN,
+            )
+            .await?;
+        let status = resp.status();
         match status {
             200 | 201 => {
                 let token = resp
@@ -284,12 +341,13 @@ impl Client {
         if let Auth::Session { location, .. } = &self.auth
             && !location.is_empty()
         {
-            let url = if location.starts_with("http") {
-                location.clone()
-            } else {
-                format!("{}{location}", self.base)
-            };
-            let _ = self.authorize(self.http.delete(url)).send().await;
+            let location = location.clone();
+            if let Ok(resp) = self
+                .exchange(reqwest::Method::DELETE, &location, None, None, "logout")
+                .await
+            {
+                let _ = self.body(&location, resp).await;
+            }
         }
         self.auth = Auth::None;
     }
@@ -319,27 +377,10 @@ impl Client {
             self.login().await?;
         }
         for attempt in 0..2 {
-            let mut r = self.authorize(
-                self.http
-                    .request(method.clone(), format!("{}{path}", self.base)),
-            );
-            match body {
-                Some(Body::Json(v)) => r = r.json(v),
-                Some(Body::Raw {
-                    content_type,
-                    bytes,
-                }) => {
-                    r = r
-                        .header("content-type", content_type.as_str())
-                        .body(bytes.clone())
-                }
-                None => {}
-            }
-            if let Some(t) = timeout {
-                r = r.timeout(t);
-            }
-            let resp = r.send().await.map_err(|e| self.transport(e, path))?;
-            let status = resp.status().as_u16();
+            let resp = self
+                .exchange(method.clone(), path, body, timeout, path)
+                .await?;
+            let status = resp.status();
             let headers = resp.headers().clone();
             let bytes = self.body(path, resp).await?;
             match status {

@@ -1,8 +1,9 @@
 //! Opening a Redfish operation on one iDRAC: the device parameters every
 //! per-device kind shares, the per-device and per-zone locks, the login
 //! from the vault, the certificate pin from the inventory (recorded on
-//! first use, refused on change, skipped where the zone opted out), and
-//! the session, with transient failures retried until a deadline.
+//! first use, refused on change, skipped where the zone opted out), legacy
+//! TLS where the zone or job opted in, and the session, with transient
+//! failures retried until a deadline (a TLS refusal fails at once).
 
 use outpost_kinds::ErrorClass;
 use std::time::Duration;
@@ -58,10 +59,11 @@ pub async fn open(ctx: &OpCtx, p: DeviceParams) -> Result<Session, OpError> {
     let login = ctx.credential(p.credential.as_deref())?;
     let key = super::pins::inventory_key(&address, p.port);
     let pin = ctx.env.pins.expectation(&key, p.tls_pinning).await?;
-    let mut client = Client::new(
+    let mut client = Client::open(
         &address,
         p.port,
         pin.clone(),
+        p.legacy_tls,
         &login.username,
         login.password.as_str(),
         Duration::from_millis(p.http_timeout_ms.clamp(100, 600_000)),

@@ -228,7 +228,7 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
     }
     let host = ip.to_string();
     let http = Duration::from_millis(p.http_timeout_ms);
-    let anon = match Client::new(&host, p.port, Pin::FirstUse, "", "", http) {
+    let anon = match Client::open(&host, p.port, Pin::FirstUse, p.legacy_tls, "", "", http) {
         Ok(c) => c,
         Err(e) => return Probe::from(e),
     };
@@ -299,10 +299,11 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
             continue;
         };
         let pin = cert.clone().map(Pin::Expect).unwrap_or(Pin::FirstUse);
-        let Ok(mut c) = Client::new(
+        let Ok(mut c) = Client::open(
             &host,
             p.port,
             pin,
+            p.legacy_tls,
             &login.username,
             login.password.as_str(),
             http,

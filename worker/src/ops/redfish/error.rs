@@ -1,6 +1,7 @@
 //! How a Redfish request fails, as classes an operator can act on and the
 //! runner can retry (connect errors, timeouts, 5xx, 503 during a reset) or
-//! not (auth, a changed certificate, a malformed answer).
+//! not (auth, a changed certificate, TLS the device refuses for a reason no
+//! retry can fix, a malformed answer).
 
 use super::super::OpError;
 use outpost_kinds::ErrorClass;
@@ -22,6 +23,10 @@ pub enum RedfishError {
         pinned: String,
         presented: String,
     },
+    /// TLS that cannot work as configured (only TLS 1.0/1.1, no common
+    /// cipher suite, no proof of the certificate's key): fails at once.
+    #[error("{addr} {message}")]
+    Tls { addr: String, message: String },
     #[error("{addr} refused the credentials of {user:?} (HTTP {status})")]
     Auth {
         addr: String,
@@ -64,6 +69,7 @@ impl RedfishError {
             RedfishError::Connect { .. } => ErrorClass::Connect,
             RedfishError::Timeout { .. } => ErrorClass::Timeout,
             RedfishError::CertChanged { .. } => ErrorClass::CertChanged,
+            RedfishError::Tls { .. } => ErrorClass::Tls,
             RedfishError::Auth { .. } => ErrorClass::Auth,
             RedfishError::NotFound { .. } => ErrorClass::NotFound,
             RedfishError::Unavailable { .. } => ErrorClass::Unavailable,

@@ -3,7 +3,9 @@
 //! cookie, and a transparent second login when vCenter answers
 //! `NotAuthenticated` (an expired or terminated session). Certificates are
 //! pinned like iDRACs' (vCenter's VMCA certificate is rarely in a trust
-//! store). The password lives only here, zeroised on drop, and never
+//! store), weak keys included (govmomi's simulator has a 1024-bit RSA
+//! one): the pin is the trust, possession of the key is still proven. The
+//! password lives only here, zeroised on drop, and never
 //! appears in an error.
 
 use super::error::VimError;
@@ -82,7 +84,7 @@ impl VimClient {
         timeout: Duration,
     ) -> Result<VimClient, VimError> {
         let addr = tls::authority(host, port);
-        let (builder, verifier) = tls::pinned_client(pin, timeout, 2);
+        let (builder, verifier) = tls::pinned_client(pin, &addr, timeout, 2);
         let http = builder.build().map_err(|e| VimError::Connect {
             addr: addr.clone(),
             message: e.to_string(),
@@ -247,6 +249,12 @@ impl VimClient {
                 addr: self.addr.clone(),
                 pinned,
                 presented: seen,
+            };
+        }
+        if let Some(r) = crate::ops::redfish::refusal::find(&e) {
+            return VimError::Tls {
+                addr: self.addr.clone(),
+                message: r.message(None),
             };
         }
         VimError::Connect {

@@ -1,7 +1,7 @@
 //! How a vSphere API call fails, as classes the runner can retry
 //! (connect errors, timeouts, 5xx) or not (bad credentials, a changed
-//! certificate, a host that does not exist, a fault from vCenter), and the
-//! operator can act on.
+//! certificate, TLS refused for a reason no retry can fix, a host that
+//! does not exist, a fault from vCenter), and the operator can act on.
 
 use super::super::OpError;
 use outpost_kinds::ErrorClass;
@@ -23,6 +23,10 @@ pub enum VimError {
         pinned: String,
         presented: String,
     },
+    /// TLS that cannot work (no common protocol version or cipher suite,
+    /// no proof of the certificate's key): fails at once.
+    #[error("vCenter {addr} {message}")]
+    Tls { addr: String, message: String },
     #[error("vCenter {addr} refused the login of {user:?}")]
     Auth { addr: String, user: String },
     /// The session ended (expired, terminated); the client logs in again.
@@ -65,6 +69,7 @@ impl VimError {
             VimError::Connect { .. } => ErrorClass::Connect,
             VimError::Timeout { .. } => ErrorClass::Timeout,
             VimError::CertChanged { .. } => ErrorClass::CertChanged,
+            VimError::Tls { .. } => ErrorClass::Tls,
             VimError::Auth { .. } => ErrorClass::Auth,
             VimError::NotAuthenticated { .. } => ErrorClass::NotAuthenticated,
             VimError::HostNotFound { .. } => ErrorClass::HostNotFound,
