@@ -118,6 +118,8 @@ classes! {
     Protocol = "protocol",
     Credential = "credential",
     CaptureUpload = "capture_upload",
+    /// The coordinator could not write a capture to its `capture_dir`.
+    CaptureWrite = "capture_write",
     Inventory = "inventory",
     // vCenter.
     NotAuthenticated = "not_authenticated",

@@ -9,6 +9,7 @@ pub mod class;
 pub mod kind;
 pub mod redfish;
 pub mod rollout;
+pub mod ssh;
 pub mod vcenter;
 
 pub use class::ErrorClass;

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
 /// Bytes read from the store per chunk of the answer.
@@ -28,8 +29,8 @@ pub async fn get(
             let sha = t
                 .output
                 .as_ref()
-                .and_then(|o| o["sha256"].as_str())
-                .map(str::to_string);
+                .and_then(|o| outpost_kinds::ssh::Output::deserialize(o).ok())
+                .map(|o| o.sha256);
             (t.kind.clone(), sha)
         }))
     });

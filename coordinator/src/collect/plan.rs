@@ -58,17 +58,7 @@ pub struct CollectParams {
     pub deliver: Deliver,
 }
 
-/// Who writes an `ssh.collect` job's captures to disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Deliver {
-    /// The coordinator, under its `capture_dir` (jobs submitted through the API).
-    #[default]
-    Coordinator,
-    /// The client that submitted the job fetches each capture
-    /// (`GET /api/v1/jobs/{id}/tasks/{task}/capture`) and writes it itself.
-    Client,
-}
+pub use outpost_kinds::ssh::Deliver;
 
 fn yes() -> bool {
     true

@@ -450,7 +450,7 @@ impl Bridge {
             self.rows.insert(row_id, st);
         }
         for t in &view.tasks {
-            if t.kind == "redfish.discover"
+            if outpost_kinds::Kind::parse(&t.kind) == Some(outpost_kinds::Kind::RedfishDiscover)
                 && t.status == crate::model::Status::Succeeded
                 && let Some(out) = &t.output
                 && self.upserted.insert(t.id.clone())

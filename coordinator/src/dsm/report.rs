@@ -10,6 +10,7 @@ use super::db::DbError;
 use super::map::RowSource;
 use super::owned::Owned;
 use crate::model::{JobView, Status, TaskState};
+use outpost_kinds::Kind;
 use outpost_kinds::rollout::{HostProgress, HostState};
 use serde_json::{Value, json};
 use tokio_postgres::Client;
@@ -203,7 +204,7 @@ pub fn states(o: &Owned, v: &JobView) -> (Vec<(Uuid, RowState)>, Value) {
             details["current_host_ip"] = json!(t.target);
         }
     }
-    if v.job.job_type == "redfish.discover" {
+    if Kind::parse(&v.job.job_type) == Some(Kind::RedfishDiscover) {
         let total_ips: u64 = v.tasks.iter().map(|t| addresses(&t.params["slice"])).sum();
         let processed: u64 = v
             .tasks

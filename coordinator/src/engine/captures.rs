@@ -10,6 +10,8 @@
 
 use async_nats::jetstream::object_store::ObjectStore;
 use futures::StreamExt;
+use outpost_kinds::ssh;
+use outpost_kinds::{ErrorClass, Kind};
 use outpost_proto::{Message, pb};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -28,15 +30,6 @@ pub struct CaptureWriter {
     pub dir: PathBuf,
 }
 
-#[derive(serde::Deserialize)]
-struct CaptureRef {
-    capture: Option<String>,
-    file: Option<String>,
-    sha256: Option<String>,
-    #[serde(default)]
-    deliver: Option<String>,
-}
-
 impl CaptureWriter {
     /// Saves the captures of `events`' results; a result whose capture
     /// cannot be saved is rewritten into a failure naming why.
@@ -51,11 +44,15 @@ impl CaptureWriter {
                 if r.outcome != pb::Outcome::Succeeded as i32 {
                     return None;
                 }
-                let c: CaptureRef = serde_json::from_slice(&r.output_json).ok()?;
-                if c.deliver.as_deref() == Some("client") {
+                // Only a collection's result carries a capture to save.
+                if Kind::parse(&r.kind) != Some(Kind::SshCollect) {
                     return None;
                 }
-                Some((i, c.capture?, c.file?, c.sha256))
+                let c = ssh::Output::from_slice(&r.output_json)?;
+                if c.deliver == ssh::Deliver::Client {
+                    return None;
+                }
+                Some((i, c.capture?, c.file?, Some(c.sha256)))
             })
             .collect();
         if jobs.is_empty() {
@@ -85,7 +82,7 @@ impl CaptureWriter {
                 Err(e) => {
                     tracing::error!(task = %ev.task_id, error = %e, "capture not saved");
                     res.outcome = pb::Outcome::Failed as i32;
-                    res.error_kind = "capture_write".into();
+                    res.error_kind = ErrorClass::CaptureWrite.as_str().into();
                     res.error = e;
                 }
             }

@@ -60,14 +60,8 @@ pub struct Params {
     pub max_output_bytes: Option<usize>,
 }
 
-/// Who writes an `ssh.collect` capture to disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Deliver {
-    #[default]
-    Coordinator,
-    Client,
-}
+pub use outpost_kinds::ssh::Deliver;
+use outpost_kinds::ssh::Output;
 
 fn default_port() -> u16 {
     22
@@ -152,21 +146,23 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
         Some(_) => Some(upload(ctx, collected.text.into_bytes()).await?),
         None => None,
     };
-    Ok(serde_json::json!({
-        "device": p.device_name,
-        "device_id": p.device_id,
-        "address": client::addr_of(&ctx.target, p.port),
-        "bytes": bytes,
-        "sha256": sha256,
-        "capture": capture,
-        "file": p.file,
-        "deliver": p.deliver,
-        "commands": collected.commands,
-        "prompt": collected.prompt,
-        "credential": login.name,
-        "username": login.username,
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-    }))
+    Ok(serde_json::to_value(Output {
+        device: p.device_name.clone(),
+        device_id: p.device_id.clone(),
+        address: client::addr_of(&ctx.target, p.port),
+        bytes: bytes as u64,
+        sha256,
+        capture,
+        file: p.file.clone(),
+        deliver: p.deliver,
+        commands: collected.commands as u64,
+        prompt: collected.prompt,
+        credential: login.name.clone(),
+        username: login.username.clone(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        path: None,
+    })
+    .unwrap_or_default())
 }
 
 struct Collected {
