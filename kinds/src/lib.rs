@@ -6,6 +6,7 @@
 //! did not follow, never a silently different decision.
 
 pub mod class;
+pub mod diag;
 pub mod kind;
 pub mod redfish;
 pub mod rollout;

@@ -25,6 +25,20 @@ pub struct Cred<'a> {
     pub default: bool,
 }
 
+impl Cred<'static> {
+    /// The one default credential an iDRAC test fleet needs: `idrac`,
+    /// user `root`.
+    pub fn idrac(password: &'static str) -> Vec<Cred<'static>> {
+        vec![Cred {
+            name: "idrac",
+            username: "root",
+            password,
+            enable_secret: None,
+            default: true,
+        }]
+    }
+}
+
 /// Runs `outpost` with `args` (and stdin); returns exit code, stdout, stderr.
 pub async fn outpost(
     args: &[&str],

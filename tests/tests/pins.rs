@@ -13,13 +13,7 @@ use std::ffi::OsStr;
 const PASS: &str = "calvin-pins";
 
 fn creds() -> Vec<Cred<'static>> {
-    vec![Cred {
-        name: "idrac",
-        username: "root",
-        password: PASS,
-        enable_secret: None,
-        default: true,
-    }]
+    Cred::idrac(PASS)
 }
 
 async fn outpost(api: &str, args: &[&str]) -> anyhow::Result<(i32, String)> {

@@ -15,13 +15,7 @@ use std::net::SocketAddr;
 const PASS: &str = "calvin-power";
 
 fn creds() -> Vec<Cred<'static>> {
-    vec![Cred {
-        name: "idrac",
-        username: "root",
-        password: PASS,
-        enable_secret: None,
-        default: true,
-    }]
+    Cred::idrac(PASS)
 }
 
 async fn power(f: &CollectFleet, a: SocketAddr, reset: &str, wait_s: u64) -> anyhow::Result<Value> {

@@ -29,13 +29,7 @@ redfish_legacy_tls = true
 "#;
 
 fn creds() -> Vec<Cred<'static>> {
-    vec![Cred {
-        name: "idrac",
-        username: "root",
-        password: PASS,
-        enable_secret: None,
-        default: true,
-    }]
+    Cred::idrac(PASS)
 }
 
 async fn idrac(ip: &str, tls: TlsProfile, index: u64) -> anyhow::Result<RedfishSim> {

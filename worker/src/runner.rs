@@ -368,27 +368,9 @@ async fn run(
         }
         Err(OpError::Retryable { kind, message }) => {
             let message = format!("{message} (gave up after {attempt} attempts)");
-            tracing::warn!(error_kind = %kind, error = %message, "task failed");
-            sink.emit(events::result(
-                pb::Outcome::Failed,
-                kind.as_str(),
-                &message,
-                None,
-            ))
-            .await;
-            AckKind::Term
+            failed(&mut sink, kind, &message).await
         }
-        Err(OpError::Permanent { kind, message }) => {
-            tracing::warn!(error_kind = %kind, error = %message, "task failed");
-            sink.emit(events::result(
-                pb::Outcome::Failed,
-                kind.as_str(),
-                &message,
-                None,
-            ))
-            .await;
-            AckKind::Term
-        }
+        Err(OpError::Permanent { kind, message }) => failed(&mut sink, kind, &message).await,
     };
     if matches!(settle_with, AckKind::Nak(_)) {
         deliveries::save(&shared.bus.checkpoints, &task.task_id, ledger.ended()).await;
@@ -467,6 +449,19 @@ fn cancelled() -> Body {
         "job was cancelled",
         None,
     )
+}
+
+/// Reports the task failed for good; its message is then terminated.
+async fn failed(sink: &mut EventSink, kind: ErrorClass, message: &str) -> AckKind {
+    tracing::warn!(error_kind = %kind, error = %message, "task failed");
+    sink.emit(events::result(
+        pb::Outcome::Failed,
+        kind.as_str(),
+        message,
+        None,
+    ))
+    .await;
+    AckKind::Term
 }
 
 #[cfg(test)]

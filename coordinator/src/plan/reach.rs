@@ -5,6 +5,7 @@ use super::{
     JobDoc, MAX_TASKS, PlanError, PlanInput, Planned, Planner, Spec, err, params, split_host_port,
 };
 use crate::zones::Zones;
+use outpost_kinds::diag;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -12,19 +13,19 @@ use serde::Deserialize;
 struct ReachParams {
     #[serde(default)]
     port: Option<u16>,
-    #[serde(default = "default_reach_timeout")]
+    #[serde(default = "diag::default_reach_timeout_ms")]
     timeout_ms: u64,
-}
-
-fn default_reach_timeout() -> u64 {
-    3000
 }
 
 fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
     let p: ReachParams = params(&doc.params)?;
-    if !(1..=60_000).contains(&p.timeout_ms) {
-        return Err(err("params.timeout_ms", "must be between 1 and 60000"));
+    // The timeout is checked by the task's own contract, port aside.
+    diag::ReachParams {
+        port: 1,
+        timeout_ms: p.timeout_ms,
     }
+    .validate()
+    .map_err(|e| err(format!("params.{}", e.field), e.message))?;
     let targets = doc
         .targets
         .as_ref()
@@ -57,7 +58,11 @@ fn plan_reach(doc: &JobDoc, zones: &Zones) -> Result<Vec<Spec>, PlanError> {
         out.push(Spec {
             zone,
             target: host.to_string(),
-            params: serde_json::json!({ "port": port, "timeout_ms": p.timeout_ms }),
+            params: serde_json::to_value(diag::ReachParams {
+                port,
+                timeout_ms: p.timeout_ms,
+            })
+            .unwrap_or_default(),
         });
     }
     Ok(out)

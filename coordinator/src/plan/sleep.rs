@@ -3,21 +3,18 @@
 //! benchmarks drive the fleet with.
 
 use super::{JobDoc, MAX_TASKS, PlanError, PlanInput, Planned, Planner, Spec, err, params};
+use outpost_kinds::diag::SleepParams;
 use serde::Deserialize;
 
+/// A job's `params`: how many tasks, and what each does (the task's own
+/// contract, flattened).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SleepParams {
+struct SleepJob {
     #[serde(default = "one")]
     count: u64,
-    #[serde(default)]
-    ms: u64,
-    /// Every task fails with a permanent error after sleeping.
-    #[serde(default)]
-    fail: bool,
-    /// The first N attempts of every task fail with a transient error.
-    #[serde(default)]
-    transient_failures: u32,
+    #[serde(flatten)]
+    task: SleepParams,
 }
 
 fn one() -> u64 {
@@ -25,7 +22,7 @@ fn one() -> u64 {
 }
 
 fn plan_sleep(doc: &JobDoc) -> Result<Vec<Spec>, PlanError> {
-    let p: SleepParams = params(&doc.params)?;
+    let p: SleepJob = params(&doc.params)?;
     let zone = doc.zone.clone().ok_or_else(|| {
         err(
             "zone",
@@ -44,12 +41,10 @@ fn plan_sleep(doc: &JobDoc) -> Result<Vec<Spec>, PlanError> {
             format!("must be between 1 and {MAX_TASKS}"),
         ));
     }
-    if p.ms > 3_600_000 {
-        return Err(err("params.ms", "must be at most 3600000 (one hour)"));
-    }
-    let task_params = serde_json::json!({
-        "ms": p.ms, "fail": p.fail, "transient_failures": p.transient_failures
-    });
+    p.task
+        .validate()
+        .map_err(|e| err(format!("params.{}", e.field), e.message))?;
+    let task_params = serde_json::to_value(&p.task).unwrap_or_default();
     Ok((0..p.count)
         .map(|_| Spec {
             zone: zone.clone(),

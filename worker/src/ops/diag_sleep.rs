@@ -5,19 +5,9 @@
 
 use super::{OpCtx, OpError};
 use outpost_kinds::ErrorClass;
-use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default)]
-    ms: u64,
-    #[serde(default)]
-    fail: bool,
-    #[serde(default)]
-    transient_failures: u32,
-}
+use outpost_kinds::diag::SleepParams as Params;
 
 pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;

@@ -6,32 +6,17 @@
 
 use super::{OpCtx, OpError};
 use outpost_kinds::ErrorClass;
-use serde::Deserialize;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    port: u16,
-    #[serde(default = "default_timeout_ms")]
-    timeout_ms: u64,
-}
-
-fn default_timeout_ms() -> u64 {
-    3000
-}
+use outpost_kinds::diag::ReachParams as Params;
 
 pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     let p: Params = ctx.params()?;
-    if p.port == 0 {
-        return Err(OpError::permanent(
-            ErrorClass::Params,
-            "port 0 is not a valid destination",
-        ));
-    }
+    p.validate()
+        .map_err(|e| OpError::permanent(ErrorClass::Params, e.to_string()))?;
     let timeout = Duration::from_millis(p.timeout_ms.clamp(1, 60_000));
     let deadline = tokio::time::Instant::now() + timeout;
     let host = ctx.target.as_str();

@@ -38,6 +38,14 @@ pub const MAX_IMAGE: usize = 2 * 1024 * 1024 * 1024;
 
 pub use outpost_kinds::redfish::firmware::{ApplyTime, Mode, Output, Params, Status};
 
+/// Records what this attempt got to.
+async fn save(ctx: &OpCtx, cp: &Checkpoint) -> Result<(), OpError> {
+    ctx.env
+        .checkpoints
+        .save(&ctx.task_id, &serde_json::to_value(cp).unwrap_or_default())
+        .await
+}
+
 /// What an earlier attempt of this task got to.
 #[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 struct Checkpoint {
@@ -251,10 +259,7 @@ async fn update(
                 format!("resuming {} started by an earlier attempt", j.id),
             );
             cp.jid = Some(j.id);
-            ctx.env
-                .checkpoints
-                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
-                .await?;
+            save(ctx, &cp).await?;
         }
     }
     let jid = match cp.jid.clone() {
@@ -293,16 +298,10 @@ async fn update(
             }
             cp.from_version = Some(component.version.clone());
             cp.starting_ms = Some(outpost_proto::now_ms());
-            ctx.env
-                .checkpoints
-                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
-                .await?;
+            save(ctx, &cp).await?;
             let jid = start(ctx, c, p, retry).await?;
             cp.jid = Some(jid.clone());
-            ctx.env
-                .checkpoints
-                .save(&ctx.task_id, &serde_json::to_value(&cp).unwrap_or_default())
-                .await?;
+            save(ctx, &cp).await?;
             ctx.progress(5, format!("Dell job {jid} created"));
             jid
         }
@@ -618,13 +617,7 @@ async fn follow(
                 let how = power::reboot(ctx, c, graceful, reboot_wait, poll, retry).await?;
                 cp.rebooted_for_schedule = true;
                 cp.reboots += 1;
-                ctx.env
-                    .checkpoints
-                    .save(
-                        &ctx.task_id,
-                        &serde_json::to_value(&*cp).unwrap_or_default(),
-                    )
-                    .await?;
+                save(ctx, cp).await?;
                 ctx.progress(50, format!("host rebooted ({how}) to apply {jid}"));
                 since = tokio::time::Instant::now();
                 continue;
@@ -668,13 +661,7 @@ async fn follow(
             if j.waits_for_reboot() {
                 cp.rebooted_for_schedule = true;
             }
-            ctx.env
-                .checkpoints
-                .save(
-                    &ctx.task_id,
-                    &serde_json::to_value(&*cp).unwrap_or_default(),
-                )
-                .await?;
+            save(ctx, cp).await?;
             ctx.progress(
                 5 + j.percent * 90 / 100,
                 format!("host rebooted ({how}) after a stall"),
