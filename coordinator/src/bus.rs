@@ -212,8 +212,8 @@ pub async fn ensure_zone_consumers(
     zones: &[ZoneConfig],
 ) -> Result<(), BusError> {
     for zone in zones {
-        for kind in names::TASK_KINDS {
-            let config = zone_consumer_config(zone, kind)?;
+        for kind in outpost_kinds::Kind::ALL {
+            let config = zone_consumer_config(zone, kind.as_str())?;
             let name = config.durable_name.clone().unwrap_or_default();
             tasks
                 .create_consumer(config)

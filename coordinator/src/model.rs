@@ -194,7 +194,67 @@ pub struct TaskState {
     pub cleanup: bool,
 }
 
+impl TaskState {
+    /// A task not run yet.
+    pub fn pending(
+        id: String,
+        job_id: &str,
+        zone: String,
+        kind: &str,
+        target: String,
+        params: serde_json::Value,
+    ) -> TaskState {
+        TaskState {
+            id,
+            job_id: job_id.to_string(),
+            zone,
+            kind: kind.to_string(),
+            target,
+            status: Status::Pending,
+            attempts: 0,
+            worker_id: None,
+            started_at: None,
+            finished_at: None,
+            progress: None,
+            error_kind: None,
+            error: None,
+            output: None,
+            params,
+            stream_seq: None,
+            applied: (0, 0),
+            cleanup: false,
+        }
+    }
+}
+
 impl JobState {
+    /// A job just planned.
+    pub fn pending(
+        id: &str,
+        job_type: &str,
+        zones: Vec<String>,
+        schedule_at: Option<String>,
+        params: serde_json::Value,
+    ) -> JobState {
+        JobState {
+            id: id.to_string(),
+            job_type: job_type.to_string(),
+            status: Status::Pending,
+            zones,
+            created_at: now_rfc3339(),
+            schedule_at,
+            started_at: None,
+            finished_at: None,
+            dispatched: false,
+            cancel_requested: false,
+            counts: Counts::default(),
+            params,
+            traceparent: None,
+            open: false,
+            rollout: None,
+        }
+    }
+
     /// Sets the job's status from its task counts; returns whether it changed.
     pub fn derive_status(&mut self, counts: Counts, now: &str) -> bool {
         let before = (self.status, self.counts.clone());

@@ -34,16 +34,3 @@ pub const HISTORY_BUCKET: &str = "outpost_history";
 pub const RELAY_CONSUMER: &str = "coordinator_relay_explicit";
 /// The relay's earlier consumer (acked for all), removed at start.
 pub const LEGACY_RELAY_CONSUMER: &str = "coordinator_relay";
-
-/// Every task kind the project knows. The coordinator creates one durable
-/// consumer per (zone, kind) for them; workers run a subset.
-pub const TASK_KINDS: &[&str] = &[
-    "net.reach",
-    "diag.sleep",
-    "ssh.collect",
-    "redfish.discover",
-    "redfish.inventory",
-    "redfish.power",
-    "redfish.firmware",
-    "vcenter.maintenance",
-];

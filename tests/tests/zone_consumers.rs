@@ -22,8 +22,8 @@ async fn the_coordinator_creates_every_zone_consumer_from_its_config() -> Result
     let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
     let tasks = js.get_stream(names::TASKS_STREAM).await?;
     for zone in ["alpha", "beta"] {
-        for kind in names::TASK_KINDS {
-            let name = outpost_proto::subject::consumer_name(zone, kind)?;
+        for kind in outpost_kinds::Kind::ALL {
+            let name = outpost_proto::subject::consumer_name(zone, kind.as_str())?;
             let info = tasks.consumer_info(&name).await?;
             assert_eq!(info.config.ack_wait, Duration::from_secs(4), "{name}");
             assert_eq!(info.config.max_deliver, 3, "{name}");

@@ -306,7 +306,7 @@ fn map_rolling(
     }
     Ok(Mapped {
         doc: JobDoc {
-            job_type: "rolling_update".into(),
+            job_type: crate::plan::ROLLING_UPDATE.into(),
             zone: None,
             targets: None,
             params: Some(params),

@@ -161,7 +161,7 @@ pub fn states(o: &Owned, v: &JobView) -> (Vec<(Uuid, RowState)>, Value) {
     }
     let mut details = json!({});
     let pct = match v.job.job_type.as_str() {
-        "rolling_update" => {
+        crate::plan::ROLLING_UPDATE => {
             let list = v
                 .job
                 .rollout

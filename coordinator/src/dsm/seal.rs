@@ -123,7 +123,7 @@ pub fn seal_plan(plan: &mut Plan, zones: &Zones, secrets: &[Secret]) -> Result<(
             t.params["sealed_credentials"] = s;
         }
     }
-    if plan.job.job_type == "rolling_update" {
+    if plan.job.job_type == crate::plan::ROLLING_UPDATE {
         let mut r: crate::rolling::Rollout = serde_json::from_value(plan.job.params.clone())
             .map_err(|e| format!("rolling plan unreadable: {e}"))?;
         for h in &mut r.hosts {

@@ -361,26 +361,18 @@ impl Actor {
                 .unwrap_or_default()
         };
         let now = now_rfc3339();
-        let task = TaskState {
-            id: format!("{job_id}-plan"),
-            job_id: job_id.to_string(),
+        let mut task = TaskState::pending(
+            format!("{job_id}-plan"),
+            job_id,
             zone,
-            kind: "rolling_update".into(),
-            target: String::new(),
-            status: Status::Failed,
-            attempts: 0,
-            worker_id: None,
-            started_at: None,
-            finished_at: Some(now.clone()),
-            progress: None,
-            error_kind: Some(ErrorClass::PlanInvalid.as_str().into()),
-            error: Some(format!("the stored rollout plan cannot be read: {why}")),
-            output: None,
-            params: serde_json::Value::Null,
-            stream_seq: None,
-            applied: (0, 0),
-            cleanup: false,
-        };
+            crate::plan::ROLLING_UPDATE,
+            String::new(),
+            serde_json::Value::Null,
+        );
+        task.status = Status::Failed;
+        task.finished_at = Some(now.clone());
+        task.error_kind = Some(ErrorClass::PlanInvalid.as_str().into());
+        task.error = Some(format!("the stored rollout plan cannot be read: {why}"));
         self.add_tasks(job_id, vec![task]).await;
         {
             let mut v = self.view();

@@ -60,8 +60,8 @@ async fn check(
             have.insert(name.map_err(|e| e.to_string())?);
         }
         for z in zones {
-            for kind in names::TASK_KINDS {
-                if let Ok(c) = outpost_proto::subject::consumer_name(&z.name, kind)
+            for kind in outpost_kinds::Kind::ALL {
+                if let Ok(c) = outpost_proto::subject::consumer_name(&z.name, kind.as_str())
                     && !have.contains(&c)
                 {
                     missing.push(format!("consumer {c}"));

@@ -20,10 +20,10 @@ use crate::model::{JobState, Status, TaskMap, TaskState};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use outpost_kinds::ErrorClass;
 use outpost_kinds::redfish::firmware;
 pub use outpost_kinds::rollout::{HostProgress, HostState, Step};
 use outpost_kinds::vcenter::StatusOutput;
+use outpost_kinds::{ErrorClass, Kind};
 
 /// Whether a step's task runs even when the job is cancelled.
 trait Cleanup {
@@ -46,15 +46,11 @@ pub fn task_id(job_id: &str, i: usize, step: Step) -> String {
 
 fn steps(h: &HostPlan) -> Vec<Step> {
     if h.vcenter.is_some() {
-        vec![
-            Step::Check,
-            Step::VCheck,
-            Step::Enter,
-            Step::Flash,
-            Step::Reconnect,
-            Step::Verify,
-            Step::Exit,
-        ]
+        // Every step but the rollback, in order.
+        Step::ALL
+            .into_iter()
+            .filter(|s| *s != Step::Rollback)
+            .collect()
     } else {
         vec![Step::Check, Step::Flash, Step::Verify]
     }
@@ -173,7 +169,7 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
                 Step::Verify => p["mode"] = json!("verify"),
                 _ => {}
             }
-            (&h.idrac, "redfish.firmware", p)
+            (&h.idrac, Kind::RedfishFirmware, p)
         }
         _ => {
             let Some(vc) = h.vcenter.as_ref() else {
@@ -203,33 +199,23 @@ fn new_task(job: &JobState, i: usize, h: &HostPlan, step: Step, r: &Rollout) -> 
                 }
                 _ => p["action"] = json!("exit"),
             }
-            (vc, "vcenter.maintenance", p)
+            (vc, Kind::VcenterMaintenance, p)
         }
     };
     let mut params = params;
     if let Some(s) = &ep.sealed {
         params["sealed_credentials"] = s.clone();
     }
-    TaskState {
-        id: task_id(&job.id, i, step),
-        job_id: job.id.clone(),
-        zone: ep.zone.clone(),
-        kind: kind.into(),
-        target: ep.target.clone(),
-        status: Status::Pending,
-        attempts: 0,
-        worker_id: None,
-        started_at: None,
-        finished_at: None,
-        progress: None,
-        error_kind: None,
-        error: None,
-        output: None,
+    let mut t = TaskState::pending(
+        task_id(&job.id, i, step),
+        &job.id,
+        ep.zone.clone(),
+        kind.as_str(),
+        ep.target.clone(),
         params,
-        stream_seq: None,
-        applied: (0, 0),
-        cleanup: step.cleanup(),
-    }
+    );
+    t.cleanup = step.cleanup();
+    t
 }
 
 /// A task recorded as failed by the coordinator itself (a rule that
