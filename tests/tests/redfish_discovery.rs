@@ -2,9 +2,10 @@
 //! (`503` with `Retry-After`) is waited for within the discovery's
 //! `warmup_wait_s`; one that answers broken JSON, an oversized body or
 //! stays unavailable is reported in `errors` with a class; a credential
-//! set naming nothing in the vault fails the discovery at once, naming it,
-//! instead of reporting every iDRAC `locked`; no credential sets at all
-//! means the vault's default.
+//! set naming nothing in the zone's vault is refused at submit, naming it
+//! (the workers report their credential names), instead of reporting
+//! every iDRAC `locked`; no credential sets at all means the vault's
+//! default.
 
 use outpost_sim::redfish::{Malformed, Stats};
 use outpost_tests::api::tasks;
@@ -119,18 +120,19 @@ async fn credential_sets_are_checked_before_any_probe() -> anyhow::Result<()> {
         json!({"type": "redfish.discover", "targets": ["127.1.64.16/30"],
                "params": {"port": port, "connect_timeout_ms": 1000, "credentials": credentials}})
     };
-    // A typo: the discovery fails naming it and what the vault has.
-    let id = f
+    // A typo: refused at submit, naming it and what the zone's vault has
+    // (its worker reports the names it holds).
+    let r = f
         .fleet
         .api
-        .submit_ok(&discover(json!(["idrac", "idarc"])))
+        .submit(&discover(json!(["idrac", "idarc"])))
         .await?;
-    let job = f.fleet.api.wait_finished(&id, SETTLE).await?;
-    let t = &tasks(&job)[0];
-    assert_eq!(t["error_kind"], "unknown_credential", "{t:#}");
-    let err = t["error"].as_str().unwrap_or_default();
-    assert!(err.contains("idarc") && err.contains("idrac"), "{err}");
-    assert_eq!(t["attempts"], 1, "{t:#}");
+    assert_eq!(r.status, 400, "{:#}", r.body);
+    let err = r.body.to_string();
+    assert!(
+        err.contains("params.credentials") && err.contains("idarc") && err.contains("idrac"),
+        "{err}"
+    );
     let d = sim.device(sim.addrs()[0]).unwrap();
     assert_eq!(Stats::get(&d.stats.requests), 0, "no probe was sent");
     // An empty name is refused at submit.

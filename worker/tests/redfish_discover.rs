@@ -104,3 +104,22 @@ async fn a_malformed_slice_is_a_permanent_params_error() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_credential_fails_before_any_probe() {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    // No vault at all: the credential cannot be opened, and nothing is probed.
+    let ctx = OpCtx::detached(
+        "127.5.0.9",
+        json!({"slice": ["127.5.0.9"], "port": 1, "credentials": ["idarc"]}),
+        1,
+        CancellationToken::new(),
+        tx,
+    );
+    let e = run(Kind::RedfishDiscover, &ctx).await.unwrap_err();
+    assert!(
+        matches!(e, outpost_worker::ops::OpError::Permanent { ref kind, ref message }
+            if *kind == ErrorClass::UnknownCredential && message.contains("idarc")),
+        "{e:?}"
+    );
+}

@@ -78,6 +78,11 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?
         .map_err(reject)?;
+        // A credential the zone's workers say they lack is refused now.
+        if let Ok(workers) = super::workers::presence(&state.bus.workers).await {
+            super::credentials::check(&planned.tasks, &super::credentials::by_zone(&workers))
+                .map_err(reject)?;
+        }
         if q.dry_run {
             let mut body = serde_json::json!({
                 "job": planned.job,

@@ -5,6 +5,7 @@
 mod auth;
 mod captures;
 mod config;
+mod credentials;
 mod error;
 mod event_reader;
 mod events;

@@ -36,8 +36,10 @@ pub struct VaultView {
     pub default: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
-    let kv = &state.bus.workers;
+/// Every presence entry that decodes.
+pub async fn presence(
+    kv: &async_nats::jetstream::kv::Store,
+) -> Result<Vec<pb::WorkerPresence>, ApiError> {
     let keys: Vec<String> = kv
         .keys()
         .await
@@ -50,9 +52,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>
         let Ok(Some(bytes)) = kv.get(&key).await else {
             continue;
         };
-        let Ok(p) = pb::WorkerPresence::decode(bytes.as_ref()) else {
-            continue;
-        };
+        if let Ok(p) = pb::WorkerPresence::decode(bytes.as_ref()) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
+    let all = presence(&state.bus.workers).await?;
+    let mut out = Vec::with_capacity(all.len());
+    for p in all {
         out.push(WorkerView {
             worker_id: p.worker_id,
             zone: p.zone,

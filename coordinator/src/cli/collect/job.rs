@@ -5,7 +5,6 @@
 
 use super::super::client::{Client, ClientError};
 use super::Common;
-use super::readiness::CredentialChoice;
 use super::save;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -78,6 +77,14 @@ impl Planned {
             })
             .unwrap_or_default()
     }
+}
+
+/// The job's credential and where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialChoice {
+    pub name: Option<String>,
+    /// `--credential` or `credentials.credential_set`.
+    pub from: Option<String>,
 }
 
 /// Reads `path` and plans it (dry run) on the coordinator.

@@ -107,14 +107,11 @@ pub async fn run_jobs(client: &Client, args: RunJobsArgs) -> u8 {
     let mut plans: Vec<(PathBuf, Result<Planned, String>)> = Vec::new();
     let mut warnings: Vec<Vec<String>> = Vec::new();
     for f in &files {
-        let mut p = job::plan(client, f, &c).await.map_err(|e| e.to_string());
+        let p = job::plan(client, f, &c).await.map_err(|e| e.to_string());
         let mut said = Vec::new();
         if let Ok(planned) = &p {
             let ready = readiness::assess(client, planned, c.wait_timeout).await;
             said = ready.warnings;
-            if let Some(refusal) = ready.refusal {
-                p = Err(refusal);
-            }
         }
         plans.push((f.clone(), p));
         warnings.push(said);
