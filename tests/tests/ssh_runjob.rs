@@ -269,7 +269,9 @@ async fn the_credential_comes_from_the_flag_then_the_job_file_then_the_default()
     // already refuses it), naming what the zone has; no job is created.
     let jobs_before = f.fleet.api.list_jobs().await?.len();
     let refused = |err: &str| {
-        err.contains("zone \"alpha\": worker w-alpha has no credential \"nope\"; it has: good, stale")
+        err.contains(
+            "zone \"alpha\": worker w-alpha has no credential \"nope\"; it has: good, stale",
+        )
     };
     for args in [
         &["--credential", "nope"][..],
@@ -303,7 +305,9 @@ async fn the_credential_comes_from_the_flag_then_the_job_file_then_the_default()
         .await?;
     assert_ne!(code, 0, "{out}\n{err}");
     assert!(
-        err.contains("zone \"alpha\": worker w-alpha has no credential \"nope\"; it has: good, stale"),
+        err.contains(
+            "zone \"alpha\": worker w-alpha has no credential \"nope\"; it has: good, stale"
+        ),
         "{out}\n{err}"
     );
     assert_eq!(f.fleet.api.list_jobs().await?.len(), jobs_before);
