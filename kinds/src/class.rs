@@ -65,8 +65,6 @@ classes! {
     WorkerCrashed = "worker_crashed",
     /// JetStream's deliveries of the task ran out.
     MaxDeliver = "max_deliver",
-    /// A worker reported a result of another kind.
-    KindMismatch = "kind_mismatch",
     /// The coordinator's stored plan for the job is damaged.
     PlanInvalid = "plan_invalid",
     /// A rolling update refused to take a host out of service.

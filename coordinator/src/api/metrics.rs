@@ -68,6 +68,11 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             &m.events_relayed,
         ),
         (
+            "outpost_events_dropped_total",
+            "Worker events not believed (zone, job, attempt or kind do not fit) and dropped.",
+            &m.events_dropped,
+        ),
+        (
             "outpost_state_writes_total",
             "KV state writes.",
             &m.state_writes,

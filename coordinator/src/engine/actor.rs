@@ -99,6 +99,8 @@ pub struct Actor {
     bus: Bus,
     /// Where finished jobs go when they leave the hot state.
     pub history: Option<Archive>,
+    /// Events not believed: counted and logged once per subject.
+    pub drops: Arc<super::provenance::Drops>,
     /// Tasks and jobs whose state in memory is ahead of KV (a write that
     /// missed its deadline): written again at every retention tick.
     unsynced_tasks: BTreeSet<TaskRef>,
@@ -126,6 +128,7 @@ impl Actor {
         Self {
             bus,
             history: None,
+            drops: Arc::default(),
             unsynced_tasks: BTreeSet::new(),
             unsynced_jobs: BTreeSet::new(),
             missed_writes: 0,
@@ -813,6 +816,11 @@ impl Actor {
                 let Some((t, _)) = e.tasks.get_mut(&ev.task_id) else {
                     continue;
                 };
+                if let Err(why) = super::provenance::against_task(t, &ev) {
+                    let subj = format!("outpost.event.{}.{}", ev.zone, ev.job_id);
+                    self.drops.drop_event(&self.metrics, &subj, &why);
+                    continue;
+                }
                 let r = (ev.job_id.clone(), ev.task_id.clone());
                 let before = t.status;
                 if apply_event(t, &ev) {

@@ -3,12 +3,15 @@
 //! nothing, so replaying the events stream cannot alter a result.
 
 use crate::model::{Status, TaskProgress, TaskState, ms_to_rfc3339};
-use outpost_kinds::ErrorClass;
 use outpost_proto::pb::{self, event::Body};
 
 /// Applies `ev` to `task`; returns whether the task changed.
 pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
     if task.status.is_terminal() {
+        return false;
+    }
+    // An event the task would not have produced is not applied at all.
+    if super::provenance::against_task(task, ev).is_err() {
         return false;
     }
     let Some(body) = &ev.body else {
@@ -44,19 +47,6 @@ pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
             task.status = Status::Pending;
             task.error_kind = Some(r.error_kind.clone());
             task.error = Some(r.error.clone());
-        }
-        Body::Result(r) if !r.kind.is_empty() && r.kind != task.kind => {
-            // An output is read only as its own kind's contract says; a
-            // result for another kind is not this task's.
-            task.status = Status::Failed;
-            task.worker_id = Some(ev.worker_id.clone());
-            task.finished_at = Some(at);
-            task.error_kind = Some(ErrorClass::KindMismatch.as_str().into());
-            task.error = Some(format!(
-                "worker {} reported a {} result for this {} task",
-                ev.worker_id, r.kind, task.kind
-            ));
-            task.output = None;
         }
         Body::Result(r) => {
             task.status = match pb::Outcome::try_from(r.outcome) {
@@ -156,16 +146,19 @@ mod tests {
     }
 
     #[test]
-    fn a_result_of_another_kind_fails_the_task_without_its_output() {
+    fn a_result_of_another_kind_or_zone_changes_nothing() {
         let mut t = task();
         let mut body = result(pb::Outcome::Succeeded);
         if let Body::Result(r) = &mut body {
             r.kind = "redfish.discover".into();
         }
-        assert!(apply_event(&mut t, &ev(1, 1, body)));
-        assert_eq!(t.status, Status::Failed);
-        assert_eq!(t.error_kind.as_deref(), Some("kind_mismatch"));
+        assert!(!apply_event(&mut t, &ev(1, 1, body)));
+        assert_eq!(t.status, Status::Pending);
         assert_eq!(t.output, None);
+        let mut other = ev(1, 1, result(pb::Outcome::Succeeded));
+        other.zone = "elsewhere".into();
+        assert!(!apply_event(&mut t, &other));
+        assert_eq!(t.status, Status::Pending);
         // Its own kind is applied as it says.
         let mut t = task();
         let mut body = result(pb::Outcome::Succeeded);

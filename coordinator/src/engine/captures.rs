@@ -6,15 +6,18 @@
 //! that cannot be written turns the result into a `capture_write` failure.
 //! Replaying the events stream rewrites nothing that is already there.
 //! Captures a client writes itself (`deliver: client`, `outpost run-job`)
-//! are left in the store for it to fetch.
+//! are left in the store for it to fetch. The object and the file are the
+//! ones the coordinator planned for that task; nothing in an event names
+//! where a capture goes.
 
 use async_nats::jetstream::object_store::ObjectStore;
 use futures::StreamExt;
 use outpost_kinds::ssh;
 use outpost_kinds::{ErrorClass, Kind};
-use outpost_proto::{Message, pb};
+use outpost_proto::{names, pb};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -28,6 +31,8 @@ const FETCH_ATTEMPTS: u32 = 5;
 pub struct CaptureWriter {
     pub store: ObjectStore,
     pub dir: PathBuf,
+    /// The coordinator's state: where each task's capture goes.
+    pub view: Arc<RwLock<super::View>>,
 }
 
 impl CaptureWriter {
@@ -44,15 +49,16 @@ impl CaptureWriter {
                 if r.outcome != pb::Outcome::Succeeded as i32 {
                     return None;
                 }
-                // Only a collection's result carries a capture to save.
+                // Only a collection's result carries a capture to save, and
+                // where it goes is what the coordinator planned for that
+                // task, never what the event says.
                 if Kind::parse(&r.kind) != Some(Kind::SshCollect) {
                     return None;
                 }
+                let (object, file) = self.planned(ev)?;
                 let c = ssh::Output::from_slice(&r.output_json)?;
-                if c.deliver == ssh::Deliver::Client {
-                    return None;
-                }
-                Some((i, c.capture?, c.file?, Some(c.sha256)))
+                c.capture.as_ref()?;
+                Some((i, object, file, Some(c.sha256)))
             })
             .collect();
         if jobs.is_empty() {
@@ -87,6 +93,27 @@ impl CaptureWriter {
                 }
             }
         }
+    }
+
+    /// The capture object and file the coordinator planned for the task
+    /// `ev` reports on: only a known `ssh.collect` task of the event's zone
+    /// whose captures the coordinator writes.
+    fn planned(&self, ev: &pb::Event) -> Option<(String, String)> {
+        let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+        let (t, _) = v.jobs.get(&ev.job_id)?.tasks.get(ev.task_id.as_str())?;
+        if Kind::parse(&t.kind) != Some(Kind::SshCollect) || t.zone != ev.zone {
+            return None;
+        }
+        let deliver: ssh::Deliver = t
+            .params
+            .get("deliver")
+            .and_then(|d| serde_json::from_value(d.clone()).ok())
+            .unwrap_or_default();
+        if deliver == ssh::Deliver::Client {
+            return None;
+        }
+        let file = t.params["file"].as_str()?.to_string();
+        Some((names::capture_object(&ev.job_id, &ev.task_id), file))
     }
 
     async fn write_one(
@@ -188,19 +215,6 @@ fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Decodes a batch of event messages, skipping (and logging) broken ones.
-pub fn decode(msgs: &[async_nats::jetstream::Message]) -> Vec<pb::Event> {
-    msgs.iter()
-        .filter_map(|m| match pb::Event::decode(m.payload.as_ref()) {
-            Ok(ev) => Some(ev),
-            Err(e) => {
-                tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped");
-                None
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

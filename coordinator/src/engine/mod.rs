@@ -9,6 +9,7 @@ pub mod captures;
 mod dispatch;
 mod gave_up;
 mod guard;
+pub mod provenance;
 mod reconcile;
 mod relay;
 mod resubscribe;
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub jobs_cancelled: AtomicU64,
     pub tasks_dispatched: AtomicU64,
     pub events_relayed: AtomicU64,
+    /// Events not believed (provenance): dropped unapplied.
+    pub events_dropped: AtomicU64,
     pub state_writes: AtomicU64,
     pub state_conflicts: AtomicU64,
     pub jobs_evicted: AtomicU64,
@@ -195,6 +198,7 @@ impl Engine {
         let writer = captures::CaptureWriter {
             store: captures,
             dir: cfg.capture_dir.clone(),
+            view: view.clone(),
         };
         let inventory = bus
             .js
@@ -209,7 +213,9 @@ impl Engine {
         )
         .await
         .map_err(EngineError::Unavailable)?;
-        let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics, tx.clone());
+        let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics.clone(), tx.clone());
+        let drops = Arc::new(provenance::Drops::default());
+        actor.drops = drops.clone();
         actor.history = Some(actor::Archive {
             cfg: cfg.retention.clone(),
             history: history.clone(),
@@ -222,7 +228,7 @@ impl Engine {
         // Reconcile before anything is resumed, so no finished task is
         // dispatched again and no job is judged on stale counts.
         let started = std::time::Instant::now();
-        let mut events = reconcile::read_events(&bus.js, &pending)
+        let mut events = reconcile::read_events(&bus.js, &pending, &metrics, &drops)
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let replayed = events.len();
@@ -239,11 +245,16 @@ impl Engine {
         let stop = sup.stop_token();
         {
             let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());
+            let (metrics, drops) = (metrics.clone(), drops.clone());
             sup.spawn("relay", move || {
                 relay::run(
                     js.clone(),
-                    writer.clone(),
-                    inventory.clone(),
+                    relay::Intake {
+                        captures: writer.clone(),
+                        inventory: inventory.clone(),
+                        metrics: metrics.clone(),
+                        drops: drops.clone(),
+                    },
                     tx.clone(),
                     relay_start,
                     stop.clone(),

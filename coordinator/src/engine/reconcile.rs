@@ -12,7 +12,7 @@
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use outpost_proto::{Message, names, pb, subject};
+use outpost_proto::{names, pb, subject};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -61,6 +61,8 @@ pub fn events_since(created: &str, schedule_at: Option<&str>) -> DateTime<Utc> {
 pub async fn read_events(
     js: &jetstream::Context,
     jobs: &[Pending],
+    metrics: &super::Metrics,
+    drops: &super::provenance::Drops,
 ) -> Result<Vec<pb::Event>, ReconcileError> {
     let mut out: Vec<(u64, pb::Event)> = Vec::new();
     if jobs.is_empty() {
@@ -89,7 +91,7 @@ pub async fn read_events(
         let since = chunk[0].since.max(DateTime::<Utc>::UNIX_EPOCH);
         let start = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        read_range(&stream, filters, start, last, &mut out).await?;
+        read_range(&stream, filters, start, last, &mut out, metrics, drops).await?;
     }
     // Chunks were read one after the other: bring events back to stream
     // order per task (apply is idempotent, but order decides the result).
@@ -103,6 +105,8 @@ async fn read_range(
     start: time::OffsetDateTime,
     last: u64,
     out: &mut Vec<(u64, pb::Event)>,
+    metrics: &super::Metrics,
+    drops: &super::provenance::Drops,
 ) -> Result<(), ReconcileError> {
     let read_err = |e: &dyn std::fmt::Display| ReconcileError::Read(e.to_string());
     let consumer: consumer::PullConsumer = stream
@@ -137,11 +141,10 @@ async fn read_range(
             let m = m.map_err(|e| read_err(&e))?;
             let info = m.info().map_err(|e| read_err(&e))?;
             let (seq, pending) = (info.stream_sequence, info.pending);
-            match pb::Event::decode(m.payload.as_ref()) {
+            // The same belief as the relay's: subject and payload agree.
+            match super::provenance::from_subject(m.subject.as_str(), m.payload.as_ref()) {
                 Ok(ev) => out.push((seq, ev)),
-                Err(e) => {
-                    tracing::warn!(subject = %m.subject, error = %e, "undecodable event skipped")
-                }
+                Err(why) => drops.drop_event(metrics, m.subject.as_str(), &why),
             }
             if pending == 0 || seq >= last {
                 break;

@@ -3,12 +3,13 @@
 //! its own once the engine has applied and stored it (explicit acks), so an
 //! event pulled by a process that died is delivered again, never skipped.
 
-use super::Command;
-use super::captures::{self, CaptureWriter};
+use super::captures::CaptureWriter;
+use super::{Command, Metrics, provenance};
 use crate::redfish::inventory::InventoryWriter;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use outpost_proto::names;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -16,26 +17,33 @@ use tokio_util::sync::CancellationToken;
 /// Most events handed to the engine at once.
 const BATCH: usize = 512;
 
+/// What the relay does with a batch before the engine applies it.
+#[derive(Clone)]
+pub struct Intake {
+    pub captures: CaptureWriter,
+    pub inventory: InventoryWriter,
+    pub metrics: Arc<Metrics>,
+    pub drops: Arc<provenance::Drops>,
+}
+
 /// Reads events in stream order and sends them to the engine until shutdown.
 /// Re-creates the pull subscription whenever it fails (e.g. NATS restarts).
 pub async fn run(
     js: jetstream::Context,
-    captures: CaptureWriter,
-    inventory: InventoryWriter,
+    intake: Intake,
     tx: mpsc::Sender<Command>,
     start: time::OffsetDateTime,
     shutdown: CancellationToken,
 ) {
     super::resubscribe::resubscribing("event relay", &shutdown, || {
-        read(&js, &captures, &inventory, &tx, start, &shutdown)
+        read(&js, &intake, &tx, start, &shutdown)
     })
     .await
 }
 
 async fn read(
     js: &jetstream::Context,
-    captures: &CaptureWriter,
-    inventory: &InventoryWriter,
+    intake: &Intake,
     tx: &mpsc::Sender<Command>,
     start: time::OffsetDateTime,
     shutdown: &CancellationToken,
@@ -91,9 +99,10 @@ async fn read(
             }
         }
         if !batch.is_empty() {
-            let mut events = captures::decode(&batch);
-            captures.save(&mut events).await;
-            inventory.fold(&events).await;
+            // Only believable events go on; the rest are acked and dropped.
+            let mut events = provenance::admit(&batch, &intake.metrics, &intake.drops);
+            intake.captures.save(&mut events).await;
+            intake.inventory.fold(&events).await;
             if tx.send(Command::Events(batch, events)).await.is_err() {
                 return Ok(());
             }

@@ -1,0 +1,215 @@
+//! Which worker events the coordinator believes. An event is read from
+//! its subject (`outpost.event.<zone>.<job>`) and applied only when the
+//! payload says the same zone and job as the subject, the task it names is
+//! in that zone, its attempt is one a delivery can have (at most the
+//! largest `max_deliver` a zone may set; 0 is the coordinator's own), and a
+//! result is of the task's own kind. Anything else is dropped, counted in
+//! `outpost_events_dropped_total` and logged once per subject, so a peer
+//! that can publish on one zone's subjects cannot finish, fail or rewrite
+//! another zone's tasks. (Which peer may publish where is NATS's part.)
+
+use crate::model::TaskState;
+use outpost_proto::{Message, pb, subject};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// The most deliveries a zone may configure (`[[zone]] max_deliver`).
+pub const MAX_ATTEMPT: u32 = 100;
+/// Subjects remembered for logging once; beyond, drops are only counted.
+const LOGGED: usize = 1024;
+
+/// Why an event is not believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Subject(String),
+    Undecodable(String),
+    ZoneMismatch { subject: String, payload: String },
+    JobMismatch { subject: String, payload: String },
+    TaskZone { task: String, event: String },
+    Attempt(u32),
+    Kind { task: String, result: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Subject(e) => write!(f, "not an event subject: {e}"),
+            Refusal::Undecodable(e) => write!(f, "undecodable: {e}"),
+            Refusal::ZoneMismatch { subject, payload } => {
+                write!(f, "published on zone {subject:?} but says zone {payload:?}")
+            }
+            Refusal::JobMismatch { subject, payload } => {
+                write!(f, "published for job {subject:?} but says job {payload:?}")
+            }
+            Refusal::TaskZone { task, event } => {
+                write!(
+                    f,
+                    "the task runs in zone {task:?}, the event is from zone {event:?}"
+                )
+            }
+            Refusal::Attempt(a) => write!(f, "attempt {a} is more than any delivery can have"),
+            Refusal::Kind { task, result } => {
+                write!(f, "a {result} result for a {task} task")
+            }
+        }
+    }
+}
+
+/// Decodes an event and checks it against the subject it came on.
+pub fn from_subject(subj: &str, payload: &[u8]) -> Result<pb::Event, Refusal> {
+    let (zone, job) =
+        subject::parse_event_subject(subj).map_err(|e| Refusal::Subject(e.to_string()))?;
+    let ev = pb::Event::decode(payload).map_err(|e| Refusal::Undecodable(e.to_string()))?;
+    if ev.zone != zone {
+        return Err(Refusal::ZoneMismatch {
+            subject: zone.to_string(),
+            payload: ev.zone,
+        });
+    }
+    if ev.job_id != job {
+        return Err(Refusal::JobMismatch {
+            subject: job.to_string(),
+            payload: ev.job_id,
+        });
+    }
+    if ev.attempt > MAX_ATTEMPT {
+        return Err(Refusal::Attempt(ev.attempt));
+    }
+    Ok(ev)
+}
+
+/// Checks an event against the task it names.
+pub fn against_task(task: &TaskState, ev: &pb::Event) -> Result<(), Refusal> {
+    if task.zone != ev.zone {
+        return Err(Refusal::TaskZone {
+            task: task.zone.clone(),
+            event: ev.zone.clone(),
+        });
+    }
+    if ev.attempt > MAX_ATTEMPT {
+        return Err(Refusal::Attempt(ev.attempt));
+    }
+    if let Some(pb::event::Body::Result(r)) = &ev.body
+        && !r.kind.is_empty()
+        && r.kind != task.kind
+    {
+        return Err(Refusal::Kind {
+            task: task.kind.clone(),
+            result: r.kind.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Counts drops and logs each offending subject once.
+#[derive(Debug, Default)]
+pub struct Drops {
+    logged: Mutex<HashSet<String>>,
+}
+
+impl Drops {
+    pub fn drop_event(&self, metrics: &super::Metrics, subject: &str, why: &Refusal) {
+        super::Metrics::inc(&metrics.events_dropped, 1);
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.len() < LOGGED && logged.insert(subject.to_string()) {
+            tracing::warn!(subject, reason = %why, "event dropped: not believed");
+        }
+    }
+}
+
+/// The believable events of `msgs`, in order; the others are dropped.
+pub fn admit(
+    msgs: &[async_nats::jetstream::Message],
+    metrics: &super::Metrics,
+    drops: &Drops,
+) -> Vec<pb::Event> {
+    msgs.iter()
+        .filter_map(
+            |m| match from_subject(m.subject.as_str(), m.payload.as_ref()) {
+                Ok(ev) => Some(ev),
+                Err(why) => {
+                    drops.drop_event(metrics, m.subject.as_str(), &why);
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(zone: &str, job: &str, attempt: u32) -> Vec<u8> {
+        pb::Event {
+            job_id: job.into(),
+            task_id: format!("{job}-000"),
+            zone: zone.into(),
+            worker_id: "w".into(),
+            attempt,
+            seq: 1,
+            at_ms: 1,
+            body: Some(pb::event::Body::Result(pb::Result {
+                outcome: pb::Outcome::Succeeded as i32,
+                kind: "diag.sleep".into(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn an_event_must_say_what_its_subject_says() {
+        assert!(from_subject("outpost.event.b.j1", &event("b", "j1", 1)).is_ok());
+        assert!(matches!(
+            from_subject("outpost.event.a.j1", &event("b", "j1", 1)),
+            Err(Refusal::ZoneMismatch { .. })
+        ));
+        assert!(matches!(
+            from_subject("outpost.event.b.j2", &event("b", "j1", 1)),
+            Err(Refusal::JobMismatch { .. })
+        ));
+        assert!(matches!(
+            from_subject("outpost.event.b.j1", &event("b", "j1", 4_000_000_000)),
+            Err(Refusal::Attempt(_))
+        ));
+        assert!(matches!(
+            from_subject("outpost.task.b.x", &event("b", "j1", 1)),
+            Err(Refusal::Subject(_))
+        ));
+        assert!(matches!(
+            from_subject("outpost.event.b.j1", b"\xff\xff"),
+            Err(Refusal::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn an_event_must_fit_its_task() {
+        let t = TaskState::pending(
+            "j1-000".into(),
+            "j1",
+            "b".into(),
+            "diag.sleep",
+            String::new(),
+            serde_json::Value::Null,
+        );
+        let ev = |zone: &str, kind: &str| pb::Event {
+            zone: zone.into(),
+            attempt: 1,
+            body: Some(pb::event::Body::Result(pb::Result {
+                kind: kind.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(against_task(&t, &ev("b", "diag.sleep")), Ok(()));
+        assert!(matches!(
+            against_task(&t, &ev("a", "diag.sleep")),
+            Err(Refusal::TaskZone { .. })
+        ));
+        assert!(matches!(
+            against_task(&t, &ev("b", "ssh.collect")),
+            Err(Refusal::Kind { .. })
+        ));
+    }
+}

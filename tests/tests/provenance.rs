@@ -1,0 +1,204 @@
+//! The coordinator believes a worker event only when it fits: published
+//! on the subject of the task's own zone and job, with an attempt a
+//! delivery can have, a result of the task's own kind; a capture goes only
+//! where the coordinator planned it for that task. A peer on NATS forging
+//! events (as one zone's worker could) finishes, fails or rewrites nothing
+//! of another zone's jobs, writes no file, and is counted; the real
+//! results still land.
+
+use anyhow::{Context, Result};
+use outpost_proto::{Message, pb};
+use outpost_tests::api::tasks;
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE};
+use serde_json::json;
+
+async fn metric(fleet: &Fleet, name: &str) -> Result<u64> {
+    let m = fleet.api.get("/metrics").await?.body;
+    m.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{name} in {m}"))
+}
+
+fn forged(
+    zone: &str,
+    job: &str,
+    task: &str,
+    attempt: u32,
+    kind: &str,
+    output: serde_json::Value,
+) -> Vec<u8> {
+    pb::Event {
+        job_id: job.into(),
+        task_id: task.into(),
+        zone: zone.into(),
+        worker_id: "mallory".into(),
+        attempt,
+        seq: 1,
+        at_ms: outpost_proto::now_ms(),
+        body: Some(pb::event::Body::Result(pb::Result {
+            outcome: pb::Outcome::Succeeded as i32,
+            error_kind: String::new(),
+            error: String::new(),
+            output_json: output.to_string().into_bytes(),
+            kind: kind.into(),
+        })),
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn forged_events_change_nothing_and_are_counted() -> Result<()> {
+    let captures = tempfile::tempdir()?;
+    let mut fleet = Fleet::start_with(FleetOptions {
+        extra_config: Some(format!(
+            "capture_dir = {:?}",
+            captures.path().display().to_string()
+        )),
+        ..Default::default()
+    })
+    .await?;
+    // Zone beta's job runs for a while; another waits for 2099.
+    let real = fleet
+        .api
+        .submit_ok(
+            &json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 2, "ms": 1500}}),
+        )
+        .await?;
+    let later = fleet
+        .api
+        .submit_ok(
+            &json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 1},
+                           "schedule_at": "2099-01-01T00:00:00Z"}),
+        )
+        .await?;
+    let doc = fleet.api.job(&real).await?;
+    let t0 = tasks(&doc)[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let later_task = tasks(&fleet.api.job(&later).await?)[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let nc = async_nats::connect(fleet.nats.url()).await?;
+    let js = async_nats::jetstream::new(nc);
+    let forged_output = json!({"forged": true, "slept_ms": 0, "attempt": 1});
+    let attempts = [
+        // Zone beta's task, reported on zone alpha's subject.
+        (
+            format!("outpost.event.alpha.{real}"),
+            forged("beta", &real, &t0, 1, "diag.sleep", forged_output.clone()),
+        ),
+        // Consistent with zone alpha's subject, but the task is beta's.
+        (
+            format!("outpost.event.alpha.{real}"),
+            forged("alpha", &real, &t0, 1, "diag.sleep", forged_output.clone()),
+        ),
+        // Beta's subject, with an attempt no delivery can have.
+        (
+            format!("outpost.event.beta.{real}"),
+            forged(
+                "beta",
+                &real,
+                &t0,
+                4_000_000_000,
+                "diag.sleep",
+                forged_output.clone(),
+            ),
+        ),
+        // A result of another kind for the task.
+        (
+            format!("outpost.event.beta.{real}"),
+            forged("beta", &real, &t0, 1, "ssh.collect", forged_output.clone()),
+        ),
+        // The job scheduled for 2099, finished from zone alpha.
+        (
+            format!("outpost.event.alpha.{later}"),
+            forged(
+                "alpha",
+                &later,
+                &later_task,
+                1,
+                "diag.sleep",
+                forged_output.clone(),
+            ),
+        ),
+    ];
+    for (subject, payload) in attempts {
+        js.publish(subject, payload.into()).await?.await?;
+    }
+    // A capture for a job that does not exist, naming a file of its choice.
+    let store = js
+        .get_object_store(outpost_proto::names::CAPTURES_STORE)
+        .await?;
+    let ghost = "0123456789abcdef0123456789abcdef";
+    let object = outpost_proto::names::capture_object(ghost, &format!("{ghost}-000"));
+    store
+        .put(object.as_str(), &mut &b"hostname pwned\n"[..])
+        .await?;
+    js.publish(
+        format!("outpost.event.beta.{ghost}"),
+        forged(
+            "beta",
+            ghost,
+            &format!("{ghost}-000"),
+            1,
+            "ssh.collect",
+            json!({"device": "x", "address": "127.2.0.1:22", "bytes": 15, "sha256": "0",
+                   "capture": object, "file": "configs/b-core-sw1.txt", "commands": 1,
+                   "prompt": "#", "credential": "c", "username": "u", "elapsed_ms": 1}),
+        )
+        .into(),
+    )
+    .await?
+    .await?;
+
+    // The forgeries are counted, and nothing moved.
+    let until = tokio::time::Instant::now() + SETTLE;
+    loop {
+        if metric(&fleet, "outpost_events_dropped_total").await? >= 5 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < until,
+            "drops were not counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let doc = fleet.api.job(&real).await?;
+    assert_ne!(doc["status"], "succeeded", "finished by a forgery: {doc:#}");
+    assert_eq!(fleet.api.job(&later).await?["status"], "pending");
+
+    // The real worker then runs the job; its own results land.
+    fleet.worker("beta", "beta-1", &[]).await?;
+    let done = fleet.api.wait_finished(&real, SETTLE).await?;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    for t in tasks(&done) {
+        assert_eq!(t["worker_id"], "beta-1", "{t:#}");
+        assert!(t["output"].get("forged").is_none(), "{t:#}");
+    }
+    assert_eq!(fleet.api.job(&later).await?["status"], "pending");
+    let written: Vec<_> = walk(captures.path());
+    assert!(
+        written.is_empty(),
+        "files written from forged events: {written:?}"
+    );
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
