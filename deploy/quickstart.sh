@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outpost quickstart: on a fresh machine, installs what is missing
-# (nats-server >= 2.10), builds Outpost, starts a local NATS server with
+# (nats-server >= 2.10, OpenSSL's build files), builds Outpost, starts a local NATS server with
 # JetStream, a coordinator and workers in two zones, runs sample jobs and
 # shows their progress.
 #
@@ -30,6 +30,9 @@ fi
 say "nats-server (>= 2.10)"
 NATS_SERVER_BIN=$(bash deploy/ensure-nats-server.sh)
 "$NATS_SERVER_BIN" --version
+
+say "OpenSSL (libssl-dev, pkg-config)"
+bash deploy/ensure-openssl.sh
 
 say "building Outpost ($PROFILE)"
 cargo build --profile "$PROFILE" --bin outpost-coordinator --bin outpost-worker --bin outpost --bin outpost-sim
