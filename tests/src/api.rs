@@ -69,6 +69,17 @@ impl Api {
         .await
     }
 
+    /// The value of counter `name` on `/metrics`.
+    pub async fn metric(&self, name: &str) -> Result<u64> {
+        let m = self.get("/metrics").await?.body;
+        m.as_str()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{name} in {m}"))
+    }
+
     /// Submits a job document; returns the reply as it is.
     pub async fn submit(&self, doc: &Value) -> Result<Reply> {
         self.post_raw("/api/v1/jobs", doc.to_string()).await

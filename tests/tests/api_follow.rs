@@ -59,16 +59,6 @@ impl Open {
     }
 }
 
-async fn metric(fleet: &Fleet, name: &str) -> Result<u64> {
-    let m = fleet.api.get("/metrics").await?.body;
-    m.as_str()
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("{name} in {m}"))
-}
-
 #[tokio::test]
 async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Result<()> {
     let mut fleet = Fleet::start_with(FleetOptions {
@@ -94,10 +84,10 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
         "{FOLLOWERS} followers of one job: {during} consumers (baseline {baseline})"
     );
     assert_eq!(
-        metric(&fleet, "outpost_sse_followers").await?,
+        fleet.api.metric("outpost_sse_followers").await?,
         FOLLOWERS as u64
     );
-    assert_eq!(metric(&fleet, "outpost_sse_jobs_followed").await?, 1);
+    assert_eq!(fleet.api.metric("outpost_sse_jobs_followed").await?, 1);
     // One more is refused, saying why.
     let r = fleet.api.get(&format!("/api/v1/jobs/{id}/events")).await?;
     assert_eq!(r.status, 503, "{:?}", r.body);
@@ -111,7 +101,9 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
     // They go: nothing stays behind on nats-server.
     drop(open_streams);
     outpost_tests::wait_until("followers gone", SETTLE, async || {
-        let n = metric(&fleet, "outpost_sse_followers")
+        let n = fleet
+            .api
+            .metric("outpost_sse_followers")
             .await
             .map_err(|e| e.to_string())?;
         let c = event_consumers(&url).await.map_err(|e| e.to_string())?;
@@ -124,7 +116,7 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
         }
     })
     .await?;
-    assert_eq!(metric(&fleet, "outpost_sse_jobs_followed").await?, 0);
+    assert_eq!(fleet.api.metric("outpost_sse_jobs_followed").await?, 0);
 
     // Followers that join at different times all get every event and the end.
     let mut early = Vec::new();

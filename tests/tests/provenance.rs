@@ -6,21 +6,11 @@
 //! of another zone's jobs, writes no file, and is counted; the real
 //! results still land.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use outpost_proto::{Message, pb};
 use outpost_tests::api::tasks;
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE};
 use serde_json::json;
-
-async fn metric(fleet: &Fleet, name: &str) -> Result<u64> {
-    let m = fleet.api.get("/metrics").await?.body;
-    m.as_str()
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("{name} in {m}"))
-}
 
 fn forged(
     zone: &str,
@@ -160,7 +150,7 @@ async fn forged_events_change_nothing_and_are_counted() -> Result<()> {
     // The forgeries are counted, and nothing moved.
     let until = tokio::time::Instant::now() + SETTLE;
     loop {
-        if metric(&fleet, "outpost_events_dropped_total").await? >= 5 {
+        if fleet.api.metric("outpost_events_dropped_total").await? >= 5 {
             break;
         }
         anyhow::ensure!(

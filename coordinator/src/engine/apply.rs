@@ -83,26 +83,14 @@ mod tests {
     use super::*;
 
     fn task() -> TaskState {
-        TaskState {
-            id: "t".into(),
-            job_id: "j".into(),
-            zone: "z".into(),
-            kind: "diag.sleep".into(),
-            target: String::new(),
-            status: Status::Pending,
-            attempts: 0,
-            worker_id: None,
-            started_at: None,
-            finished_at: None,
-            progress: None,
-            error_kind: None,
-            error: None,
-            output: None,
-            params: serde_json::Value::Null,
-            stream_seq: None,
-            applied: (0, 0),
-            cleanup: false,
-        }
+        TaskState::pending(
+            "t".into(),
+            "j",
+            "z".into(),
+            "diag.sleep",
+            String::new(),
+            serde_json::Value::Null,
+        )
     }
 
     fn ev(attempt: u32, seq: u32, body: Body) -> pb::Event {
