@@ -192,3 +192,87 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn inventory_entries_are_for_the_planned_device_whatever_a_result_claims() -> Result<()> {
+    let fleet = Fleet::start().await?;
+    // No worker: the tasks wait, as planned, for a result.
+    let inv = fleet
+        .api
+        .submit_ok(&json!({"type": "redfish.inventory", "targets": ["127.2.0.5"]}))
+        .await?;
+    let disc = fleet
+        .api
+        .submit_ok(
+            &json!({"type": "redfish.discover", "targets": ["127.2.1.0/30"],
+                           "params": {"credentials": ["idrac"]}}),
+        )
+        .await?;
+    let task_of = |job: serde_json::Value| {
+        tasks(&job)[0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (inv_task, disc_task) = (
+        task_of(fleet.api.job(&inv).await?),
+        task_of(fleet.api.job(&disc).await?),
+    );
+    let js = async_nats::jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    // Results that fit their tasks but claim other devices.
+    let component = json!({"id": "Installed-159-6.6.6", "name": "BIOS", "version": "6.6.6",
+                           "updateable": true, "software_id": "159"});
+    js.publish(
+        format!("outpost.event.beta.{inv}"),
+        forged(
+            "beta",
+            &inv,
+            &inv_task,
+            1,
+            "redfish.inventory",
+            json!({"address": "127.2.9.9", "port": 443, "components": [component]}),
+        )
+        .into(),
+    )
+    .await?
+    .await?;
+    js.publish(
+        format!("outpost.event.beta.{disc}"),
+        forged(
+            "beta",
+            &disc,
+            &disc_task,
+            1,
+            "redfish.discover",
+            json!({"scanned": 4, "found": [
+                   {"address": "127.2.200.1", "port": 443, "service_tag": "EVIL"},
+                   {"address": "127.2.1.2", "port": 8443, "service_tag": "OWN"}]}),
+        )
+        .into(),
+    )
+    .await?
+    .await?;
+    fleet.api.wait_finished(&inv, SETTLE).await?;
+    fleet.api.wait_finished(&disc, SETTLE).await?;
+    let entries = fleet.api.get("/api/v1/inventory/redfish").await?.body;
+    let list = entries.as_array().cloned().unwrap_or_default();
+    let at = |a: &str| list.iter().find(|e| e["address"] == a).cloned();
+    assert!(at("127.2.9.9").is_none(), "{entries:#}");
+    assert!(
+        at("127.2.200.1").is_none(),
+        "outside the slice: {entries:#}"
+    );
+    // What the tasks were planned for is what got written, on the planned port.
+    assert_eq!(
+        at("127.2.0.5").map(|e| e["bios_version"].clone()),
+        Some(json!("6.6.6")),
+        "{entries:#}"
+    );
+    let own = at("127.2.1.2").unwrap_or_default();
+    assert_eq!(
+        (own["service_tag"].clone(), own["port"].clone()),
+        (json!("OWN"), json!(443)),
+        "{entries:#}"
+    );
+    Ok(())
+}

@@ -102,3 +102,40 @@ pub fn soap(data: &[u8]) {
     }
     let _ = root.find("returnval").and_then(MoRef::from_node);
 }
+
+/// What a device and a task message hand the worker outside the JSON
+/// bodies: a TLS certificate and a handshake signature checked for weak
+/// keys (the first byte picks the scheme), a `Retry-After` header, and a
+/// discovery slice.
+pub fn device_edges(data: &[u8]) {
+    use rustls::SignatureScheme as S;
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let mid = rest.len() / 2;
+    let (cert, sig) = rest.split_at(mid);
+    let _ = crate::ops::redfish::legacy_sig::rsa_bits(cert);
+    let scheme = [
+        S::RSA_PKCS1_SHA1,
+        S::RSA_PKCS1_SHA256,
+        S::RSA_PSS_SHA256,
+        S::RSA_PSS_SHA512,
+    ][usize::from(which) % 4];
+    let _ = crate::ops::redfish::legacy_sig::verify(scheme, which & 4 != 0, cert, b"fuzz", sig);
+    let text = String::from_utf8_lossy(rest);
+    let _ = crate::ops::redfish::discover::retry_after(&text, chrono::Utc::now());
+    let slice: Vec<String> = text.split(',').map(str::to_string).collect();
+    let p = outpost_kinds::redfish::discover::Params {
+        slice,
+        port: 443,
+        connect_timeout_ms: 1,
+        http_timeout_ms: 1,
+        concurrency: 1,
+        credentials: Vec::new(),
+        warmup_wait_s: 0,
+        legacy_tls: false,
+    };
+    if let Ok(ips) = crate::ops::redfish::discover::addresses(&p) {
+        assert!(ips.len() as u64 <= outpost_kinds::redfish::discover::MAX_SLICE);
+    }
+}

@@ -75,6 +75,15 @@ fn needs(t: &TaskState) -> Vec<(&'static str, Option<String>)> {
     }
 }
 
+/// The zones whose workers' vaults the tasks depend on.
+pub fn zones_to_check(tasks: &[TaskState]) -> BTreeSet<String> {
+    tasks
+        .iter()
+        .filter(|t| !needs(t).is_empty())
+        .map(|t| t.zone.clone())
+        .collect()
+}
+
 /// Checks every task's credential against each worker of its zone that
 /// reported its vault: any of them may claim the task, so each must be
 /// able to open it.

@@ -22,6 +22,9 @@ pub struct CreateQuery {
     dry_run: bool,
 }
 
+/// How long a submit waits for the workers' presence to check credentials.
+const PRESENCE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `POST /api/v1/jobs[?dry_run=true]`: a dry run answers 200 with the
 /// planned job, its tasks and (for `ssh.collect`) the matched devices.
 pub async fn create(
@@ -78,8 +81,17 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?
         .map_err(reject)?;
-        // A credential the zone's workers say they lack is refused now.
-        if let Ok(workers) = super::workers::presence(&state.bus.workers).await {
+        // A credential the zone's workers say they lack is refused now;
+        // only the zones of tasks that name one are read, and a store that
+        // does not answer in time leaves the check to the workers.
+        let zones = super::credentials::zones_to_check(&planned.tasks);
+        if !zones.is_empty()
+            && let Ok(Ok(workers)) = tokio::time::timeout(
+                PRESENCE_DEADLINE,
+                super::workers::presence(&state.bus.workers, Some(&zones)),
+            )
+            .await
+        {
             super::credentials::check(&planned.tasks, &super::credentials::by_zone(&workers))
                 .map_err(reject)?;
         }

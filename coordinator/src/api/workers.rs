@@ -36,15 +36,24 @@ pub struct VaultView {
     pub default: Option<String>,
 }
 
-/// Every presence entry that decodes.
+/// Every presence entry that decodes, of the zones `only` names (keys
+/// are `<zone>.<worker>`), or of all zones.
 pub async fn presence(
     kv: &async_nats::jetstream::kv::Store,
+    only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<pb::WorkerPresence>, ApiError> {
     let keys: Vec<String> = kv
         .keys()
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .filter_map(|k| async move { k.ok() })
+        .filter(|k| {
+            let wanted = only.is_none_or(|zones| {
+                k.split_once('.')
+                    .is_some_and(|(zone, _)| zones.contains(zone))
+            });
+            futures::future::ready(wanted)
+        })
         .collect()
         .await;
     let mut out = Vec::with_capacity(keys.len());
@@ -60,7 +69,7 @@ pub async fn presence(
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
-    let all = presence(&state.bus.workers).await?;
+    let all = presence(&state.bus.workers, None).await?;
     let mut out = Vec::with_capacity(all.len());
     for p in all {
         out.push(WorkerView {

@@ -100,8 +100,8 @@ impl CaptureWriter {
     /// whose captures the coordinator writes.
     fn planned(&self, ev: &pb::Event) -> Option<(String, String)> {
         let v = self.view.read().unwrap_or_else(|p| p.into_inner());
-        let (t, _) = v.jobs.get(&ev.job_id)?.tasks.get(ev.task_id.as_str())?;
-        if Kind::parse(&t.kind) != Some(Kind::SshCollect) || t.zone != ev.zone {
+        let t = super::provenance::believed(&v, ev)?;
+        if Kind::parse(&t.kind) != Some(Kind::SshCollect) {
             return None;
         }
         let deliver: ssh::Deliver = t

@@ -205,7 +205,10 @@ impl Engine {
             .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
             .await
             .map_err(|e| EngineError::Unavailable(format!("inventory bucket: {e}")))?;
-        let inventory = crate::redfish::inventory::InventoryWriter { store: inventory };
+        let inventory = crate::redfish::inventory::InventoryWriter {
+            store: inventory,
+            view: view.clone(),
+        };
         gave_up::ensure_stream(
             &bus.js,
             std::time::Duration::from_secs(cfg.jetstream.events_max_age_hours * 3600),

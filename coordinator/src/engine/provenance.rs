@@ -101,6 +101,14 @@ pub fn against_task(task: &TaskState, ev: &pb::Event) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The task `ev` reports on, when the event fits it: what the coordinator
+/// planned for that task (its zone, target, parameters) is what decides
+/// where a result's effects go, never the event's own fields.
+pub fn believed<'v>(view: &'v super::View, ev: &pb::Event) -> Option<&'v TaskState> {
+    let (t, _) = view.jobs.get(&ev.job_id)?.tasks.get(ev.task_id.as_str())?;
+    against_task(t, ev).ok().map(|()| t)
+}
+
 /// Counts drops and logs each offending subject once.
 #[derive(Debug, Default)]
 pub struct Drops {

@@ -6,9 +6,15 @@
 //! `redfish.firmware` result in before applying it, by the kind the result
 //! carries; folding the same result again changes nothing but timestamps.
 
+use crate::engine::View;
 use async_nats::jetstream::kv;
+use outpost_kinds::Kind;
+use outpost_kinds::redfish::discover;
 use outpost_proto::pb;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 
 /// Inventory key of a Redfish device (the worker computes the same).
 pub fn key(address: &str, port: u16) -> String {
@@ -43,13 +49,27 @@ const FIELDS: &[&str] = &[
 #[derive(Clone)]
 pub struct InventoryWriter {
     pub store: kv::Store,
+    /// The coordinator's state: which device each task was planned for.
+    pub view: Arc<RwLock<View>>,
+}
+
+/// The device a result is about, as the coordinator planned the task.
+struct Planned {
+    kind: Kind,
+    zone: String,
+    address: String,
+    port: u16,
+    /// A discovery's own parameters (its slice and port).
+    discover: Option<discover::Params>,
 }
 
 impl InventoryWriter {
     /// Folds the succeeded Redfish results among `events` into the
     /// inventory, each as its kind's contract says: a discovery upserts
-    /// the iDRACs it found; an inventory replaces the device's firmware
-    /// list; a firmware update or check records the component's version.
+    /// the iDRACs it found within its own slice; an inventory replaces the
+    /// device's firmware list; a firmware update or check records the
+    /// component's version. Which device an entry is about, and its zone,
+    /// come from the task the coordinator planned, never from the event.
     pub async fn fold(&self, events: &[pb::Event]) {
         for ev in events {
             let Some(pb::event::Body::Result(r)) = &ev.body else {
@@ -58,20 +78,19 @@ impl InventoryWriter {
             if r.outcome != pb::Outcome::Succeeded as i32 {
                 continue;
             }
+            let Some(p) = self.planned(ev) else {
+                continue;
+            };
             let Ok(out) = serde_json::from_slice::<Value>(&r.output_json) else {
                 continue;
             };
-            let written = match r.kind.as_str() {
-                "redfish.discover" => {
-                    for found in out["found"].as_array().into_iter().flatten() {
-                        if let Err(e) = self.upsert(&ev.zone, &ev.job_id, found).await {
-                            tracing::error!(job = %ev.job_id, error = %e, "inventory entry not written");
-                        }
-                    }
+            let written = match p.kind {
+                Kind::RedfishDiscover => {
+                    self.found(&p, &ev.job_id, &out).await;
                     Ok(())
                 }
-                "redfish.inventory" => self.firmware_list(&ev.zone, &ev.job_id, &out).await,
-                "redfish.firmware" => self.firmware_version(&ev.zone, &ev.job_id, &out).await,
+                Kind::RedfishInventory => self.firmware_list(&p, &ev.job_id, &out).await,
+                Kind::RedfishFirmware => self.firmware_version(&p, &ev.job_id, &out).await,
                 _ => Ok(()),
             };
             if let Err(e) = written {
@@ -80,8 +99,60 @@ impl InventoryWriter {
         }
     }
 
-    async fn upsert(&self, zone: &str, job: &str, found: &Value) -> Result<(), String> {
-        self.modify(zone, found, |doc| {
+    fn planned(&self, ev: &pb::Event) -> Option<Planned> {
+        let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+        let t = crate::engine::provenance::believed(&v, ev)?;
+        let kind = Kind::parse(&t.kind)?;
+        let discover = match kind {
+            Kind::RedfishDiscover => Some(discover::Params::deserialize(&t.params).ok()?),
+            Kind::RedfishInventory | Kind::RedfishFirmware => None,
+            _ => return None,
+        };
+        let port = match &discover {
+            Some(d) => d.port,
+            None => t.params["device"]["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(443),
+        };
+        Some(Planned {
+            kind,
+            zone: t.zone.clone(),
+            address: t.target.clone(),
+            port,
+            discover,
+        })
+    }
+
+    /// A discovery's iDRACs: only addresses of its own slice, on its port.
+    async fn found(&self, p: &Planned, job: &str, out: &Value) {
+        let Some(d) = &p.discover else { return };
+        for found in out["found"].as_array().into_iter().flatten() {
+            let Some(ip) = found["address"]
+                .as_str()
+                .and_then(|a| a.parse::<IpAddr>().ok())
+            else {
+                continue;
+            };
+            if !d.holds(ip) {
+                tracing::warn!(job, address = %ip, "discovery result outside its slice ignored");
+                continue;
+            }
+            let at = Planned {
+                kind: p.kind,
+                zone: p.zone.clone(),
+                address: ip.to_string(),
+                port: d.port,
+                discover: None,
+            };
+            if let Err(e) = self.upsert(&at, job, found).await {
+                tracing::error!(job, error = %e, "inventory entry not written");
+            }
+        }
+    }
+
+    async fn upsert(&self, p: &Planned, job: &str, found: &Value) -> Result<(), String> {
+        self.modify(p, |doc| {
             for f in FIELDS {
                 if let Some(v) = found.get(*f).filter(|v| !v.is_null()) {
                     doc[*f] = v.clone();
@@ -100,11 +171,11 @@ impl InventoryWriter {
     }
 
     /// A `redfish.inventory` result: the device's installed firmware.
-    async fn firmware_list(&self, zone: &str, job: &str, out: &Value) -> Result<(), String> {
+    async fn firmware_list(&self, p: &Planned, job: &str, out: &Value) -> Result<(), String> {
         let Some(components) = out["components"].as_array() else {
             return Err(format!("inventory result without components: {out}"));
         };
-        self.modify(zone, out, |doc| {
+        self.modify(p, |doc| {
             doc["firmware"] = json!(components);
             for c in components {
                 note_version(
@@ -121,7 +192,7 @@ impl InventoryWriter {
     }
 
     /// A `redfish.firmware` result: what one component runs now.
-    async fn firmware_version(&self, zone: &str, job: &str, out: &Value) -> Result<(), String> {
+    async fn firmware_version(&self, p: &Planned, job: &str, out: &Value) -> Result<(), String> {
         // `scheduled` applies at a later reboot: nothing changed yet.
         if !matches!(
             out["status"].as_str(),
@@ -134,7 +205,7 @@ impl InventoryWriter {
             out["component"].as_str(),
             out["version"].clone(),
         );
-        self.modify(zone, out, |doc| {
+        self.modify(p, |doc| {
             if let Some(list) = doc["firmware"].as_array_mut() {
                 for c in list.iter_mut().filter(|c| {
                     (id.is_some() && c["software_id"].as_str() == id)
@@ -150,22 +221,11 @@ impl InventoryWriter {
         .await
     }
 
-    /// Reads, changes and writes back the entry of the device `about`
-    /// names (`address`, `port`), creating it when missing; retried when
-    /// another writer got there first.
-    async fn modify(
-        &self,
-        zone: &str,
-        about: &Value,
-        mut change: impl FnMut(&mut Value),
-    ) -> Result<(), String> {
-        let (Some(address), Some(port)) = (about["address"].as_str(), about["port"].as_u64())
-        else {
-            return Err(format!("result without address or port: {about}"));
-        };
-        let Ok(port) = u16::try_from(port) else {
-            return Err(format!("result with port {port}"));
-        };
+    /// Reads, changes and writes back the entry of the planned device,
+    /// creating it when missing; retried when another writer got there
+    /// first.
+    async fn modify(&self, p: &Planned, mut change: impl FnMut(&mut Value)) -> Result<(), String> {
+        let (address, port, zone) = (p.address.as_str(), p.port, p.zone.as_str());
         let k = key(address, port);
         for _ in 0..5 {
             let entry = self.store.entry(&k).await.map_err(|e| e.to_string())?;

@@ -2,6 +2,10 @@
 //! scan's timeouts and the credential sets to try on what answers.
 
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Most addresses one task scans (the largest `slice_size`).
+pub const MAX_SLICE: u64 = 65_536;
 
 /// A task's parameters, as the coordinator plans them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,5 +94,75 @@ impl CredSet {
             CredSet::Name(_) => &[],
             CredSet::Scoped(s) => &s.ranges,
         }
+    }
+}
+
+impl Params {
+    /// The slice's runs as inclusive ranges (an address is a range of
+    /// one); the error names the first run that is not an address or an
+    /// IPv4 range, or says the slice holds more than [`MAX_SLICE`].
+    pub fn ranges(&self) -> Result<Vec<(IpAddr, IpAddr)>, String> {
+        let mut out = Vec::with_capacity(self.slice.len().min(1024));
+        let mut total = 0u64;
+        for s in &self.slice {
+            let bad = || format!("{s:?} is not an address or a range");
+            let (a, b) = match s.split_once('-') {
+                Some((a, b)) => {
+                    let a: Ipv4Addr = a.parse().map_err(|_| bad())?;
+                    let b: Ipv4Addr = b.parse().map_err(|_| bad())?;
+                    if b < a {
+                        return Err(bad());
+                    }
+                    (IpAddr::V4(a), IpAddr::V4(b))
+                }
+                None => {
+                    let a: IpAddr = s.parse().map_err(|_| bad())?;
+                    (a, a)
+                }
+            };
+            total += match (a, b) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => u64::from(u32::from(b) - u32::from(a)) + 1,
+                _ => 1,
+            };
+            if total > MAX_SLICE {
+                return Err(format!("the slice holds more than {MAX_SLICE} addresses"));
+            }
+            out.push((a, b));
+        }
+        Ok(out)
+    }
+
+    /// Whether `ip` is one of the slice's addresses.
+    pub fn holds(&self, ip: IpAddr) -> bool {
+        self.ranges().is_ok_and(|r| {
+            r.iter()
+                .any(|(a, b)| *a <= ip && ip <= *b && a.is_ipv4() == ip.is_ipv4())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(slice: &[&str]) -> Params {
+        serde_json::from_value(serde_json::json!({ "slice": slice })).unwrap()
+    }
+
+    #[test]
+    fn slices_are_bounded_ranges() {
+        let p = params(&["10.0.0.1", "10.0.1.0-10.0.1.255"]);
+        assert_eq!(p.ranges().map(|r| r.len()), Ok(2));
+        assert!(p.holds("10.0.1.7".parse().unwrap()));
+        assert!(p.holds("10.0.0.1".parse().unwrap()));
+        assert!(!p.holds("10.0.0.2".parse().unwrap()));
+        assert!(params(&["10.0.0.9-10.0.0.1"]).ranges().is_err());
+        assert!(params(&["host"]).ranges().is_err());
+        // Many small runs cannot add up to more than a slice.
+        let big: Vec<String> = (0..300)
+            .map(|i| format!("10.{i}.0.0-10.{i}.0.255"))
+            .collect();
+        let p: Params = serde_json::from_value(serde_json::json!({ "slice": big })).unwrap();
+        assert!(p.ranges().is_err());
     }
 }

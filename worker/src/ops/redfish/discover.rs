@@ -53,27 +53,18 @@ pub fn order_for(sets: &[CredSet], ip: IpAddr) -> Vec<&str> {
     v.into_iter().map(|(_, s)| s.name()).collect()
 }
 
-/// Expands the slice into addresses; the coordinator already checked it.
-pub fn addresses(slice: &[String]) -> Result<Vec<IpAddr>, OpError> {
+/// Expands the slice into addresses (at most a slice's worth).
+pub fn addresses(p: &Params) -> Result<Vec<IpAddr>, OpError> {
+    let ranges = p
+        .ranges()
+        .map_err(|e| OpError::permanent(ErrorClass::Params, e))?;
     let mut out = Vec::new();
-    for s in slice {
-        let bad = || {
-            OpError::permanent(
-                ErrorClass::Params,
-                format!("{s:?} is not an address or a range"),
-            )
-        };
-        match s.split_once('-') {
-            Some((a, b)) => {
-                let a: Ipv4Addr = a.parse().map_err(|_| bad())?;
-                let b: Ipv4Addr = b.parse().map_err(|_| bad())?;
-                let (a, b) = (u32::from(a), u32::from(b));
-                if b < a || b - a > 1 << 16 {
-                    return Err(bad());
-                }
-                out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
+    for (a, b) in ranges {
+        match (a, b) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                out.extend((u32::from(a)..=u32::from(b)).map(|x| IpAddr::V4(Ipv4Addr::from(x))))
             }
-            None => out.push(s.parse().map_err(|_| bad())?),
+            _ => out.push(a),
         }
     }
     Ok(out)
@@ -362,7 +353,7 @@ fn check_credentials(ctx: &OpCtx, p: &mut Params) -> Result<(), OpError> {
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let mut p: Params = ctx.params()?;
-    let ips = addresses(&p.slice)?;
+    let ips = addresses(&p)?;
     check_credentials(ctx, &mut p)?;
     let total = ips.len();
     let concurrency = p.concurrency.clamp(1, 4096);
