@@ -8,8 +8,8 @@
 use crate::config::{JetStreamConfig, ZoneConfig};
 use async_nats::jetstream::consumer::{self, AckPolicy};
 use async_nats::jetstream::{self, kv, object_store, stream};
+use outpost_proto::layout;
 use outpost_proto::nats_url::UrlAuth;
-use outpost_proto::{names, subject};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -31,6 +31,8 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub jobs: kv::Store,
+    /// Cancel records workers read (`outpost_cancels`).
+    pub cancels: kv::Store,
     pub workers: kv::Store,
     pub tasks: stream::Stream,
     pub events: stream::Stream,
@@ -85,19 +87,23 @@ pub async fn ensure_layout(
     let js = jetstream::new(client.clone());
     let tasks = js
         .get_or_create_stream(stream::Config {
-            name: names::TASKS_STREAM.to_string(),
-            subjects: vec![subject::TASKS_WILDCARD.to_string()],
+            name: layout::TASKS_STREAM.to_string(),
+            subjects: vec![layout::TASKS_WILDCARD.to_string()],
             retention: stream::RetentionPolicy::WorkQueue,
             storage: storage(cfg),
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
         .await
-        .map_err(|e| layout_err(names::TASKS_STREAM, e))?;
-    let events = js
+        .map_err(|e| layout_err(layout::TASKS_STREAM, e))?;
+    let events_subjects: Vec<String> = layout::EVENTS_WILDCARDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut events = js
         .get_or_create_stream(stream::Config {
-            name: names::EVENTS_STREAM.to_string(),
-            subjects: vec![subject::EVENTS_WILDCARD.to_string()],
+            name: layout::EVENTS_STREAM.to_string(),
+            subjects: events_subjects.clone(),
             retention: stream::RetentionPolicy::Limits,
             storage: storage(cfg),
             max_age: Duration::from_secs(cfg.events_max_age_hours * 3600),
@@ -105,60 +111,85 @@ pub async fn ensure_layout(
             ..Default::default()
         })
         .await
-        .map_err(|e| layout_err(names::EVENTS_STREAM, e))?;
-    let jobs = ensure_kv(&js, names::JOBS_BUCKET, Duration::ZERO, cfg).await?;
+        .map_err(|e| layout_err(layout::EVENTS_STREAM, e))?;
+    // A stream made by an earlier layout lacks the verdict subjects.
+    if events.cached_info().config.subjects != events_subjects {
+        let mut config = events.cached_info().config.clone();
+        config.subjects = events_subjects;
+        js.update_stream(config)
+            .await
+            .map_err(|e| layout_err(layout::EVENTS_STREAM, e))?;
+        events = js
+            .get_stream(layout::EVENTS_STREAM)
+            .await
+            .map_err(|e| layout_err(layout::EVENTS_STREAM, e))?;
+    }
+    let jobs = ensure_kv(&js, layout::JOBS_BUCKET, Duration::ZERO, cfg).await?;
     ensure_kv(
         &js,
-        names::LEASES_BUCKET,
+        layout::LEASES_BUCKET,
         Duration::from_secs(cfg.lease_ttl_secs),
         cfg,
     )
     .await?;
     let workers = ensure_kv(
         &js,
-        names::WORKERS_BUCKET,
+        layout::WORKERS_BUCKET,
         Duration::from_secs(cfg.presence_ttl_secs),
         cfg,
     )
     .await?;
-    ensure_kv(&js, names::HOSTKEYS_BUCKET, Duration::ZERO, cfg).await?;
-    ensure_kv(&js, names::INVENTORY_BUCKET, Duration::ZERO, cfg).await?;
-    ensure_kv(&js, names::DSM_BUCKET, Duration::ZERO, cfg).await?;
-    // A checkpoint matters as long as its task can be redelivered.
-    ensure_kv(
+    ensure_kv(&js, layout::HOSTKEYS_BUCKET, Duration::ZERO, cfg).await?;
+    ensure_kv(&js, layout::INVENTORY_BUCKET, Duration::ZERO, cfg).await?;
+    ensure_kv(&js, layout::PINS_BUCKET, Duration::ZERO, cfg).await?;
+    // A cancel record matters as long as the job's tasks can be delivered.
+    let cancels = ensure_kv(
         &js,
-        names::CHECKPOINTS_BUCKET,
+        layout::CANCELS_BUCKET,
         Duration::from_secs(cfg.events_max_age_hours * 3600),
         cfg,
     )
     .await?;
-    for bucket in [names::CAPTURES_STORE, names::FIRMWARE_STORE] {
-        if js.get_object_store(bucket).await.is_err() {
-            // Captures live as long as the events that point at them, so a
-            // replay of the events stream can still write its files.
-            let max_age = if bucket == names::CAPTURES_STORE {
-                Duration::from_secs(cfg.events_max_age_hours * 3600)
-            } else {
-                Duration::ZERO
-            };
-            js.create_object_store(object_store::Config {
-                bucket: bucket.to_string(),
-                storage: storage(cfg),
-                max_age,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| layout_err(bucket, e))?;
-        }
-    }
+    ensure_kv(&js, layout::DSM_BUCKET, Duration::ZERO, cfg).await?;
+    // A checkpoint matters as long as its task can be redelivered.
+    ensure_kv(
+        &js,
+        layout::CHECKPOINTS_BUCKET,
+        Duration::from_secs(cfg.events_max_age_hours * 3600),
+        cfg,
+    )
+    .await?;
+    ensure_object_store(&js, layout::FIRMWARE_STORE, Duration::ZERO, cfg).await?;
     Ok(Bus {
         client,
         js,
         jobs,
+        cancels,
         workers,
         tasks,
         events,
     })
+}
+
+/// Creates object store `name` unless it exists.
+async fn ensure_object_store(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Duration,
+    cfg: &JetStreamConfig,
+) -> Result<(), BusError> {
+    if js.get_object_store(name).await.is_ok() {
+        return Ok(());
+    }
+    js.create_object_store(object_store::Config {
+        bucket: name.to_string(),
+        storage: storage(cfg),
+        max_age,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| layout_err(name, e))
 }
 
 async fn ensure_kv(
@@ -189,10 +220,11 @@ pub const ZONE_MAX_ACK_PENDING: i64 = 20_000;
 pub fn zone_consumer_config(
     zone: &ZoneConfig,
     kind: &str,
+    cfg: &JetStreamConfig,
 ) -> Result<consumer::pull::Config, BusError> {
     let what = format!("consumer of zone {} kind {kind}", zone.name);
-    let name = subject::consumer_name(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
-    let filter = subject::task_subject(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
+    let name = layout::consumer_name(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
+    let filter = layout::task_subject(&zone.name, kind).map_err(|e| layout_err(&what, e))?;
     Ok(consumer::pull::Config {
         durable_name: Some(name),
         filter_subject: filter,
@@ -200,22 +232,53 @@ pub fn zone_consumer_config(
         ack_wait: Duration::from_secs(zone.ack_wait_secs),
         max_deliver: zone.max_deliver,
         max_ack_pending: ZONE_MAX_ACK_PENDING,
+        metadata: zone_settings(cfg),
         ..Default::default()
     })
 }
 
+/// Settings a worker reads from its zone's consumers, the only part of the
+/// layout's configuration its identity may see.
+fn zone_settings(cfg: &JetStreamConfig) -> std::collections::HashMap<String, String> {
+    [
+        (
+            layout::META_LEASE_TTL.to_string(),
+            cfg.lease_ttl_secs.to_string(),
+        ),
+        (
+            layout::META_PRESENCE_TTL.to_string(),
+            cfg.presence_ttl_secs.to_string(),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
 /// Creates every configured zone's consumer for every kind, or updates
 /// one whose settings differ (a changed `[[zone]]` table takes effect at
-/// the coordinator's restart; workers pick it up at theirs).
-pub async fn ensure_zone_consumers(
-    tasks: &stream::Stream,
+/// the coordinator's restart; workers pick it up at theirs), and the zone's
+/// captures store.
+pub async fn ensure_zones(
+    bus: &Bus,
     zones: &[ZoneConfig],
+    cfg: &JetStreamConfig,
 ) -> Result<(), BusError> {
     for zone in zones {
+        let captures = layout::captures_store(&zone.name)
+            .map_err(|e| layout_err(&format!("captures of zone {}", zone.name), e))?;
+        // Captures live as long as the events that point at them, so a
+        // replay of the events stream can still write its files.
+        ensure_object_store(
+            &bus.js,
+            &captures,
+            Duration::from_secs(cfg.events_max_age_hours * 3600),
+            cfg,
+        )
+        .await?;
         for kind in outpost_kinds::Kind::ALL {
-            let config = zone_consumer_config(zone, kind.as_str())?;
+            let config = zone_consumer_config(zone, kind.as_str(), cfg)?;
             let name = config.durable_name.clone().unwrap_or_default();
-            tasks
+            bus.tasks
                 .create_consumer(config)
                 .await
                 .map_err(|e| layout_err(&format!("consumer {name}"), e))?;
@@ -237,7 +300,7 @@ pub async fn ensure_layout_with_retry(
     let mut delay = Duration::from_millis(100);
     loop {
         let ready = match ensure_layout(client.clone(), cfg).await {
-            Ok(bus) => ensure_zone_consumers(&bus.tasks, zones).await.map(|()| bus),
+            Ok(bus) => ensure_zones(&bus, zones, cfg).await.map(|()| bus),
             Err(e) => Err(e),
         };
         match ready {
@@ -261,11 +324,12 @@ mod tests {
         let mut zone = ZoneConfig::new("fra1", vec![]);
         zone.ack_wait_secs = 7;
         zone.max_deliver = 3;
-        let c = zone_consumer_config(&zone, "ssh.collect").unwrap();
+        let c = zone_consumer_config(&zone, "ssh.collect", &JetStreamConfig::default()).unwrap();
         assert_eq!(c.durable_name.as_deref(), Some("fra1_ssh-collect"));
         assert_eq!(c.filter_subject, "outpost.task.fra1.ssh.collect");
         assert_eq!(c.ack_wait, Duration::from_secs(7));
         assert_eq!(c.max_deliver, 3);
         assert_eq!(c.ack_policy, AckPolicy::Explicit);
+        assert_eq!(c.metadata[layout::META_LEASE_TTL], "30");
     }
 }

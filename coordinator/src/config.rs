@@ -198,7 +198,7 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
         for zone in &self.zones {
-            outpost_proto::subject::validate_zone(&zone.name).map_err(|e| e.to_string())?;
+            outpost_proto::layout::validate_zone(&zone.name).map_err(|e| e.to_string())?;
             if !seen.insert(zone.name.as_str()) {
                 return Err(format!("zone {:?} is declared twice", zone.name));
             }

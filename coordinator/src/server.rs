@@ -113,7 +113,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     if let Some(cfg) = opts.config.dsm.clone() {
         let store = bus
             .js
-            .get_key_value(outpost_proto::names::DSM_BUCKET)
+            .get_key_value(outpost_proto::layout::DSM_BUCKET)
             .await
             .map_err(|e| ServerError::Dsm(e.to_string()))?;
         let parts = crate::dsm::bridge::BridgeParts {

@@ -1,10 +1,11 @@
 //! Outpost's wire contract: the protobuf messages exchanged over NATS
-//! ([`pb`]), the subject and key grammar ([`subject`]) and the header names
-//! ([`headers`]). Everything that names a NATS subject, stream, bucket or
-//! consumer goes through this crate, so the layout lives in one place.
+//! ([`pb`]), the NATS layout and the permissions derived from it
+//! ([`layout`]), the token grammar ([`subject`]) and the header names
+//! ([`headers`]). Everything that names a NATS subject, stream, bucket,
+//! key or consumer goes through [`layout`], so the layout lives in one place.
 
 pub mod headers;
-pub mod names;
+pub mod layout;
 pub mod nats_url;
 pub mod subject;
 

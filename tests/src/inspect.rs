@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use outpost_proto::{Message, names, pb};
+use outpost_proto::{Message, layout, pb};
 use std::time::Duration;
 
 /// Every event of `job_id` stored in `OUTPOST_EVENTS`, in order.
@@ -23,10 +23,10 @@ pub async fn events_with_trace(
 ) -> Result<Vec<(pb::Event, Option<String>)>> {
     let client = async_nats::connect(nats_url).await?;
     let js = jetstream::new(client);
-    let stream = js.get_stream(names::EVENTS_STREAM).await?;
+    let stream = js.get_stream(layout::EVENTS_STREAM).await?;
     let c = stream
         .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: format!("outpost.event.*.{job_id}"),
+            filter_subjects: layout::job_events_filters(job_id)?,
             ..Default::default()
         })
         .await?;
@@ -74,12 +74,12 @@ pub fn results_per_task(
 pub async fn stored_state(nats_url: &str) -> Result<(usize, u64)> {
     let client = async_nats::connect(nats_url).await?;
     let js = jetstream::new(client);
-    let kv = js.get_key_value(names::JOBS_BUCKET).await?;
+    let kv = js.get_key_value(layout::JOBS_BUCKET).await?;
     let keys = match kv.keys().await {
         Ok(k) => k.filter_map(|k| async move { k.ok() }).count().await,
         Err(_) => 0,
     };
-    let mut tasks = js.get_stream(names::TASKS_STREAM).await?;
+    let mut tasks = js.get_stream(layout::TASKS_STREAM).await?;
     let msgs = tasks.info().await?.state.messages;
     Ok((keys, msgs))
 }

@@ -148,7 +148,7 @@ impl Rig {
         let client = async_nats::connect(f.fleet.nats.url()).await?;
         let js = async_nats::jetstream::new(client);
         let store = js
-            .get_object_store(outpost_proto::names::FIRMWARE_STORE)
+            .get_object_store(outpost_proto::layout::FIRMWARE_STORE)
             .await?;
         store
             .put(

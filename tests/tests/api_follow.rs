@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use outpost_proto::names;
+use outpost_proto::layout;
 use outpost_tests::api::sse_events;
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE};
 use serde_json::json;
@@ -17,7 +17,7 @@ const FOLLOWERS: usize = 40;
 async fn event_consumers(nats_url: &str) -> Result<usize> {
     let client = async_nats::connect(nats_url).await?;
     let js = async_nats::jetstream::new(client);
-    let mut s = js.get_stream(names::EVENTS_STREAM).await?;
+    let mut s = js.get_stream(layout::EVENTS_STREAM).await?;
     Ok(s.info().await?.state.consumer_count)
 }
 

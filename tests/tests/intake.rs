@@ -2,7 +2,7 @@
 //! are refused with a message naming the field and leave nothing behind;
 //! the bearer token guards the API.
 
-use outpost_proto::names;
+use outpost_proto::layout;
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE};
 use outpost_tests::inspect;
 use serde_json::json;
@@ -102,7 +102,7 @@ async fn invalid_documents_are_refused_and_nothing_is_written() -> anyhow::Resul
     assert_eq!(jobs[0]["status"], "pending");
     assert_eq!(jobs[0]["type"], "diag.sleep");
     // Its state is in KV, and its three tasks wait in the work queue.
-    let mut keys = inspect::kv_keys(&fleet.nats.url(), names::JOBS_BUCKET).await?;
+    let mut keys = inspect::kv_keys(&fleet.nats.url(), layout::JOBS_BUCKET).await?;
     keys.sort();
     assert_eq!(keys.len(), 4, "job and three tasks: {keys:?}");
     assert_eq!(keys[0], format!("job.{id}"));
@@ -110,7 +110,7 @@ async fn invalid_documents_are_refused_and_nothing_is_written() -> anyhow::Resul
         .api
         .wait_job(&id, SETTLE, |j| j["dispatched"] == true)
         .await?;
-    let (msgs, _) = inspect::stream_state(&fleet.nats.url(), names::TASKS_STREAM).await?;
+    let (msgs, _) = inspect::stream_state(&fleet.nats.url(), layout::TASKS_STREAM).await?;
     assert_eq!(msgs, 3, "task messages of the pending job");
     let pending = fleet.api.get("/api/v1/jobs?status=pending").await?;
     assert_eq!(

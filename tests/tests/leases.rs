@@ -3,7 +3,7 @@
 //! lease has expired, never while it still holds it; the job ends with
 //! every task succeeded once in its state.
 
-use outpost_proto::{names, pb};
+use outpost_proto::{layout, pb};
 use outpost_tests::api::tasks;
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, two_zones_with};
 use outpost_tests::inspect;
@@ -33,7 +33,7 @@ async fn frozen_worker_keeps_its_tasks_until_its_lease_expires() -> anyhow::Resu
     let url = fleet.nats.url();
     let until = tokio::time::Instant::now() + SETTLE;
     loop {
-        let leases = inspect::kv_keys(&url, names::LEASES_BUCKET).await?;
+        let leases = inspect::kv_keys(&url, layout::LEASES_BUCKET).await?;
         if leases.len() == 2 {
             break;
         }

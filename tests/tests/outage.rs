@@ -2,7 +2,7 @@
 //! submissions with a clear 503 in bounded time instead of hanging, leaves
 //! no half-created job behind once NATS is back, and works again.
 
-use outpost_proto::names;
+use outpost_proto::layout;
 use outpost_tests::fleet::{Fleet, SETTLE};
 use outpost_tests::inspect;
 use serde_json::json;
@@ -79,7 +79,7 @@ async fn submit_while_nats_is_down_fails_cleanly_and_leaves_nothing() -> anyhow:
     );
 
     // Nothing of the refused submission is in KV: only the new job and its two tasks.
-    let keys = inspect::kv_keys(&fleet.nats.url(), names::JOBS_BUCKET).await?;
+    let keys = inspect::kv_keys(&fleet.nats.url(), layout::JOBS_BUCKET).await?;
     assert!(
         keys.iter().all(|k| k.contains(&id)),
         "state of the refused submission was left in KV: {keys:?}"

@@ -123,10 +123,10 @@ async fn forged_events_change_nothing_and_are_counted() -> Result<()> {
     }
     // A capture for a job that does not exist, naming a file of its choice.
     let store = js
-        .get_object_store(outpost_proto::names::CAPTURES_STORE)
+        .get_object_store(outpost_proto::layout::captures_store("beta")?)
         .await?;
     let ghost = "0123456789abcdef0123456789abcdef";
-    let object = outpost_proto::names::capture_object(ghost, &format!("{ghost}-000"));
+    let object = outpost_proto::layout::capture_object(ghost, &format!("{ghost}-000"))?;
     store
         .put(object.as_str(), &mut &b"hostname pwned\n"[..])
         .await?;

@@ -112,7 +112,7 @@ async fn put_image(nats_url: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result
     let client = async_nats::connect(nats_url).await?;
     let js = async_nats::jetstream::new(client);
     let store = js
-        .get_object_store(outpost_proto::names::FIRMWARE_STORE)
+        .get_object_store(outpost_proto::layout::FIRMWARE_STORE)
         .await?;
     let mut r = std::io::Cursor::new(bytes);
     store.put(name, &mut r).await?;

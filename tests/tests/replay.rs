@@ -2,7 +2,7 @@
 //! stream from its first message (its durable consumer deleted) ends with
 //! exactly the job state it had, and jobs in flight still finish once.
 
-use outpost_proto::{names, pb};
+use outpost_proto::{layout, pb};
 use outpost_tests::api::tasks;
 use outpost_tests::fleet::{Fleet, SETTLE};
 use outpost_tests::inspect;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 async fn wait_relay_caught_up(fleet: &Fleet) -> anyhow::Result<()> {
     let url = fleet.nats.url();
     outpost_tests::wait_until("the relay catching up", SETTLE, async || {
-        match inspect::consumer_backlog(&url, names::EVENTS_STREAM, names::RELAY_CONSUMER).await {
+        match inspect::consumer_backlog(&url, layout::EVENTS_STREAM, layout::RELAY_CONSUMER).await {
             Ok((0, 0)) => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -80,8 +80,8 @@ async fn replaying_the_events_stream_changes_nothing() -> anyhow::Result<()> {
     fleet.kill_coordinator().await?;
     inspect::delete_consumer(
         &fleet.nats.url(),
-        names::EVENTS_STREAM,
-        names::RELAY_CONSUMER,
+        layout::EVENTS_STREAM,
+        layout::RELAY_CONSUMER,
     )
     .await?;
     fleet.start_coordinator().await?;
@@ -97,7 +97,7 @@ async fn replaying_the_events_stream_changes_nothing() -> anyhow::Result<()> {
     );
     wait_relay_caught_up(&fleet).await?;
     // The new coordinator did read the stream from its start.
-    let (stored, _) = inspect::stream_state(&fleet.nats.url(), names::EVENTS_STREAM).await?;
+    let (stored, _) = inspect::stream_state(&fleet.nats.url(), layout::EVENTS_STREAM).await?;
     let metrics = fleet.api.get("/metrics").await?.body;
     let relayed: u64 = metrics
         .as_str()

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use async_nats::jetstream;
-use outpost_proto::names;
+use outpost_proto::layout;
 use outpost_tests::fleet::{Fleet, FleetOptions, START, two_zones_with};
 use outpost_tests::fleet_bin;
 use outpost_tests::procs::Proc;
@@ -20,10 +20,10 @@ async fn the_coordinator_creates_every_zone_consumer_from_its_config() -> Result
     })
     .await?;
     let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
-    let tasks = js.get_stream(names::TASKS_STREAM).await?;
+    let tasks = js.get_stream(layout::TASKS_STREAM).await?;
     for zone in ["alpha", "beta"] {
         for kind in outpost_kinds::Kind::ALL {
-            let name = outpost_proto::subject::consumer_name(zone, kind.as_str())?;
+            let name = outpost_proto::layout::consumer_name(zone, kind.as_str())?;
             let info = tasks.consumer_info(&name).await?;
             assert_eq!(info.config.ack_wait, Duration::from_secs(4), "{name}");
             assert_eq!(info.config.max_deliver, 3, "{name}");

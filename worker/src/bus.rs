@@ -2,9 +2,11 @@
 //! buckets it uses. The coordinator creates the layout; a worker started
 //! first waits for it rather than creating it with its own settings.
 
+use crate::images::Images;
+use crate::kv::Bucket;
 use crate::secrets::UrlAuth;
-use async_nats::jetstream::{self, kv, object_store, stream};
-use outpost_proto::names;
+use async_nats::jetstream::{self, object_store, stream};
+use outpost_proto::layout;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -22,27 +24,33 @@ pub enum BusError {
     LayoutTimeout { missing: String, secs: u64 },
     #[error("stopped while waiting for the JetStream layout")]
     Stopped,
+    #[error("cannot open the zone's layout: {0}")]
+    Zone(String),
 }
 
-/// Handles the worker uses.
+/// Handles the worker uses, all within its zone's permissions.
 #[derive(Clone)]
 pub struct Bus {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
-    pub tasks: stream::Stream,
-    pub jobs: kv::Store,
-    pub leases: kv::Store,
-    pub workers: kv::Store,
+    /// The tasks stream, bound without asking for its info.
+    pub tasks: stream::Stream<()>,
+    /// Leases and device locks (`outpost_leases`).
+    pub leases: Bucket,
+    /// Presence (`outpost_workers`).
+    pub workers: Bucket,
     /// The zone's known-hosts store (`outpost_hostkeys`).
-    pub hostkeys: kv::Store,
-    /// Where SSH captures travel back (`outpost_captures`).
+    pub hostkeys: Bucket,
+    /// Task checkpoints and delivery ledgers (`outpost_checkpoints`).
+    pub checkpoints: Bucket,
+    /// Pinned device certificates (`outpost_pins`).
+    pub pins: Bucket,
+    /// The zone's cancel records (`outpost_cancels`).
+    pub cancels: Bucket,
+    /// Where SSH captures travel back (`outpost_captures_<zone>`).
     pub captures: object_store::ObjectStore,
-    /// Task checkpoints (`outpost_checkpoints`).
-    pub checkpoints: kv::Store,
-    /// Device inventory with pinned certificates (`outpost_inventory`).
-    pub inventory: kv::Store,
-    /// Firmware images (`outpost_firmware`).
-    pub firmware: object_store::ObjectStore,
+    /// Firmware images (`outpost_firmware`), read only.
+    pub firmware: Images,
 }
 
 /// Connects to NATS; reconnects forever once connected. A user and
@@ -52,7 +60,9 @@ pub struct Bus {
 pub async fn connect(
     url: &str,
     name: &str,
+    zone: &str,
 ) -> Result<(async_nats::Client, watch::Receiver<u64>), BusError> {
+    let inbox = layout::inbox_prefix(zone).map_err(|e| BusError::Zone(e.to_string()))?;
     // Credentials in the URL go into the options: async-nats logs the URL
     // it connects to, and errors name it.
     let (url, auth) = crate::secrets::split_url(url);
@@ -67,6 +77,7 @@ pub async fn connect(
     let (tx, rx) = watch::channel(0u64);
     let tx = Arc::new(tx);
     let client = options
+        .custom_inbox_prefix(inbox)
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
@@ -92,53 +103,32 @@ pub async fn connect(
     Ok((client, rx))
 }
 
-/// Waits until the coordinator's streams and buckets exist.
+/// Waits until the coordinator has created the zone's part of the layout
+/// (its captures store is made with its consumers), then opens the rest.
 pub async fn wait_for_layout(
     client: async_nats::Client,
+    zone: &str,
     deadline: Duration,
     stop: &CancellationToken,
 ) -> Result<Bus, BusError> {
     let js = jetstream::new(client.clone());
+    let captures_name = layout::captures_store(zone).map_err(|e| BusError::Zone(e.to_string()))?;
     let until = tokio::time::Instant::now() + deadline;
     let mut delay = Duration::from_millis(50);
     let mut logged = false;
-    loop {
-        let missing = match open(&js).await {
-            Ok(Opened {
-                tasks,
-                jobs,
-                leases,
-                workers,
-                hostkeys,
-                captures,
-                checkpoints,
-                inventory,
-                firmware,
-            }) => {
-                return Ok(Bus {
-                    client,
-                    js,
-                    tasks,
-                    jobs,
-                    leases,
-                    workers,
-                    hostkeys,
-                    captures,
-                    checkpoints,
-                    inventory,
-                    firmware,
-                });
-            }
-            Err(missing) => missing,
-        };
+    let captures = loop {
+        match js.get_object_store(&captures_name).await {
+            Ok(store) => break store,
+            Err(e) => tracing::debug!(error = %e, "captures store not available yet"),
+        }
         if tokio::time::Instant::now() + delay > until {
             return Err(BusError::LayoutTimeout {
-                missing,
+                missing: format!("object store {captures_name}"),
                 secs: deadline.as_secs(),
             });
         }
         if !logged {
-            tracing::info!(%missing, "waiting for the coordinator to create the JetStream layout");
+            tracing::info!(store = %captures_name, "waiting for the coordinator to create the zone's layout (is the zone in its configuration?)");
             logged = true;
         }
         tokio::select! {
@@ -146,56 +136,33 @@ pub async fn wait_for_layout(
             _ = stop.cancelled() => return Err(BusError::Stopped),
         }
         delay = (delay * 2).min(Duration::from_secs(1));
-    }
-}
-
-struct Opened {
-    tasks: stream::Stream,
-    jobs: kv::Store,
-    leases: kv::Store,
-    workers: kv::Store,
-    hostkeys: kv::Store,
-    captures: object_store::ObjectStore,
-    checkpoints: kv::Store,
-    inventory: kv::Store,
-    firmware: object_store::ObjectStore,
-}
-
-async fn open(js: &jetstream::Context) -> Result<Opened, String> {
-    let tasks = js
-        .get_stream(names::TASKS_STREAM)
-        .await
-        .map_err(|_| format!("stream {}", names::TASKS_STREAM))?;
-    let kv = |bucket: &'static str| async move {
-        js.get_key_value(bucket)
-            .await
-            .map_err(|_| format!("bucket {bucket}"))
     };
-    let captures = js
-        .get_object_store(names::CAPTURES_STORE)
+    let open = |bucket: &'static str| {
+        let js = js.clone();
+        async move {
+            Bucket::open(&js, bucket)
+                .await
+                .map_err(|e| BusError::Zone(e.to_string()))
+        }
+    };
+    let tasks = js
+        .get_stream_no_info(layout::TASKS_STREAM)
         .await
-        .map_err(|_| format!("object store {}", names::CAPTURES_STORE))?;
-    let firmware = js
-        .get_object_store(names::FIRMWARE_STORE)
+        .map_err(|e| BusError::Zone(e.to_string()))?;
+    let firmware = Images::open(&js, layout::FIRMWARE_STORE)
         .await
-        .map_err(|_| format!("object store {}", names::FIRMWARE_STORE))?;
-    Ok(Opened {
+        .map_err(|e| BusError::Zone(e.to_string()))?;
+    Ok(Bus {
+        client,
         tasks,
-        jobs: kv(names::JOBS_BUCKET).await?,
-        leases: kv(names::LEASES_BUCKET).await?,
-        workers: kv(names::WORKERS_BUCKET).await?,
-        hostkeys: kv(names::HOSTKEYS_BUCKET).await?,
+        leases: open(layout::LEASES_BUCKET).await?,
+        workers: open(layout::WORKERS_BUCKET).await?,
+        hostkeys: open(layout::HOSTKEYS_BUCKET).await?,
+        checkpoints: open(layout::CHECKPOINTS_BUCKET).await?,
+        pins: open(layout::PINS_BUCKET).await?,
+        cancels: open(layout::CANCELS_BUCKET).await?,
         captures,
-        checkpoints: kv(names::CHECKPOINTS_BUCKET).await?,
-        inventory: kv(names::INVENTORY_BUCKET).await?,
         firmware,
+        js,
     })
-}
-
-/// The TTL a bucket was created with, or `fallback` when it has none.
-pub async fn bucket_ttl(store: &kv::Store, fallback: Duration) -> Duration {
-    match store.status().await {
-        Ok(s) if !s.max_age().is_zero() => s.max_age(),
-        _ => fallback,
-    }
 }

@@ -1,12 +1,13 @@
-//! Knowing which jobs are cancelled: live signals on `outpost.cancel.*`,
-//! backed by the job's `cancel_requested` flag in KV for cancels that were
-//! sent while this worker was not listening. Running tasks hold a token per
-//! job that fires on the signal.
+//! Knowing which jobs are cancelled: live signals on the zone's
+//! `outpost.cancel.<zone>.*`, backed by the zone's cancel records in KV
+//! `outpost_cancels` (`<zone>.<job>`) for cancels that were sent while
+//! this worker was not listening; a worker never reads the coordinator's
+//! job documents. Running tasks hold a token per job that fires on the
+//! signal.
 
-use async_nats::jetstream::kv;
+use crate::kv::Bucket;
 use futures::StreamExt;
-use outpost_proto::subject;
-use serde::Deserialize;
+use outpost_proto::layout;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,20 +28,16 @@ struct JobEntry {
 #[derive(Clone)]
 pub struct Cancels {
     jobs: Arc<Mutex<HashMap<String, JobEntry>>>,
-    store: kv::Store,
-}
-
-#[derive(Deserialize)]
-struct JobFlags {
-    #[serde(default)]
-    cancel_requested: bool,
+    store: Bucket,
+    zone: String,
 }
 
 impl Cancels {
-    pub fn new(store: kv::Store) -> Self {
+    pub fn new(store: Bucket, zone: String) -> Self {
         Self {
             jobs: Arc::new(Mutex::new(HashMap::new())),
             store,
+            zone,
         }
     }
 
@@ -72,13 +69,8 @@ impl Cancels {
             (e.token.clone(), stale)
         });
         if stale {
-            let cancelled = match subject::job_key(job_id) {
-                Ok(key) => match self.store.get(key).await {
-                    Ok(Some(v)) => serde_json::from_slice::<JobFlags>(&v)
-                        .map(|f| f.cancel_requested)
-                        .unwrap_or(false),
-                    _ => false,
-                },
+            let cancelled = match layout::cancel_key(&self.zone, job_id) {
+                Ok(key) => matches!(self.store.get(&key).await, Ok(Some(_))),
                 Err(_) => false,
             };
             self.with_entry(job_id, |e| {
@@ -94,7 +86,11 @@ impl Cancels {
     /// Listens for cancel signals until `stop` fires, resubscribing after errors.
     pub async fn listen(self, client: async_nats::Client, stop: CancellationToken) {
         loop {
-            let mut sub = match client.subscribe(subject::CANCEL_WILDCARD).await {
+            let Ok(wildcard) = layout::cancel_wildcard(&self.zone) else {
+                tracing::error!(zone = %self.zone, "zone unusable in a subject; cancel signals not received");
+                return;
+            };
+            let mut sub = match client.subscribe(wildcard).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot subscribe to cancel signals; retrying");
@@ -107,8 +103,8 @@ impl Cancels {
             loop {
                 tokio::select! {
                     msg = sub.next() => match msg {
-                        Some(m) => match subject::parse_cancel_subject(&m.subject) {
-                            Ok(job) => {
+                        Some(m) => match layout::parse_cancel_subject(&m.subject) {
+                            Ok((_, job)) => {
                                 tracing::info!(job = %job, "job cancelled");
                                 self.cancel(job);
                             }

@@ -193,7 +193,13 @@ async fn hand_back_unrun(shared: &Shared, msg: &async_nats::jetstream::Message) 
         msg.info(),
     ) {
         let n = info.delivered.clamp(1, i64::from(u32::MAX)) as u32;
-        crate::deliveries::handed_back_unrun(&shared.bus.checkpoints, &task.task_id, n).await;
+        crate::deliveries::handed_back_unrun(
+            &shared.bus.checkpoints,
+            &shared.cfg.zone,
+            &task.task_id,
+            n,
+        )
+        .await;
     }
     let _ = msg.ack_with(AckKind::Nak(None)).await;
 }

@@ -5,7 +5,7 @@
 //! ([`ConsumerSettings`]).
 
 use crate::ops::Kind;
-use outpost_proto::subject;
+use outpost_proto::layout;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -54,6 +54,10 @@ pub struct ConsumerSettings {
     pub ack_wait: Duration,
     /// Deliveries of one task before it is given up.
     pub max_deliver: i64,
+    /// TTL of the lease bucket: leases are renewed at a third of it.
+    pub lease_ttl: Duration,
+    /// TTL of the presence bucket: presence is refreshed at a third of it.
+    pub presence_ttl: Duration,
 }
 
 impl ConsumerSettings {
@@ -72,8 +76,21 @@ impl ConsumerSettings {
             } else {
                 config.max_deliver
             },
+            lease_ttl: secs(config, outpost_proto::layout::META_LEASE_TTL, 30),
+            presence_ttl: secs(config, outpost_proto::layout::META_PRESENCE_TTL, 15),
         }
     }
+}
+
+/// A duration in whole seconds from the consumer's metadata (at least 3 s,
+/// so a third of it is a usable renewal period), or `default`.
+fn secs(config: &async_nats::jetstream::consumer::Config, key: &str, default: u64) -> Duration {
+    let n = config
+        .metadata
+        .get(key)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(default);
+    Duration::from_secs(n.clamp(3, 24 * 3600))
 }
 
 /// How `ssh.collect` treats devices.
@@ -99,11 +116,11 @@ impl Default for SshSettings {
 impl WorkerConfig {
     /// Checks and normalises the settings.
     pub fn validate(mut self) -> Result<Self, ConfigError> {
-        subject::validate_zone(&self.zone).map_err(|e| ConfigError::Zone {
+        layout::validate_zone(&self.zone).map_err(|e| ConfigError::Zone {
             zone: self.zone.clone(),
             reason: e.to_string(),
         })?;
-        subject::validate_id("worker id", &self.worker_id).map_err(|e| ConfigError::WorkerId {
+        layout::validate_id("worker id", &self.worker_id).map_err(|e| ConfigError::WorkerId {
             id: self.worker_id.clone(),
             reason: e.to_string(),
         })?;

@@ -11,7 +11,7 @@
 //! that run's worker vanished: one crash more. At [`CRASH_LIMIT`] crashes
 //! the task fails with class `worker_crashed` instead of running again.
 
-use async_nats::jetstream::kv;
+use crate::kv::Bucket;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -66,14 +66,13 @@ impl Ledger {
     }
 }
 
-fn key(task_id: &str) -> Result<String, String> {
-    outpost_proto::subject::validate_id("task id", task_id).map_err(|e| e.to_string())?;
-    Ok(format!("deliveries.{task_id}"))
+fn key(zone: &str, task_id: &str) -> Result<String, String> {
+    outpost_proto::layout::delivery_ledger_key(zone, task_id).map_err(|e| e.to_string())
 }
 
 /// The stored ledger of `task_id`; an unreadable one counts as absent.
-pub async fn load(store: &kv::Store, task_id: &str) -> Result<Option<Ledger>, String> {
-    match store.get(key(task_id)?).await {
+pub async fn load(store: &Bucket, zone: &str, task_id: &str) -> Result<Option<Ledger>, String> {
+    match store.get(&key(zone, task_id)?).await {
         Ok(Some(b)) => Ok(serde_json::from_slice(&b).ok()),
         Ok(None) => Ok(None),
         Err(e) => Err(format!("cannot read the delivery ledger: {e}")),
@@ -82,11 +81,11 @@ pub async fn load(store: &kv::Store, task_id: &str) -> Result<Option<Ledger>, St
 
 /// Stores `ledger` for the next delivery; a failure is logged, not fatal
 /// (at worst a crash goes uncounted).
-pub async fn save(store: &kv::Store, task_id: &str, ledger: Ledger) {
-    let stored = match key(task_id) {
+pub async fn save(store: &Bucket, zone: &str, task_id: &str, ledger: Ledger) {
+    let stored = match key(zone, task_id) {
         Ok(k) => {
             let value = serde_json::to_vec(&ledger).unwrap_or_default();
-            store.put(k, Bytes::from(value)).await.map(|_| ())
+            store.put(&k, Bytes::from(value)).await.map(|_| ())
         }
         Err(e) => {
             tracing::warn!(error = %e, "delivery ledger not stored");
@@ -100,9 +99,9 @@ pub async fn save(store: &kv::Store, task_id: &str, ledger: Ledger) {
 
 /// Records that delivery `n` of `task_id` was handed back without running
 /// (a draining worker's buffered message), so it never counts as a crash.
-pub async fn handed_back_unrun(store: &kv::Store, task_id: &str, n: u32) {
-    match load(store, task_id).await {
-        Ok(stored) => save(store, task_id, Ledger::judge(stored, n).ended()).await,
+pub async fn handed_back_unrun(store: &Bucket, zone: &str, task_id: &str, n: u32) {
+    match load(store, zone, task_id).await {
+        Ok(stored) => save(store, zone, task_id, Ledger::judge(stored, n).ended()).await,
         Err(e) => tracing::warn!(error = %e, "delivery ledger not updated"),
     }
 }

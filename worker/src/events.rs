@@ -8,7 +8,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use bytes::Bytes;
 use outpost_proto::pb::{self, event::Body};
-use outpost_proto::{Message, headers, now_ms, subject};
+use outpost_proto::{Message, headers, layout, now_ms};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -16,7 +16,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum EventError {
     #[error("invalid event subject: {0}")]
-    Subject(#[from] subject::SubjectError),
+    Subject(#[from] layout::SubjectError),
     #[error("event {msg_id} was not stored: {message}")]
     Publish { msg_id: String, message: String },
 }
@@ -48,7 +48,7 @@ impl EventSink {
     ) -> Result<Self, EventError> {
         Ok(Self {
             js,
-            subject: subject::event_subject(&task.zone, &task.job_id)?,
+            subject: layout::event_subject(&task.zone, &task.job_id)?,
             template: pb::Event {
                 job_id: task.job_id.clone(),
                 task_id: task.task_id.clone(),

@@ -11,6 +11,8 @@ pub mod deliveries;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzz_api;
+pub mod images;
+pub mod kv;
 pub mod lease;
 pub mod ops;
 pub mod presence;

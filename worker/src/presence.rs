@@ -5,7 +5,7 @@
 //! worker disappears on its own, and removed on a clean exit.
 
 use crate::runner::Shared;
-use outpost_proto::{Message, now_ms, pb, subject};
+use outpost_proto::{Message, layout, now_ms, pb};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ pub async fn maintain(
     draining: CancellationToken,
     done: CancellationToken,
 ) {
-    let Ok(key) = subject::worker_key(&shared.cfg.zone, &shared.cfg.worker_id) else {
+    let Ok(key) = layout::worker_key(&shared.cfg.zone, &shared.cfg.worker_id) else {
         return;
     };
     let started_at_ms = now_ms();
@@ -55,7 +55,7 @@ pub async fn maintain(
             _ = done.cancelled() => break,
         }
     }
-    if let Err(e) = shared.bus.workers.delete(&key).await {
+    if let Err(e) = shared.bus.workers.delete(&key, None).await {
         tracing::debug!(error = %e, "presence not removed; it will expire");
     }
 }

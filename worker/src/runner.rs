@@ -13,7 +13,7 @@ use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
 use async_nats::jetstream::{AckKind, Message};
 use outpost_kinds::ErrorClass;
 use outpost_proto::pb::{self, event::Body};
-use outpost_proto::{Message as _, subject};
+use outpost_proto::{Message as _, layout};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -153,8 +153,8 @@ pub async fn handle(
             return;
         }
     };
-    if subject::validate_id("task id", &task.task_id).is_err()
-        || subject::validate_id("job id", &task.job_id).is_err()
+    if layout::validate_id("task id", &task.task_id).is_err()
+        || layout::validate_id("job id", &task.job_id).is_err()
     {
         tracing::error!(subject = %msg.subject, "task message has an invalid id; terminating it");
         settle(&msg, AckKind::Term).await;
@@ -219,14 +219,14 @@ async fn run(
     let mut lease = None;
     let mut ledger = Ledger::first();
     if attempt > 1 {
-        match Lease::acquire(leases, &task.task_id, &holder).await {
+        match Lease::acquire(leases, &shared.cfg.zone, &task.task_id, &holder).await {
             Ok(l) => lease = Some(l),
             Err(e) => return lease_refused(shared, msg, e).await,
         }
         // Holding the lease, no earlier run is alive: one that neither
         // ended nor left a result had its worker vanish under it.
         let store = &shared.bus.checkpoints;
-        match deliveries::load(store, &task.task_id).await {
+        match deliveries::load(store, &shared.cfg.zone, &task.task_id).await {
             Ok(stored) => {
                 ledger = Ledger::judge(stored, attempt);
                 if ledger.exhausted() {
@@ -238,7 +238,7 @@ async fn run(
                         "an earlier run of this task ended with its worker gone"
                     );
                 }
-                deliveries::save(store, &task.task_id, ledger).await;
+                deliveries::save(store, &shared.cfg.zone, &task.task_id, ledger).await;
             }
             Err(e) => tracing::warn!(error = %e, "crashed runs not counted"),
         }
@@ -271,7 +271,7 @@ async fn run(
                 settle(msg, AckKind::Progress).await;
                 let kept = match lease.as_mut() {
                     Some(l) => l.renew(leases).await,
-                    None => Lease::acquire(leases, &task.task_id, &holder).await.map(|l| { lease = Some(l); }),
+                    None => Lease::acquire(leases, &shared.cfg.zone, &task.task_id, &holder).await.map(|l| { lease = Some(l); }),
                 };
                 match kept {
                     Ok(()) => {}
@@ -306,7 +306,7 @@ async fn run(
     if received.elapsed() >= settings.ack_wait / 2 {
         let kept = match lease.as_mut() {
             Some(l) => l.renew(leases).await,
-            None => Lease::acquire(leases, &task.task_id, &holder)
+            None => Lease::acquire(leases, &shared.cfg.zone, &task.task_id, &holder)
                 .await
                 .map(|l| lease = Some(l)),
         };
@@ -373,7 +373,13 @@ async fn run(
         Err(OpError::Permanent { kind, message }) => failed(&mut sink, kind, &message).await,
     };
     if matches!(settle_with, AckKind::Nak(_)) {
-        deliveries::save(&shared.bus.checkpoints, &task.task_id, ledger.ended()).await;
+        deliveries::save(
+            &shared.bus.checkpoints,
+            &shared.cfg.zone,
+            &task.task_id,
+            ledger.ended(),
+        )
+        .await;
     }
     finish(msg, &mut sink, settle_with).await;
     if let Some(l) = lease {
@@ -388,7 +394,7 @@ async fn crashed_too_often(
     sink: &mut EventSink,
     ledger: Ledger,
     lease: Option<Lease>,
-    leases: &async_nats::jetstream::kv::Store,
+    leases: &crate::kv::Bucket,
 ) {
     let message = format!(
         "{} runs of this task ended with their worker gone (killed or crashed) and no result; \

@@ -13,7 +13,8 @@ use crate::ops::OpEnv;
 use crate::ops::ssh::hostkeys::HostKeys;
 use crate::runner::Shared;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
-use outpost_proto::subject;
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use outpost_proto::layout;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,18 +41,34 @@ pub async fn run(
     credentials: Credentials,
     stop: CancellationToken,
 ) -> Result<(), WorkerError> {
-    let (client, reconnects) =
-        bus::connect(&cfg.nats_url, &format!("outpost-worker {}", cfg.worker_id)).await?;
-    let bus = bus::wait_for_layout(client, Duration::from_secs(365 * 24 * 3600), &stop).await?;
-    let lease_ttl = bus::bucket_ttl(&bus.leases, Duration::from_secs(30)).await;
-    let presence_ttl = bus::bucket_ttl(&bus.workers, Duration::from_secs(15)).await;
-
+    let (client, reconnects) = bus::connect(
+        &cfg.nats_url,
+        &format!("outpost-worker {}", cfg.worker_id),
+        &cfg.zone,
+    )
+    .await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let tasks = js
+        .get_stream_no_info(layout::TASKS_STREAM)
+        .await
+        .map_err(|e| BusError::Zone(e.to_string()))?;
     let mut consumers = Vec::with_capacity(cfg.kinds.len());
     for kind in &cfg.kinds {
-        consumers.push((*kind, bind(&bus, &cfg, kind.as_str(), &stop).await?));
+        consumers.push((*kind, bind(&tasks, &cfg, kind.as_str(), &stop).await?));
     }
+    // The coordinator made the zone's stores before its consumers.
+    let bus = bus::wait_for_layout(client, &cfg.zone, cfg.consumer_wait, &stop).await?;
+    // The coordinator writes the buckets' TTLs into the zone's consumers.
+    let lease_ttl = consumers
+        .first()
+        .map(|(_, (_, s))| s.lease_ttl)
+        .unwrap_or(Duration::from_secs(30));
+    let presence_ttl = consumers
+        .first()
+        .map(|(_, (_, s))| s.presence_ttl)
+        .unwrap_or(Duration::from_secs(15));
 
-    let cancels = Cancels::new(bus.jobs.clone());
+    let cancels = Cancels::new(bus.cancels.clone(), cfg.zone.clone());
     let mut env = OpEnv::new(
         credentials,
         HostKeys {
@@ -64,12 +81,18 @@ pub async fn run(
         Some(bus.captures.clone()),
         cfg.ssh.max_output,
     );
-    env.checkpoints = crate::ops::checkpoint::Checkpoints::Kv(Box::new(bus.checkpoints.clone()));
+    env.checkpoints = crate::ops::checkpoint::Checkpoints::Kv {
+        store: Box::new(bus.checkpoints.clone()),
+        zone: cfg.zone.clone(),
+    };
     env.locks = crate::ops::redfish::guard::Locks::Kv {
         store: Box::new(bus.leases.clone()),
         ttl: lease_ttl,
     };
-    env.pins = crate::ops::redfish::pins::Pins::Kv(Box::new(bus.inventory.clone()));
+    env.pins = crate::ops::redfish::pins::Pins::Kv {
+        store: Box::new(bus.pins.clone()),
+        zone: cfg.zone.clone(),
+    };
     env.firmware = Some(bus.firmware.clone());
     env.zone_key = cfg.zone_key.clone();
     let shared = Arc::new(Shared::new(
@@ -155,12 +178,14 @@ pub async fn run(
 }
 
 /// Binds to the shared durable consumer of (zone, kind), which the
-/// coordinator creates for the zones in its configuration. Waits for it up
-/// to `--consumer-wait-secs` (a coordinator that has just created the streams
-/// creates the consumers right after); a worker never creates one itself,
-/// so no worker's flags decide how the zone retries.
+/// coordinator creates for the zones in its configuration. Waits for the
+/// tasks stream as long as it takes (the coordinator may start later), then
+/// for the consumer up to `--consumer-wait-secs` (a coordinator that has
+/// just created the streams creates the consumers right after); a worker
+/// never creates one itself, so no worker's flags decide how the zone
+/// retries.
 async fn bind(
-    bus: &bus::Bus,
+    tasks: &async_nats::jetstream::stream::Stream<()>,
     cfg: &WorkerConfig,
     kind: &str,
     stop: &CancellationToken,
@@ -169,18 +194,30 @@ async fn bind(
         name: name.to_string(),
         message,
     };
-    let name = subject::consumer_name(&cfg.zone, kind).map_err(|e| err(kind, e.to_string()))?;
-    let filter = subject::task_subject(&cfg.zone, kind).map_err(|e| err(&name, e.to_string()))?;
-    let until = tokio::time::Instant::now() + cfg.consumer_wait;
+    let name = layout::consumer_name(&cfg.zone, kind).map_err(|e| err(kind, e.to_string()))?;
+    let filter = layout::task_subject(&cfg.zone, kind).map_err(|e| err(&name, e.to_string()))?;
+    // Counted from when the stream exists.
+    let mut until: Option<tokio::time::Instant> = None;
     let mut delay = Duration::from_millis(50);
     let mut logged = false;
     let consumer: PullConsumer = loop {
         // Not found, or NATS busy: both are worth another look.
-        match bus.tasks.get_consumer(&name).await {
-            Ok(c) => break c,
-            Err(e) => tracing::debug!(consumer = %name, error = %e, "consumer not available yet"),
+        match tasks.consumer_info(&name).await {
+            Ok(_) => match tasks.get_consumer(&name).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::debug!(consumer = %name, error = %e, "consumer not available yet")
+                }
+            },
+            Err(e) if e.kind() == ConsumerInfoErrorKind::StreamNotFound => {
+                tracing::debug!("tasks stream not created yet");
+            }
+            Err(e) => {
+                until.get_or_insert_with(|| tokio::time::Instant::now() + cfg.consumer_wait);
+                tracing::debug!(consumer = %name, error = %e, "consumer not available yet");
+            }
         }
-        if tokio::time::Instant::now() + delay > until {
+        if until.is_some_and(|u| tokio::time::Instant::now() + delay > u) {
             return Err(err(
                 &name,
                 format!(

@@ -31,10 +31,10 @@ pub async fn get(
                 .as_ref()
                 .and_then(|o| outpost_kinds::ssh::Output::deserialize(o).ok())
                 .map(|o| o.sha256);
-            (t.kind.clone(), sha)
+            (t.kind.clone(), t.zone.clone(), sha)
         }))
     });
-    let (kind, sha) = match found {
+    let (kind, zone, sha) = match found {
         Some(Some(t)) => t,
         Some(None) => {
             return Err(ApiError::NotFound(format!(
@@ -53,11 +53,13 @@ pub async fn get(
             "task {task:?} is a {kind} task: only ssh.collect tasks have captures"
         )));
     }
-    let object = outpost_proto::names::capture_object(&id, &task);
+    let bad = |e: outpost_proto::layout::SubjectError| ApiError::BadRequest(e.to_string());
+    let object = outpost_proto::layout::capture_object(&id, &task).map_err(bad)?;
+    let store_name = outpost_proto::layout::captures_store(&zone).map_err(bad)?;
     let store = state
         .bus
         .js
-        .get_object_store(outpost_proto::names::CAPTURES_STORE)
+        .get_object_store(&store_name)
         .await
         .map_err(|e| ApiError::Unavailable(format!("captures object store: {e}")))?;
     let reader = store.get(&object).await.map_err(|e| match e.kind() {

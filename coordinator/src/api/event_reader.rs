@@ -13,7 +13,7 @@ use async_nats::jetstream::consumer;
 use axum::response::sse::Event as SseEvent;
 use futures::StreamExt;
 use outpost_proto::pb;
-use outpost_proto::{Message, names, subject};
+use outpost_proto::{Message, layout};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -103,18 +103,18 @@ pub(super) async fn read_job(
         tracing::warn!(error = %e, "{what}");
         shared.push("error", format!("{what}: {e}"), true);
     };
-    let stream = match bus.js.get_stream(names::EVENTS_STREAM).await {
+    let stream = match bus.js.get_stream(layout::EVENTS_STREAM).await {
         Ok(s) => s,
         Err(e) => return fail("cannot read the events stream", &e),
     };
-    let Ok(filter) = subject::job_events_filter(&id) else {
+    let Ok(filters) = layout::job_events_filters(&id) else {
         return fail("job id unusable in a subject", &id);
     };
     let name = format!("outpost_follow_{}", uuid::Uuid::now_v7().simple());
     let events = stream
         .create_consumer(consumer::pull::OrderedConfig {
             name: Some(name.clone()),
-            filter_subject: filter,
+            filter_subjects: filters,
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()
         })
@@ -222,7 +222,7 @@ async fn delete_consumer(stream: &async_nats::jetstream::stream::Stream, name: &
 async fn last_event_seq(stream: &async_nats::jetstream::stream::Stream, job: &JobState) -> u64 {
     let mut last = 0;
     for zone in &job.zones {
-        if let Ok(subj) = subject::event_subject(zone, &job.id)
+        if let Ok(subj) = layout::event_subject(zone, &job.id)
             && let Ok(m) = stream.get_last_raw_message_by_subject(&subj).await
         {
             last = last.max(m.sequence);

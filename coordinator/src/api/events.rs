@@ -20,8 +20,8 @@ use crate::model::ms_to_rfc3339;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
+use outpost_proto::layout;
 use outpost_proto::pb::{self, event::Body};
-use outpost_proto::subject;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +127,7 @@ pub async fn follow(
     if !state.engine.read(|v| v.jobs.contains_key(&id)) {
         return Err(ApiError::NotFound(format!("no job {id:?}")));
     }
-    subject::job_events_filter(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    layout::job_events_filters(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let Ok(permit) = f.permits.clone().try_acquire_owned() else {
         f.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(

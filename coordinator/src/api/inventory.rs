@@ -10,10 +10,16 @@ pub async fn redfish(State(state): State<AppState>) -> Result<Json<Vec<Value>>, 
     let store = state
         .bus
         .js
-        .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
+        .get_key_value(outpost_proto::layout::INVENTORY_BUCKET)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    crate::redfish::inventory::list(&store)
+    let pins = state
+        .bus
+        .js
+        .get_key_value(outpost_proto::layout::PINS_BUCKET)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    crate::redfish::inventory::list(&store, &pins)
         .await
         .map(Json)
         .map_err(ApiError::Unavailable)
@@ -57,11 +63,30 @@ pub async fn set_pin(
     let store = state
         .bus
         .js
-        .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
+        .get_key_value(outpost_proto::layout::INVENTORY_BUCKET)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let pins = state
+        .bus
+        .js
+        .get_key_value(outpost_proto::layout::PINS_BUCKET)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     use crate::redfish::inventory::{PinError, set_pin};
-    match set_pin(&store, &address, port, sha.as_deref()).await {
+    let zone = address
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .and_then(|ip| state.zones.place_ip(None, ip).ok());
+    match set_pin(
+        &store,
+        &pins,
+        &address,
+        port,
+        zone.as_deref(),
+        sha.as_deref(),
+    )
+    .await
+    {
         Ok((old, new)) => {
             tracing::warn!(address = %address, port, old = ?old, new = ?new, "iDRAC certificate pin changed by an operator");
             Ok(Json(serde_json::json!({

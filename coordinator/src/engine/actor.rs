@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use outpost_kinds::ErrorClass;
-use outpost_proto::{pb, subject};
+use outpost_proto::{layout, pb};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
@@ -57,7 +57,7 @@ impl Archive {
     /// Writes `summary` and purges the job's state; true when both held.
     async fn archive(&self, id: &str, summary: &super::retention::JobSummary) -> bool {
         let work = async {
-            let key = subject::job_key(id).map_err(|e| e.to_string())?;
+            let key = layout::job_key(id).map_err(|e| e.to_string())?;
             let bytes = serde_json::to_vec(summary).map_err(|e| e.to_string())?;
             // The first summary wins: after a kill between it and the
             // purge, the job is evicted again from state that may have lost
@@ -71,7 +71,7 @@ impl Archive {
                     ) => {}
                 Err(e) => return Err(e.to_string()),
             }
-            let bucket = format!("$KV.{}.", outpost_proto::names::JOBS_BUCKET);
+            let bucket = format!("$KV.{}.", outpost_proto::layout::JOBS_BUCKET);
             for filter in [format!("{bucket}task.{id}.>"), format!("{bucket}{key}")] {
                 self.state
                     .purge()
@@ -315,10 +315,11 @@ impl Actor {
     }
 
     /// Publishes the result of tasks the coordinator decided itself (a
-    /// workflow's refused step) as events of worker `coordinator`.
+    /// workflow's refused step) as verdicts of worker `coordinator`, on the
+    /// subject only the coordinator may publish to.
     async fn publish_refusals(&self, tasks: &[&TaskState]) {
         for t in tasks {
-            let Ok(subj) = subject::event_subject(&t.zone, &t.job_id) else {
+            let Ok(subj) = layout::verdict_subject(&t.zone, &t.job_id) else {
                 continue;
             };
             let outcome = match t.status {
@@ -400,7 +401,7 @@ impl Actor {
         let mut writes = Vec::with_capacity(tasks.len());
         let mut keep = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let Ok(key) = subject::task_key(&t.job_id, &t.id) else {
+            let Ok(key) = layout::task_key(&t.job_id, &t.id) else {
                 continue;
             };
             let Ok(bytes) = store::encode(&key, &t) else {
@@ -614,7 +615,7 @@ impl Actor {
         let kv = self.bus.jobs.clone();
         let mut writes = Vec::with_capacity(plan.tasks.len());
         for t in &plan.tasks {
-            let key = subject::task_key(&t.job_id, &t.id)
+            let key = layout::task_key(&t.job_id, &t.id)
                 .map_err(|e| EngineError::Unavailable(e.to_string()))?;
             let bytes =
                 store::encode(&key, t).map_err(|e| EngineError::Unavailable(e.to_string()))?;
@@ -627,7 +628,7 @@ impl Actor {
             .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
         let job_rev = match failure {
             None => {
-                let key = subject::job_key(&plan.job.id)
+                let key = layout::job_key(&plan.job.id)
                     .map_err(|e| EngineError::Unavailable(e.to_string()))?;
                 let bytes = store::encode(&key, &plan.job)
                     .map_err(|e| EngineError::Unavailable(e.to_string()))?;
@@ -649,7 +650,7 @@ impl Actor {
                 let created: Vec<String> = plan
                     .tasks
                     .iter()
-                    .filter_map(|t| subject::task_key(&t.job_id, &t.id).ok())
+                    .filter_map(|t| layout::task_key(&t.job_id, &t.id).ok())
                     .collect();
                 let purges = futures::stream::iter(created.into_iter().map(|key| {
                     let kv = kv.clone();
@@ -745,6 +746,7 @@ impl Actor {
 
     async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {
         let now = now_rfc3339();
+        let zones: Vec<String>;
         let (dirty, seqs) = {
             let mut v = self.view();
             let e = v
@@ -755,6 +757,7 @@ impl Actor {
                 return Ok(e.job.clone());
             }
             e.job.cancel_requested = true;
+            zones = e.job.zones.clone();
             let mut dirty = Vec::new();
             let mut seqs = Vec::new();
             for (t, _) in e.tasks.values_mut() {
@@ -767,6 +770,21 @@ impl Actor {
             e.job.derive_status(counts, &now);
             (dirty, seqs)
         };
+        // Each zone's workers learn of the cancel from their own zone's
+        // record (the job documents are not theirs to read).
+        for zone in &zones {
+            let Ok(key) = layout::cancel_key(zone, job_id) else {
+                continue;
+            };
+            let put = tokio::time::timeout(
+                STORE_DEADLINE,
+                self.bus.cancels.put(key, now.clone().into_bytes().into()),
+            )
+            .await;
+            if !matches!(put, Ok(Ok(_))) {
+                tracing::warn!(job = %job_id, zone = %zone, "cancel record not written; running tasks still get the signal");
+            }
+        }
         let redo = |t: &mut TaskState| cancel_pending(t, &now);
         self.write_tasks(dirty, &redo).await;
         self.write_jobs(vec![job_id.to_string()]).await;
@@ -785,10 +803,12 @@ impl Actor {
             .buffer_unordered(64)
             .collect::<Vec<()>>()
             .await;
-        if let Ok(subj) = subject::cancel_subject(job_id) {
-            let _ = self.bus.client.publish(subj, bytes::Bytes::new()).await;
-            let _ = self.bus.client.flush().await;
+        for zone in &zones {
+            if let Ok(subj) = layout::cancel_subject(zone, job_id) {
+                let _ = self.bus.client.publish(subj, bytes::Bytes::new()).await;
+            }
         }
+        let _ = self.bus.client.flush().await;
         Metrics::inc(&self.metrics.jobs_cancelled, 1);
         self.advance_rollouts(vec![job_id.to_string()]).await;
         let _ = self.changes.send(job_id.to_string());
@@ -889,7 +909,7 @@ impl Actor {
                 .is_some_and(|(t, _)| {
                     t.zone == task.zone
                         && t.kind == task.kind
-                        && subject::consumer_name(&t.zone, &t.kind).is_ok_and(|c| c == consumer)
+                        && layout::consumer_name(&t.zone, &t.kind).is_ok_and(|c| c == consumer)
                 })
         };
         if !genuine {
@@ -944,7 +964,7 @@ impl Actor {
                 todo.iter()
                     .filter_map(|(j, t)| {
                         let (task, rev) = v.jobs.get(j)?.tasks.get(t)?;
-                        let key = subject::task_key(j, t).ok()?;
+                        let key = layout::task_key(j, t).ok()?;
                         let bytes = store::encode(&key, task).ok()?;
                         Some((
                             ((j.clone(), t.clone()), key.clone()),
@@ -1083,7 +1103,7 @@ impl Actor {
                 todo.iter()
                     .filter_map(|id| {
                         let e = v.jobs.get(id)?;
-                        let key = subject::job_key(id).ok()?;
+                        let key = layout::job_key(id).ok()?;
                         let bytes = store::encode(&key, &e.job).ok()?;
                         Some((
                             (id.clone(), key.clone()),

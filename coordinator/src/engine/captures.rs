@@ -1,5 +1,5 @@
 //! Capture files: when an `ssh.collect` task succeeds, its output travelled
-//! back through the `outpost_captures` object store; the relay fetches it
+//! back through its zone's `outpost_captures_<zone>` object store; the relay fetches it
 //! and writes it under `<capture_dir>/<output_directory>/<file>` atomically
 //! (temp file in the same directory, fsync, rename) before the result is
 //! applied, so a job reported succeeded has its files on disk. A capture
@@ -10,12 +10,13 @@
 //! ones the coordinator planned for that task; nothing in an event names
 //! where a capture goes.
 
-use async_nats::jetstream::object_store::ObjectStore;
+use async_nats::jetstream::{self, object_store::ObjectStore};
 use futures::StreamExt;
 use outpost_kinds::ssh;
 use outpost_kinds::{ErrorClass, Kind};
-use outpost_proto::{names, pb};
+use outpost_proto::{layout, pb};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -25,11 +26,19 @@ use tokio::io::AsyncReadExt;
 const PARALLEL: usize = 16;
 /// Attempts to fetch a capture before the task is failed.
 const FETCH_ATTEMPTS: u32 = 5;
+/// The largest capture the coordinator reads back (a device's running
+/// configuration is kilobytes to a few megabytes).
+pub const MAX_CAPTURE_BYTES: u64 = 256 << 20;
+
+/// A capture object: the zone whose store holds it, and its name.
+type Object = (String, String);
 
 /// Writes captures of succeeded `ssh.collect` results.
 #[derive(Clone)]
 pub struct CaptureWriter {
-    pub store: ObjectStore,
+    pub js: jetstream::Context,
+    /// The zones' captures stores, opened on first use.
+    pub stores: Arc<tokio::sync::Mutex<HashMap<String, ObjectStore>>>,
     pub dir: PathBuf,
     /// The coordinator's state: where each task's capture goes.
     pub view: Arc<RwLock<super::View>>,
@@ -39,7 +48,7 @@ impl CaptureWriter {
     /// Saves the captures of `events`' results; a result whose capture
     /// cannot be saved is rewritten into a failure naming why.
     pub async fn save(&self, events: &mut [pb::Event]) {
-        let jobs: Vec<(usize, String, String, Option<String>)> = events
+        let jobs: Vec<(usize, Object, String, Option<String>)> = events
             .iter()
             .enumerate()
             .filter_map(|(i, ev)| {
@@ -55,10 +64,10 @@ impl CaptureWriter {
                 if Kind::parse(&r.kind) != Some(Kind::SshCollect) {
                     return None;
                 }
-                let (object, file) = self.planned(ev)?;
+                let (zone, object, file) = self.planned(ev)?;
                 let c = ssh::Output::from_slice(&r.output_json)?;
                 c.capture.as_ref()?;
-                Some((i, object, file, Some(c.sha256)))
+                Some((i, (zone, object), file, Some(c.sha256)))
             })
             .collect();
         if jobs.is_empty() {
@@ -98,7 +107,7 @@ impl CaptureWriter {
     /// The capture object and file the coordinator planned for the task
     /// `ev` reports on: only a known `ssh.collect` task of the event's zone
     /// whose captures the coordinator writes.
-    fn planned(&self, ev: &pb::Event) -> Option<(String, String)> {
+    fn planned(&self, ev: &pb::Event) -> Option<(String, String, String)> {
         let v = self.view.read().unwrap_or_else(|p| p.into_inner());
         let t = super::provenance::believed(&v, ev)?;
         if Kind::parse(&t.kind) != Some(Kind::SshCollect) {
@@ -113,12 +122,13 @@ impl CaptureWriter {
             return None;
         }
         let file = t.params["file"].as_str()?.to_string();
-        Some((names::capture_object(&ev.job_id, &ev.task_id), file))
+        let object = layout::capture_object(&ev.job_id, &ev.task_id).ok()?;
+        Some((t.zone.clone(), object, file))
     }
 
     async fn write_one(
         &self,
-        object: &str,
+        (zone, object): &(String, String),
         file: &str,
         sha: Option<&str>,
     ) -> Result<PathBuf, String> {
@@ -130,7 +140,7 @@ impl CaptureWriter {
         {
             return Ok(path);
         }
-        let body = self.fetch(object).await?;
+        let body = self.fetch(zone, object).await?;
         if let Some(sha) = sha
             && hex(&Sha256::digest(&body)) != sha
         {
@@ -146,19 +156,44 @@ impl CaptureWriter {
         Ok(path)
     }
 
-    async fn fetch(&self, object: &str) -> Result<Vec<u8>, String> {
+    /// Zone `zone`'s captures store.
+    async fn store(&self, zone: &str) -> Result<ObjectStore, String> {
+        let mut stores = self.stores.lock().await;
+        if let Some(s) = stores.get(zone) {
+            return Ok(s.clone());
+        }
+        let name = layout::captures_store(zone).map_err(|e| e.to_string())?;
+        let store = self
+            .js
+            .get_object_store(&name)
+            .await
+            .map_err(|e| format!("captures store {name}: {e}"))?;
+        stores.insert(zone.to_string(), store.clone());
+        Ok(store)
+    }
+
+    async fn fetch(&self, zone: &str, object: &str) -> Result<Vec<u8>, String> {
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
         for _ in 0..FETCH_ATTEMPTS {
-            match self.store.get(object).await {
-                Ok(mut obj) => {
+            let got = match self.store(zone).await {
+                Ok(store) => store.get(object).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match got {
+                Ok(obj) => {
                     let mut body = Vec::new();
-                    match obj.read_to_end(&mut body).await {
+                    match obj.take(MAX_CAPTURE_BYTES + 1).read_to_end(&mut body).await {
+                        Ok(_) if body.len() as u64 > MAX_CAPTURE_BYTES => {
+                            return Err(format!(
+                                "capture {object} of zone {zone} is larger than {MAX_CAPTURE_BYTES} bytes"
+                            ));
+                        }
                         Ok(_) => return Ok(body),
                         Err(e) => last = e.to_string(),
                     }
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = e,
             }
             tokio::time::sleep(delay).await;
             delay *= 2;

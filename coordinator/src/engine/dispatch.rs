@@ -6,7 +6,7 @@
 use crate::model::{JobState, TaskState};
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures::future::join_all;
-use outpost_proto::{Message, headers, now_ms, pb, subject};
+use outpost_proto::{Message, headers, layout, now_ms, pb};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -41,7 +41,7 @@ impl Outgoing {
         };
         Outgoing {
             id: t.id.clone(),
-            subject: subject::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string()),
+            subject: layout::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string()),
             payload: msg.encode_to_vec().into(),
         }
     }

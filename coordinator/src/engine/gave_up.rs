@@ -8,7 +8,7 @@
 use super::Command;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
-use outpost_proto::{Message, names, pb};
+use outpost_proto::{Message, layout, pb};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ pub const GAVE_UP_CONSUMER: &str = "coordinator_gave_up";
 fn advisory_subject() -> String {
     format!(
         "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.*",
-        names::TASKS_STREAM
+        layout::TASKS_STREAM
     )
 }
 
@@ -95,7 +95,7 @@ async fn read(
         .await
         .map_err(|e| e.to_string())?;
     let tasks = js
-        .get_stream(names::TASKS_STREAM)
+        .get_stream(layout::TASKS_STREAM)
         .await
         .map_err(|e| e.to_string())?;
     loop {

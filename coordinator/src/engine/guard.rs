@@ -11,7 +11,7 @@ use crate::config::JetStreamConfig;
 use crate::supervise::Health;
 use async_nats::jetstream::{self, ErrorCode, context::GetStreamErrorKind};
 use futures::StreamExt;
-use outpost_proto::names;
+use outpost_proto::layout;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +33,8 @@ async fn check(
 ) -> Result<Found, String> {
     let mut missing = Vec::new();
     for name in [
-        names::TASKS_STREAM,
-        names::EVENTS_STREAM,
+        layout::TASKS_STREAM,
+        layout::EVENTS_STREAM,
         gave_up::ADVISORIES_STREAM,
     ] {
         match js.get_stream(name).await {
@@ -51,7 +51,7 @@ async fn check(
     }
     if missing.is_empty() && !zones.is_empty() {
         let tasks = js
-            .get_stream(names::TASKS_STREAM)
+            .get_stream(layout::TASKS_STREAM)
             .await
             .map_err(|e| e.to_string())?;
         let mut have = std::collections::HashSet::new();
@@ -61,7 +61,7 @@ async fn check(
         }
         for z in zones {
             for kind in outpost_kinds::Kind::ALL {
-                if let Ok(c) = outpost_proto::subject::consumer_name(&z.name, kind.as_str())
+                if let Ok(c) = outpost_proto::layout::consumer_name(&z.name, kind.as_str())
                     && !have.contains(&c)
                 {
                     missing.push(format!("consumer {c}"));
@@ -70,8 +70,8 @@ async fn check(
         }
     }
     let mut relay_lag = None;
-    if let Ok(events) = js.get_stream(names::EVENTS_STREAM).await {
-        match events.consumer_info(names::RELAY_CONSUMER).await {
+    if let Ok(events) = js.get_stream(layout::EVENTS_STREAM).await {
+        match events.consumer_info(layout::RELAY_CONSUMER).await {
             Ok(info) => relay_lag = Some(info.num_pending + info.num_ack_pending as u64),
             Err(e) => {
                 tracing::debug!(error = %e, "relay consumer not readable (it is created by the relay)")
@@ -114,7 +114,7 @@ pub async fn run(
             let fresh = bus::ensure_layout(bus.client.clone(), &cfg)
                 .await
                 .map_err(|e| e.to_string())?;
-            bus::ensure_zone_consumers(&fresh.tasks, &zones)
+            bus::ensure_zones(&fresh, &zones, &cfg)
                 .await
                 .map_err(|e| e.to_string())?;
             gave_up::ensure_stream(
@@ -131,7 +131,7 @@ pub async fn run(
                 if found
                     .missing
                     .iter()
-                    .any(|m| m.ends_with(names::TASKS_STREAM))
+                    .any(|m| m.ends_with(layout::TASKS_STREAM))
                 {
                     let _ = tx.send(Command::Redispatch).await;
                 }

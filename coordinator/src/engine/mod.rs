@@ -126,7 +126,7 @@ async fn open_history(
     cfg: &EngineConfig,
 ) -> Result<async_nats::jetstream::kv::Store, EngineError> {
     use async_nats::jetstream::{kv, stream};
-    let name = outpost_proto::names::HISTORY_BUCKET;
+    let name = outpost_proto::layout::HISTORY_BUCKET;
     if let Ok(store) = bus.js.get_key_value(name).await {
         return Ok(store);
     }
@@ -190,23 +190,25 @@ impl Engine {
             health: sup.health.clone(),
             metrics: metrics.clone(),
         };
-        let captures = bus
-            .js
-            .get_object_store(outpost_proto::names::CAPTURES_STORE)
-            .await
-            .map_err(|e| EngineError::Unavailable(format!("captures object store: {e}")))?;
         let writer = captures::CaptureWriter {
-            store: captures,
+            js: bus.js.clone(),
+            stores: Default::default(),
             dir: cfg.capture_dir.clone(),
             view: view.clone(),
         };
         let inventory = bus
             .js
-            .get_key_value(outpost_proto::names::INVENTORY_BUCKET)
+            .get_key_value(outpost_proto::layout::INVENTORY_BUCKET)
             .await
             .map_err(|e| EngineError::Unavailable(format!("inventory bucket: {e}")))?;
+        let pins = bus
+            .js
+            .get_key_value(outpost_proto::layout::PINS_BUCKET)
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("pins bucket: {e}")))?;
         let inventory = crate::redfish::inventory::InventoryWriter {
             store: inventory,
+            pins,
             view: view.clone(),
         };
         gave_up::ensure_stream(
@@ -224,7 +226,7 @@ impl Engine {
             history: history.clone(),
             state: bus
                 .js
-                .get_stream(format!("KV_{}", outpost_proto::names::JOBS_BUCKET))
+                .get_stream(format!("KV_{}", outpost_proto::layout::JOBS_BUCKET))
                 .await
                 .map_err(|e| EngineError::Unavailable(format!("state stream: {e}")))?,
         });
@@ -298,7 +300,7 @@ impl Engine {
         let Some(history) = &self.history else {
             return Ok(None);
         };
-        let Ok(key) = outpost_proto::subject::job_key(id) else {
+        let Ok(key) = outpost_proto::layout::job_key(id) else {
             return Ok(None);
         };
         let entry = tokio::time::timeout(std::time::Duration::from_secs(5), history.get(&key))

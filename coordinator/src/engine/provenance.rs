@@ -1,15 +1,18 @@
-//! Which worker events the coordinator believes. An event is read from
-//! its subject (`outpost.event.<zone>.<job>`) and applied only when the
-//! payload says the same zone and job as the subject, the task it names is
-//! in that zone, its attempt is one a delivery can have (at most the
-//! largest `max_deliver` a zone may set; 0 is the coordinator's own), and a
-//! result is of the task's own kind. Anything else is dropped, counted in
+//! Which events the coordinator believes. An event is read from its
+//! subject (`outpost.event.<zone>.<job>` from a worker of the zone,
+//! `outpost.verdict.<zone>.<job>` from the coordinator itself) and applied
+//! only when the payload says the same zone and job as the subject, the
+//! task it names is in that zone, its attempt is one a delivery can have
+//! (1 to the largest `max_deliver` a zone may set for a worker; 0, the
+//! coordinator's own verdicts, only on the verdict subject), and a result
+//! is of the task's own kind. Anything else is dropped, counted in
 //! `outpost_events_dropped_total` and logged once per subject, so a peer
 //! that can publish on one zone's subjects cannot finish, fail or rewrite
-//! another zone's tasks. (Which peer may publish where is NATS's part.)
+//! another zone's tasks, nor pass for the coordinator. Which identity may
+//! publish on which subject is enforced by NATS (`layout::permissions`).
 
 use crate::model::TaskState;
-use outpost_proto::{Message, pb, subject};
+use outpost_proto::{Message, layout, pb};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -23,11 +26,25 @@ const LOGGED: usize = 1024;
 pub enum Refusal {
     Subject(String),
     Undecodable(String),
-    ZoneMismatch { subject: String, payload: String },
-    JobMismatch { subject: String, payload: String },
-    TaskZone { task: String, event: String },
+    ZoneMismatch {
+        subject: String,
+        payload: String,
+    },
+    JobMismatch {
+        subject: String,
+        payload: String,
+    },
+    TaskZone {
+        task: String,
+        event: String,
+    },
     Attempt(u32),
-    Kind { task: String, result: String },
+    /// Attempt 0 (a coordinator verdict) published on a worker subject.
+    NotCoordinator,
+    Kind {
+        task: String,
+        result: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -48,6 +65,9 @@ impl std::fmt::Display for Refusal {
                 )
             }
             Refusal::Attempt(a) => write!(f, "attempt {a} is more than any delivery can have"),
+            Refusal::NotCoordinator => {
+                write!(f, "attempt 0 is the coordinator's own, not a worker's")
+            }
             Refusal::Kind { task, result } => {
                 write!(f, "a {result} result for a {task} task")
             }
@@ -57,8 +77,8 @@ impl std::fmt::Display for Refusal {
 
 /// Decodes an event and checks it against the subject it came on.
 pub fn from_subject(subj: &str, payload: &[u8]) -> Result<pb::Event, Refusal> {
-    let (zone, job) =
-        subject::parse_event_subject(subj).map_err(|e| Refusal::Subject(e.to_string()))?;
+    let (sender, zone, job) =
+        layout::parse_event_subject(subj).map_err(|e| Refusal::Subject(e.to_string()))?;
     let ev = pb::Event::decode(payload).map_err(|e| Refusal::Undecodable(e.to_string()))?;
     if ev.zone != zone {
         return Err(Refusal::ZoneMismatch {
@@ -74,6 +94,9 @@ pub fn from_subject(subj: &str, payload: &[u8]) -> Result<pb::Event, Refusal> {
     }
     if ev.attempt > MAX_ATTEMPT {
         return Err(Refusal::Attempt(ev.attempt));
+    }
+    if ev.attempt == 0 && sender != layout::Sender::Coordinator {
+        return Err(Refusal::NotCoordinator);
     }
     Ok(ev)
 }

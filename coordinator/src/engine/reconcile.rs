@@ -12,7 +12,7 @@
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use outpost_proto::{names, pb, subject};
+use outpost_proto::{layout, pb};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -69,7 +69,7 @@ pub async fn read_events(
         return Ok(Vec::new());
     }
     let mut stream = js
-        .get_stream(names::EVENTS_STREAM)
+        .get_stream(layout::EVENTS_STREAM)
         .await
         .map_err(|e| ReconcileError::Stream(e.to_string()))?;
     let last = stream
@@ -86,7 +86,8 @@ pub async fn read_events(
     for chunk in sorted.chunks(FILTERS_PER_READ) {
         let filters: Vec<String> = chunk
             .iter()
-            .filter_map(|p| subject::job_events_filter(&p.job_id).ok())
+            .filter_map(|p| layout::job_events_filters(&p.job_id).ok())
+            .flatten()
             .collect();
         let since = chunk[0].since.max(DateTime::<Utc>::UNIX_EPOCH);
         let start = time::OffsetDateTime::from_unix_timestamp(since.timestamp())

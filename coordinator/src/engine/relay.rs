@@ -8,7 +8,7 @@ use super::{Command, Metrics, provenance};
 use crate::redfish::inventory::InventoryWriter;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use outpost_proto::names;
+use outpost_proto::layout;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -49,18 +49,18 @@ async fn read(
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let stream = js
-        .get_stream(names::EVENTS_STREAM)
+        .get_stream(layout::EVENTS_STREAM)
         .await
         .map_err(|e| e.to_string())?;
     // The relay acked for all before (`coordinator_relay`); that consumer
     // lost events a dead coordinator had pulled. It goes; start-up
     // reconciliation has already applied what it lost.
-    let _ = stream.delete_consumer(names::LEGACY_RELAY_CONSUMER).await;
+    let _ = stream.delete_consumer(layout::LEGACY_RELAY_CONSUMER).await;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
-            names::RELAY_CONSUMER,
+            layout::RELAY_CONSUMER,
             consumer::pull::Config {
-                durable_name: Some(names::RELAY_CONSUMER.to_string()),
+                durable_name: Some(layout::RELAY_CONSUMER.to_string()),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(60),
                 max_ack_pending: 50_000,

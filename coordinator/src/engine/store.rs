@@ -7,7 +7,7 @@ use super::view::{JobEntry, View};
 use crate::model::{JobState, TaskState};
 use async_nats::jetstream::kv;
 use futures::StreamExt;
-use outpost_proto::subject::{self, StateKey};
+use outpost_proto::layout::{self, StateKey};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
@@ -166,7 +166,7 @@ pub async fn load_all(store: &kv::Store) -> Result<View, String> {
         let entry = entry.map_err(|e| e.to_string())?;
         let last = entry.delta == 0;
         if entry.operation == kv::Operation::Put {
-            match subject::parse_state_key(&entry.key) {
+            match layout::parse_state_key(&entry.key) {
                 Ok(StateKey::Job(_)) => match serde_json::from_slice::<JobState>(&entry.value) {
                     Ok(job) => {
                         view.jobs.insert(

@@ -49,6 +49,9 @@ const FIELDS: &[&str] = &[
 #[derive(Clone)]
 pub struct InventoryWriter {
     pub store: kv::Store,
+    /// The zones' pinned certificates (`outpost_pins`): a discovery pins
+    /// what it saw where nothing is pinned yet.
+    pub pins: kv::Store,
     /// The coordinator's state: which device each task was planned for.
     pub view: Arc<RwLock<View>>,
 }
@@ -167,7 +170,31 @@ impl InventoryWriter {
             doc["discovered_by_job"] = json!(job);
             doc["discovered_at_ms"] = json!(outpost_proto::now_ms());
         })
-        .await
+        .await?;
+        // A pin, once recorded, is only replaced by an operator: `create`
+        // leaves one that exists alone.
+        if let Some(c) = found["cert_sha256"].as_str()
+            && let Ok(key) = outpost_proto::layout::pin_key(&p.zone, "redfish", &p.address, p.port)
+        {
+            let pin = json!({
+                "address": p.address,
+                "port": p.port,
+                "zone": p.zone,
+                "cert_sha256": c,
+                "pinned_at_ms": outpost_proto::now_ms(),
+                "by": job,
+            });
+            match self
+                .pins
+                .create(&key, serde_json::to_vec(&pin).unwrap_or_default().into())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("pin of {}:{} not written: {e}", p.address, p.port)),
+            }
+        }
+        Ok(())
     }
 
     /// A `redfish.inventory` result: the device's installed firmware.
@@ -278,8 +305,9 @@ fn note_version(doc: &mut Value, id: Option<&str>, name: Option<&str>, version: 
     }
 }
 
-/// Every Redfish inventory entry, sorted by address.
-pub async fn list(store: &kv::Store) -> Result<Vec<Value>, String> {
+/// Every Redfish inventory entry, sorted by address, with the certificate
+/// its zone's workers have pinned (`outpost_pins`) as `cert_sha256`.
+pub async fn list(store: &kv::Store, pins: &kv::Store) -> Result<Vec<Value>, String> {
     use futures::StreamExt;
     let keys: Vec<String> = store
         .keys()
@@ -292,8 +320,25 @@ pub async fn list(store: &kv::Store) -> Result<Vec<Value>, String> {
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         if let Ok(Some(b)) = store.get(&k).await
-            && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            && let Ok(mut v) = serde_json::from_slice::<Value>(&b)
         {
+            if let (Some(zone), Some(address), Some(port)) = (
+                v["zone"].as_str(),
+                v["address"].as_str(),
+                v["port"].as_u64().and_then(|p| u16::try_from(p).ok()),
+            ) && let Ok(pk) = outpost_proto::layout::pin_key(zone, "redfish", address, port)
+            {
+                let pinned = match pins.get(&pk).await {
+                    Ok(Some(p)) => serde_json::from_slice::<Value>(&p)
+                        .ok()
+                        .map(|p| p["cert_sha256"].clone()),
+                    Ok(None) => Some(Value::Null),
+                    Err(_) => None,
+                };
+                if let Some(p) = pinned {
+                    v["cert_sha256"] = p;
+                }
+            }
             out.push(v);
         }
     }
@@ -322,12 +367,17 @@ pub enum PinError {
 /// Replaces (`Some`) or forgets (`None`) the pinned certificate of the
 /// iDRAC at `address:port`: an operator's answer to a certificate that
 /// changed for a known reason (a replaced board, a renewed certificate).
-/// Forgotten, the next connection pins what it sees. Returns the old pin
-/// and the new one as stored (lowercase hex).
+/// Forgotten, the next connection pins what it sees. The pin workers
+/// check is the device's zone's entry in `outpost_pins` (the zone the
+/// inventory records for it, else `zone`, where the configuration places
+/// the address); the inventory entry, if any, shows the same. Returns the
+/// old pin and the new one as stored (lowercase hex).
 pub async fn set_pin(
     store: &kv::Store,
+    pins: &kv::Store,
     address: &str,
     port: u16,
+    zone: Option<&str>,
     sha256: Option<&str>,
 ) -> Result<(Option<String>, Option<String>), PinError> {
     let new = match sha256 {
@@ -340,21 +390,61 @@ pub async fn set_pin(
         }
         None => None,
     };
-    let k = key(address, port);
+    let not_found = || PinError::NotFound {
+        address: address.to_string(),
+        port,
+    };
     let unavailable = |e: &dyn std::fmt::Display| PinError::Unavailable(e.to_string());
-    for _ in 0..5 {
-        let entry = store.entry(&k).await.map_err(|e| unavailable(&e))?;
-        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
-            return Err(PinError::NotFound {
-                address: address.to_string(),
-                port,
+    let k = key(address, port);
+    let entry = store
+        .entry(&k)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .filter(|e| e.operation == kv::Operation::Put);
+    let doc = entry
+        .as_ref()
+        .and_then(|e| serde_json::from_slice::<Value>(&e.value).ok())
+        .filter(Value::is_object);
+    let zone = doc
+        .as_ref()
+        .and_then(|d| d["zone"].as_str().map(str::to_string))
+        .or(zone.map(str::to_string))
+        .ok_or_else(not_found)?;
+    let pin_key = outpost_proto::layout::pin_key(&zone, "redfish", address, port)
+        .map_err(|e| unavailable(&e))?;
+    let pinned: Option<Value> = pins
+        .get(&pin_key)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if doc.is_none() && pinned.is_none() {
+        return Err(not_found());
+    }
+    let old = pinned
+        .as_ref()
+        .and_then(|p| p["cert_sha256"].as_str().map(str::to_string));
+    match &new {
+        Some(fp) => {
+            let pin = json!({
+                "address": address,
+                "port": port,
+                "zone": zone,
+                "cert_sha256": fp,
+                "pinned_at_ms": outpost_proto::now_ms(),
+                "by": "operator",
             });
-        };
-        let mut doc: Value = serde_json::from_slice(&entry.value).unwrap_or_else(|_| json!({}));
-        if !doc.is_object() {
-            doc = json!({"address": address, "port": port});
+            pins.put(
+                &pin_key,
+                serde_json::to_vec(&pin).unwrap_or_default().into(),
+            )
+            .await
+            .map_err(|e| unavailable(&e))?;
         }
-        let old = doc["cert_sha256"].as_str().map(str::to_string);
+        None => pins.delete(&pin_key).await.map_err(|e| unavailable(&e))?,
+    }
+    // The inventory shows the pin in force; a failure here changes nothing
+    // a worker checks.
+    if let (Some(entry), Some(mut doc)) = (entry, doc) {
         match &new {
             Some(fp) => {
                 doc["cert_sha256"] = json!(fp);
@@ -368,13 +458,9 @@ pub async fn set_pin(
             }
         }
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
-        match store.update(&k, bytes.into(), entry.revision).await {
-            Ok(_) => return Ok((old, new)),
-            Err(e) if matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision) => continue,
-            Err(e) => return Err(unavailable(&e)),
+        if let Err(e) = store.update(&k, bytes.into(), entry.revision).await {
+            tracing::warn!(address, port, error = %e, "inventory entry not updated with the new pin");
         }
     }
-    Err(PinError::Unavailable(
-        "the entry kept changing under the update".into(),
-    ))
+    Ok((old, new))
 }

@@ -22,7 +22,7 @@ pub struct OpEnv {
     /// Pinned iDRAC certificates (KV `outpost_inventory`).
     pub pins: Pins,
     /// Firmware images for multipart pushes (`outpost_firmware`).
-    pub firmware: Option<ObjectStore>,
+    pub firmware: Option<crate::images::Images>,
     pub hostkeys: HostKeys,
     pub captures: Option<ObjectStore>,
     /// Largest SSH output accepted from one device.

@@ -21,7 +21,6 @@ use outpost_kinds::ErrorClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 use super::client::{Body, Client};
 use super::device;
@@ -513,32 +512,12 @@ async fn read_image(ctx: &OpCtx, name: &str) -> Result<Vec<u8>, OpError> {
     let store = ctx.env.firmware.as_ref().ok_or_else(|| {
         OpError::permanent(ErrorClass::Image, "this worker has no firmware store")
     })?;
-    let mut obj = store.get(name).await.map_err(|e| {
-        OpError::permanent(
-            ErrorClass::Image,
-            format!("firmware image {name:?} is not in outpost_firmware: {e}"),
-        )
-    })?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = obj.read(&mut buf).await.map_err(|e| {
-            OpError::retryable(
-                ErrorClass::Image,
-                format!("reading firmware image {name:?}: {e}"),
-            )
-        })?;
-        if n == 0 {
-            return Ok(out);
+    store.read(name, MAX_IMAGE).await.map_err(|e| match e {
+        crate::images::ImageError::Unavailable { .. } => {
+            OpError::retryable(ErrorClass::Image, e.to_string())
         }
-        if out.len() + n > MAX_IMAGE {
-            return Err(OpError::permanent(
-                ErrorClass::Image,
-                format!("firmware image {name:?} is larger than {MAX_IMAGE} bytes"),
-            ));
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+        _ => OpError::permanent(ErrorClass::Image, e.to_string()),
+    })
 }
 
 /// Follows the Dell job until it completes (or, with OnReset, until it is

@@ -1,12 +1,12 @@
 //! One operation at a time per iDRAC, and at most N per zone: iDRACs are
 //! fragile and a zone's management network is often thin. Both limits hold
 //! across every worker of the zone through keys in KV `outpost_leases`
-//! (`device.<zone>.<address>`, `zoneslot.<zone>.<n>`), created only when
+//! (`<zone>.device.<address>`, `<zone>.slot.<n>`), created only when
 //! free, renewed while the operation runs and deleted at its end; a crashed
 //! worker's keys expire with the bucket's TTL. Detached contexts use a
 //! process-local table instead.
 
-use async_nats::jetstream::kv;
+use crate::kv::{Bucket, KvError};
 use bytes::Bytes;
 use outpost_kinds::ErrorClass;
 use std::collections::HashSet;
@@ -18,10 +18,7 @@ use crate::ops::{OpCtx, OpError};
 
 /// Where the locks live.
 pub enum Locks {
-    Kv {
-        store: Box<kv::Store>,
-        ttl: Duration,
-    },
+    Kv { store: Box<Bucket>, ttl: Duration },
     Memory(Arc<Mutex<HashSet<String>>>),
 }
 
@@ -35,21 +32,9 @@ impl Locks {
 pub struct Guard {
     /// Held keys and their current revisions (the renewer moves them on).
     keys: Arc<Mutex<Vec<(String, u64)>>>,
-    store: Option<kv::Store>,
+    store: Option<Bucket>,
     memory: Option<Arc<Mutex<HashSet<String>>>>,
     renewer: CancellationToken,
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Whether one key could be taken right now.
@@ -61,7 +46,7 @@ async fn try_take(locks: &Locks, key: &str, holder: &str) -> Result<Option<u64>,
         }
         Locks::Kv { store, .. } => match store.create(key, Bytes::from(holder.to_string())).await {
             Ok(rev) => Ok(Some(rev)),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Err(KvError::AlreadyExists { .. }) => Ok(None),
             Err(e) => Err(OpError::retryable(
                 ErrorClass::Lock,
                 format!("device lock store unavailable: {e}"),
@@ -76,7 +61,7 @@ async fn give_back(locks: &Locks, key: &str, rev: u64) {
             m.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
         }
         Locks::Kv { store, .. } => {
-            let _ = store.delete_expect_revision(key, Some(rev)).await;
+            let _ = store.delete(key, Some(rev)).await;
         }
     }
 }
@@ -91,7 +76,10 @@ pub async fn acquire(
 ) -> Result<Guard, OpError> {
     let locks = &ctx.env.locks;
     let holder = format!("{}/{}", ctx.task_id, ctx.attempt);
-    let device_key = format!("device.{}.{}", sanitize(zone), sanitize(address));
+    let key_err = |e: outpost_proto::layout::SubjectError| {
+        OpError::permanent(ErrorClass::Params, format!("device lock key: {e}"))
+    };
+    let device_key = outpost_proto::layout::device_lock_key(zone, address).map_err(key_err)?;
     let mut delay = Duration::from_millis(50);
     let mut reported = false;
     let device_rev = loop {
@@ -117,7 +105,8 @@ pub async fn acquire(
         let mut reported = false;
         'slot: loop {
             for i in 0..zone_limit {
-                let key = format!("zoneslot.{}.{i}", sanitize(zone));
+                let key =
+                    outpost_proto::layout::zone_slot_key(zone, i as usize).map_err(key_err)?;
                 match try_take(locks, &key, &holder).await {
                     Ok(Some(rev)) => {
                         keys.push((key, rev));
@@ -214,7 +203,7 @@ impl Drop for Guard {
             // taken by another worker stays theirs.
             rt.spawn(async move {
                 for (k, rev) in keys {
-                    let _ = store.delete_expect_revision(&k, Some(rev)).await;
+                    let _ = store.delete(&k, Some(rev)).await;
                 }
             });
         }

@@ -1,10 +1,12 @@
-//! Pinned iDRAC certificates, kept with the device's entry in the
-//! coordinator's inventory (KV `outpost_inventory`, key
-//! `redfish.<address>_<port>`, field `cert_sha256`). The first worker to
-//! talk to a device records what it saw; every later connection must see
-//! the same certificate. Detached contexts keep pins in memory.
+//! Pinned device certificates, kept per zone in KV `outpost_pins` (key
+//! `<zone>.<class>.<address>_<port>`, field `cert_sha256`; callers name a
+//! device by its inventory key `<class>.<address>_<port>` and the zone is
+//! the worker's own). The first worker to talk to a device records what it
+//! saw; every later connection must see the same certificate; an operator
+//! replaces a pin through the coordinator. Detached contexts keep pins in
+//! memory.
 
-use async_nats::jetstream::kv;
+use crate::kv::{Bucket, Operation};
 use outpost_kinds::ErrorClass;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use super::tls::Pin;
 use crate::ops::OpError;
 
 pub enum Pins {
-    Kv(Box<kv::Store>),
+    Kv { store: Box<Bucket>, zone: String },
     Memory(Mutex<HashMap<String, String>>),
 }
 
@@ -25,17 +27,14 @@ pub fn inventory_key(address: &str, port: u16) -> String {
 
 /// Inventory key of a device of `class` (`redfish`, `vcenter`).
 pub fn keyed(class: &str, address: &str, port: u16) -> String {
-    let a: String = address
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{class}.{a}_{port}")
+    outpost_proto::layout::inventory_key(class, address, port)
+}
+
+/// The pins-bucket key of inventory key `key` in `zone`.
+fn zoned(zone: &str, key: &str) -> Result<String, OpError> {
+    outpost_proto::layout::validate_zone(zone)
+        .map(|()| format!("{zone}.{key}"))
+        .map_err(|e| OpError::permanent(ErrorClass::Params, e.to_string()))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> OpError {
@@ -113,8 +112,9 @@ impl Pins {
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key)
                 .cloned()),
-            Pins::Kv(s) => {
-                let v = s.get(key).await.map_err(unavailable)?;
+            Pins::Kv { store: s, zone } => {
+                let key = zoned(zone, key)?;
+                let v = s.get(&key).await.map_err(unavailable)?;
                 Ok(v.and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                     .and_then(|v| v["cert_sha256"].as_str().map(str::to_string)))
             }
@@ -151,11 +151,15 @@ impl Pins {
                 .entry(key)
                 .or_insert_with(|| fp.to_string())
                 .clone()),
-            Pins::Kv(s) => {
+            Pins::Kv {
+                store: s,
+                zone: own,
+            } => {
+                let key = zoned(own, &key)?;
                 for _ in 0..5 {
                     let entry = s.entry(&key).await.map_err(unavailable)?;
                     let (mut doc, rev) = match entry {
-                        Some(e) if e.operation == kv::Operation::Put => (
+                        Some(e) if e.operation == Operation::Put => (
                             serde_json::from_slice::<Value>(&e.value).unwrap_or(json!({})),
                             Some(e.revision),
                         ),

@@ -5,7 +5,7 @@
 //! the operator's OpenSSH `known_hosts` file given to the worker.
 
 use super::error::SshError;
-use async_nats::jetstream::kv;
+use crate::kv::{Bucket, KvError};
 use russh::keys::{HashAlg, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub struct KnownKey {
 /// The store as a worker uses it.
 #[derive(Clone)]
 pub struct HostKeys {
-    pub kv: Option<kv::Store>,
+    pub kv: Option<Bucket>,
     pub zone: String,
     pub worker: String,
     pub policy: HostKeyPolicy,
@@ -64,24 +64,15 @@ fn openssh_line(key: &PublicKey) -> String {
 }
 
 impl HostKeys {
-    fn entry_key(&self, host: &str, port: u16) -> String {
-        let host: String = host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{}.{host}-{port}", self.zone)
+    fn entry_key(&self, host: &str, port: u16) -> Result<String, SshError> {
+        outpost_proto::layout::hostkey_key(&self.zone, host, port)
+            .map_err(|e| SshError::Store(format!("no key for {host}:{port}: {e}")))
     }
 
     /// The recorded key of `host:port`, if any.
     pub async fn lookup(&self, host: &str, port: u16) -> Result<Option<KnownKey>, SshError> {
         let Some(kv) = &self.kv else { return Ok(None) };
-        match kv.get(self.entry_key(host, port)).await {
+        match kv.get(&self.entry_key(host, port)?).await {
             Ok(Some(v)) => serde_json::from_slice(&v).map(Some).map_err(|e| {
                 SshError::Store(format!("entry for {host}:{port} is unreadable: {e}"))
             }),
@@ -148,22 +139,20 @@ impl HostKeys {
             worker: self.worker.clone(),
         };
         let body = serde_json::to_vec(&entry).unwrap_or_default();
-        match kv.create(self.entry_key(host, port), body.into()).await {
+        match kv.create(&self.entry_key(host, port)?, body.into()).await {
             Ok(_) => {
                 tracing::info!(%addr, fingerprint = %entry.fingerprint, "host key trusted on first use");
                 Ok(())
             }
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                match self.lookup(host, port).await? {
-                    Some(k) if same_key(&k.key, &entry.key) => Ok(()),
-                    Some(k) => Err(SshError::HostKeyChanged {
-                        addr: addr.to_string(),
-                        known: k.fingerprint,
-                        presented: entry.fingerprint,
-                    }),
-                    None => Err(SshError::Store("entry vanished while recording".into())),
-                }
-            }
+            Err(KvError::AlreadyExists { .. }) => match self.lookup(host, port).await? {
+                Some(k) if same_key(&k.key, &entry.key) => Ok(()),
+                Some(k) => Err(SshError::HostKeyChanged {
+                    addr: addr.to_string(),
+                    known: k.fingerprint,
+                    presented: entry.fingerprint,
+                }),
+                None => Err(SshError::Store("entry vanished while recording".into())),
+            },
             Err(e) => Err(SshError::Store(format!("cannot record host key: {e}"))),
         }
     }

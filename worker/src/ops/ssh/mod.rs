@@ -256,7 +256,8 @@ async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
             "the captures object store is not available",
         ));
     };
-    let name = outpost_proto::names::capture_object(&ctx.job_id, &ctx.task_id);
+    let name = outpost_proto::layout::capture_object(&ctx.job_id, &ctx.task_id)
+        .map_err(|e| OpError::permanent(ErrorClass::Params, e.to_string()))?;
     let mut reader = std::io::Cursor::new(body);
     let mut reader = tokio::io::BufReader::new(&mut reader);
     store.put(name.as_str(), &mut reader).await.map_err(|e| {
