@@ -9,18 +9,14 @@ use crate::config::{JetStreamConfig, ZoneConfig};
 use async_nats::jetstream::consumer::{self, AckPolicy};
 use async_nats::jetstream::{self, kv, object_store, stream};
 use outpost_proto::layout;
-use outpost_proto::nats_url::UrlAuth;
 use std::time::Duration;
 use thiserror::Error;
 
 /// Failures talking to NATS, by what the coordinator was doing.
 #[derive(Debug, Error)]
 pub enum BusError {
-    #[error("cannot connect to NATS at {url}: {source}")]
-    Connect {
-        url: String,
-        source: async_nats::ConnectError,
-    },
+    #[error(transparent)]
+    Connect(#[from] outpost_nats::connect::ConnectError),
     #[error("cannot create or open {what}: {message}")]
     Layout { what: String, message: String },
 }
@@ -38,29 +34,28 @@ pub struct Bus {
     pub events: stream::Stream,
 }
 
-/// Connects to NATS, retrying in the background until the server answers.
-/// A user and password (or token) in the URL go into the connection
-/// options, so neither the client's logs nor an error carry them.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
-    let (url, auth) = outpost_proto::nats_url::split_url(url);
-    let url = url.as_str();
-    let options = match auth {
-        UrlAuth::None => async_nats::ConnectOptions::new(),
-        UrlAuth::UserPassword { user, password } => {
-            async_nats::ConnectOptions::with_user_and_password(user, password)
-        }
-        UrlAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
-    };
-    options
+/// Connects to NATS as `security` says (creds, CA; secure unless
+/// explicitly insecure on loopback), retrying in the background until the
+/// server answers. Credentials in the URL go into the connection options,
+/// so neither the client's logs nor an error carry them.
+pub async fn connect(
+    url: &str,
+    security: &outpost_nats::connect::ClientSecurity,
+    name: &str,
+) -> Result<async_nats::Client, BusError> {
+    let prepared = outpost_nats::connect::prepare(url, security, None)?;
+    let options = prepared
+        .options
         .name(name)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .map_err(|source| BusError::Connect {
-            url: url.to_string(),
-            source,
-        })
+        .connection_timeout(Duration::from_secs(5));
+    outpost_nats::connect::Prepared {
+        options,
+        ..prepared
+    }
+    .connect()
+    .await
+    .map_err(BusError::from)
 }
 
 fn storage(cfg: &JetStreamConfig) -> stream::StorageType {

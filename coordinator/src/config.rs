@@ -25,9 +25,15 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// NATS server URL; `--nats` and `OUTPOST_NATS_URL` override it.
+    /// NATS server URL (comma-separated for several); `--nats` and
+    /// `OUTPOST_NATS_URL` override it.
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
+    /// `[nats]`: the coordinator's identity (`creds`), the CA of the
+    /// server's certificate (`ca`), and `insecure` for a loopback server
+    /// without them. `--nats-creds`, `--nats-ca`, `--nats-insecure` override.
+    #[serde(default)]
+    pub nats: outpost_nats::connect::ClientSecurity,
     /// HTTP API address; `--listen` overrides it.
     #[serde(default)]
     pub listen: Option<String>,

@@ -72,7 +72,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         tracing::warn!(%addr, "OUTPOST_API_TOKEN is not set: the API has no authentication and listens on loopback only");
     }
     let nats_url = opts.nats_url.unwrap_or(opts.config.nats_url.clone());
-    let client = bus::connect(&nats_url, "outpost-coordinator").await?;
+    let client = bus::connect(&nats_url, &opts.config.nats, "outpost-coordinator").await?;
     let bus = bus::ensure_layout_with_retry(
         client,
         &opts.config.jetstream,

@@ -35,19 +35,37 @@ pub fn two_zones_with(settings: &str) -> String {
 
 /// Coordinator config used by the fleet tests: short TTLs so dead workers'
 /// leases and presence go quickly.
-pub fn config_toml(nats_url: &str) -> String {
-    config_with_zones(nats_url, TWO_ZONES)
+pub fn config_toml(nats: &NatsServer) -> String {
+    config_with_zones(nats, TWO_ZONES)
 }
 
 /// Like [`config_toml`] with other `[[zone]]` tables.
-pub fn config_with_zones(nats_url: &str, zones: &str) -> String {
+pub fn config_with_zones(nats: &NatsServer, zones: &str) -> String {
     format!(
-        r#"nats_url = "{nats_url}"
-[jetstream]
+        r#"nats_url = "{}"
+{}[jetstream]
 lease_ttl_secs = 6
 presence_ttl_secs = 6
-{zones}"#
+{zones}"#,
+        nats.url_with_auth(),
+        nats.coordinator_toml()
     )
+}
+
+/// The zone names of `[[zone]]` tables.
+pub fn zone_names(zones: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Zones {
+        #[serde(default)]
+        zone: Vec<Named>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    toml::from_str::<Zones>(zones)
+        .map(|z| z.zone.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default()
 }
 
 /// How a fleet is set up.
@@ -59,6 +77,9 @@ pub struct FleetOptions {
     pub zones: Option<String>,
     /// More top-level config keys (before the zones), e.g. `capture_dir`.
     pub extra_config: Option<String>,
+    /// Zones with a NATS identity beyond the configured ones (a zone set
+    /// up on NATS but missing from the coordinator's configuration).
+    pub extra_nats_zones: Vec<String>,
 }
 
 pub struct Fleet {
@@ -87,15 +108,19 @@ impl Fleet {
 
     /// NATS and a coordinator set up as `opts` says.
     pub async fn start_with(opts: FleetOptions) -> Result<Fleet> {
-        let nats = NatsServer::start().await?;
-        let dir = tempfile::tempdir()?;
         let zones = opts.zones.as_deref().unwrap_or(TWO_ZONES);
+        let mut names = zone_names(zones);
+        names.extend(opts.extra_nats_zones.iter().cloned());
+        let nats =
+            NatsServer::start_with_zones(&names.iter().map(String::as_str).collect::<Vec<_>>())
+                .await?;
+        let dir = tempfile::tempdir()?;
         let mut config = String::new();
         if let Some(extra) = &opts.extra_config {
             config.push_str(extra);
             config.push('\n');
         }
-        config.push_str(&config_with_zones(&nats.url(), zones));
+        config.push_str(&config_with_zones(&nats, zones));
         std::fs::write(dir.path().join("coordinator.toml"), config)?;
         let (coordinator, api) = spawn_coordinator(
             dir.path().join("coordinator.toml"),
@@ -150,15 +175,14 @@ impl Fleet {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Result<usize> {
-        let url = self.nats.url();
+        let nats_args = self.nats.worker_args(zone);
         let mut args: Vec<&OsStr> = vec![
             "--zone".as_ref(),
             zone.as_ref(),
             "--worker-id".as_ref(),
             id.as_ref(),
-            "--nats".as_ref(),
-            url.as_ref(),
         ];
+        args.extend(nats_args.iter().map(OsStr::new));
         args.extend(extra.iter().map(|a| OsStr::new(*a)));
         let mut w = Proc::spawn(id, fleet_bin("outpost-worker")?, &args, envs)?;
         w.wait_for_line(|l| l.starts_with("outpost-worker ready"), START)

@@ -8,8 +8,8 @@ use outpost_proto::{Message, layout, pb};
 use std::time::Duration;
 
 /// Every event of `job_id` stored in `OUTPOST_EVENTS`, in order.
-pub async fn events(nats_url: &str, job_id: &str) -> Result<Vec<pb::Event>> {
-    Ok(events_with_trace(nats_url, job_id)
+pub async fn events(nats: &crate::nats::NatsServer, job_id: &str) -> Result<Vec<pb::Event>> {
+    Ok(events_with_trace(nats, job_id)
         .await?
         .into_iter()
         .map(|(e, _)| e)
@@ -18,10 +18,10 @@ pub async fn events(nats_url: &str, job_id: &str) -> Result<Vec<pb::Event>> {
 
 /// Every event of `job_id` with the `traceparent` header it carried.
 pub async fn events_with_trace(
-    nats_url: &str,
+    nats: &crate::nats::NatsServer,
     job_id: &str,
 ) -> Result<Vec<(pb::Event, Option<String>)>> {
-    let client = async_nats::connect(nats_url).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let stream = js.get_stream(layout::EVENTS_STREAM).await?;
     let c = stream
@@ -71,8 +71,8 @@ pub fn results_per_task(
 }
 
 /// Number of keys in the job state bucket, and of messages in the tasks stream.
-pub async fn stored_state(nats_url: &str) -> Result<(usize, u64)> {
-    let client = async_nats::connect(nats_url).await?;
+pub async fn stored_state(nats: &crate::nats::NatsServer) -> Result<(usize, u64)> {
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let kv = js.get_key_value(layout::JOBS_BUCKET).await?;
     let keys = match kv.keys().await {
@@ -85,8 +85,8 @@ pub async fn stored_state(nats_url: &str) -> Result<(usize, u64)> {
 }
 
 /// Every live key of a KV bucket, sorted.
-pub async fn kv_keys(nats_url: &str, bucket: &str) -> Result<Vec<String>> {
-    let client = async_nats::connect(nats_url).await?;
+pub async fn kv_keys(nats: &crate::nats::NatsServer, bucket: &str) -> Result<Vec<String>> {
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let kv = js.get_key_value(bucket).await?;
     let mut keys: Vec<String> = match kv.keys().await {
@@ -99,8 +99,8 @@ pub async fn kv_keys(nats_url: &str, bucket: &str) -> Result<Vec<String>> {
 
 /// Messages held by a stream now, and the sequence of the last message it
 /// ever stored (0: it never stored one).
-pub async fn stream_state(nats_url: &str, stream: &str) -> Result<(u64, u64)> {
-    let client = async_nats::connect(nats_url).await?;
+pub async fn stream_state(nats: &crate::nats::NatsServer, stream: &str) -> Result<(u64, u64)> {
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let mut s = js.get_stream(stream).await?;
     let state = s.info().await?.state.clone();
@@ -109,11 +109,11 @@ pub async fn stream_state(nats_url: &str, stream: &str) -> Result<(u64, u64)> {
 
 /// Messages of a durable consumer not delivered yet, and delivered but not acked.
 pub async fn consumer_backlog(
-    nats_url: &str,
+    nats: &crate::nats::NatsServer,
     stream: &str,
     consumer: &str,
 ) -> Result<(u64, usize)> {
-    let client = async_nats::connect(nats_url).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let s = js.get_stream(stream).await?;
     let mut c: jetstream::consumer::PullConsumer = s
@@ -126,8 +126,12 @@ pub async fn consumer_backlog(
 
 /// Deletes a durable consumer (e.g. the coordinator's relay, so that the
 /// next coordinator replays the events stream from its start).
-pub async fn delete_consumer(nats_url: &str, stream: &str, consumer: &str) -> Result<()> {
-    let client = async_nats::connect(nats_url).await?;
+pub async fn delete_consumer(
+    nats: &crate::nats::NatsServer,
+    stream: &str,
+    consumer: &str,
+) -> Result<()> {
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let s = js.get_stream(stream).await?;
     s.delete_consumer(consumer).await?;
@@ -135,8 +139,8 @@ pub async fn delete_consumer(nats_url: &str, stream: &str, consumer: &str) -> Re
 }
 
 /// Deletes a stream, as an operator's `nats stream rm` would.
-pub async fn delete_stream(nats_url: &str, stream: &str) -> Result<()> {
-    let client = async_nats::connect(nats_url).await?;
+pub async fn delete_stream(nats: &crate::nats::NatsServer, stream: &str) -> Result<()> {
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     js.delete_stream(stream)
         .await

@@ -1,5 +1,8 @@
 //! A private `nats-server -js` for one test: a free loopback port, its own
-//! store folder, and the means to kill and restart it in place.
+//! store folder, and the means to kill and restart it in place. Secure by
+//! default, as deployed: `outpost nats setup`'s bundle (TLS required, one
+//! nkey identity per zone with its permissions, the coordinator's); a
+//! plain server is an explicit choice ([`NatsServer::start_insecure`]).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,8 @@ pub struct NatsServer {
     version: String,
     /// User and password every client must present, when set.
     auth: Option<(String, String)>,
+    /// The deployment bundle (TLS and identities), when secure.
+    bundle: Option<PathBuf>,
 }
 
 /// The nats-server binary: `NATS_SERVER_BIN`, else what
@@ -42,18 +47,36 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// The zones of the fleet tests.
+pub const FLEET_ZONES: [&str; 2] = ["alpha", "beta"];
+
 impl NatsServer {
-    /// Starts a server with JetStream and waits until JetStream answers.
+    /// Starts a secure server for the zones `alpha` and `beta` and waits
+    /// until JetStream answers.
     pub async fn start() -> Result<NatsServer> {
-        Self::start_inner(None).await
+        Self::start_with_zones(&FLEET_ZONES).await
     }
 
-    /// Starts a server that admits only `user` with `password`.
+    /// Starts a secure server with an identity for each of `zones`.
+    pub async fn start_with_zones(zones: &[&str]) -> Result<NatsServer> {
+        Self::start_inner(None, Some(zones)).await
+    }
+
+    /// Starts a server without TLS or authentication (clients need
+    /// `--nats-insecure`).
+    pub async fn start_insecure() -> Result<NatsServer> {
+        Self::start_inner(None, None).await
+    }
+
+    /// Starts a server without TLS that admits only `user` with `password`.
     pub async fn start_with_user(user: &str, password: &str) -> Result<NatsServer> {
-        Self::start_inner(Some((user.to_string(), password.to_string()))).await
+        Self::start_inner(Some((user.to_string(), password.to_string())), None).await
     }
 
-    async fn start_inner(auth: Option<(String, String)>) -> Result<NatsServer> {
+    async fn start_inner(
+        auth: Option<(String, String)>,
+        zones: Option<&[&str]>,
+    ) -> Result<NatsServer> {
         let bin = server_bin()?;
         let out = Command::new(&bin).arg("--version").output()?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -64,13 +87,132 @@ impl NatsServer {
             child: None,
             version,
             auth,
+            bundle: None,
         };
+        if let Some(zones) = zones {
+            let bundle = s.dir.path().join("bundle");
+            let mut spec = outpost_nats::setup::SetupSpec::new(
+                zones.iter().map(|z| z.to_string()).collect(),
+                s.dir.path().join("store"),
+            );
+            spec.listen = format!("127.0.0.1:{}", s.port);
+            outpost_nats::setup::setup(&spec, &bundle)
+                .map_err(|e| anyhow::anyhow!("outpost nats setup: {e}"))?;
+            s.bundle = Some(bundle);
+        }
         s.spawn().await?;
         Ok(s)
     }
 
+    /// The server's URL: `tls://` when secure.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        if self.bundle.is_some() {
+            format!("tls://127.0.0.1:{}", self.port)
+        } else {
+            format!("nats://127.0.0.1:{}", self.port)
+        }
+    }
+
+    /// The deployment bundle's folder (secure servers).
+    pub fn bundle(&self) -> Option<&Path> {
+        self.bundle.as_deref()
+    }
+
+    fn bundle_file(&self, name: &str) -> PathBuf {
+        self.bundle
+            .as_deref()
+            .map(|b| b.join(name))
+            .unwrap_or_default()
+    }
+
+    /// The CA certificate clients check the server against.
+    pub fn ca(&self) -> PathBuf {
+        self.bundle_file("ca.pem")
+    }
+
+    /// The coordinator's creds file.
+    pub fn coordinator_creds(&self) -> PathBuf {
+        self.bundle_file("coordinator.creds")
+    }
+
+    /// Zone `zone`'s creds file.
+    pub fn zone_creds(&self, zone: &str) -> PathBuf {
+        self.bundle_file(&format!("zone-{zone}.creds"))
+    }
+
+    /// How the coordinator connects, as `[nats]` settings.
+    pub fn coordinator_security(&self) -> outpost_nats::connect::ClientSecurity {
+        match &self.bundle {
+            Some(_) => outpost_nats::connect::ClientSecurity {
+                creds: Some(self.coordinator_creds()),
+                ca: Some(self.ca()),
+                insecure: false,
+            },
+            None => outpost_nats::connect::ClientSecurity {
+                insecure: true,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The coordinator's `[nats]` table (TOML) for this server.
+    pub fn coordinator_toml(&self) -> String {
+        match &self.bundle {
+            Some(_) => format!(
+                "[nats]\ncreds = {:?}\nca = {:?}\n",
+                self.coordinator_creds().display().to_string(),
+                self.ca().display().to_string()
+            ),
+            None => "[nats]\ninsecure = true\n".to_string(),
+        }
+    }
+
+    /// A worker's NATS flags for zone `zone`.
+    pub fn worker_args(&self, zone: &str) -> Vec<String> {
+        let mut args = vec!["--nats".to_string(), self.url_with_auth()];
+        match &self.bundle {
+            Some(_) => {
+                args.push("--nats-creds".into());
+                args.push(self.zone_creds(zone).display().to_string());
+                args.push("--nats-ca".into());
+                args.push(self.ca().display().to_string());
+            }
+            None => args.push("--nats-insecure".into()),
+        }
+        args
+    }
+
+    /// A client with the coordinator's identity (everything allowed).
+    pub async fn client(&self) -> Result<async_nats::Client> {
+        outpost_nats::connect::connect(&self.url_with_auth(), &self.coordinator_security(), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// A client with zone `zone`'s identity, as its workers connect.
+    pub async fn zone_client(&self, zone: &str) -> Result<async_nats::Client> {
+        let security = outpost_nats::connect::ClientSecurity {
+            creds: Some(self.zone_creds(zone)),
+            ca: Some(self.ca()),
+            insecure: false,
+        };
+        let inbox = outpost_proto::layout::inbox_prefix(zone)?;
+        outpost_nats::connect::connect(&self.url(), &security, Some(&inbox))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Asks the server to reload its configuration (after a re-issued or
+    /// revoked identity).
+    pub fn reload(&self) -> Result<()> {
+        let Some(c) = self.child.as_ref() else {
+            bail!("nats-server is not running");
+        };
+        // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+        if unsafe { libc::kill(c.id() as i32, libc::SIGHUP) } != 0 {
+            bail!("cannot signal nats-server");
+        }
+        Ok(())
     }
 
     /// The URL with the user and password in it (`nats://u:p@host:port`),
@@ -95,16 +237,23 @@ impl NatsServer {
         if let Some((u, p)) = &self.auth {
             cmd.args(["--user", u, "--pass", p]);
         }
+        match &self.bundle {
+            Some(b) => {
+                cmd.arg("-c").arg(b.join("nats-server.conf"));
+            }
+            None => {
+                cmd.args([
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-sd",
+                ])
+                .arg(self.dir.path().join("store"));
+            }
+        }
         let child = cmd
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.dir.path().join("store"))
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -121,17 +270,7 @@ impl NatsServer {
             {
                 bail!("nats-server exited with {status}: {}", self.log());
             }
-            let options = match &self.auth {
-                Some((u, p)) => {
-                    async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
-                }
-                None => async_nats::ConnectOptions::new(),
-            };
-            if let Ok(client) = options
-                .connection_timeout(Duration::from_secs(2))
-                .connect(self.url())
-                .await
-            {
+            if let Ok(client) = self.client().await {
                 let js = async_nats::jetstream::new(client);
                 if js.query_account().await.is_ok() {
                     return Ok(());

@@ -145,7 +145,7 @@ impl Rig {
             }
         }
         let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &[], &zones).await?;
-        let client = async_nats::connect(f.fleet.nats.url()).await?;
+        let client = f.fleet.nats.client().await?;
         let js = async_nats::jetstream::new(client);
         let store = js
             .get_object_store(outpost_proto::layout::FIRMWARE_STORE)

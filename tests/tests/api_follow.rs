@@ -14,8 +14,8 @@ use std::time::Duration;
 const FOLLOWERS: usize = 40;
 
 /// Consumers on the events stream now.
-async fn event_consumers(nats_url: &str) -> Result<usize> {
-    let client = async_nats::connect(nats_url).await?;
+async fn event_consumers(nats: &outpost_tests::nats::NatsServer) -> Result<usize> {
+    let client = nats.client().await?;
     let js = async_nats::jetstream::new(client);
     let mut s = js.get_stream(layout::EVENTS_STREAM).await?;
     Ok(s.info().await?.state.consumer_count)
@@ -66,8 +66,7 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
         ..Default::default()
     })
     .await?;
-    let url = fleet.nats.url();
-    let baseline = event_consumers(&url).await?;
+    let baseline = event_consumers(&fleet.nats).await?;
     // No worker in beta yet: the job waits, its followers stay.
     let id = fleet
         .api
@@ -78,7 +77,7 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
     for _ in 0..FOLLOWERS {
         open_streams.push(open(&http, &fleet.api.base, &id).await?);
     }
-    let during = event_consumers(&url).await?;
+    let during = event_consumers(&fleet.nats).await?;
     assert!(
         during <= baseline + 1,
         "{FOLLOWERS} followers of one job: {during} consumers (baseline {baseline})"
@@ -106,7 +105,9 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
             .metric("outpost_sse_followers")
             .await
             .map_err(|e| e.to_string())?;
-        let c = event_consumers(&url).await.map_err(|e| e.to_string())?;
+        let c = event_consumers(&fleet.nats)
+            .await
+            .map_err(|e| e.to_string())?;
         if n == 0 && c == baseline {
             Ok(())
         } else {
@@ -139,14 +140,16 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
     outpost_tests::wait_until(
         "the reader's consumer gone",
         SETTLE,
-        async || match event_consumers(&url).await {
+        async || match event_consumers(&fleet.nats).await {
             Ok(c) if c == baseline => Ok(()),
             other => Err(format!("{other:?} consumers (baseline {baseline})")),
         },
     )
     .await?;
     // (This reader leaves its own consumer behind: it comes after the count.)
-    let stored = outpost_tests::inspect::events(&url, &id).await?.len();
+    let stored = outpost_tests::inspect::events(&fleet.nats, &id)
+        .await?
+        .len();
     assert!(stored >= 10, "{stored} events stored");
     assert!(
         seen.iter().all(|n| *n == stored),

@@ -34,7 +34,7 @@ async fn check_converged(fleet: &Fleet, id: &str, round: usize, at_ms: u64) -> a
     let job: Value = fleet.api.wait_finished(id, SETTLE).await.map_err(|e| {
         anyhow::anyhow!("round {round} (kill at {at_ms} ms): job {id} did not finish: {e}")
     })?;
-    let events = inspect::events(&fleet.nats.url(), id).await?;
+    let events = inspect::events(&fleet.nats, id).await?;
     let succeeded = inspect::results_per_task(&events, pb::Outcome::Succeeded);
     assert_eq!(
         job["status"], "succeeded",

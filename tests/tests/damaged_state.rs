@@ -15,7 +15,7 @@ async fn a_rollout_with_an_unreadable_plan_fails_naming_it() -> anyhow::Result<(
         .await?;
     fleet.kill_coordinator().await?;
     // Turn it into a rolling update whose plan is garbage, its one step done.
-    let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let js = jetstream::new(fleet.nats.client().await?);
     let kv = js.get_key_value("outpost_jobs").await?;
     let key = format!("job.{id}");
     let mut job: Value = serde_json::from_slice(&kv.get(&key).await?.expect("job entry"))?;

@@ -491,7 +491,7 @@ async fn a_row_the_bridge_cannot_read_fails_its_job_and_the_bridge_goes_on() -> 
 async fn credentials_are_sealed_to_the_zone_and_no_secret_shows_anywhere() -> Result<()> {
     let r = rig_with(94, 200, true).await?;
     // Everything that crosses NATS from now on.
-    let nc = async_nats::connect(r.f.fleet.nats.url()).await?;
+    let nc = r.f.fleet.nats.client().await?;
     let mut all = nc.subscribe(">").await?;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let sink = seen.clone();

@@ -23,11 +23,10 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
         .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 0}}))
         .await?;
     // The task is on the work queue before the coordinator goes.
-    let url = fleet.nats.url();
     wait_until(
         "the task published",
         SETTLE,
-        async || match inspect::stream_state(&url, "OUTPOST_TASKS").await {
+        async || match inspect::stream_state(&fleet.nats, "OUTPOST_TASKS").await {
             Ok((n, _)) if n >= 1 => Ok(()),
             other => Err(format!("{other:?}")),
         },
@@ -37,7 +36,7 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
 
     // Something takes the task twice and never answers, while no
     // coordinator is there to hear the advisory.
-    let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let js = jetstream::new(fleet.nats.client().await?);
     let c: consumer::PullConsumer = js
         .get_stream("OUTPOST_TASKS")
         .await?
@@ -72,11 +71,10 @@ async fn task_that_gave_up_while_the_coordinator_was_down_is_failed() -> anyhow:
     if let Some(Ok(m)) = more.next().await {
         anyhow::bail!("a third delivery came: {:?}", m.info().map(|i| i.delivered));
     }
-    let url = fleet.nats.url();
     wait_until(
         "the advisory stored",
         SETTLE,
-        async || match inspect::stream_state(&url, "OUTPOST_ADVISORIES").await {
+        async || match inspect::stream_state(&fleet.nats, "OUTPOST_ADVISORIES").await {
             Ok((n, _)) if n >= 1 => Ok(()),
             other => Err(format!("{other:?}")),
         },

@@ -74,7 +74,7 @@ async fn invalid_documents_are_refused_and_nothing_is_written() -> anyhow::Resul
             .any(|l| l == "outpost_jobs_submitted_total 0"),
         "{metrics}"
     );
-    let (keys, msgs) = inspect::stored_state(&fleet.nats.url()).await?;
+    let (keys, msgs) = inspect::stored_state(&fleet.nats).await?;
     assert_eq!(
         (keys, msgs),
         (0, 0),
@@ -102,7 +102,7 @@ async fn invalid_documents_are_refused_and_nothing_is_written() -> anyhow::Resul
     assert_eq!(jobs[0]["status"], "pending");
     assert_eq!(jobs[0]["type"], "diag.sleep");
     // Its state is in KV, and its three tasks wait in the work queue.
-    let mut keys = inspect::kv_keys(&fleet.nats.url(), layout::JOBS_BUCKET).await?;
+    let mut keys = inspect::kv_keys(&fleet.nats, layout::JOBS_BUCKET).await?;
     keys.sort();
     assert_eq!(keys.len(), 4, "job and three tasks: {keys:?}");
     assert_eq!(keys[0], format!("job.{id}"));
@@ -110,7 +110,7 @@ async fn invalid_documents_are_refused_and_nothing_is_written() -> anyhow::Resul
         .api
         .wait_job(&id, SETTLE, |j| j["dispatched"] == true)
         .await?;
-    let (msgs, _) = inspect::stream_state(&fleet.nats.url(), layout::TASKS_STREAM).await?;
+    let (msgs, _) = inspect::stream_state(&fleet.nats, layout::TASKS_STREAM).await?;
     assert_eq!(msgs, 3, "task messages of the pending job");
     let pending = fleet.api.get("/api/v1/jobs?status=pending").await?;
     assert_eq!(
@@ -237,7 +237,7 @@ async fn wrongly_typed_fields_are_named() -> anyhow::Result<()> {
         "errors that do not name the wrongly typed field:\n{}",
         unnamed.join("\n")
     );
-    let (keys, msgs) = inspect::stored_state(&fleet.nats.url()).await?;
+    let (keys, msgs) = inspect::stored_state(&fleet.nats).await?;
     assert_eq!((keys, msgs), (0, 0));
     Ok(())
 }
@@ -269,7 +269,7 @@ cidrs = ["127.1.5.0/24"]
         msg.contains("127.1.5.9") && msg.contains("alpha") && msg.contains("lab"),
         "{msg}"
     );
-    let (keys, msgs) = inspect::stored_state(&fleet.nats.url()).await?;
+    let (keys, msgs) = inspect::stored_state(&fleet.nats).await?;
     assert_eq!((keys, msgs), (0, 0), "nothing written for the refused job");
     // Naming the zone settles it; an address of the overlap alone is fine
     // in the zone the job names.

@@ -30,10 +30,9 @@ async fn frozen_worker_keeps_its_tasks_until_its_lease_expires() -> anyhow::Resu
         .wait_job(&id, SETTLE, |j| j["counts"]["running"] == 2)
         .await?;
     // Both runs hold their lease (taken at the first heartbeat).
-    let url = fleet.nats.url();
     let until = tokio::time::Instant::now() + SETTLE;
     loop {
-        let leases = inspect::kv_keys(&url, layout::LEASES_BUCKET).await?;
+        let leases = inspect::kv_keys(&fleet.nats, layout::LEASES_BUCKET).await?;
         if leases.len() == 2 {
             break;
         }
@@ -56,7 +55,7 @@ async fn frozen_worker_keeps_its_tasks_until_its_lease_expires() -> anyhow::Resu
     // The lease lives 6 s and was renewed at most ~1 s before the freeze:
     // no other run may start before about 5 s have passed (the ack wait
     // alone would hand the task over after 2-3 s).
-    let events = inspect::events(&url, &id).await?;
+    let events = inspect::events(&fleet.nats, &id).await?;
     for e in &events {
         if e.worker_id == "alpha-2" && matches!(e.body, Some(pb::event::Body::Started(_))) {
             let after = e.at_ms - frozen_at;
@@ -76,7 +75,7 @@ async fn frozen_worker_keeps_its_tasks_until_its_lease_expires() -> anyhow::Resu
                 .any(|w| w["worker_id"] == "alpha-1" && w["in_flight"] == 0)
         })
         .await?;
-    let events = inspect::events(&url, &id).await?;
+    let events = inspect::events(&fleet.nats, &id).await?;
     let per_task = inspect::results_per_task(&events, pb::Outcome::Succeeded);
     assert!(
         per_task.values().all(|&n| n == 1),

@@ -17,7 +17,7 @@ async fn deleted_tasks_stream_is_reported_and_recreated() -> anyhow::Result<()> 
     let health = fleet.api.get("/healthz").await?;
     assert_eq!(health.status, 200, "{:?}", health.body);
 
-    inspect::delete_stream(&fleet.nats.url(), "OUTPOST_TASKS").await?;
+    inspect::delete_stream(&fleet.nats, "OUTPOST_TASKS").await?;
     let api = &fleet.api;
     let body = wait_until("/healthz naming the missing stream", SETTLE, async || {
         let h = api.get("/healthz").await.map_err(|e| e.to_string())?;

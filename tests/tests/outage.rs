@@ -79,7 +79,7 @@ async fn submit_while_nats_is_down_fails_cleanly_and_leaves_nothing() -> anyhow:
     );
 
     // Nothing of the refused submission is in KV: only the new job and its two tasks.
-    let keys = inspect::kv_keys(&fleet.nats.url(), layout::JOBS_BUCKET).await?;
+    let keys = inspect::kv_keys(&fleet.nats, layout::JOBS_BUCKET).await?;
     assert!(
         keys.iter().all(|k| k.contains(&id)),
         "state of the refused submission was left in KV: {keys:?}"
@@ -124,7 +124,7 @@ async fn graceful_nats_restart_mid_run_loses_nothing() -> anyhow::Result<()> {
         let job = fleet.api.wait_finished(id, SETTLE).await?;
         assert_eq!(job["status"], "succeeded", "{job:#}");
         assert_eq!(job["counts"]["succeeded"], 20, "{job:#}");
-        let events = inspect::events(&fleet.nats.url(), id).await?;
+        let events = inspect::events(&fleet.nats, id).await?;
         let per_task = inspect::results_per_task(&events, outpost_proto::pb::Outcome::Succeeded);
         assert_eq!(per_task.len(), 20, "{per_task:?}");
         assert!(per_task.values().all(|&n| n == 1), "{per_task:?}");

@@ -74,7 +74,7 @@ async fn forged_events_change_nothing_and_are_counted() -> Result<()> {
         .unwrap_or_default()
         .to_string();
 
-    let nc = async_nats::connect(fleet.nats.url()).await?;
+    let nc = fleet.nats.client().await?;
     let js = async_nats::jetstream::new(nc);
     let forged_output = json!({"forged": true, "slept_ms": 0, "attempt": 1});
     let attempts = [
@@ -218,7 +218,7 @@ async fn inventory_entries_are_for_the_planned_device_whatever_a_result_claims()
         task_of(fleet.api.job(&inv).await?),
         task_of(fleet.api.job(&disc).await?),
     );
-    let js = async_nats::jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let js = async_nats::jetstream::new(fleet.nats.client().await?);
     // Results that fit their tasks but claim other devices.
     let component = json!({"id": "Installed-159-6.6.6", "name": "BIOS", "version": "6.6.6",
                            "updateable": true, "software_id": "159"});

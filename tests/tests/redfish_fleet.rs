@@ -108,8 +108,12 @@ async fn discovery_fills_the_inventory_with_pinned_certificates() -> anyhow::Res
     Ok(())
 }
 
-async fn put_image(nats_url: &str, name: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-    let client = async_nats::connect(nats_url).await?;
+async fn put_image(
+    nats: &outpost_tests::nats::NatsServer,
+    name: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    let client = nats.client().await?;
     let js = async_nats::jetstream::new(client);
     let store = js
         .get_object_store(outpost_proto::layout::FIRMWARE_STORE)
@@ -133,7 +137,7 @@ async fn firmware_push_resumes_its_dell_job_after_the_worker_is_killed() -> anyh
     )
     .await?;
     put_image(
-        &f.fleet.nats.url(),
+        &f.fleet.nats,
         "bios-2.19.1.exe",
         make_image("159", "2.19.1", 300_000),
     )

@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 
 /// Waits until the coordinator's relay has applied every stored event.
 async fn wait_relay_caught_up(fleet: &Fleet) -> anyhow::Result<()> {
-    let url = fleet.nats.url();
     outpost_tests::wait_until("the relay catching up", SETTLE, async || {
-        match inspect::consumer_backlog(&url, layout::EVENTS_STREAM, layout::RELAY_CONSUMER).await {
+        match inspect::consumer_backlog(&fleet.nats, layout::EVENTS_STREAM, layout::RELAY_CONSUMER)
+            .await
+        {
             Ok((0, 0)) => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -78,18 +79,13 @@ async fn replaying_the_events_stream_changes_nothing() -> anyhow::Result<()> {
         })
         .await?;
     fleet.kill_coordinator().await?;
-    inspect::delete_consumer(
-        &fleet.nats.url(),
-        layout::EVENTS_STREAM,
-        layout::RELAY_CONSUMER,
-    )
-    .await?;
+    inspect::delete_consumer(&fleet.nats, layout::EVENTS_STREAM, layout::RELAY_CONSUMER).await?;
     fleet.start_coordinator().await?;
 
     let job = fleet.api.wait_finished(&running, SETTLE).await?;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["counts"]["succeeded"], 12, "{job:#}");
-    let events = inspect::events(&fleet.nats.url(), &running).await?;
+    let events = inspect::events(&fleet.nats, &running).await?;
     let per_task = inspect::results_per_task(&events, pb::Outcome::Succeeded);
     assert!(
         per_task.len() == 12 && per_task.values().all(|&n| n == 1),
@@ -97,7 +93,7 @@ async fn replaying_the_events_stream_changes_nothing() -> anyhow::Result<()> {
     );
     wait_relay_caught_up(&fleet).await?;
     // The new coordinator did read the stream from its start.
-    let (stored, _) = inspect::stream_state(&fleet.nats.url(), layout::EVENTS_STREAM).await?;
+    let (stored, _) = inspect::stream_state(&fleet.nats, layout::EVENTS_STREAM).await?;
     let metrics = fleet.api.get("/metrics").await?.body;
     let relayed: u64 = metrics
         .as_str()

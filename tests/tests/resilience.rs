@@ -15,7 +15,7 @@ async fn assert_each_succeeded_once(fleet: &Fleet, job: &Value, n: usize) -> any
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["counts"]["succeeded"], n, "{job:#}");
     let id = job["id"].as_str().unwrap_or_default();
-    let events = inspect::events(&fleet.nats.url(), id).await?;
+    let events = inspect::events(&fleet.nats, id).await?;
     let per_task = inspect::results_per_task(&events, pb::Outcome::Succeeded);
     assert_eq!(
         per_task.len(),

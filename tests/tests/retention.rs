@@ -33,9 +33,8 @@ async fn finished_jobs_are_archived_and_restart_loads_only_hot_ones() -> anyhow:
         let job = fleet.api.wait_finished(id, SETTLE).await?;
         assert_eq!(job["status"], "succeeded", "{job:#}");
     }
-    let url = fleet.nats.url();
     let keys = wait_until("finished jobs leaving the hot state", SETTLE, async || {
-        let keys = inspect::kv_keys(&url, "outpost_jobs")
+        let keys = inspect::kv_keys(&fleet.nats, "outpost_jobs")
             .await
             .map_err(|e| e.to_string())?;
         let jobs = keys.iter().filter(|k| k.starts_with("job.")).count();
@@ -55,7 +54,7 @@ async fn finished_jobs_are_archived_and_restart_loads_only_hot_ones() -> anyhow:
     assert_eq!(first["status"], "succeeded", "{first:#}");
     assert_eq!(first["archived"], true, "{first:#}");
     assert_eq!(first["counts"]["succeeded"], 5, "{first:#}");
-    let summaries = inspect::kv_keys(&url, "outpost_history").await?;
+    let summaries = inspect::kv_keys(&fleet.nats, "outpost_history").await?;
     assert!(summaries.len() >= 9, "{summaries:?}");
 
     // A restart loads the hot jobs only.

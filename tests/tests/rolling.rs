@@ -161,7 +161,7 @@ async fn min_healthy_hosts_refuses_to_take_a_host_out_when_one_is_stuck() -> Res
         assert!(n <= 1, "cluster {c} had {n} hosts in maintenance at once");
     }
     // The refusals reach followers: each is a result on the events stream.
-    let events = outpost_tests::inspect::events(&r.f.fleet.nats.url(), &id).await?;
+    let events = outpost_tests::inspect::events(&r.f.fleet.nats, &id).await?;
     let refusals = events
         .iter()
         .filter(|e| e.worker_id == "coordinator")

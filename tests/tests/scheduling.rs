@@ -75,7 +75,7 @@ async fn job_cancelled_before_its_time_never_runs() -> anyhow::Result<()> {
     }
     assert_eq!(job["dispatched"], false, "{job:#}");
     // Only the later job's two tasks ever entered the work queue.
-    let (_, last_seq) = inspect::stream_state(&fleet.nats.url(), layout::TASKS_STREAM).await?;
+    let (_, last_seq) = inspect::stream_state(&fleet.nats, layout::TASKS_STREAM).await?;
     assert_eq!(last_seq, 2, "task messages ever published");
     Ok(())
 }

@@ -25,7 +25,7 @@ async fn traceparent_travels_from_the_api_to_the_worker_events() -> anyhow::Resu
     assert!(tp.contains(TRACE_ID), "job traceparent {tp:?}");
     let done = fleet.api.wait_finished(&id, SETTLE).await?;
     assert_eq!(done["status"], "succeeded");
-    let events = inspect::events_with_trace(&fleet.nats.url(), &id).await?;
+    let events = inspect::events_with_trace(&fleet.nats, &id).await?;
     assert_eq!(events.len(), 4, "started + result for two tasks");
     for (ev, tp) in &events {
         let tp = tp.as_deref().unwrap_or_default();

@@ -19,7 +19,7 @@ async fn the_coordinator_creates_every_zone_consumer_from_its_config() -> Result
         ..FleetOptions::default()
     })
     .await?;
-    let js = jetstream::new(async_nats::connect(fleet.nats.url()).await?);
+    let js = jetstream::new(fleet.nats.client().await?);
     let tasks = js.get_stream(layout::TASKS_STREAM).await?;
     for zone in ["alpha", "beta"] {
         for kind in outpost_kinds::Kind::ALL {
@@ -52,19 +52,23 @@ async fn the_coordinator_creates_every_zone_consumer_from_its_config() -> Result
 
 #[tokio::test]
 async fn a_worker_of_an_unknown_zone_stops_with_a_clear_error() -> Result<()> {
-    let fleet = Fleet::start().await?;
-    let url = fleet.nats.url();
+    // NATS knows zone gamma (it has an identity), the coordinator does not.
+    let fleet = Fleet::start_with(outpost_tests::fleet::FleetOptions {
+        extra_nats_zones: vec!["gamma".into()],
+        ..Default::default()
+    })
+    .await?;
     let flags = [
         "--zone",
         "gamma",
         "--worker-id",
         "gamma-1",
-        "--nats",
-        url.as_str(),
         "--consumer-wait-secs",
         "2",
     ];
-    let args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
+    let nats_args = fleet.nats.worker_args("gamma");
+    let mut args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
+    args.extend(nats_args.iter().map(OsStr::new));
     let bin = fleet_bin("outpost-worker")?;
     let mut w = Proc::spawn("gamma-1", &bin, &args, &[])?;
     let status = w.wait_exit(START).await?;

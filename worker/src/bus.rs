@@ -4,7 +4,6 @@
 
 use crate::images::Images;
 use crate::kv::Bucket;
-use crate::secrets::UrlAuth;
 use async_nats::jetstream::{self, object_store, stream};
 use outpost_proto::layout;
 use std::sync::Arc;
@@ -16,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 /// Why the worker could not reach its NATS layout.
 #[derive(Debug, Error)]
 pub enum BusError {
-    #[error("cannot connect to NATS at {url}: {message}")]
-    Connect { url: String, message: String },
+    #[error(transparent)]
+    Connect(#[from] outpost_nats::connect::ConnectError),
     #[error(
         "the JetStream layout ({missing}) did not appear within {secs} s: is the coordinator running against this NATS server?"
     )]
@@ -53,31 +52,24 @@ pub struct Bus {
     pub firmware: Images,
 }
 
-/// Connects to NATS; reconnects forever once connected. A user and
-/// password (or token) in the URL are passed as connection options and
-/// never appear in a log line or an error. The watch changes
-/// on every reconnect, when pull requests made on the old connection are gone.
+/// Connects to NATS as `security` says (the zone's creds and the CA;
+/// secure unless explicitly insecure on loopback), with the zone's own
+/// inbox prefix; reconnects forever once connected. Credentials in the URL
+/// go into the options and never appear in a log line or an error. The
+/// watch changes on every reconnect, when pull requests made on the old
+/// connection are gone.
 pub async fn connect(
     url: &str,
+    security: &outpost_nats::connect::ClientSecurity,
     name: &str,
     zone: &str,
 ) -> Result<(async_nats::Client, watch::Receiver<u64>), BusError> {
     let inbox = layout::inbox_prefix(zone).map_err(|e| BusError::Zone(e.to_string()))?;
-    // Credentials in the URL go into the options: async-nats logs the URL
-    // it connects to, and errors name it.
-    let (url, auth) = crate::secrets::split_url(url);
-    let url = url.as_str();
-    let options = match auth {
-        UrlAuth::None => async_nats::ConnectOptions::new(),
-        UrlAuth::UserPassword { user, password } => {
-            async_nats::ConnectOptions::with_user_and_password(user, password)
-        }
-        UrlAuth::Token(token) => async_nats::ConnectOptions::with_token(token),
-    };
+    let prepared = outpost_nats::connect::prepare(url, security, Some(&inbox))?;
     let (tx, rx) = watch::channel(0u64);
     let tx = Arc::new(tx);
-    let client = options
-        .custom_inbox_prefix(inbox)
+    let options = prepared
+        .options
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
@@ -90,16 +82,19 @@ pub async fn connect(
                         tx.send_modify(|n| *n += 1);
                     }
                     async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    async_nats::Event::ServerError(e) => {
+                        tracing::warn!(error = %e, "NATS refused a request of this worker")
+                    }
                     other => tracing::debug!(event = %other, "NATS event"),
                 }
             }
-        })
-        .connect(url)
-        .await
-        .map_err(|e| BusError::Connect {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
+        });
+    let client = outpost_nats::connect::Prepared {
+        options,
+        ..prepared
+    }
+    .connect()
+    .await?;
     Ok((client, rx))
 }
 

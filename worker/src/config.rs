@@ -34,6 +34,8 @@ pub struct WorkerConfig {
     /// Tasks run at once by this worker, all kinds together.
     pub concurrency: usize,
     pub nats_url: String,
+    /// Creds, CA and the loopback-only insecure switch for NATS.
+    pub nats_security: outpost_nats::connect::ClientSecurity,
     /// How long a draining worker lets running tasks finish before it hands them back.
     pub drain_timeout: Duration,
     /// How long to wait for the coordinator to create the zone's consumers.
@@ -168,6 +170,7 @@ mod tests {
             kinds: vec![],
             concurrency: 4,
             nats_url: "nats://127.0.0.1:4222".into(),
+            nats_security: Default::default(),
             drain_timeout: Duration::from_secs(30),
             consumer_wait: Duration::from_secs(60),
             retry_base: Duration::from_millis(500),

@@ -31,6 +31,16 @@ struct Args {
         default_value = "nats://127.0.0.1:4222"
     )]
     nats: String,
+    /// The zone's NATS creds file (`zone-<zone>.creds` from `outpost nats setup`).
+    #[arg(long, env = "OUTPOST_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// CA certificate of the NATS server (`ca.pem`); makes TLS mandatory.
+    #[arg(long, env = "OUTPOST_NATS_CA")]
+    nats_ca: Option<PathBuf>,
+    /// Connect without credentials or TLS: loopback servers only
+    /// (development and tests).
+    #[arg(long, env = "OUTPOST_NATS_INSECURE")]
+    nats_insecure: bool,
     /// This worker's id (default: host name and a random suffix).
     #[arg(long, env = "OUTPOST_WORKER_ID")]
     worker_id: Option<String>,
@@ -123,6 +133,11 @@ async fn run(args: Args, env_pass: Option<Zeroizing<String>>) -> ExitCode {
         kinds,
         concurrency: args.concurrency,
         nats_url: args.nats,
+        nats_security: outpost_nats::connect::ClientSecurity {
+            creds: args.nats_creds,
+            ca: args.nats_ca,
+            insecure: args.nats_insecure,
+        },
         drain_timeout: Duration::from_secs(args.drain_timeout_secs),
         consumer_wait: Duration::from_secs(args.consumer_wait_secs),
         retry_base: Duration::from_millis(args.retry_base_ms),

@@ -43,6 +43,7 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let (client, reconnects) = bus::connect(
         &cfg.nats_url,
+        &cfg.nats_security,
         &format!("outpost-worker {}", cfg.worker_id),
         &cfg.zone,
     )

@@ -19,6 +19,16 @@ struct Args {
     /// NATS server URL (default: `nats_url` in the config, else nats://127.0.0.1:4222).
     #[arg(long, env = "OUTPOST_NATS_URL")]
     nats: Option<String>,
+    /// The coordinator's NATS creds file (`outpost nats setup` writes
+    /// `coordinator.creds`); default: `[nats] creds` in the config.
+    #[arg(long, env = "OUTPOST_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// CA certificate of the NATS server (`ca.pem`); makes TLS mandatory.
+    #[arg(long, env = "OUTPOST_NATS_CA")]
+    nats_ca: Option<PathBuf>,
+    /// Connect without credentials or TLS: loopback servers only.
+    #[arg(long)]
+    nats_insecure: bool,
 }
 
 #[tokio::main]
@@ -35,10 +45,17 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::parse("", "(defaults)")?,
     };
+    if let Some(creds) = args.nats_creds {
+        config.nats.creds = Some(creds);
+    }
+    if let Some(ca) = args.nats_ca {
+        config.nats.ca = Some(ca);
+    }
+    config.nats.insecure |= args.nats_insecure;
     if config.zones.is_empty() {
         tracing::warn!("no zones configured: every job will be refused");
     }

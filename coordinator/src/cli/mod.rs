@@ -107,6 +107,43 @@ pub enum Command {
         #[command(subcommand)]
         command: PinsCommand,
     },
+    /// NATS identities and the server's TLS and permissions.
+    Nats {
+        #[command(subcommand)]
+        command: NatsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatsCommand {
+    /// Write (or bring up to date) everything a deployment needs: a CA and
+    /// the server's certificate, `nats-server.conf` with TLS required and
+    /// one user per identity with its permissions, `coordinator.creds` and
+    /// `zone-<name>.creds` for every zone of the coordinator's
+    /// configuration. Re-running keeps existing keys; `--reissue-zone` and
+    /// `--revoke-zone` change one zone's identity only.
+    Setup {
+        /// The coordinator's configuration, whose `[[zone]]` tables name the zones.
+        #[arg(long, short = 'c')]
+        config: std::path::PathBuf,
+        #[command(flatten)]
+        args: outpost_nats::setup::SetupArgs,
+    },
+}
+
+fn nats(command: NatsCommand) -> Result<u8, ClientError> {
+    match command {
+        NatsCommand::Setup { config, args } => {
+            let config = crate::config::Config::load(&config)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            let zones = config.zones.iter().map(|z| z.name.clone()).collect();
+            let report = args
+                .run(zones)
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            print!("{}", outpost_nats::setup::render_report(&report));
+            Ok(0)
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +256,7 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         Command::Vault(a) => Ok(vault::run(a)),
         Command::Dsm { command } => dsm(command).await,
         Command::ZoneKey { command } => zone_key(command),
+        Command::Nats { command } => nats(command),
         Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;

@@ -1,0 +1,170 @@
+//! Rendering `nats-server.conf`: listen address, JetStream store, optional
+//! monitoring, TLS for every client, and one nkey user per identity with
+//! its allow-lists. No anonymous user (`no_auth_user`) exists.
+//!
+//! Quoting, as nats-server's conf lexer reads it:
+//! - an unquoted value starting with `$` is a variable reference (`$JS.API.X`
+//!   fails with "variable reference for 'JS.API.X' … can not be found"),
+//!   and unquoted values starting with a digit become numbers; a
+//!   double-quoted string is taken literally, so every string here is
+//!   double-quoted;
+//! - inside double quotes only `\"`, `\\`, `\t`, `\n`, `\r` and `\xHH` are
+//!   escapes (any other backslash is an error), so [`quote`] escapes
+//!   exactly those and writes other control characters as `\xHH`.
+//!
+//! nats-server opens `cert_file`, `key_file` and `store_dir` relative to
+//! its working directory, not to the conf, so every path is written
+//! absolute and the conf works from any directory.
+
+use super::SetupError;
+use outpost_proto::layout::permissions::Permissions;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Seconds a client has to finish the TLS handshake (the server's default,
+/// half a second, is short for a loaded host).
+const TLS_TIMEOUT_SECS: u32 = 5;
+
+/// One user of the conf.
+pub(crate) struct User<'a> {
+    /// Shown as a comment above the user.
+    pub label: String,
+    pub public_key: &'a str,
+    pub permissions: Permissions,
+}
+
+/// Everything the conf says.
+pub(crate) struct ConfInput<'a> {
+    pub listen: &'a str,
+    pub store_dir: &'a Path,
+    pub monitor: Option<&'a str>,
+    pub cert_file: &'a Path,
+    pub key_file: &'a Path,
+    pub users: Vec<User<'a>>,
+}
+
+/// `s` as a double-quoted conf string.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn path_str(path: &Path) -> Result<String, SetupError> {
+    path.to_str()
+        .map(quote)
+        .ok_or_else(|| SetupError::NonUtf8Path {
+            path: path.to_path_buf(),
+        })
+}
+
+/// `{ allow: [...] }`. nats-server reads an empty allow list as "no
+/// restriction", so nothing allowed is written as `{ deny: [">"] }`.
+fn rule(items: &[String], indent: &str) -> String {
+    if items.is_empty() {
+        return "{ deny: [\">\"] }".to_string();
+    }
+    let mut out = format!("{{\n{indent}  allow: [\n");
+    for item in items {
+        let _ = writeln!(out, "{indent}    {}", quote(item));
+    }
+    let _ = write!(out, "{indent}  ]\n{indent}}}");
+    out
+}
+
+/// The conf text.
+pub(crate) fn render(input: &ConfInput<'_>) -> Result<String, SetupError> {
+    let mut out = String::new();
+    out.push_str(
+        "# Written by the Outpost NATS setup (outpost nats setup). Re-run it rather than\n\
+         # editing this file: the next run overwrites it. After a change, reload the\n\
+         # server: nats-server --signal reload=<pid> (or kill -HUP <pid>).\n\n",
+    );
+    let _ = writeln!(out, "listen: {}", quote(input.listen));
+    if let Some(monitor) = input.monitor {
+        let _ = writeln!(out, "http: {}", quote(monitor));
+    }
+    let _ = write!(
+        out,
+        "\njetstream {{\n  store_dir: {}\n}}\n\n",
+        path_str(input.store_dir)?
+    );
+    let _ = write!(
+        out,
+        "# Every client must speak TLS: with a tls block nats-server refuses plaintext.\n\
+         tls {{\n  cert_file: {}\n  key_file: {}\n  timeout: {TLS_TIMEOUT_SECS}\n}}\n\n",
+        path_str(input.cert_file)?,
+        path_str(input.key_file)?,
+    );
+    out.push_str("authorization {\n  timeout: 5\n  users = [\n");
+    for user in &input.users {
+        let label: String = user
+            .label
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let _ = write!(
+            out,
+            "    # {label}\n    {{\n      nkey: {}\n      permissions: {{\n        \
+             publish: {}\n        subscribe: {}\n      }}\n    }}\n",
+            quote(user.public_key),
+            rule(&user.permissions.publish, "        "),
+            rule(&user.permissions.subscribe, "        "),
+        );
+    }
+    out.push_str("  ]\n}\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_what_the_lexer_would_read_otherwise() {
+        assert_eq!(quote("$JS.API.>"), r#""$JS.API.>""#);
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quote("a\nb\tc\u{1}"), r#""a\nb\tc\x01""#);
+        assert_eq!(quote("é/ü"), "\"é/ü\"");
+    }
+
+    #[test]
+    fn renders_users_with_quoted_subjects() {
+        let input = ConfInput {
+            listen: "0.0.0.0:4222",
+            store_dir: Path::new("/var/lib/nats"),
+            monitor: Some("127.0.0.1:8222"),
+            cert_file: Path::new("/b/server.pem"),
+            key_file: Path::new("/b/server-key.pem"),
+            users: vec![User {
+                label: "zone a".to_string(),
+                public_key: "UABC",
+                permissions: Permissions {
+                    publish: vec!["$KV.outpost_leases.a.>".to_string()],
+                    subscribe: vec![],
+                },
+            }],
+        };
+        let text = render(&input).unwrap();
+        assert!(text.contains("listen: \"0.0.0.0:4222\""), "{text}");
+        assert!(text.contains("http: \"127.0.0.1:8222\""), "{text}");
+        assert!(text.contains("\"$KV.outpost_leases.a.>\""), "{text}");
+        assert!(text.contains("nkey: \"UABC\""), "{text}");
+        assert!(text.contains("subscribe: { deny: [\">\"] }"), "{text}");
+        assert!(!text.contains("no_auth_user"));
+    }
+}
