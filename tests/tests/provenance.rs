@@ -34,6 +34,7 @@ fn forged(
             error: String::new(),
             output_json: output.to_string().into_bytes(),
             kind: kind.into(),
+            started_at_ms: 0,
         })),
     }
     .encode_to_vec()

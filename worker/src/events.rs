@@ -37,6 +37,9 @@ pub struct EventSink {
     kind: String,
     seq: u32,
     pending: Vec<Pending>,
+    /// When the attempt started (0: not yet), and whether `Started` went out.
+    started_at_ms: i64,
+    started_sent: bool,
 }
 
 impl EventSink {
@@ -62,12 +65,45 @@ impl EventSink {
             kind: task.kind.clone(),
             seq: 0,
             pending: Vec::new(),
+            started_at_ms: 0,
+            started_sent: false,
         })
+    }
+
+    /// Notes that the attempt started. No event goes out yet: a task that
+    /// finishes quickly says when it started in its result (one stored
+    /// write instead of two); [`EventSink::announce_start`] publishes
+    /// `Started` for one that takes longer, and any progress or log
+    /// publishes it first.
+    pub fn mark_started(&mut self) {
+        self.started_at_ms = now_ms();
+    }
+
+    /// Publishes `Started` now, unless it already went out.
+    pub async fn announce_start(&mut self) {
+        if self.started_at_ms != 0 && !self.started_sent {
+            self.started_sent = true;
+            self.publish(Body::Started(pb::Started {})).await;
+        }
     }
 
     /// Publishes `body` as the attempt's next event. Does not wait for the
     /// server's ack; [`EventSink::confirm`] does.
     pub async fn emit(&mut self, body: Body) {
+        match &body {
+            Body::Started(_) => {
+                if self.started_at_ms == 0 {
+                    self.started_at_ms = now_ms();
+                }
+                return self.announce_start().await;
+            }
+            Body::Progress(_) | Body::Log(_) => self.announce_start().await,
+            Body::Result(_) | Body::Retrying(_) => {}
+        }
+        self.publish(body).await;
+    }
+
+    async fn publish(&mut self, body: Body) {
         self.seq += 1;
         let mut ev = self.template.clone();
         ev.seq = self.seq;
@@ -75,6 +111,7 @@ impl EventSink {
         ev.body = Some(match body {
             Body::Result(mut r) => {
                 r.kind = self.kind.clone();
+                r.started_at_ms = self.started_at_ms;
                 Body::Result(r)
             }
             other => other,
@@ -150,7 +187,8 @@ pub fn result(
         output_json: output
             .map(|v| serde_json::to_vec(v).unwrap_or_default())
             .unwrap_or_default(),
-        // Stamped by the sink, which knows the task.
+        // Stamped by the sink, which knows the task and the start.
         kind: String::new(),
+        started_at_ms: 0,
     })
 }

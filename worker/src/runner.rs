@@ -23,6 +23,9 @@ use tracing::Instrument;
 
 /// How long the worker keeps trying to store a task's events.
 const CONFIRM_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a task runs before its `Started` event is published; a task
+/// that finishes sooner reports its start in its result.
+pub const ANNOUNCE_START_AFTER: Duration = Duration::from_millis(250);
 
 /// What every running task shares.
 pub struct Shared {
@@ -243,7 +246,12 @@ async fn run(
             Err(e) => tracing::warn!(error = %e, "crashed runs not counted"),
         }
     }
-    sink.emit(Body::Started(pb::Started {})).await;
+    sink.mark_started();
+    // A task still running after this long tells followers it started; a
+    // quicker one says so in its result.
+    let announce = tokio::time::sleep(ANNOUNCE_START_AFTER);
+    let mut announce = std::pin::pin!(announce);
+    let mut announced = false;
 
     let run_token = CancellationToken::new();
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
@@ -264,6 +272,10 @@ async fn run(
     let outcome = loop {
         tokio::select! {
             r = &mut op => break r,
+            _ = &mut announce, if !announced => {
+                announced = true;
+                sink.announce_start().await;
+            }
             Some(p) = progress_rx.recv() => {
                 sink.emit(Body::Progress(pb::Progress { percent: p.percent, step: p.step })).await;
             }

@@ -341,6 +341,7 @@ impl Actor {
                     error: t.error.clone().unwrap_or_default(),
                     output_json: Vec::new(),
                     kind: t.kind.clone(),
+                    started_at_ms: 0,
                 })),
             };
             let payload = outpost_proto::Message::encode_to_vec(&ev);

@@ -56,6 +56,10 @@ pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
             };
             task.worker_id = Some(ev.worker_id.clone());
             task.finished_at = Some(at);
+            // A quick task's `started` travels in its result.
+            if r.started_at_ms > 0 && (task.started_at.is_none() || ev.attempt > 1) {
+                task.started_at = Some(ms_to_rfc3339(r.started_at_ms));
+            }
             if task.status == Status::Succeeded {
                 task.error_kind = None;
                 task.error = None;
@@ -113,6 +117,7 @@ mod tests {
             error: String::new(),
             output_json: br#"{"latency_ms":1.5}"#.to_vec(),
             kind: String::new(),
+            started_at_ms: 0,
         })
     }
 
