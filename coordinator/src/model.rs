@@ -153,7 +153,7 @@ pub struct TaskProgress {
     pub step: String,
 }
 
-/// A task as stored under `task.<job>.<task>`.
+/// A task as stored in its job's chunk `tasks.<job>.<n>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskState {
     pub id: String,
@@ -192,6 +192,9 @@ pub struct TaskState {
     /// Runs even when the job is cancelled (a workflow's clean-up step).
     #[serde(default, skip_serializing_if = "is_false")]
     pub cleanup: bool,
+    /// Which stored chunk of the job's tasks holds this one (its key says).
+    #[serde(skip)]
+    pub chunk: u32,
 }
 
 impl TaskState {
@@ -223,6 +226,7 @@ impl TaskState {
             stream_seq: None,
             applied: (0, 0),
             cleanup: false,
+            chunk: 0,
         }
     }
 }

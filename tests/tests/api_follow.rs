@@ -70,7 +70,9 @@ async fn followers_share_one_reader_are_capped_and_leave_nothing_behind() -> Res
     // No worker in beta yet: the job waits, its followers stay.
     let id = fleet
         .api
-        .submit_ok(&json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 5, "ms": 1}}))
+        .submit_ok(
+            &json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 5, "ms": 400}}),
+        )
         .await?;
     let http = reqwest::Client::new();
     let mut open_streams = Vec::new();

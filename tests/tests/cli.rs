@@ -41,7 +41,7 @@ async fn submit_follows_the_job_and_exit_code_tells_the_outcome() -> anyhow::Res
     let good = dir.path().join("good.json");
     std::fs::write(
         &good,
-        r#"{"type":"diag.sleep","zone":"alpha","params":{"count":3,"ms":100}}"#,
+        r#"{"type":"diag.sleep","zone":"alpha","params":{"count":3,"ms":600}}"#,
     )?;
     let (code, out, err) = outpost(&fleet, &["submit", good.to_str().unwrap_or_default()]).await?;
     assert_eq!(code, 0, "stdout {out:?} stderr {err:?}");

@@ -28,10 +28,12 @@ async fn a_rollout_with_an_unreadable_plan_fails_naming_it() -> anyhow::Result<(
     use futures::StreamExt;
     while let Some(k) = keys.next().await {
         let k = k?;
-        if k.starts_with(&format!("task.{id}.")) {
-            let mut t: Value = serde_json::from_slice(&kv.get(&k).await?.expect("task"))?;
-            t["status"] = json!("succeeded");
-            kv.put(&k, serde_json::to_vec(&t)?.into()).await?;
+        if k.starts_with(&format!("tasks.{id}.")) {
+            let mut chunk: Value = serde_json::from_slice(&kv.get(&k).await?.expect("chunk"))?;
+            for t in chunk.as_array_mut().into_iter().flatten() {
+                t["status"] = json!("succeeded");
+            }
+            kv.put(&k, serde_json::to_vec(&chunk)?.into()).await?;
         }
     }
     fleet.start_coordinator().await?;

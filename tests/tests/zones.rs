@@ -333,8 +333,8 @@ async fn event_stream_of_a_finished_job_replays_it_and_ends() -> anyhow::Result<
             .filter(|e| e["task_id"] == id)
             .filter_map(|e| e["type"].as_str())
             .collect();
-        assert_eq!(kinds.first(), Some(&"started"), "events of {id}: {kinds:?}");
-        assert_eq!(kinds.last(), Some(&"result"), "events of {id}: {kinds:?}");
+        // A task this quick says when it started in its result: one event.
+        assert_eq!(kinds, vec!["result"], "events of {id}: {kinds:?}");
         let result = task_events
             .iter()
             .find(|e| e["task_id"] == id && e["type"] == "result")

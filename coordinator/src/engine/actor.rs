@@ -3,6 +3,7 @@
 //! the entry's revision; a conflict reloads the entry and re-applies the
 //! change, which is safe because every change here is idempotent.
 
+use super::chunks;
 use super::store::{self, WriteError};
 use super::{Command, EngineError, Metrics, View, apply_event, dispatch, retention};
 use crate::bus::Bus;
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use outpost_kinds::ErrorClass;
 use outpost_proto::{layout, pb};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::Duration;
@@ -72,7 +73,7 @@ impl Archive {
                 Err(e) => return Err(e.to_string()),
             }
             let bucket = format!("$KV.{}.", outpost_proto::layout::JOBS_BUCKET);
-            for filter in [format!("{bucket}task.{id}.>"), format!("{bucket}{key}")] {
+            for filter in [format!("{bucket}tasks.{id}.>"), format!("{bucket}{key}")] {
                 self.state
                     .purge()
                     .filter(filter)
@@ -394,48 +395,52 @@ impl Actor {
     /// Creates task entries of a job (revision 0); an entry that already
     /// exists (written before a restart) is taken as stored. Returns the
     /// tasks now in the view.
+    /// Adds a workflow's next tasks to its job and stores them; returns
+    /// those that were stored (the others are taken out again and the
+    /// workflow tries later).
     async fn add_tasks(&mut self, job_id: &str, tasks: Vec<TaskState>) -> Vec<TaskState> {
         if tasks.is_empty() {
             return Vec::new();
         }
-        let kv = self.bus.jobs.clone();
-        let mut writes = Vec::with_capacity(tasks.len());
-        let mut keep = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            let Ok(key) = layout::task_key(&t.job_id, &t.id) else {
-                continue;
+        let refs: Vec<TaskRef> = tasks
+            .iter()
+            .map(|t| (job_id.to_string(), t.id.clone()))
+            .collect();
+        {
+            let mut v = self.view();
+            let Some(e) = v.jobs.get_mut(job_id) else {
+                return Vec::new();
             };
-            let Ok(bytes) = store::encode(&key, &t) else {
-                continue;
-            };
-            writes.push(store::Write {
-                key: key.clone(),
-                bytes,
-                rev: 0,
-            });
-            keep.push((t, key));
+            let fresh: Vec<TaskState> = tasks
+                .into_iter()
+                .filter(|t| !e.tasks.contains_key(&t.id))
+                .collect();
+            e.append(fresh);
         }
-        let results =
-            store::write_all(&kv, writes, WINDOW, Some(Instant::now() + STORE_DEADLINE)).await;
-        Metrics::inc(&self.metrics.state_writes, results.len() as u64);
+        let missed = self.missed_writes;
+        self.write_tasks(refs.clone(), &|_| false).await;
+        let mut v = self.view();
+        let Some(e) = v.jobs.get_mut(job_id) else {
+            return Vec::new();
+        };
         let mut added = Vec::new();
-        for ((t, key), r) in keep.into_iter().zip(results) {
-            let entry = match r {
-                Ok(rev) => Some((t, rev)),
-                Err(WriteError::Conflict { .. }) => {
-                    store::read::<TaskState>(&kv, &key, Instant::now() + STORE_DEADLINE).await
+        for r in &refs {
+            let stored = self.missed_writes == missed && !self.unsynced_tasks.contains(r);
+            if stored {
+                if let Some((t, _)) = e.tasks.get(&r.1) {
+                    added.push(t.clone());
                 }
-                Err(e) => {
-                    tracing::error!(job = %job_id, task = %t.id, error = %e, "workflow step not written; will retry");
-                    None
+            } else if let Some((t, _)) = e.tasks.remove(&r.1) {
+                if let Some(c) = e.chunks.get_mut(t.chunk as usize) {
+                    c.ids.retain(|id| *id != t.id);
                 }
-            };
-            if let Some((t, rev)) = entry {
-                let mut v = self.view();
-                if let Some(e) = v.jobs.get_mut(job_id) {
-                    e.tasks.insert(t.id.clone(), (t.clone(), rev));
-                    added.push(t);
-                }
+                tracing::error!(job = %job_id, task = %t.id, "workflow step not written; will retry");
+            }
+        }
+        drop(v);
+        for r in &refs {
+            if !added.iter().any(|t| t.id == r.1) {
+                self.unsynced_tasks.remove(r);
             }
         }
         added
@@ -614,24 +619,24 @@ impl Actor {
     async fn submit(&mut self, plan: Plan) -> Result<JobState, EngineError> {
         let deadline = Some(Instant::now() + SUBMIT_DEADLINE);
         let kv = self.bus.jobs.clone();
-        let mut writes = Vec::with_capacity(plan.tasks.len());
-        for t in &plan.tasks {
-            let key = layout::task_key(&t.job_id, &t.id)
-                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-            let bytes =
-                store::encode(&key, t).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let mut entry = super::JobEntry::new(plan.job, plan.tasks);
+        let mut writes = Vec::with_capacity(entry.chunks.len());
+        for n in 0..entry.chunks.len() as u32 {
+            let (key, bytes) = chunks::encode(&entry, n)
+                .ok_or_else(|| EngineError::Unavailable("cannot encode the job's tasks".into()))?;
             writes.push(store::Write { key, bytes, rev: 0 });
         }
+        let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
         let results = store::write_all(&kv, writes, WINDOW, deadline).await;
-        Metrics::inc(&self.metrics.state_writes, results.len() as u64);
+        Metrics::inc(&self.metrics.state_writes, results.len() as u64 + 1);
         let failure = results
             .iter()
             .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
         let job_rev = match failure {
             None => {
-                let key = layout::job_key(&plan.job.id)
+                let key = layout::job_key(&entry.job.id)
                     .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-                let bytes = store::encode(&key, &plan.job)
+                let bytes = store::encode(&key, &entry.job)
                     .map_err(|e| EngineError::Unavailable(e.to_string()))?;
                 store::write(kv.clone(), store::Write { key, bytes, rev: 0 }, deadline)
                     .await
@@ -643,17 +648,12 @@ impl Actor {
             Ok(rev) => rev,
             Err(e) => {
                 // Leave nothing half-created: without its job entry no task
-                // is visible, and every task entry is removed, also those
-                // whose create timed out: the client may still send them
-                // once NATS is back, and the purges follow them on the same
-                // connection. Bounded in time; an entry that stays is
+                // is visible, and every chunk is removed, also those whose
+                // create timed out: the client may still send them once
+                // NATS is back, and the purges follow them on the same
+                // connection. Bounded in time; a chunk that stays is
                 // ignored at load, having no job.
-                let created: Vec<String> = plan
-                    .tasks
-                    .iter()
-                    .filter_map(|t| layout::task_key(&t.job_id, &t.id).ok())
-                    .collect();
-                let purges = futures::stream::iter(created.into_iter().map(|key| {
+                let purges = futures::stream::iter(keys.into_iter().map(|key| {
                     let kv = kv.clone();
                     async move {
                         let _ = kv.purge(key).await;
@@ -666,24 +666,18 @@ impl Actor {
             }
         };
         Metrics::inc(&self.metrics.jobs_submitted, 1);
-        let job = plan.job.clone();
-        {
-            let mut v = self.view();
-            let tasks = plan
-                .tasks
-                .into_iter()
-                .zip(results)
-                .map(|(t, r)| (t.id.clone(), (t, r.unwrap_or(0))))
-                .collect();
-            v.jobs.insert(
-                job.id.clone(),
-                super::JobEntry {
-                    job: plan.job,
-                    rev: job_rev,
-                    tasks,
-                },
-            );
+        entry.rev = job_rev;
+        for (n, r) in results.into_iter().enumerate() {
+            let rev = r.unwrap_or(0);
+            entry.chunks[n].rev = rev;
+            for id in &entry.chunks[n].ids {
+                if let Some((_, r)) = entry.tasks.get_mut(id) {
+                    *r = rev;
+                }
+            }
         }
+        let job = entry.job.clone();
+        self.view().jobs.insert(job.id.clone(), entry);
         self.start_or_schedule(job.id.clone(), job.schedule_at.as_deref());
         let _ = self.changes.send(job.id.clone());
         Ok(job)
@@ -948,67 +942,80 @@ impl Actor {
         }
     }
 
-    /// Writes the cached state of `dirty` tasks; on a conflict reloads the
-    /// entry from KV and applies `redo` to it before writing again.
+    /// Writes the chunks holding `dirty` tasks from the cached state; on a
+    /// conflict reloads the chunk from KV and applies `redo` to its dirty
+    /// tasks before writing again.
     async fn write_tasks(
         &mut self,
         dirty: Vec<TaskRef>,
         redo: &(dyn Fn(&mut TaskState) -> bool + Sync),
     ) {
-        let mut todo = dirty;
+        let mut todo: BTreeSet<(String, u32)> = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            dirty
+                .iter()
+                .filter_map(|(j, t)| Some((j.clone(), v.jobs.get(j)?.tasks.get(t)?.0.chunk)))
+                .collect()
+        };
+        let dirty: HashSet<TaskRef> = dirty.into_iter().collect();
         for _ in 0..CONFLICT_ROUNDS {
             if todo.is_empty() {
                 return;
             }
-            let (refs, writes): (Vec<(TaskRef, String)>, Vec<store::Write>) = {
-                let v = self.view();
-                todo.iter()
-                    .filter_map(|(j, t)| {
-                        let (task, rev) = v.jobs.get(j)?.tasks.get(t)?;
-                        let key = layout::task_key(j, t).ok()?;
-                        let bytes = store::encode(&key, task).ok()?;
-                        Some((
-                            ((j.clone(), t.clone()), key.clone()),
-                            store::Write {
-                                key,
-                                bytes,
-                                rev: *rev,
-                            },
-                        ))
-                    })
-                    .unzip()
+            let (refs, writes): (Vec<(String, u32, String)>, Vec<store::Write>) = {
+                let mut v = self.view();
+                let mut out = Vec::new();
+                let mut queue: Vec<(String, u32)> = todo.iter().cloned().collect();
+                while let Some((j, n)) = queue.pop() {
+                    let Some(e) = v.jobs.get_mut(&j) else {
+                        continue;
+                    };
+                    let Some((key, bytes)) = chunks::encode(e, n) else {
+                        continue;
+                    };
+                    if let Some(new) = chunks::split_if_big(e, n, bytes.len()) {
+                        // The new chunk is written before the shrunk one.
+                        queue.push((j.clone(), n));
+                        queue.push((j.clone(), new));
+                        continue;
+                    }
+                    let rev = e.chunks[n as usize].rev;
+                    out.push(((j, n, key.clone()), store::Write { key, bytes, rev }));
+                }
+                out.into_iter().unzip()
             };
             Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
             let kv = self.bus.jobs.clone();
             let deadline = Instant::now() + STORE_DEADLINE;
             let results = store::write_all(&kv, writes, WINDOW, Some(deadline)).await;
-            let mut again = Vec::new();
-            for ((r, key), res) in refs.into_iter().zip(results) {
+            let mut again = BTreeSet::new();
+            for ((j, n, key), res) in refs.into_iter().zip(results) {
                 match res {
                     Ok(rev) => {
-                        self.unsynced_tasks.remove(&r);
-                        self.set_task_rev(&r, rev)
+                        let ids = self.set_chunk_rev(&j, n, rev);
+                        for id in ids {
+                            self.unsynced_tasks.remove(&(j.clone(), id));
+                        }
                     }
                     Err(WriteError::Conflict { .. }) => {
                         Metrics::inc(&self.metrics.state_conflicts, 1);
-                        if let Some((mut fresh, rev)) =
-                            store::read::<TaskState>(&kv, &key, deadline).await
-                        {
-                            let changed = redo(&mut fresh);
-                            self.set_task(&r, fresh, rev);
-                            if changed {
-                                again.push(r);
+                        let fresh = store::read_raw(&kv, &key, deadline).await;
+                        match fresh {
+                            Some((bytes, rev)) => {
+                                let tasks = chunks::decode(&bytes).unwrap_or_default();
+                                self.take_chunk(&j, n, rev, tasks, &dirty, redo);
+                                again.insert((j, n));
                             }
-                        } else {
-                            self.missed_writes += 1;
-                            self.missed_writes += 1;
-                            self.unsynced_tasks.insert(r);
+                            None => {
+                                self.missed_writes += 1;
+                                self.mark_unsynced(&j, n);
+                            }
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "task state not written; will write it again");
+                        tracing::error!(error = %e, job = %j, chunk = n, "task state not written; will write it again");
                         self.missed_writes += 1;
-                        self.unsynced_tasks.insert(r);
+                        self.mark_unsynced(&j, n);
                     }
                 }
             }
@@ -1016,23 +1023,73 @@ impl Actor {
         }
         if !todo.is_empty() {
             tracing::error!(
-                tasks = todo.len(),
+                chunks = todo.len(),
                 "task state writes kept conflicting; gave up"
             );
         }
     }
 
-    fn set_task_rev(&self, r: &TaskRef, rev: u64) {
+    /// Records `rev` as chunk `n`'s revision; returns its task ids.
+    fn set_chunk_rev(&self, job: &str, n: u32, rev: u64) -> Vec<String> {
         let mut v = self.view();
-        if let Some((_, old)) = v.jobs.get_mut(&r.0).and_then(|e| e.tasks.get_mut(&r.1)) {
-            *old = rev;
+        let Some(e) = v.jobs.get_mut(job) else {
+            return Vec::new();
+        };
+        let Some(c) = e.chunks.get_mut(n as usize) else {
+            return Vec::new();
+        };
+        c.rev = rev;
+        let ids = c.ids.clone();
+        for id in &ids {
+            if let Some((_, r)) = e.tasks.get_mut(id) {
+                *r = rev;
+            }
+        }
+        ids
+    }
+
+    /// Marks every task of chunk `n` as ahead of KV.
+    fn mark_unsynced(&mut self, job: &str, n: u32) {
+        let ids = {
+            let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+            v.jobs
+                .get(job)
+                .and_then(|e| e.chunks.get(n as usize))
+                .map(|c| c.ids.clone())
+                .unwrap_or_default()
+        };
+        for id in ids {
+            self.unsynced_tasks.insert((job.to_string(), id));
         }
     }
 
-    fn set_task(&self, r: &TaskRef, task: TaskState, rev: u64) {
+    /// Takes the stored version of chunk `n` (another writer was first),
+    /// re-applying `redo` to the tasks this writer changed.
+    fn take_chunk(
+        &self,
+        job: &str,
+        n: u32,
+        rev: u64,
+        stored: Vec<TaskState>,
+        dirty: &HashSet<TaskRef>,
+        redo: &(dyn Fn(&mut TaskState) -> bool + Sync),
+    ) {
         let mut v = self.view();
-        if let Some(slot) = v.jobs.get_mut(&r.0).and_then(|e| e.tasks.get_mut(&r.1)) {
-            *slot = (task, rev);
+        let Some(e) = v.jobs.get_mut(job) else {
+            return;
+        };
+        for mut t in stored {
+            if t.job_id != job || !e.tasks.contains_key(&t.id) {
+                continue;
+            }
+            t.chunk = n;
+            if dirty.contains(&(job.to_string(), t.id.clone())) {
+                redo(&mut t);
+            }
+            e.tasks.insert(t.id.clone(), (t, rev));
+        }
+        if let Some(c) = e.chunks.get_mut(n as usize) {
+            c.rev = rev;
         }
     }
 

@@ -6,6 +6,7 @@
 mod actor;
 mod apply;
 pub mod captures;
+mod chunks;
 mod dispatch;
 mod gave_up;
 mod guard;
@@ -18,7 +19,7 @@ mod store;
 mod view;
 
 pub use apply::apply_event;
-pub use view::{JobEntry, View};
+pub use view::{Chunk, JobEntry, View};
 
 use crate::bus::Bus;
 use crate::model::JobState;

@@ -8,6 +8,7 @@ use crate::model::{JobState, TaskState};
 use async_nats::jetstream::kv;
 use futures::StreamExt;
 use outpost_proto::layout::{self, StateKey};
+use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
@@ -115,6 +116,37 @@ pub async fn write_all(
     .await
 }
 
+/// Reads one entry's bytes and revision, retrying transient failures
+/// until `deadline` (then: none). A deleted entry reads as empty.
+pub async fn read_raw(
+    store: &kv::Store,
+    key: &str,
+    deadline: Instant,
+) -> Option<(bytes::Bytes, u64)> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(entry) = tokio::time::timeout(left, store.entry(key)).await else {
+            tracing::warn!(key, "state read timed out");
+            return None;
+        };
+        match entry {
+            Ok(Some(e)) if e.operation == kv::Operation::Put => return Some((e.value, e.revision)),
+            Ok(Some(e)) => return Some((bytes::Bytes::from_static(b"[]"), e.revision)),
+            Ok(None) => return None,
+            Err(e) => {
+                if Instant::now() + delay > deadline {
+                    tracing::warn!(key, error = %e, "state read failed");
+                    return None;
+                }
+                tracing::warn!(key, error = %e, "state read failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 /// Reads one entry and its revision, retrying transient failures until
 /// `deadline` (then: none).
 pub async fn read<T: serde::de::DeserializeOwned>(
@@ -149,8 +181,8 @@ pub async fn read<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Loads every job and task from KV. Tasks whose job is missing (a
-/// submission that failed half-way) are left out.
+/// Loads every job and its task chunks from KV. Chunks whose job is
+/// missing (a submission that failed half-way) are left out.
 pub async fn load_all(store: &kv::Store) -> Result<View, String> {
     let mut view = View::default();
     let status = store.status().await.map_err(|e| e.to_string())?;
@@ -161,7 +193,7 @@ pub async fn load_all(store: &kv::Store) -> Result<View, String> {
         .watch_with_history(">")
         .await
         .map_err(|e| e.to_string())?;
-    let mut tasks: Vec<(TaskState, u64)> = Vec::new();
+    let mut chunks: HashMap<String, Vec<(u32, u64, Vec<TaskState>)>> = HashMap::new();
     while let Some(entry) = watch.next().await {
         let entry = entry.map_err(|e| e.to_string())?;
         let last = entry.delta == 0;
@@ -169,25 +201,24 @@ pub async fn load_all(store: &kv::Store) -> Result<View, String> {
             match layout::parse_state_key(&entry.key) {
                 Ok(StateKey::Job(_)) => match serde_json::from_slice::<JobState>(&entry.value) {
                     Ok(job) => {
-                        view.jobs.insert(
-                            job.id.clone(),
-                            JobEntry {
-                                job,
-                                rev: entry.revision,
-                                tasks: Default::default(),
-                            },
-                        );
+                        let id = job.id.clone();
+                        let mut e = JobEntry::new(job, Vec::new());
+                        e.rev = entry.revision;
+                        view.jobs.insert(id, e);
                     }
                     Err(e) => tracing::warn!(key = %entry.key, error = %e, "unreadable job state"),
                 },
-                Ok(StateKey::Task { .. }) => {
-                    match serde_json::from_slice::<TaskState>(&entry.value) {
-                        Ok(t) => tasks.push((t, entry.revision)),
-                        Err(e) => {
-                            tracing::warn!(key = %entry.key, error = %e, "unreadable task state")
-                        }
+                Ok(StateKey::Chunk { job_id, n }) => match super::chunks::decode(&entry.value) {
+                    Ok(t) => {
+                        chunks
+                            .entry(job_id.to_string())
+                            .or_default()
+                            .push((n, entry.revision, t))
                     }
-                }
+                    Err(e) => {
+                        tracing::warn!(key = %entry.key, error = %e, "unreadable task state")
+                    }
+                },
                 Err(_) => tracing::warn!(key = %entry.key, "unknown key in the jobs bucket"),
             }
         }
@@ -195,9 +226,9 @@ pub async fn load_all(store: &kv::Store) -> Result<View, String> {
             break;
         }
     }
-    for (t, rev) in tasks {
-        if let Some(e) = view.jobs.get_mut(&t.job_id) {
-            e.tasks.insert(t.id.clone(), (t, rev));
+    for (job, loaded) in chunks {
+        if let Some(e) = view.jobs.get_mut(&job) {
+            super::chunks::assemble(e, loaded);
         }
     }
     Ok(view)

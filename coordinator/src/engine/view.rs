@@ -1,6 +1,7 @@
 //! The coordinator's in-memory copy of job and task state, with the KV
-//! revision of every entry. The engine's actor is its only writer; the API
-//! reads it under a short read lock.
+//! revision of every entry (a job's document, and each chunk of its tasks).
+//! The engine's actor is its only writer; the API reads it under a short
+//! read lock.
 
 use crate::model::{Counts, JobState, JobView, Status, TaskMap, count};
 use std::collections::HashMap;
@@ -10,10 +11,55 @@ use std::collections::HashMap;
 pub struct JobEntry {
     pub job: JobState,
     pub rev: u64,
+    /// Tasks by id, each with the revision of the chunk that holds it.
     pub tasks: TaskMap,
+    /// The chunks of the job's tasks: their task ids and revision (0: not
+    /// stored yet).
+    pub chunks: Vec<Chunk>,
+}
+
+/// One stored chunk of a job's tasks (`tasks.<job>.<n>`).
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    pub ids: Vec<String>,
+    pub rev: u64,
 }
 
 impl JobEntry {
+    /// An entry for `job` whose tasks are not stored yet: chunks of
+    /// [`outpost_proto::layout::TASKS_PER_CHUNK`] in the given order.
+    pub fn new(job: JobState, tasks: Vec<crate::model::TaskState>) -> JobEntry {
+        let mut e = JobEntry {
+            job,
+            rev: 0,
+            tasks: TaskMap::new(),
+            chunks: Vec::new(),
+        };
+        e.append(tasks);
+        e
+    }
+
+    /// Adds `tasks` after the existing ones, filling the last chunk first;
+    /// returns the chunks that changed.
+    pub fn append(&mut self, tasks: Vec<crate::model::TaskState>) -> Vec<u32> {
+        let per = outpost_proto::layout::TASKS_PER_CHUNK;
+        let mut touched = Vec::new();
+        for mut t in tasks {
+            if self.chunks.last().is_none_or(|c| c.ids.len() >= per) {
+                self.chunks.push(Chunk::default());
+            }
+            let n = (self.chunks.len() - 1) as u32;
+            if touched.last() != Some(&n) {
+                touched.push(n);
+            }
+            t.chunk = n;
+            let rev = self.chunks[n as usize].rev;
+            self.chunks[n as usize].ids.push(t.id.clone());
+            self.tasks.insert(t.id.clone(), (t, rev));
+        }
+        touched
+    }
+
     /// Task counts as they are now.
     pub fn counts(&self) -> Counts {
         count(self.tasks.values().map(|(t, _)| t))

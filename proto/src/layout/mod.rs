@@ -232,18 +232,22 @@ pub fn job_key(job_id: &str) -> Result<String, SubjectError> {
     Ok(format!("job.{job_id}"))
 }
 
-/// KV `outpost_jobs` key of a task: `task.<job>.<task>`.
-pub fn task_key(job_id: &str, task_id: &str) -> Result<String, SubjectError> {
+/// Tasks per stored chunk of a job's task state.
+pub const TASKS_PER_CHUNK: usize = 256;
+
+/// KV `outpost_jobs` key of chunk `n` of a job's tasks (up to
+/// [`TASKS_PER_CHUNK`] tasks, stored and updated together):
+/// `tasks.<job>.<n>`.
+pub fn task_chunk_key(job_id: &str, n: u32) -> Result<String, SubjectError> {
     validate_id("job id", job_id)?;
-    validate_id("task id", task_id)?;
-    Ok(format!("task.{job_id}.{task_id}"))
+    Ok(format!("tasks.{job_id}.{n}"))
 }
 
 /// What a key of the `outpost_jobs` bucket designates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateKey<'a> {
     Job(&'a str),
-    Task { job_id: &'a str, task_id: &'a str },
+    Chunk { job_id: &'a str, n: u32 },
 }
 
 /// Parses a key of the `outpost_jobs` bucket.
@@ -252,16 +256,15 @@ pub fn parse_state_key(key: &str) -> Result<StateKey<'_>, SubjectError> {
         validate_id("job id", job)?;
         return Ok(StateKey::Job(job));
     }
-    if let Some(rest) = key.strip_prefix("task.") {
-        let (job, task) = rest
+    if let Some(rest) = key.strip_prefix("tasks.") {
+        let (job, n) = rest
             .split_once('.')
             .ok_or_else(|| SubjectError::Malformed(key.to_string()))?;
         validate_id("job id", job)?;
-        validate_id("task id", task)?;
-        return Ok(StateKey::Task {
-            job_id: job,
-            task_id: task,
-        });
+        let n = n
+            .parse::<u32>()
+            .map_err(|_| SubjectError::Malformed(key.to_string()))?;
+        return Ok(StateKey::Chunk { job_id: job, n });
     }
     Err(SubjectError::Malformed(key.to_string()))
 }
@@ -391,7 +394,7 @@ mod tests {
         assert_eq!(cancel_subject("z1", "J1").unwrap(), "outpost.cancel.z1.J1");
         assert_eq!(cancel_key("z1", "J1").unwrap(), "z1.J1");
         assert_eq!(job_key("J1").unwrap(), "job.J1");
-        assert_eq!(task_key("J1", "t-0").unwrap(), "task.J1.t-0");
+        assert_eq!(task_chunk_key("J1", 3).unwrap(), "tasks.J1.3");
         assert_eq!(lease_key("z1", "t-0").unwrap(), "z1.t-0");
         assert_eq!(worker_key("z1", "w1").unwrap(), "z1.w1");
         assert_eq!(
@@ -430,10 +433,10 @@ mod tests {
         assert_eq!(parse_cancel_subject(&s).unwrap(), ("z", "abc"));
         assert_eq!(parse_state_key("job.abc").unwrap(), StateKey::Job("abc"));
         assert_eq!(
-            parse_state_key("task.abc.t1").unwrap(),
-            StateKey::Task {
+            parse_state_key("tasks.abc.7").unwrap(),
+            StateKey::Chunk {
                 job_id: "abc",
-                task_id: "t1"
+                n: 7
             }
         );
         assert_eq!(parse_worker_key("z.w-1").unwrap(), ("z", "w-1"));
@@ -452,7 +455,7 @@ mod tests {
         for id in ["", "a.b", "*", ">", "a b", "j\r\n", "a/b", "x.*"] {
             assert!(cancel_subject("z", id).is_err());
             assert!(job_key(id).is_err());
-            assert!(task_key("j", id).is_err());
+            assert!(task_chunk_key(id, 0).is_err());
             assert!(capture_object("j", id).is_err());
         }
         // Whatever an address holds, it stays one token of a key.
@@ -470,7 +473,8 @@ mod tests {
         assert!(parse_event_subject("outpost.event.z.j.extra").is_err());
         assert!(parse_event_subject("outpost.task.z.j").is_err());
         assert!(parse_state_key("lease.x").is_err());
-        assert!(parse_state_key("task.onlyjob").is_err());
+        assert!(parse_state_key("tasks.onlyjob").is_err());
+        assert!(parse_state_key("tasks.j.x").is_err());
         assert!(parse_cancel_subject("outpost.cancel.a").is_err());
         assert!(parse_cancel_subject("outpost.cancel.a.b.c").is_err());
     }
