@@ -7,7 +7,9 @@
 #   deploy/quickstart.sh          run the demo, then stop everything
 #   deploy/quickstart.sh --keep   leave NATS, coordinator and workers running
 #
-# Everything listens on loopback only; state lives in .quickstart/.
+# Everything listens on loopback only; state lives in .quickstart/. NATS
+# runs as deployed: TLS required, one identity per zone with its
+# permissions (`outpost nats setup`), the coordinator's own.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,8 +60,13 @@ wait_for() {
   done
 }
 
-say "starting NATS on 127.0.0.1:$NATS_PORT"
-"$NATS_SERVER_BIN" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$state/jetstream" >"$state/nats.log" 2>&1 &
+cp deploy/quickstart/coordinator.toml "$state/coordinator.toml"
+say "NATS identities, TLS and permissions (outpost nats setup)"
+"$bin/outpost" nats setup --config "$state/coordinator.toml" --out "$state/nats" \
+  --listen "127.0.0.1:$NATS_PORT" --store-dir "$state/jetstream"
+
+say "starting NATS on tls://127.0.0.1:$NATS_PORT"
+"$NATS_SERVER_BIN" -c "$state/nats/nats-server.conf" >"$state/nats.log" 2>&1 &
 pids+=($!)
 wait_for "$state/nats.log" "Server is ready" 30
 
@@ -81,10 +88,12 @@ wait_for "$state/sim-alpha.out" "ready" 60
 wait_for "$state/sim-beta.out" "ready" 60
 wait_for "$state/sim-idrac.out" "ready" 60
 
-cp deploy/quickstart/coordinator.toml "$state/coordinator.toml"
-sed -i "s|^nats_url = .*|nats_url = \"nats://127.0.0.1:$NATS_PORT\"|" "$state/coordinator.toml"
+sed -i "s|^nats_url = .*|nats_url = \"tls://127.0.0.1:$NATS_PORT\"|" "$state/coordinator.toml"
 sed -i "s|^capture_dir = .*|capture_dir = \"$state/captures\"|" "$state/coordinator.toml"
 cat >>"$state/coordinator.toml" <<EOT
+[nats]
+creds = "$state/nats/coordinator.creds"
+ca = "$state/nats/ca.pem"
 [[inventory]]
 type = "csv"
 path = "$state/inventory-alpha.csv"
@@ -112,7 +121,8 @@ say "starting workers: two in zone alpha, one in zone beta"
 for w in alpha:alpha-1 alpha:alpha-2 beta:beta-1; do
   zone=${w%%:*}; id=${w#*:}
   "$bin/outpost-worker" --zone "$zone" --worker-id "$id" --concurrency 8 --vault "$state/vault.json" \
-    --nats "nats://127.0.0.1:$NATS_PORT" >"$state/$id.out" 2>"$state/$id.log" &
+    --nats "tls://127.0.0.1:$NATS_PORT" --nats-creds "$state/nats/zone-$zone.creds" \
+    --nats-ca "$state/nats/ca.pem" >"$state/$id.out" 2>"$state/$id.log" &
   pids+=($!)
 done
 for id in alpha-1 alpha-2 beta-1; do wait_for "$state/$id.out" "ready" 60; done
@@ -147,7 +157,7 @@ say "jobs"
 
 if $keep; then
   echo
-  echo "Still running (pids ${pids[*]}). API: $OUTPOST_API  NATS: nats://127.0.0.1:$NATS_PORT"
+  echo "Still running (pids ${pids[*]}). API: $OUTPOST_API  NATS: tls://127.0.0.1:$NATS_PORT (creds and CA in $state/nats)"
   echo "Try: OUTPOST_API=$OUTPOST_API $outpost submit deploy/quickstart/sleep.json"
   echo "Stop: kill ${pids[*]}"
 fi

@@ -102,6 +102,9 @@ pub struct Actor {
     pub history: Option<Archive>,
     /// Events not believed: counted and logged once per subject.
     pub drops: Arc<super::provenance::Drops>,
+    /// Each zone's `max_deliver`: no worker event can come from a later
+    /// delivery than that.
+    pub max_deliver: HashMap<String, u32>,
     /// Tasks and jobs whose state in memory is ahead of KV (a write that
     /// missed its deadline): written again at every retention tick.
     unsynced_tasks: BTreeSet<TaskRef>,
@@ -130,6 +133,7 @@ impl Actor {
             bus,
             history: None,
             drops: Arc::default(),
+            max_deliver: HashMap::new(),
             unsynced_tasks: BTreeSet::new(),
             unsynced_jobs: BTreeSet::new(),
             missed_writes: 0,
@@ -831,8 +835,15 @@ impl Actor {
                 let Some((t, _)) = e.tasks.get_mut(&ev.task_id) else {
                     continue;
                 };
-                if let Err(why) = super::provenance::against_task(t, &ev) {
-                    let subj = format!("outpost.event.{}.{}", ev.zone, ev.job_id);
+                let limit = self.max_deliver.get(&t.zone).copied();
+                let checked = super::provenance::against_task(t, &ev).and_then(|()| match limit {
+                    Some(max) if ev.attempt > max => {
+                        Err(super::provenance::Refusal::Attempt(ev.attempt))
+                    }
+                    _ => Ok(()),
+                });
+                if let Err(why) = checked {
+                    let subj = layout::event_subject(&ev.zone, &ev.job_id).unwrap_or_default();
                     self.drops.drop_event(&self.metrics, &subj, &why);
                     continue;
                 }

@@ -222,6 +222,16 @@ impl Engine {
         let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics.clone(), tx.clone());
         let drops = Arc::new(provenance::Drops::default());
         actor.drops = drops.clone();
+        actor.max_deliver = cfg
+            .zones
+            .iter()
+            .map(|z| {
+                (
+                    z.name.clone(),
+                    u32::try_from(z.max_deliver).unwrap_or(u32::MAX),
+                )
+            })
+            .collect();
         actor.history = Some(actor::Archive {
             cfg: cfg.retention.clone(),
             history: history.clone(),
