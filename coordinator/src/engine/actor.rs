@@ -836,7 +836,7 @@ impl Actor {
                     continue;
                 };
                 let limit = self.max_deliver.get(&t.zone).copied();
-                let checked = super::provenance::against_task(t, &ev).and_then(|()| match limit {
+                let checked = super::provenance::against_task(t, &ev).and(match limit {
                     Some(max) if ev.attempt > max => {
                         Err(super::provenance::Refusal::Attempt(ev.attempt))
                     }
