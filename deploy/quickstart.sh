@@ -142,8 +142,11 @@ say "job 2: 40 diag.sleep tasks of 250 ms in zone alpha, spread over both alpha 
 "$outpost" submit deploy/quickstart/sleep.json
 
 say "job 3: the VelocityCollector job file deploy/quickstart/collect.json on the simulated Cisco devices of both zones"
-"$outpost" run-job --job deploy/quickstart/collect.json -y
-ls -l "$state/captures/configs" | head -5
+# Captures go where the job file's storage.base_path says (here, into .quickstart/).
+sed "s|\"storage\": { |\"storage\": { \"base_path\": \"$state/collections\", |" \
+  deploy/quickstart/collect.json >"$state/collect.json"
+"$outpost" run-job --job "$state/collect.json" -y
+ls -l "$state/collections/configs" | head -5
 
 say "job 4: redfish.discover of 127.1.2.0/28 (4 simulated iDRACs, the rest closed); found iDRACs go to the inventory"
 "$outpost" submit deploy/quickstart/discover.json
