@@ -1,20 +1,29 @@
-//! `outpost-bench`: measures, in one run against one fresh `nats-server`,
-//! raw JetStream publish + pull-consume + ack throughput, then the whole
-//! fleet (coordinator + worker, release builds) running `diag.sleep` tasks
-//! with `ms = 0`: end-to-end tasks/s with events relayed and state updated,
-//! and submit → worker-start latency. Prints the figures and the ratio
-//! fleet/raw. Run with `cargo run --release -p outpost-tests --bin outpost-bench`.
+//! `outpost-bench`: measures, in one run against one fresh `nats-server`
+//! secured as deployed (TLS, one nkey identity per zone, the
+//! coordinator's), raw JetStream publish + pull-consume + ack throughput
+//! over a TLS connection with the coordinator's identity, then the whole
+//! fleet (coordinator with its `[nats]` creds and CA, one worker with its
+//! zone's; release builds) running `diag.sleep` tasks with `ms = 0`:
+//! end-to-end tasks/s with events relayed and state updated, the writes the
+//! server stored per task (from every stream's sequence numbers, KV and
+//! object stores included, per stream), what was published per subject
+//! shape, and submit → worker-start and submit → done latency. Prints the
+//! figures, the ratio fleet/raw and the targets. Run with
+//! `cargo run --release -p outpost-tests --bin outpost-bench`.
 
 use anyhow::{Context, Result, bail};
 use async_nats::jetstream::{self, consumer, stream};
 use clap::Parser;
 use futures::StreamExt;
 use outpost_proto::{Message, pb};
+use outpost_tests::bench::{
+    StoredWrites, Tap, coordinator_config, percentile, spawn_worker, submit_sleep, tap_line,
+    writes_line,
+};
 use outpost_tests::fleet::spawn_coordinator;
-use outpost_tests::fleet_bin;
 use outpost_tests::nats::NatsServer;
 use outpost_tests::procs::Proc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -30,55 +39,152 @@ struct Args {
     /// Single-task jobs submitted one after another for the latency figures.
     #[arg(long, default_value_t = 300)]
     latency_jobs: usize,
+    /// Tasks of the job run with the publish tap on, after the measurements.
+    #[arg(long, default_value_t = 1_000)]
+    anatomy_tasks: usize,
     /// Worker concurrency.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
 }
+
+/// The zone the fleet runs in.
+const ZONE: &str = "alpha";
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let nats = NatsServer::start().await?;
-    println!("nats-server {} at {}", nats.version(), nats.url());
-    println!("machine: {}", outpost_tests::machine());
-
-    let raw = raw_jetstream(&nats.url(), args.raw_messages, args.raw_size).await?;
+    let machine = outpost_tests::machine();
     println!(
-        "raw JetStream: {} msgs of {} B published + pulled + acked (file store, WorkQueue) in {:.2} s = {:.0} msg/s",
+        "{} at {} (TLS required, nkey identities: coordinator, zones alpha and beta)",
+        nats.version(),
+        nats.url()
+    );
+    println!("machine: {machine}");
+    let client = nats.client().await?;
+    let js = jetstream::new(client.clone());
+
+    let raw = raw_jetstream(&client, args.raw_messages, args.raw_size).await?;
+    let raw_rate = args.raw_messages as f64 / raw.as_secs_f64();
+    println!(
+        "raw JetStream over TLS with the coordinator's identity (one connection): {} msgs of {} B published + pulled + acked (file store, WorkQueue) in {:.2} s = {raw_rate:.0} msg/s",
         args.raw_messages,
         args.raw_size,
         raw.as_secs_f64(),
-        args.raw_messages as f64 / raw.as_secs_f64()
     );
-    let raw_rate = args.raw_messages as f64 / raw.as_secs_f64();
 
-    let fleet = Fleet::start(&nats.url(), args.concurrency).await?;
-    let (elapsed, api) = fleet.throughput(args.tasks).await?;
+    let fleet = Fleet::start(&nats, args.concurrency).await?;
+    let http = reqwest::Client::new();
+    // Warm up: consumers, connections, caches.
+    let id = submit_sleep(&http, &fleet.api, ZONE, 100).await?;
+    fleet.poll_done(&http, &id).await?;
+
+    let before = StoredWrites::read(&js).await?;
+    let elapsed = fleet.throughput(&http, args.tasks).await?;
+    let after = StoredWrites::read(&js).await?;
     let fleet_rate = args.tasks as f64 / elapsed.as_secs_f64();
     println!(
-        "fleet: {} diag.sleep tasks (ms=0), submit -> job succeeded with every event relayed and state stored, in {:.2} s = {:.0} tasks/s",
+        "fleet (coordinator [nats] creds + CA, worker zone creds + CA, --concurrency {}): {} diag.sleep tasks (ms=0), submit -> job succeeded with every event relayed and state stored, in {:.2} s = {fleet_rate:.0} tasks/s",
+        args.concurrency,
         args.tasks,
         elapsed.as_secs_f64(),
-        fleet_rate
     );
-    let lat = fleet.latency(&api, args.latency_jobs).await?;
+    let throughput_writes = after.since(&before);
     println!(
-        "submit -> worker start over {} single-task jobs: p50 {:.2} ms, p99 {:.2} ms (submit -> job succeeded: p50 {:.2} ms, p99 {:.2} ms)",
-        args.latency_jobs, lat.start_p50, lat.start_p99, lat.done_p50, lat.done_p99
+        "{}",
+        writes_line(
+            &format!("writes, {}-task job", args.tasks),
+            &throughput_writes,
+            args.tasks
+        )
+    );
+
+    let before = StoredWrites::read(&js).await?;
+    let tap = Tap::start(&client).await?;
+    let lat = fleet.latency(&client, &http, args.latency_jobs).await?;
+    let latency_tap = tap.stop().await?;
+    let after = StoredWrites::read(&js).await?;
+    println!(
+        "submit -> worker start over {} single-task jobs: p50 {:.2} ms, p99 {:.2} ms ({} from a Started event's at_ms, {} from the result's started_at_ms; worker stamps are whole ms, taken at their midpoint)",
+        args.latency_jobs, lat.start_p50, lat.start_p99, lat.from_started, lat.from_result
     );
     println!(
-        "ratio fleet/raw: {:.1}% (target >= 30%); submit->start p50 {:.2} ms (target < 5 ms)",
-        100.0 * fleet_rate / raw_rate,
-        lat.start_p50
+        "submit -> job succeeded (end seen on the job's SSE stream): p50 {:.2} ms, p99 {:.2} ms",
+        lat.done_p50, lat.done_p99
+    );
+    let latency_writes = after.since(&before);
+    println!(
+        "{}",
+        writes_line(
+            &format!("writes, {} single-task jobs", args.latency_jobs),
+            &latency_writes,
+            args.latency_jobs
+        )
+    );
+    println!(
+        "{}",
+        tap_line(
+            &format!("published, {} single-task jobs", args.latency_jobs),
+            &latency_tap,
+            args.latency_jobs
+        )
+    );
+
+    let before = StoredWrites::read(&js).await?;
+    let tap = Tap::start(&client).await?;
+    let id = submit_sleep(&http, &fleet.api, ZONE, args.anatomy_tasks).await?;
+    fleet.poll_done(&http, &id).await?;
+    let anatomy_tap = tap.stop().await?;
+    let after = StoredWrites::read(&js).await?;
+    println!(
+        "{}",
+        writes_line(
+            &format!("writes, {}-task job (tap on)", args.anatomy_tasks),
+            &after.since(&before),
+            args.anatomy_tasks
+        )
+    );
+    println!(
+        "{}",
+        tap_line(
+            &format!("published, {}-task job", args.anatomy_tasks),
+            &anatomy_tap,
+            args.anatomy_tasks
+        )
+    );
+
+    let per_task = |w: &[(String, u64)], n: usize| {
+        w.iter().map(|(_, k)| k).sum::<u64>() as f64 / n.max(1) as f64
+    };
+    println!("summary ({machine}, {}):", nats.version());
+    println!("  raw JetStream (TLS, coordinator identity): {raw_rate:.0} msg/s");
+    println!("  fleet, diag.sleep ms=0, end to end: {fleet_rate:.0} tasks/s");
+    println!(
+        "  ratio fleet/raw: {:.1}% (target >= 30%)",
+        100.0 * fleet_rate / raw_rate
+    );
+    println!(
+        "  stored writes per task: {:.2} in the {}-task job, {:.2} per single-task job (target <= 2 on the hot path: the task and its result)",
+        per_task(&throughput_writes, args.tasks),
+        args.tasks,
+        per_task(&latency_writes, args.latency_jobs)
+    );
+    println!(
+        "  submit -> worker start: p50 {:.2} ms, p99 {:.2} ms (target p50 < 2 ms)",
+        lat.start_p50, lat.start_p99
+    );
+    println!(
+        "  submit -> job succeeded: p50 {:.2} ms, p99 {:.2} ms",
+        lat.done_p50, lat.done_p99
     );
     Ok(())
 }
 
 /// Publishes `n` messages (pipelined) while a pull consumer takes and acks
-/// them; returns the time from the first publish to the last ack.
-async fn raw_jetstream(url: &str, n: usize, size: usize) -> Result<Duration> {
-    let client = async_nats::connect(url).await?;
+/// them, both over `client`; returns the time from the first publish to
+/// the last ack.
+async fn raw_jetstream(client: &async_nats::Client, n: usize, size: usize) -> Result<Duration> {
     let js = jetstream::new(client.clone());
     let s = js
         .create_stream(stream::Config {
@@ -137,7 +243,6 @@ struct Fleet {
     _coordinator: Proc,
     _worker: Proc,
     api: String,
-    nats_url: String,
 }
 
 struct Latency {
@@ -145,66 +250,41 @@ struct Latency {
     start_p99: f64,
     done_p50: f64,
     done_p99: f64,
+    /// Jobs whose start came from a `Started` event, and from the result.
+    from_started: usize,
+    from_result: usize,
+}
+
+/// Unix time in milliseconds, with the fraction.
+fn wall_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }
 
 impl Fleet {
-    async fn start(nats_url: &str, concurrency: usize) -> Result<Fleet> {
+    /// A coordinator for zone `alpha` and one worker of it, each with its
+    /// own identity, as deployed.
+    async fn start(nats: &NatsServer, concurrency: usize) -> Result<Fleet> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("coordinator.toml");
         std::fs::write(
             &config,
-            format!(
-                "nats_url = \"{nats_url}\"\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n"
+            coordinator_config(
+                nats,
+                &format!("[[zone]]\nname = \"{ZONE}\"\ncidrs = [\"127.1.0.0/16\"]\n"),
             ),
         )?;
         let (coordinator, api) = spawn_coordinator(config, None, &[("RUST_LOG", "warn")]).await?;
-        let api = api.base;
-        let mut worker = Proc::spawn(
-            "worker",
-            fleet_bin("outpost-worker")?,
-            &[
-                "--zone".as_ref(),
-                "alpha".as_ref(),
-                "--kinds".as_ref(),
-                "diag.sleep".as_ref(),
-                "--concurrency".as_ref(),
-                concurrency.to_string().as_ref(),
-                "--nats".as_ref(),
-                nats_url.as_ref(),
-            ],
-            &[("RUST_LOG", "warn")],
-        )?;
-        worker
-            .wait_for_line(
-                |l| l.starts_with("outpost-worker ready"),
-                Duration::from_secs(60),
-            )
-            .await?;
+        let worker = spawn_worker(nats, ZONE, Some("diag.sleep"), concurrency).await?;
         // The config file is read at start; the directory can go.
         drop(dir);
         Ok(Fleet {
             _coordinator: coordinator,
             _worker: worker,
-            api,
-            nats_url: nats_url.to_string(),
+            api: api.base,
         })
-    }
-
-    async fn submit(&self, http: &reqwest::Client, count: usize) -> Result<String> {
-        let r = http
-            .post(format!("{}/api/v1/jobs", self.api))
-            .json(&serde_json::json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": count, "ms": 0}}))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!(
-                "submit: {} {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            );
-        }
-        let v: serde_json::Value = r.json().await?;
-        v["id"].as_str().map(str::to_string).context("job id")
     }
 
     /// Waits for the job's end through its SSE stream (`end` event).
@@ -264,37 +344,58 @@ impl Fleet {
         }
     }
 
-    async fn throughput(&self, tasks: usize) -> Result<(Duration, reqwest::Client)> {
-        let http = reqwest::Client::new();
-        // Warm up: consumers, connections, caches.
-        let id = self.submit(&http, 100).await?;
-        self.poll_done(&http, &id).await?;
+    /// Time from submitting a job of `tasks` tasks until it succeeded.
+    async fn throughput(&self, http: &reqwest::Client, tasks: usize) -> Result<Duration> {
         let started = Instant::now();
-        let id = self.submit(&http, tasks).await?;
-        self.poll_done(&http, &id).await?;
-        Ok((started.elapsed(), http))
+        let id = submit_sleep(http, &self.api, ZONE, tasks).await?;
+        self.poll_done(http, &id).await?;
+        Ok(started.elapsed())
     }
 
-    async fn latency(&self, http: &reqwest::Client, jobs: usize) -> Result<Latency> {
-        let client = async_nats::connect(&self.nats_url).await?;
-        let mut events = client.subscribe("outpost.event.alpha.>").await?;
+    /// Submits `jobs` single-task jobs one after another. The start of each
+    /// is the worker's stamp: a `Started` event's `at_ms`, else (a task
+    /// that finished quickly publishes none) its result's `started_at_ms`.
+    async fn latency(
+        &self,
+        client: &async_nats::Client,
+        http: &reqwest::Client,
+        jobs: usize,
+    ) -> Result<Latency> {
+        let mut events = client.subscribe(format!("outpost.event.{ZONE}.>")).await?;
         client.flush().await?;
         let mut start = Vec::with_capacity(jobs);
         let mut done = Vec::with_capacity(jobs);
+        let (mut from_started, mut from_result) = (0, 0);
         for _ in 0..jobs {
+            let t0_wall = wall_ms();
             let t0 = Instant::now();
-            let id = self.submit(http, 1).await?;
-            loop {
+            let id = submit_sleep(http, &self.api, ZONE, 1).await?;
+            let started_ms = loop {
                 let m = tokio::time::timeout(Duration::from_secs(30), events.next())
                     .await
-                    .context("no Started event within 30 s")?
+                    .context("no Started event or result within 30 s")?
                     .context("subscription closed")?;
                 let ev = pb::Event::decode(m.payload.as_ref())?;
-                if ev.job_id == id && matches!(ev.body, Some(pb::event::Body::Started(_))) {
-                    start.push(t0.elapsed().as_secs_f64() * 1000.0);
-                    break;
+                if ev.job_id != id {
+                    continue;
                 }
-            }
+                match ev.body {
+                    Some(pb::event::Body::Started(_)) => {
+                        from_started += 1;
+                        break ev.at_ms;
+                    }
+                    Some(pb::event::Body::Result(r)) => {
+                        if r.started_at_ms == 0 {
+                            bail!("job {id}: a result without started_at_ms and no Started event");
+                        }
+                        from_result += 1;
+                        break r.started_at_ms;
+                    }
+                    _ => {}
+                }
+            };
+            // The stamp truncates to the millisecond: its midpoint.
+            start.push(started_ms as f64 + 0.5 - t0_wall);
             self.wait_done(http, &id).await?;
             done.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
@@ -303,15 +404,8 @@ impl Fleet {
             start_p99: percentile(&mut start, 0.99),
             done_p50: percentile(&mut done, 0.50),
             done_p99: percentile(&mut done, 0.99),
+            from_started,
+            from_result,
         })
     }
-}
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
 }

@@ -1,5 +1,6 @@
 //! `outpost-state-bench`: what history and followers cost the coordinator.
-//! In one run against one fresh `nats-server` (release builds):
+//! In one run against one fresh `nats-server` secured as deployed (TLS, the
+//! coordinator's and each zone's nkey identity; release builds):
 //! 1. start-up time and RSS of a coordinator with no history (baseline);
 //! 2. a history of `--history-tasks` finished `diag.sleep` tasks run
 //!    through the fleet, with retention moving finished jobs out of the hot
@@ -12,12 +13,12 @@
 //!
 //! Run with `cargo run --release -p outpost-tests --bin outpost-state-bench`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use async_nats::jetstream;
 use clap::Parser;
 use futures::StreamExt;
+use outpost_tests::bench::{coordinator_config, spawn_worker, submit_sleep};
 use outpost_tests::fleet::spawn_coordinator;
-use outpost_tests::fleet_bin;
 use outpost_tests::nats::NatsServer;
 use outpost_tests::procs::Proc;
 use std::path::Path;
@@ -59,23 +60,6 @@ async fn start(config: &Path) -> Result<(Proc, String, Duration)> {
     let t0 = Instant::now();
     let (c, api) = spawn_coordinator(config.to_path_buf(), None, &[("RUST_LOG", "warn")]).await?;
     Ok((c, api.base, t0.elapsed()))
-}
-
-async fn submit(http: &reqwest::Client, api: &str, zone: &str, count: usize) -> Result<String> {
-    let r = http
-        .post(format!("{api}/api/v1/jobs"))
-        .json(&serde_json::json!({"type": "diag.sleep", "zone": zone, "params": {"count": count, "ms": 0}}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!(
-            "submit: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
-    let v: serde_json::Value = r.json().await?;
-    v["id"].as_str().map(str::to_string).context("job id")
 }
 
 async fn wait_succeeded(http: &reqwest::Client, api: &str, id: &str) -> Result<()> {
@@ -120,19 +104,20 @@ async fn hot_jobs(js: &jetstream::Context) -> Result<usize> {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let nats = NatsServer::start().await?;
-    println!("nats-server {} at {}", nats.version(), nats.url());
+    // Secure as deployed: TLS, an identity for each zone, the coordinator's.
+    let nats = NatsServer::start_with_zones(&["alpha", "idle"]).await?;
+    println!("{} at {}", nats.version(), nats.url());
     println!("machine: {}", outpost_tests::machine());
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("coordinator.toml");
     std::fs::write(
         &config,
-        format!(
-            "nats_url = \"{}\"\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n[[zone]]\nname = \"idle\"\n[retention]\nhot_jobs = 10\nhot_tasks = 100000\nmin_hot_secs = 0\n",
-            nats.url()
+        coordinator_config(
+            &nats,
+            "[retention]\nhot_jobs = 10\nhot_tasks = 100000\nmin_hot_secs = 0\n[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n[[zone]]\nname = \"idle\"\n",
         ),
     )?;
-    let js = jetstream::new(async_nats::connect(nats.url()).await?);
+    let js = jetstream::new(nats.client().await?);
     let http = reqwest::Client::new();
 
     let (mut c, api, base_start) = start(&config).await?;
@@ -144,30 +129,12 @@ async fn main() -> Result<()> {
         base_start.as_secs_f64() * 1000.0
     );
 
-    let mut worker = Proc::spawn(
-        "worker",
-        fleet_bin("outpost-worker")?,
-        &[
-            "--zone".as_ref(),
-            "alpha".as_ref(),
-            "--concurrency".as_ref(),
-            args.concurrency.to_string().as_ref(),
-            "--nats".as_ref(),
-            nats.url().as_ref(),
-        ],
-        &[("RUST_LOG", "warn")],
-    )?;
-    worker
-        .wait_for_line(
-            |l| l.starts_with("outpost-worker ready"),
-            Duration::from_secs(60),
-        )
-        .await?;
+    let mut worker = spawn_worker(&nats, "alpha", None, args.concurrency).await?;
     let t0 = Instant::now();
     let jobs = args.history_tasks.div_ceil(args.job_tasks);
     let mut peak = 0.0f64;
     for _ in 0..jobs {
-        let id = submit(&http, &api, "alpha", args.job_tasks).await?;
+        let id = submit_sleep(&http, &api, "alpha", args.job_tasks).await?;
         wait_succeeded(&http, &api, &id).await?;
         peak = peak.max(rss_mb(c.pid()));
     }
@@ -197,7 +164,7 @@ async fn main() -> Result<()> {
         hist_rss / base_rss
     );
 
-    let live = submit(&http, &api, "idle", args.live_tasks).await?;
+    let live = submit_sleep(&http, &api, "idle", args.live_tasks).await?;
     let live_rss = rss_mb(c.pid());
     println!(
         "one live job of {} pending tasks: RSS {live_rss:.1} MB (+{:.1} MB, {:.0} B per task)",
