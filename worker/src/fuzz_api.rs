@@ -139,3 +139,12 @@ pub fn device_edges(data: &[u8]) {
         assert!(ips.len() as u64 <= outpost_kinds::redfish::discover::MAX_SLICE);
     }
 }
+
+/// A firmware image's description as the object store holds it: parsed
+/// and checked the way the worker does before fetching any chunk.
+pub fn firmware_description(data: &[u8]) {
+    if let Ok(info) = crate::images::describe(data, 1 << 20) {
+        assert!(info.size <= 1 << 20);
+        let _ = (info.chunks, info.digest);
+    }
+}

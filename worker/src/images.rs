@@ -35,18 +35,44 @@ pub enum ImageError {
     },
 }
 
+/// An object's description as the store keeps it (`$O.<store>.M.<name>`).
 #[derive(Deserialize)]
-struct Info {
+pub struct Info {
     #[serde(default)]
-    nuid: String,
+    pub nuid: String,
     #[serde(default)]
-    size: usize,
+    pub size: usize,
     #[serde(default)]
-    chunks: usize,
+    pub chunks: usize,
     #[serde(default)]
-    digest: Option<String>,
+    pub digest: Option<String>,
     #[serde(default)]
-    deleted: bool,
+    pub deleted: bool,
+}
+
+/// Why a description does not lead to an image.
+#[derive(Debug)]
+pub enum Described {
+    Deleted,
+    TooLarge,
+    Damaged(String),
+}
+
+/// Reads an object's description and checks it can be fetched: not
+/// deleted, at most `max` bytes, a chunk id that is one subject token.
+pub fn describe(payload: &[u8], max: usize) -> Result<Info, Described> {
+    let info: Info = serde_json::from_slice(payload)
+        .map_err(|e| Described::Damaged(format!("unreadable description: {e}")))?;
+    if info.deleted {
+        return Err(Described::Deleted);
+    }
+    if info.size > max {
+        return Err(Described::TooLarge);
+    }
+    if info.nuid.is_empty() || !info.nuid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Described::Damaged(format!("chunk id {:?}", info.nuid)));
+    }
+    Ok(info)
 }
 
 /// An object store read by direct gets.
@@ -96,23 +122,22 @@ impl Images {
             }
             Err(e) => return Err(unavailable(&e)),
         };
-        let info: Info = serde_json::from_slice(&info.payload)
-            .map_err(|e| damaged(format!("unreadable description: {e}")))?;
-        if info.deleted {
-            return Err(ImageError::NotFound {
-                name: name.to_string(),
-                store: self.store.clone(),
-            });
-        }
-        if info.size > max {
-            return Err(ImageError::TooLarge {
-                name: name.to_string(),
-                max,
-            });
-        }
-        if info.nuid.is_empty() || !info.nuid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(damaged(format!("chunk id {:?}", info.nuid)));
-        }
+        let info = match describe(&info.payload, max) {
+            Ok(i) => i,
+            Err(Described::Deleted) => {
+                return Err(ImageError::NotFound {
+                    name: name.to_string(),
+                    store: self.store.clone(),
+                });
+            }
+            Err(Described::TooLarge) => {
+                return Err(ImageError::TooLarge {
+                    name: name.to_string(),
+                    max,
+                });
+            }
+            Err(Described::Damaged(why)) => return Err(damaged(why)),
+        };
         let chunks = format!("$O.{}.C.{}", self.store, info.nuid);
         let mut out = Vec::with_capacity(info.size.min(64 << 20));
         let mut seq = 0u64;
