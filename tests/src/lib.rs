@@ -3,6 +3,7 @@
 //! and a small client for the coordinator's HTTP API.
 
 pub mod api;
+pub mod attacker;
 pub mod bench;
 pub mod collect;
 pub mod fleet;
