@@ -253,10 +253,7 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
         .unwrap();
 
     let mut a = d.zone("a").await;
-    let zjs = jetstream::with_prefix(
-        a.client.clone(),
-        outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
-    );
+    let zjs = jetstream::new(a.client.clone());
     let stream = zjs
         .get_stream_no_info("OUTPOST_TASKS")
         .await
@@ -304,7 +301,7 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
     let reply = a
         .client
         .request(
-            "JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.a.t1",
+            "$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.a.t1",
             "".into(),
         )
         .await
@@ -326,12 +323,12 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
     let get = tokio::spawn(async move {
         client
             .request(
-                "JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2",
+                "$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2",
                 "".into(),
             )
             .await
     });
-    a.server_error("JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2")
+    a.server_error("$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2")
         .await;
     get.abort();
     assert_eq!(leases.get("b.t1").await.unwrap(), None);
