@@ -68,6 +68,10 @@ pub async fn connect(
     let prepared = outpost_nats::connect::prepare(url, security, Some(&inbox))?;
     let (tx, rx) = watch::channel(0u64);
     let tx = Arc::new(tx);
+    // Only a reconnect bumps the watch: the first connection opens no pull
+    // that could have died, and claim loops must not abandon the pulls they
+    // just made (a pull the server still holds gets tasks nobody reads).
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let options = prepared
         .options
         .name(name)
@@ -75,11 +79,14 @@ pub async fn connect(
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |ev| {
             let tx = tx.clone();
+            let first = first.clone();
             async move {
                 match ev {
                     async_nats::Event::Connected => {
                         tracing::info!("connected to NATS");
-                        tx.send_modify(|n| *n += 1);
+                        if !first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            tx.send_modify(|n| *n += 1);
+                        }
                     }
                     async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
                     async_nats::Event::ServerError(e) => {

@@ -66,6 +66,8 @@ impl ClaimLoop {
         let mut backoff = Duration::from_millis(100);
         let concurrency = self.shared.cfg.concurrency;
         let threshold = (concurrency / self.kinds / 8).max(1);
+        // Reconnects before this loop started killed no pull of its own.
+        self.reconnects.borrow_and_update();
         loop {
             let free = self.capacity.available_permits().div_ceil(self.kinds);
             let want = free.saturating_sub(outstanding).min(MAX_BATCH);
