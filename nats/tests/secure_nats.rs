@@ -253,7 +253,10 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
         .unwrap();
 
     let mut a = d.zone("a").await;
-    let zjs = jetstream::new(a.client.clone());
+    let zjs = jetstream::with_prefix(
+        a.client.clone(),
+        outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
+    );
     let stream = zjs
         .get_stream_no_info("OUTPOST_TASKS")
         .await
@@ -301,7 +304,7 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
     let reply = a
         .client
         .request(
-            "$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.a.t1",
+            "JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.a.t1",
             "".into(),
         )
         .await
@@ -323,15 +326,79 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
     let get = tokio::spawn(async move {
         client
             .request(
-                "$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2",
+                "JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2",
                 "".into(),
             )
             .await
     });
-    a.server_error("$JS.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2")
+    a.server_error("JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.b.t2")
         .await;
     get.abort();
     assert_eq!(leases.get("b.t1").await.unwrap(), None);
+}
+
+/// A worker's pull request waits before its tasks exist: each task
+/// published afterwards reaches it once, across the zone's account.
+#[tokio::test]
+async fn a_waiting_pull_gets_tasks_published_later() {
+    let _serial = serial().await;
+    let d = Deployment::start(&["a"]).await;
+    let coordinator = d.coordinator().await;
+    let js = jetstream::new(coordinator.client.clone());
+    let tasks = js
+        .create_stream(stream::Config {
+            name: "OUTPOST_TASKS".into(),
+            subjects: vec!["outpost.task.>".into()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tasks
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("a_diag-sleep".into()),
+            filter_subject: "outpost.task.a.diag.sleep".into(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let a = d.zone("a").await;
+    let zjs = jetstream::with_prefix(
+        a.client.clone(),
+        outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
+    );
+    let consumer: consumer::PullConsumer = zjs
+        .get_stream_no_info("OUTPOST_TASKS")
+        .await
+        .unwrap()
+        .get_consumer("a_diag-sleep")
+        .await
+        .unwrap();
+    let mut batch = consumer
+        .batch()
+        .max_messages(3)
+        .expires(Duration::from_secs(20))
+        .messages()
+        .await
+        .expect("pull");
+    a.client.flush().await.unwrap();
+    for n in 0..3 {
+        js.publish("outpost.task.a.diag.sleep", format!("task-{n}").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    for n in 0..3 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), batch.next())
+            .await
+            .unwrap_or_else(|_| panic!("task {n} did not arrive"))
+            .expect("a task")
+            .expect("a task");
+        assert_eq!(msg.payload, format!("task-{n}").as_bytes());
+        msg.ack().await.unwrap();
+    }
 }
 
 #[tokio::test]

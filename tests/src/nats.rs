@@ -189,6 +189,15 @@ impl NatsServer {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// A JetStream context as zone `zone`'s workers have it (their account
+    /// reaches the coordinator's JetStream under a prefix).
+    pub fn zone_jetstream(client: async_nats::Client) -> async_nats::jetstream::Context {
+        async_nats::jetstream::with_prefix(
+            client,
+            outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
+        )
+    }
+
     /// A client with zone `zone`'s identity, as its workers connect.
     pub async fn zone_client(&self, zone: &str) -> Result<async_nats::Client> {
         let security = outpost_nats::connect::ClientSecurity {

@@ -194,6 +194,21 @@ fn ask(subject: impl Into<String>, body: impl Into<Bytes>) -> (String, Bytes) {
 /// refused. They go at once, as each waits up to [`ASK`] for an answer
 /// that must not come.
 async fn requests_refused(mallory: &Attacker, requests: Vec<(String, Bytes)>) -> Result<()> {
+    // Each JetStream API request is also tried as the zone's account
+    // reaches the API (under its prefix).
+    let mut requests = requests;
+    let prefixed: Vec<(String, Bytes)> = requests
+        .iter()
+        .filter_map(|(subject, body)| {
+            subject.strip_prefix("$JS.API.").map(|rest| {
+                (
+                    format!("{}.{rest}", layout::permissions::ZONE_JS_API_PREFIX),
+                    body.clone(),
+                )
+            })
+        })
+        .collect();
+    requests.extend(prefixed);
     futures::future::try_join_all(
         requests
             .iter()
@@ -211,7 +226,13 @@ async fn another_zones_tasks_state_and_keys_cannot_be_read() -> Result<()> {
     let mallory = Attacker::connect(&fleet.nats, "alpha").await?;
     // The control: what zone alpha may ask is answered at once.
     mallory
-        .answered("$JS.API.CONSUMER.INFO.OUTPOST_TASKS.alpha_diag-sleep", "")
+        .answered(
+            &format!(
+                "{}.CONSUMER.INFO.OUTPOST_TASKS.alpha_diag-sleep",
+                layout::permissions::ZONE_JS_API_PREFIX
+            ),
+            "",
+        )
         .await?;
 
     // Listening in on tasks, events, verdicts, cancels and other inboxes.
@@ -311,14 +332,20 @@ async fn another_zones_tasks_state_and_keys_cannot_be_read() -> Result<()> {
     requests_refused(&mallory, reads).await?;
 
     // The bucket handle, as a client library opens it.
-    let mut js = jetstream::new(mallory.client.clone());
+    let mut js = outpost_tests::nats::NatsServer::zone_jetstream(mallory.client.clone());
     js.set_timeout(ASK);
     ensure!(
         js.get_key_value(layout::JOBS_BUCKET).await.is_err(),
         "the job state bucket opened"
     );
     mallory
-        .refused(Op::Publish, "$JS.API.STREAM.INFO.KV_outpost_jobs")
+        .refused(
+            Op::Publish,
+            &format!(
+                "{}.STREAM.INFO.KV_outpost_jobs",
+                layout::permissions::ZONE_JS_API_PREFIX
+            ),
+        )
         .await?;
 
     // Acking, terminating and naking beta's messages by guessing their ack subjects.
@@ -385,7 +412,7 @@ async fn forged_tasks_results_cancels_and_captures_change_nothing() -> Result<()
     let lt0 = task_ids(&fleet.api.job(&later).await?)[0].clone();
 
     let mallory = Attacker::connect(&fleet.nats, "alpha").await?;
-    let mut ajs = jetstream::new(mallory.client.clone());
+    let mut ajs = outpost_tests::nats::NatsServer::zone_jetstream(mallory.client.clone());
     ajs.set_timeout(ASK);
 
     // Beta's device credentials: an ssh.collect task for beta, aimed at a
@@ -519,7 +546,11 @@ async fn forged_tasks_results_cancels_and_captures_change_nothing() -> Result<()
     mallory
         .refused(
             Op::Publish,
-            &format!("$JS.API.STREAM.INFO.{}", layout::object_stream(&beta_store)),
+            &format!(
+                "{}.STREAM.INFO.{}",
+                layout::permissions::ZONE_JS_API_PREFIX,
+                layout::object_stream(&beta_store)
+            ),
         )
         .await?;
     let own = ajs
@@ -980,8 +1011,10 @@ async fn reflect(
     client
         .request(format!("$KV.{bucket}.{key}"), payload.into())
         .await?;
+    // The zone's own key, through its account's JetStream prefix.
     let get = format!(
-        "$JS.API.DIRECT.GET.{}.$KV.{bucket}.{key}",
+        "{}.DIRECT.GET.{}.$KV.{bucket}.{key}",
+        layout::permissions::ZONE_JS_API_PREFIX,
         layout::kv_stream(bucket)
     );
     client.publish_with_reply(get, aim, Bytes::new()).await?;
@@ -989,14 +1022,7 @@ async fn reflect(
     Ok(())
 }
 
-/// OPEN (issue 14): in one account, JetStream sends its answers to
-/// whatever reply subject a zone names, with the server's authority, so a
-/// zone can aim them at subjects it may not publish to. Per-zone accounts
-/// close this (branch `zone-accounts-wip`), but lost first deliveries
-/// across the account boundary still have to be solved. Run it with
-/// `cargo nextest run --run-ignored only -E 'test(replies_cannot)'`.
 #[tokio::test]
-#[ignore = "open: JetStream replies can be aimed outside a zone's permissions (issue 14)"]
 async fn replies_cannot_be_aimed_at_subjects_the_identity_may_not_publish() -> Result<()> {
     let mut fleet = Fleet::start().await?;
     fleet.worker("alpha", "alpha-1", &[]).await?;

@@ -105,15 +105,30 @@ pub async fn connect(
     Ok((client, rx))
 }
 
+/// The JetStream context of a worker: a zone identity (a creds file)
+/// lives in its own account and reaches the coordinator's JetStream under
+/// [`layout::permissions::ZONE_JS_API_PREFIX`]; without one (a loopback
+/// development server), JetStream is the connection's own.
+pub fn jetstream(
+    client: async_nats::Client,
+    security: &outpost_nats::connect::ClientSecurity,
+) -> jetstream::Context {
+    if security.creds.is_some() {
+        jetstream::with_prefix(client, layout::permissions::ZONE_JS_API_PREFIX)
+    } else {
+        jetstream::new(client)
+    }
+}
+
 /// Waits until the coordinator has created the zone's part of the layout
 /// (its captures store is made with its consumers), then opens the rest.
 pub async fn wait_for_layout(
     client: async_nats::Client,
+    js: jetstream::Context,
     zone: &str,
     deadline: Duration,
     stop: &CancellationToken,
 ) -> Result<Bus, BusError> {
-    let js = jetstream::new(client.clone());
     let captures_name = layout::captures_store(zone).map_err(|e| BusError::Zone(e.to_string()))?;
     let until = tokio::time::Instant::now() + deadline;
     let mut delay = Duration::from_millis(50);

@@ -48,7 +48,7 @@ pub async fn run(
         &cfg.zone,
     )
     .await?;
-    let js = async_nats::jetstream::new(client.clone());
+    let js = bus::jetstream(client.clone(), &cfg.nats_security);
     let tasks = js
         .get_stream_no_info(layout::TASKS_STREAM)
         .await
@@ -58,7 +58,7 @@ pub async fn run(
         consumers.push((*kind, bind(&tasks, &cfg, kind.as_str(), &stop).await?));
     }
     // The coordinator made the zone's stores before its consumers.
-    let bus = bus::wait_for_layout(client, &cfg.zone, cfg.consumer_wait, &stop).await?;
+    let bus = bus::wait_for_layout(client, js, &cfg.zone, cfg.consumer_wait, &stop).await?;
     // The coordinator writes the buckets' TTLs into the zone's consumers.
     let lease_ttl = consumers
         .first()

@@ -116,13 +116,9 @@ pub async fn write_all(
     .await
 }
 
-/// Reads one entry's bytes and revision, retrying transient failures
-/// until `deadline` (then: none). A deleted entry reads as empty.
-pub async fn read_raw(
-    store: &kv::Store,
-    key: &str,
-    deadline: Instant,
-) -> Option<(bytes::Bytes, u64)> {
+/// Reads the newest entry of `key`, retrying transient failures until
+/// `deadline` (then, or when there is none: `None`).
+async fn read_entry(store: &kv::Store, key: &str, deadline: Instant) -> Option<kv::Entry> {
     let mut delay = Duration::from_millis(50);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -131,9 +127,7 @@ pub async fn read_raw(
             return None;
         };
         match entry {
-            Ok(Some(e)) if e.operation == kv::Operation::Put => return Some((e.value, e.revision)),
-            Ok(Some(e)) => return Some((bytes::Bytes::from_static(b"[]"), e.revision)),
-            Ok(None) => return None,
+            Ok(e) => return e,
             Err(e) => {
                 if Instant::now() + delay > deadline {
                     tracing::warn!(key, error = %e, "state read failed");
@@ -147,38 +141,33 @@ pub async fn read_raw(
     }
 }
 
-/// Reads one entry and its revision, retrying transient failures until
-/// `deadline` (then: none).
+/// Reads one entry's bytes and revision; a deleted entry reads as an
+/// empty chunk (`[]`).
+pub async fn read_raw(
+    store: &kv::Store,
+    key: &str,
+    deadline: Instant,
+) -> Option<(bytes::Bytes, u64)> {
+    let e = read_entry(store, key, deadline).await?;
+    Some(if e.operation == kv::Operation::Put {
+        (e.value, e.revision)
+    } else {
+        (bytes::Bytes::from_static(b"[]"), e.revision)
+    })
+}
+
+/// Reads one entry and its revision (none when deleted or unreadable).
 pub async fn read<T: serde::de::DeserializeOwned>(
     store: &kv::Store,
     key: &str,
     deadline: Instant,
 ) -> Option<(T, u64)> {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(entry) = tokio::time::timeout(left, store.entry(key)).await else {
-            tracing::warn!(key, "state read timed out");
-            return None;
-        };
-        match entry {
-            Ok(Some(e)) if e.operation == kv::Operation::Put => {
-                return serde_json::from_slice(&e.value)
-                    .ok()
-                    .map(|v| (v, e.revision));
-            }
-            Ok(_) => return None,
-            Err(e) => {
-                if Instant::now() + delay > deadline {
-                    tracing::warn!(key, error = %e, "state read failed");
-                    return None;
-                }
-                tracing::warn!(key, error = %e, "state read failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+    let e = read_entry(store, key, deadline)
+        .await
+        .filter(|e| e.operation == kv::Operation::Put)?;
+    serde_json::from_slice(&e.value)
+        .ok()
+        .map(|v| (v, e.revision))
 }
 
 /// Loads every job and its task chunks from KV. Chunks whose job is

@@ -18,17 +18,7 @@ use std::sync::{Arc, RwLock};
 
 /// Inventory key of a Redfish device (the worker computes the same).
 pub fn key(address: &str, port: u16) -> String {
-    let a: String = address
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("redfish.{a}_{port}")
+    outpost_proto::layout::inventory_key("redfish", address, port)
 }
 
 /// Identity fields copied from a discovery result.

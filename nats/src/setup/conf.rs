@@ -1,6 +1,10 @@
 //! Rendering `nats-server.conf`: listen address, JetStream store, optional
-//! monitoring, TLS for every client, and one nkey user per identity with
-//! its allow-lists. No anonymous user (`no_auth_user`) exists.
+//! monitoring, TLS for every client, and the accounts: the coordinator's
+//! (`OUTPOST`, with JetStream) exporting to each zone's account
+//! (`ZONE_<zone>`) exactly what that zone may reach, one nkey user per
+//! account with its allow-lists (see `outpost_proto::layout::permissions`
+//! for why a zone needs an account of its own). No anonymous user
+//! (`no_auth_user`) exists.
 //!
 //! Quoting, as nats-server's conf lexer reads it:
 //! - an unquoted value starting with `$` is a variable reference (`$JS.API.X`
@@ -17,7 +21,8 @@
 //! absolute and the conf works from any directory.
 
 use super::SetupError;
-use outpost_proto::layout::permissions::Permissions;
+use outpost_proto::layout::permissions::{COORDINATOR_ACCOUNT, Import, ImportKind, Permissions};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,6 +36,9 @@ pub(crate) struct User<'a> {
     pub label: String,
     pub public_key: &'a str,
     pub permissions: Permissions,
+    /// The user's own account and what it imports from the coordinator's;
+    /// `None`: a user of the coordinator's account.
+    pub account: Option<(String, Vec<Import>)>,
 }
 
 /// Everything the conf says.
@@ -110,23 +118,78 @@ pub(crate) fn render(input: &ConfInput<'_>) -> Result<String, SetupError> {
         path_str(input.cert_file)?,
         path_str(input.key_file)?,
     );
-    out.push_str("authorization {\n  timeout: 5\n  users = [\n");
+    // What the coordinator's account exports, to which zone accounts.
+    let mut exports: BTreeMap<(String, &'static str), Vec<String>> = BTreeMap::new();
+    let mut coordinator_users = String::new();
+    let mut zone_accounts = String::new();
     for user in &input.users {
         let label: String = user
             .label
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let _ = write!(
-            out,
-            "    # {label}\n    {{\n      nkey: {}\n      permissions: {{\n        \
-             publish: {}\n        subscribe: {}\n      }}\n    }}\n",
+        let block = format!(
+            "      # {label}\n      {{\n        nkey: {}\n        permissions: {{\n          \
+             publish: {}\n          subscribe: {}\n        }}\n      }}\n",
             quote(user.public_key),
-            rule(&user.permissions.publish, "        "),
-            rule(&user.permissions.subscribe, "        "),
+            rule(&user.permissions.publish, "          "),
+            rule(&user.permissions.subscribe, "          "),
+        );
+        let Some((account, imports)) = &user.account else {
+            coordinator_users.push_str(&block);
+            continue;
+        };
+        let _ = write!(
+            zone_accounts,
+            "  {}: {{\n    users: [\n{block}    ]\n    imports: [\n",
+            quote(account)
+        );
+        for i in imports {
+            let (kind, export) = match i.kind {
+                ImportKind::Service => ("service", "service"),
+                ImportKind::StreamingService => ("service", "streaming"),
+                ImportKind::Stream => ("stream", "stream"),
+            };
+            exports
+                .entry((i.subject.clone(), export))
+                .or_default()
+                .push(account.clone());
+            let to = if i.local == i.subject {
+                String::new()
+            } else {
+                format!(", to: {}", quote(&i.local))
+            };
+            let _ = writeln!(
+                zone_accounts,
+                "      {{ {kind}: {{ account: {}, subject: {} }}{to} }}",
+                quote(COORDINATOR_ACCOUNT),
+                quote(&i.subject)
+            );
+        }
+        zone_accounts.push_str("    ]\n  }\n");
+    }
+    let _ = write!(
+        out,
+        "accounts {{\n  {}: {{\n    jetstream: enabled\n    users: [\n{coordinator_users}    ]\n    exports: [\n",
+        quote(COORDINATOR_ACCOUNT)
+    );
+    for ((subject, export), accounts) in &exports {
+        let list: Vec<String> = accounts.iter().map(|a| quote(a)).collect();
+        let (kind, reply) = match *export {
+            "stream" => ("stream", ""),
+            "streaming" => ("service", ", response_type: \"stream\""),
+            _ => ("service", ""),
+        };
+        let _ = writeln!(
+            out,
+            "      {{ {kind}: {}{reply}, accounts: [{}] }}",
+            quote(subject),
+            list.join(", ")
         );
     }
-    out.push_str("  ]\n}\n");
+    out.push_str("    ]\n  }\n");
+    out.push_str(&zone_accounts);
+    out.push_str("}\n");
     Ok(out)
 }
 
@@ -157,6 +220,14 @@ mod tests {
                     publish: vec!["$KV.outpost_leases.a.>".to_string()],
                     subscribe: vec![],
                 },
+                account: Some((
+                    "ZONE_a".to_string(),
+                    vec![Import {
+                        subject: "$KV.outpost_leases.a.>".to_string(),
+                        local: "$KV.outpost_leases.a.>".to_string(),
+                        kind: ImportKind::Service,
+                    }],
+                )),
             }],
         };
         let text = render(&input).unwrap();
@@ -166,5 +237,19 @@ mod tests {
         assert!(text.contains("nkey: \"UABC\""), "{text}");
         assert!(text.contains("subscribe: { deny: [\">\"] }"), "{text}");
         assert!(!text.contains("no_auth_user"));
+        assert!(
+            text.contains("\"OUTPOST\": {\n    jetstream: enabled"),
+            "{text}"
+        );
+        assert!(
+            text.contains("{ service: \"$KV.outpost_leases.a.>\", accounts: [\"ZONE_a\"] }"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "{ service: { account: \"OUTPOST\", subject: \"$KV.outpost_leases.a.>\" } }"
+            ),
+            "{text}"
+        );
     }
 }

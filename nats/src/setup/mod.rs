@@ -207,17 +207,21 @@ fn write_conf(paths: &BundlePaths, bundle: &Bundle) -> Result<files::FileAction,
         label: "coordinator".to_string(),
         public_key: &bundle.coordinator.public_key,
         permissions: permissions::coordinator(),
+        account: None,
     }];
     for (zone, record) in &bundle.zones {
-        let perms =
-            permissions::zone_worker(zone, &kinds).map_err(|source| SetupError::InvalidZone {
-                zone: zone.clone(),
-                source,
-            })?;
+        let invalid = |source| SetupError::InvalidZone {
+            zone: zone.clone(),
+            source,
+        };
         users.push(conf::User {
             label: format!("zone {zone}"),
             public_key: &record.public_key,
-            permissions: perms,
+            permissions: permissions::zone_user(zone, &kinds).map_err(invalid)?,
+            account: Some((
+                permissions::zone_account(zone).map_err(invalid)?,
+                permissions::zone_imports(zone, &kinds).map_err(invalid)?,
+            )),
         });
     }
     let cert_file = paths.server_cert();

@@ -10,6 +10,17 @@
 //! images, subscribe to its own cancel signals and to its own inbox.
 //! Nothing else: no other zone's subjects, no `$JS.API` administration,
 //! no core subscription on tasks or events.
+//!
+//! Permissions alone cannot confine a zone: JetStream answers a request on
+//! whatever reply subject the requester names, with the server's authority,
+//! so a zone could aim a reply (whose payload it chose, e.g. its own key's
+//! value) at a subject it may not publish to. Each zone is therefore its own
+//! NATS account. The coordinator's account ([`COORDINATOR_ACCOUNT`]) holds
+//! JetStream and exports to each zone account exactly the subjects above
+//! ([`zone_imports`]); a reply to a zone's request lands in the zone's own
+//! account, where only its own imports exist. The JetStream API reaches a
+//! zone account under [`ZONE_JS_API_PREFIX`] (the zone account has no
+//! JetStream of its own to answer `$JS.API`).
 
 use super::{
     FIRMWARE_STORE, SubjectError, TASKS_STREAM, ZONE_RO_BUCKETS, ZONE_RW_BUCKETS, cancel_wildcard,
@@ -56,6 +67,89 @@ pub fn zone_worker(zone: &str, kinds: &[&str]) -> Result<Permissions, SubjectErr
     publish.push(format!("$JS.API.DIRECT.GET.{firmware_stream}"));
     publish.push(format!("$JS.API.DIRECT.GET.{firmware_stream}.>"));
     let subscribe = vec![format!("{}.>", inbox_prefix(zone)?), cancel_wildcard(zone)?];
+    Ok(Permissions { publish, subscribe })
+}
+
+/// The account holding JetStream and the coordinator's identity.
+pub const COORDINATOR_ACCOUNT: &str = "OUTPOST";
+
+/// The JetStream API prefix of a zone account: `JS.OUTPOST.API.<x>` in the
+/// zone's account is `$JS.API.<x>` in the coordinator's.
+pub const ZONE_JS_API_PREFIX: &str = "JS.OUTPOST.API";
+
+/// The NATS account of `zone`'s identity: `ZONE_<zone>`.
+pub fn zone_account(zone: &str) -> Result<String, SubjectError> {
+    validate_zone(zone)?;
+    Ok(format!("ZONE_{zone}"))
+}
+
+/// How a zone account reaches one subject of the coordinator's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportKind {
+    /// A request with one reply (or none).
+    Service,
+    /// A request answered by many messages (a pull request's tasks).
+    StreamingService,
+    /// Messages the coordinator publishes (cancel signals).
+    Stream,
+}
+
+/// One subject a zone account imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// The subject in the coordinator's account (what is exported).
+    pub subject: String,
+    /// The subject as the zone's workers use it.
+    pub local: String,
+    pub kind: ImportKind,
+}
+
+/// What `zone`'s account imports: [`zone_worker`]'s subjects, the
+/// JetStream API ones under [`ZONE_JS_API_PREFIX`].
+pub fn zone_imports(zone: &str, kinds: &[&str]) -> Result<Vec<Import>, SubjectError> {
+    let p = zone_worker(zone, kinds)?;
+    let mut out = Vec::new();
+    for subject in p.publish {
+        let (local, kind) = match subject.strip_prefix("$JS.API.") {
+            Some(rest) => (
+                format!("{ZONE_JS_API_PREFIX}.{rest}"),
+                if rest.starts_with("CONSUMER.MSG.NEXT.") {
+                    ImportKind::StreamingService
+                } else {
+                    ImportKind::Service
+                },
+            ),
+            None => (subject.clone(), ImportKind::Service),
+        };
+        out.push(Import {
+            subject,
+            local,
+            kind,
+        });
+    }
+    let inbox = format!("{}.>", inbox_prefix(zone)?);
+    for subject in p.subscribe.into_iter().filter(|s| *s != inbox) {
+        out.push(Import {
+            local: subject.clone(),
+            subject,
+            kind: ImportKind::Stream,
+        });
+    }
+    Ok(out)
+}
+
+/// The permissions of `zone`'s identity inside its own account: the local
+/// names of its imports, and its inbox.
+pub fn zone_user(zone: &str, kinds: &[&str]) -> Result<Permissions, SubjectError> {
+    let imports = zone_imports(zone, kinds)?;
+    let mut publish = Vec::new();
+    let mut subscribe = vec![format!("{}.>", inbox_prefix(zone)?)];
+    for i in imports {
+        match i.kind {
+            ImportKind::Stream => subscribe.push(i.local),
+            _ => publish.push(i.local),
+        }
+    }
     Ok(Permissions { publish, subscribe })
 }
 
@@ -141,6 +235,44 @@ mod tests {
         ] {
             assert!(!allowed(&p.subscribe, foreign), "{foreign} allowed");
         }
+    }
+
+    #[test]
+    fn a_zone_account_imports_its_own_subjects_only() {
+        let imports = zone_imports("a", &["diag.sleep"]).unwrap();
+        let next = imports
+            .iter()
+            .find(|i| i.subject == "$JS.API.CONSUMER.MSG.NEXT.OUTPOST_TASKS.a_diag-sleep")
+            .unwrap();
+        assert_eq!(
+            next.local,
+            "JS.OUTPOST.API.CONSUMER.MSG.NEXT.OUTPOST_TASKS.a_diag-sleep"
+        );
+        assert_eq!(next.kind, ImportKind::StreamingService);
+        let cancel = imports
+            .iter()
+            .find(|i| i.kind == ImportKind::Stream)
+            .unwrap();
+        assert_eq!(cancel.subject, "outpost.cancel.a.*");
+        assert!(imports.iter().all(|i| !i.subject.starts_with("_INBOX")));
+        // Whatever it imports is what zone `a` was allowed before.
+        let own = zone_worker("a", &["diag.sleep"]).unwrap();
+        for i in &imports {
+            assert!(
+                allowed(&own.publish, &i.subject) || allowed(&own.subscribe, &i.subject),
+                "{i:?}"
+            );
+        }
+        let user = zone_user("a", &["diag.sleep"]).unwrap();
+        assert!(allowed(
+            &user.publish,
+            "JS.OUTPOST.API.DIRECT.GET.KV_outpost_leases.$KV.outpost_leases.a.t1"
+        ));
+        assert!(!allowed(
+            &user.publish,
+            "$JS.API.STREAM.DELETE.OUTPOST_TASKS"
+        ));
+        assert!(allowed(&user.subscribe, "_INBOX_a.x"));
     }
 
     #[test]
