@@ -31,7 +31,10 @@ struct Args {
         default_value = "nats://127.0.0.1:4222"
     )]
     nats: String,
-    /// The zone's NATS creds file (`zone-<zone>.creds` from `outpost nats setup`).
+    /// The zone's NATS creds file (`zone-<zone>.creds` from `outpost nats
+    /// setup`). With it, the worker is in its zone's own NATS account and
+    /// reaches the coordinator's JetStream under `JS.OUTPOST.API`, as that
+    /// setup exports it.
     #[arg(long, env = "OUTPOST_NATS_CREDS")]
     nats_creds: Option<PathBuf>,
     /// CA certificate of the NATS server (`ca.pem`); makes TLS mandatory.
