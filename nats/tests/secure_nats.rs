@@ -215,12 +215,8 @@ async fn a_zone_reaches_its_own_subjects_only() {
     );
 }
 
-#[tokio::test]
-async fn a_zone_worker_round_trip_through_its_permissions() {
-    let _serial = serial().await;
-    let d = Deployment::start(&["a", "b"]).await;
-    let coordinator = d.coordinator().await;
-    let js = jetstream::new(coordinator.client.clone());
+/// The coordinator's side: the tasks stream and zone a's diag.sleep consumer.
+async fn tasks_for_zone_a(js: &jetstream::Context) {
     let tasks = js
         .create_stream(stream::Config {
             name: "OUTPOST_TASKS".into(),
@@ -239,6 +235,15 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
         })
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_zone_worker_round_trip_through_its_permissions() {
+    let _serial = serial().await;
+    let d = Deployment::start(&["a", "b"]).await;
+    let coordinator = d.coordinator().await;
+    let js = jetstream::new(coordinator.client.clone());
+    tasks_for_zone_a(&js).await;
     let leases = js
         .create_key_value(kv::Config {
             bucket: "outpost_leases".into(),
@@ -345,24 +350,7 @@ async fn a_waiting_pull_gets_tasks_published_later() {
     let d = Deployment::start(&["a"]).await;
     let coordinator = d.coordinator().await;
     let js = jetstream::new(coordinator.client.clone());
-    let tasks = js
-        .create_stream(stream::Config {
-            name: "OUTPOST_TASKS".into(),
-            subjects: vec!["outpost.task.>".into()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    tasks
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("a_diag-sleep".into()),
-            filter_subject: "outpost.task.a.diag.sleep".into(),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    tasks_for_zone_a(&js).await;
     let a = d.zone("a").await;
     let zjs = jetstream::with_prefix(
         a.client.clone(),

@@ -2,23 +2,29 @@
 //! their identity, zone and pinned certificate fingerprint.
 
 use super::{ApiError, AppState};
+use async_nats::jetstream::kv;
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
+/// The inventory bucket and the zones' pins.
+async fn buckets(state: &AppState) -> Result<(kv::Store, kv::Store), ApiError> {
+    let open = |name: &'static str| async move {
+        state
+            .bus
+            .js
+            .get_key_value(name)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("{name}: {e}")))
+    };
+    Ok((
+        open(outpost_proto::layout::INVENTORY_BUCKET).await?,
+        open(outpost_proto::layout::PINS_BUCKET).await?,
+    ))
+}
+
 pub async fn redfish(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
-    let store = state
-        .bus
-        .js
-        .get_key_value(outpost_proto::layout::INVENTORY_BUCKET)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let pins = state
-        .bus
-        .js
-        .get_key_value(outpost_proto::layout::PINS_BUCKET)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let (store, pins) = buckets(&state).await?;
     crate::redfish::inventory::list(&store, &pins)
         .await
         .map(Json)
@@ -60,18 +66,7 @@ pub async fn set_pin(
         })?;
         Some(b.sha256)
     };
-    let store = state
-        .bus
-        .js
-        .get_key_value(outpost_proto::layout::INVENTORY_BUCKET)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let pins = state
-        .bus
-        .js
-        .get_key_value(outpost_proto::layout::PINS_BUCKET)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let (store, pins) = buckets(&state).await?;
     use crate::redfish::inventory::{PinError, set_pin};
     let zone = address
         .parse::<std::net::IpAddr>()
