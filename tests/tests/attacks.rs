@@ -643,22 +643,9 @@ async fn forged_tasks_results_cancels_and_captures_change_nothing() -> Result<()
     let (held, ever) =
         inspect::stream_state(&fleet.nats, &layout::object_stream(&beta_store)).await?;
     assert_eq!((held, ever), (0, 0), "beta's captures store was written");
-    let written = walk(captures.path());
+    let written = outpost_tests::files_under(captures.path());
     assert!(written.is_empty(), "files written: {written:?}");
     Ok(())
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// The names of the consumers on the tasks stream, sorted.

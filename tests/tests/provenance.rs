@@ -173,25 +173,12 @@ async fn forged_events_change_nothing_and_are_counted() -> Result<()> {
         assert!(t["output"].get("forged").is_none(), "{t:#}");
     }
     assert_eq!(fleet.api.job(&later).await?["status"], "pending");
-    let written: Vec<_> = walk(captures.path());
+    let written: Vec<_> = outpost_tests::files_under(captures.path());
     assert!(
         written.is_empty(),
         "files written from forged events: {written:?}"
     );
     Ok(())
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]

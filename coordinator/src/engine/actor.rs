@@ -421,15 +421,17 @@ impl Actor {
                 .collect();
             e.append(fresh);
         }
-        let missed = self.missed_writes;
-        self.write_tasks(refs.clone(), &|_| false).await;
+        let written = self.write_tasks(refs.clone(), &|_| false).await;
         let mut v = self.view();
         let Some(e) = v.jobs.get_mut(job_id) else {
             return Vec::new();
         };
         let mut added = Vec::new();
         for r in &refs {
-            let stored = self.missed_writes == missed && !self.unsynced_tasks.contains(r);
+            let stored = e
+                .tasks
+                .get(&r.1)
+                .is_some_and(|(t, _)| written.contains(&(job_id.to_string(), t.chunk)));
             if stored {
                 if let Some((t, _)) = e.tasks.get(&r.1) {
                     added.push(t.clone());
@@ -955,12 +957,15 @@ impl Actor {
 
     /// Writes the chunks holding `dirty` tasks from the cached state; on a
     /// conflict reloads the chunk from KV and applies `redo` to its dirty
-    /// tasks before writing again.
+    /// tasks before writing again. A chunk that splits is written shrunk
+    /// only in a later round, once the chunk taking its tasks is stored, so
+    /// a kill between the two writes leaves a task twice, never nowhere.
+    /// Returns the chunks stored.
     async fn write_tasks(
         &mut self,
         dirty: Vec<TaskRef>,
         redo: &(dyn Fn(&mut TaskState) -> bool + Sync),
-    ) {
+    ) -> BTreeSet<(String, u32)> {
         let mut todo: BTreeSet<(String, u32)> = {
             let v = self.view.read().unwrap_or_else(|p| p.into_inner());
             dirty
@@ -969,10 +974,13 @@ impl Actor {
                 .collect()
         };
         let dirty: HashSet<TaskRef> = dirty.into_iter().collect();
+        let mut written = BTreeSet::new();
         for _ in 0..CONFLICT_ROUNDS {
             if todo.is_empty() {
-                return;
+                return written;
             }
+            // Shrunk chunks waiting for the chunks their tasks moved to.
+            let mut shrunk: Vec<((String, u32), u32)> = Vec::new();
             let (refs, writes): (Vec<(String, u32, String)>, Vec<store::Write>) = {
                 let mut v = self.view();
                 let mut out = Vec::new();
@@ -985,9 +993,8 @@ impl Actor {
                         continue;
                     };
                     if let Some(new) = chunks::split_if_big(e, n, bytes.len()) {
-                        // The new chunk is written before the shrunk one.
-                        queue.push((j.clone(), n));
-                        queue.push((j.clone(), new));
+                        shrunk.push(((j.clone(), n), new));
+                        queue.push((j, new));
                         continue;
                     }
                     let rev = e.chunks[n as usize].rev;
@@ -1004,9 +1011,12 @@ impl Actor {
                 match res {
                     Ok(rev) => {
                         let ids = self.set_chunk_rev(&j, n, rev);
-                        for id in ids {
-                            self.unsynced_tasks.remove(&(j.clone(), id));
+                        if !self.unsynced_tasks.is_empty() {
+                            for id in ids {
+                                self.unsynced_tasks.remove(&(j.clone(), id));
+                            }
                         }
+                        written.insert((j, n));
                     }
                     Err(WriteError::Conflict { .. }) => {
                         Metrics::inc(&self.metrics.state_conflicts, 1);
@@ -1030,6 +1040,13 @@ impl Actor {
                     }
                 }
             }
+            for ((j, n), new) in shrunk {
+                if written.contains(&(j.clone(), new)) {
+                    again.insert((j, n));
+                } else {
+                    self.mark_unsynced(&j, n);
+                }
+            }
             todo = again;
         }
         if !todo.is_empty() {
@@ -1038,6 +1055,7 @@ impl Actor {
                 "task state writes kept conflicting; gave up"
             );
         }
+        written
     }
 
     /// Records `rev` as chunk `n`'s revision; returns its task ids.
