@@ -383,8 +383,9 @@ impl Device {
             j.message = "Package successfully downloaded.".into();
             j.message_id = "RED002".into();
         });
-        // Checking the package.
-        tokio::time::sleep(t.scaled(t.download) / 5).await;
+        // Checking the package: a real iDRAC takes seconds over it, so even
+        // a sped-up device stays Downloaded long enough to be seen.
+        tokio::time::sleep((t.scaled(t.download) / 5).max(Duration::from_millis(250))).await;
         let Some(image) = image else {
             return self.finish_job(jid, "Failed", "Package verification failed.", "RED007");
         };
