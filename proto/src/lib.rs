@@ -4,6 +4,7 @@
 //! ([`headers`]). Everything that names a NATS subject, stream, bucket,
 //! key or consumer goes through [`layout`], so the layout lives in one place.
 
+pub mod events;
 pub mod headers;
 pub mod layout;
 pub mod nats_url;

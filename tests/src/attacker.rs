@@ -200,3 +200,39 @@ pub async fn connect_once(
         .await
         .context("connect attempt hung for 30 s")
 }
+
+/// A worker event batch holding one forged result, as a forger writes it:
+/// `outcome` of a `kind` task with `output`, signed `mallory`.
+pub fn forged_result(
+    zone: &str,
+    job: &str,
+    task: &str,
+    attempt: u32,
+    outcome: outpost_proto::pb::Outcome,
+    kind: &str,
+    output: &serde_json::Value,
+) -> Vec<u8> {
+    use outpost_proto::pb;
+    outpost_proto::events::encode_one(pb::Event {
+        job_id: job.into(),
+        task_id: task.into(),
+        zone: zone.into(),
+        worker_id: "mallory".into(),
+        attempt,
+        seq: 1,
+        at_ms: outpost_proto::now_ms(),
+        body: Some(pb::event::Body::Result(pb::Result {
+            outcome: outcome as i32,
+            error_kind: String::new(),
+            error: if outcome == pb::Outcome::Succeeded {
+                String::new()
+            } else {
+                "forged".into()
+            },
+            output_json: output.to_string().into_bytes(),
+            kind: kind.into(),
+            started_at_ms: 0,
+        })),
+        ..Default::default()
+    })
+}

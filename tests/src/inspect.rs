@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use outpost_proto::{Message, layout, pb};
+use outpost_proto::{layout, pb};
 use std::time::Duration;
 
 /// Every event of `job_id` stored in `OUTPOST_EVENTS`, in order.
@@ -16,7 +16,7 @@ pub async fn events(nats: &crate::nats::NatsServer, job_id: &str) -> Result<Vec<
         .collect())
 }
 
-/// Every event of `job_id` with the `traceparent` header it carried.
+/// Every event of `job_id` with the `traceparent` it carries.
 pub async fn events_with_trace(
     nats: &crate::nats::NatsServer,
     job_id: &str,
@@ -43,26 +43,31 @@ pub async fn events_with_trace(
             .context("events stream stalled")?
             .context("events stream ended")?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tp = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("traceparent"))
-            .map(|v| v.as_str().to_string());
-        out.push((pb::Event::decode(m.payload.as_ref())?, tp));
+        for ev in outpost_proto::events::decode(m.payload.as_ref())? {
+            let tp = Some(ev.traceparent.clone()).filter(|t| !t.is_empty());
+            out.push((ev, tp));
+        }
         left -= 1;
     }
     Ok(out)
 }
 
-/// How many `Result` events with `outcome` each task got.
+/// How many distinct `Result` events with `outcome` each task got. An
+/// event is its task, attempt and number: the stream may hold one twice
+/// (a batch re-sent after its ack was lost with a restarting server, or a
+/// task run again under the same attempt number when the server lost the
+/// consumer's acknowledgements in a crash), which the coordinator applies
+/// once.
 pub fn results_per_task(
     events: &[pb::Event],
     outcome: pb::Outcome,
 ) -> std::collections::BTreeMap<String, usize> {
+    let mut seen = std::collections::HashSet::new();
     let mut m = std::collections::BTreeMap::new();
     for e in events {
         if let Some(pb::event::Body::Result(r)) = &e.body
             && r.outcome == outcome as i32
+            && seen.insert((e.task_id.as_str(), e.attempt, e.seq))
         {
             *m.entry(e.task_id.clone()).or_insert(0) += 1;
         }

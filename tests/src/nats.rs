@@ -211,6 +211,11 @@ impl NatsServer {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Asks the server to reload its configuration (after a re-issued or
     /// revoked identity).
     pub fn reload(&self) -> Result<()> {

@@ -26,7 +26,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use outpost_proto::{Message, layout, pb};
 use outpost_tests::api::tasks;
-use outpost_tests::attacker::{ASK, Attacker, Op, arrived, connect_once, is_auth_refusal};
+use outpost_tests::attacker::{
+    ASK, Attacker, Op, arrived, connect_once, forged_result, is_auth_refusal,
+};
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, START};
 use outpost_tests::{fleet_bin, inspect, wait_until};
 use serde_json::{Value, json};
@@ -45,40 +47,6 @@ fn task_ids(job: &Value) -> Vec<String> {
         .iter()
         .filter_map(|t| t["id"].as_str().map(str::to_string))
         .collect()
-}
-
-/// A worker event with a result, as a forger writes it.
-fn forged_result(
-    zone: &str,
-    job: &str,
-    task: &str,
-    attempt: u32,
-    outcome: pb::Outcome,
-    kind: &str,
-    output: &Value,
-) -> Vec<u8> {
-    pb::Event {
-        job_id: job.into(),
-        task_id: task.into(),
-        zone: zone.into(),
-        worker_id: "mallory".into(),
-        attempt,
-        seq: 1,
-        at_ms: outpost_proto::now_ms(),
-        body: Some(pb::event::Body::Result(pb::Result {
-            outcome: outcome as i32,
-            error_kind: String::new(),
-            error: if outcome == pb::Outcome::Succeeded {
-                String::new()
-            } else {
-                "forged".into()
-            },
-            output_json: output.to_string().into_bytes(),
-            kind: kind.into(),
-            started_at_ms: 0,
-        })),
-    }
-    .encode_to_vec()
 }
 
 fn forged_output() -> Value {

@@ -48,9 +48,23 @@ async fn check_converged(fleet: &Fleet, id: &str, round: usize, at_ms: u64) -> a
         job["counts"]
     );
     assert_eq!(succeeded.len(), TASKS, "round {round}");
+    let twice: Vec<(&String, Vec<(u32, u32, &str)>)> = succeeded
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(task, _)| {
+            let runs = events
+                .iter()
+                .filter(|e| {
+                    &e.task_id == task && matches!(e.body, Some(pb::event::Body::Result(_)))
+                })
+                .map(|e| (e.attempt, e.seq, e.worker_id.as_str()))
+                .collect();
+            (task, runs)
+        })
+        .collect();
     assert!(
-        succeeded.values().all(|&n| n == 1),
-        "round {round}: a task succeeded twice"
+        twice.is_empty(),
+        "round {round} (kill at {at_ms} ms): tasks succeeded twice (attempt, seq, worker): {twice:?}"
     );
     Ok(())
 }

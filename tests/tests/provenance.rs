@@ -7,8 +7,9 @@
 //! results still land.
 
 use anyhow::Result;
-use outpost_proto::{Message, pb};
+use outpost_proto::pb;
 use outpost_tests::api::tasks;
+use outpost_tests::attacker::forged_result;
 use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE};
 use serde_json::json;
 
@@ -20,24 +21,15 @@ fn forged(
     kind: &str,
     output: serde_json::Value,
 ) -> Vec<u8> {
-    pb::Event {
-        job_id: job.into(),
-        task_id: task.into(),
-        zone: zone.into(),
-        worker_id: "mallory".into(),
+    forged_result(
+        zone,
+        job,
+        task,
         attempt,
-        seq: 1,
-        at_ms: outpost_proto::now_ms(),
-        body: Some(pb::event::Body::Result(pb::Result {
-            outcome: pb::Outcome::Succeeded as i32,
-            error_kind: String::new(),
-            error: String::new(),
-            output_json: output.to_string().into_bytes(),
-            kind: kind.into(),
-            started_at_ms: 0,
-        })),
-    }
-    .encode_to_vec()
+        pb::Outcome::Succeeded,
+        kind,
+        &output,
+    )
 }
 
 #[tokio::test]

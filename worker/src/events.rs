@@ -1,14 +1,11 @@
-//! Publishing one task attempt's events on `outpost.event.<zone>.<job>`:
-//! numbered in order, deduplicated by `Nats-Msg-Id` =
-//! `<task>.<attempt>.<seq>`, carrying the trace context. Publish acks are
-//! collected and awaited (and the event re-sent if the ack was lost) before
-//! the task message itself is acknowledged.
+//! One task attempt's events on `outpost.event.<zone>.<job>`: numbered in
+//! order, stamped with the run's trace context, and handed to the worker's
+//! [`Outbox`], which stores them in batches. The receipts are awaited
+//! before the task message itself is acknowledged.
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, context::PublishAckFuture};
-use bytes::Bytes;
+use crate::outbox::{Outbox, Receipt};
 use outpost_proto::pb::{self, event::Body};
-use outpost_proto::{Message, headers, layout, now_ms};
+use outpost_proto::{layout, now_ms};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -17,40 +14,36 @@ use thiserror::Error;
 pub enum EventError {
     #[error("invalid event subject: {0}")]
     Subject(#[from] layout::SubjectError),
-    #[error("event {msg_id} was not stored: {message}")]
-    Publish { msg_id: String, message: String },
-}
-
-struct Pending {
-    msg_id: String,
-    payload: Bytes,
-    headers: HeaderMap,
-    ack: Option<PublishAckFuture>,
+    #[error("event {event} was not stored: {message}")]
+    Publish { event: String, message: String },
 }
 
 /// The events of one attempt of one task.
 pub struct EventSink {
-    js: jetstream::Context,
+    outbox: Outbox,
     subject: String,
     template: pb::Event,
     /// The task's kind, stamped on its result.
     kind: String,
     seq: u32,
-    pending: Vec<Pending>,
+    /// Each event's `<task>.<attempt>.<seq>` and its receipt.
+    pending: Vec<(String, Receipt)>,
     /// When the attempt started (0: not yet), and whether `Started` went out.
     started_at_ms: i64,
     started_sent: bool,
 }
 
 impl EventSink {
+    /// The sink of `task`'s attempt `attempt`; call it inside the run's
+    /// span, whose trace context every event carries.
     pub fn new(
-        js: jetstream::Context,
+        outbox: Outbox,
         task: &pb::Task,
         worker_id: &str,
         attempt: u32,
     ) -> Result<Self, EventError> {
         Ok(Self {
-            js,
+            outbox,
             subject: layout::event_subject(&task.zone, &task.job_id)?,
             template: pb::Event {
                 job_id: task.job_id.clone(),
@@ -60,6 +53,10 @@ impl EventSink {
                 attempt,
                 seq: 0,
                 at_ms: 0,
+                traceparent: outpost_telemetry::propagation::traceparent_of(
+                    &tracing::Span::current(),
+                )
+                .unwrap_or_default(),
                 body: None,
             },
             kind: task.kind.clone(),
@@ -72,7 +69,7 @@ impl EventSink {
 
     /// Notes that the attempt started. No event goes out yet: a task that
     /// finishes quickly says when it started in its result (one stored
-    /// write instead of two); [`EventSink::announce_start`] publishes
+    /// event instead of two); [`EventSink::announce_start`] publishes
     /// `Started` for one that takes longer, and any progress or log
     /// publishes it first.
     pub fn mark_started(&mut self) {
@@ -83,12 +80,12 @@ impl EventSink {
     pub async fn announce_start(&mut self) {
         if self.started_at_ms != 0 && !self.started_sent {
             self.started_sent = true;
-            self.publish(Body::Started(pb::Started {})).await;
+            self.publish(Body::Started(pb::Started {}));
         }
     }
 
-    /// Publishes `body` as the attempt's next event. Does not wait for the
-    /// server's ack; [`EventSink::confirm`] does.
+    /// Publishes `body` as the attempt's next event. Does not wait for it
+    /// to be stored; [`EventSink::confirm`] does.
     pub async fn emit(&mut self, body: Body) {
         match &body {
             Body::Started(_) => {
@@ -100,10 +97,10 @@ impl EventSink {
             Body::Progress(_) | Body::Log(_) => self.announce_start().await,
             Body::Result(_) | Body::Retrying(_) => {}
         }
-        self.publish(body).await;
+        self.publish(body);
     }
 
-    async fn publish(&mut self, body: Body) {
+    fn publish(&mut self, body: Body) {
         self.seq += 1;
         let mut ev = self.template.clone();
         ev.seq = self.seq;
@@ -116,59 +113,24 @@ impl EventSink {
             }
             other => other,
         });
-        let msg_id = format!("{}.{}.{}", ev.task_id, ev.attempt, ev.seq);
-        let mut hdrs = HeaderMap::new();
-        hdrs.insert(headers::MSG_ID, msg_id.as_str());
-        outpost_telemetry::propagation::inject_nats(&tracing::Span::current(), &mut hdrs);
-        let payload = Bytes::from(ev.encode_to_vec());
-        let ack = self
-            .js
-            .publish_with_headers(self.subject.clone(), hdrs.clone(), payload.clone())
-            .await
-            .ok();
-        self.pending.push(Pending {
-            msg_id,
-            payload,
-            headers: hdrs,
-            ack,
-        });
+        let name = format!("{}.{}.{}", ev.task_id, ev.attempt, ev.seq);
+        let receipt = self.outbox.send(&self.subject, ev);
+        self.pending.push((name, receipt));
     }
 
-    /// Waits until every event emitted so far is stored, re-publishing (same
-    /// message id, so never twice) those whose ack did not come, until
-    /// `deadline` passes.
+    /// Waits until every event emitted so far is stored (the outbox re-sends
+    /// what was not acked), at most `deadline`.
     pub async fn confirm(&mut self, deadline: Duration) -> Result<(), EventError> {
         let until = tokio::time::Instant::now() + deadline;
-        let mut delay = Duration::from_millis(50);
-        for p in self.pending.iter_mut() {
-            loop {
-                let ok = match p.ack.take() {
-                    Some(ack) => matches!(tokio::time::timeout_at(until, ack).await, Ok(Ok(_))),
-                    None => false,
-                };
-                if ok {
-                    break;
-                }
-                if tokio::time::Instant::now() + delay >= until {
-                    return Err(EventError::Publish {
-                        msg_id: p.msg_id.clone(),
-                        message: format!("no ack within {} s", deadline.as_secs()),
-                    });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-                p.ack = self
-                    .js
-                    .publish_with_headers(
-                        self.subject.clone(),
-                        p.headers.clone(),
-                        p.payload.clone(),
-                    )
-                    .await
-                    .ok();
-            }
+        for (event, receipt) in self.pending.drain(..) {
+            let message = match tokio::time::timeout_at(until, receipt).await {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(why))) => why,
+                Ok(Err(_)) => "the worker's outbox stopped".to_string(),
+                Err(_) => format!("not stored within {} s", deadline.as_secs()),
+            };
+            return Err(EventError::Publish { event, message });
         }
-        self.pending.clear();
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub mod images;
 pub mod kv;
 pub mod lease;
 pub mod ops;
+pub mod outbox;
 pub mod presence;
 pub mod runner;
 pub mod secrets;

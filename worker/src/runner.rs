@@ -10,6 +10,7 @@ use crate::deliveries::{self, Ledger};
 use crate::events::{self, EventSink};
 use crate::lease::{Lease, LeaseError};
 use crate::ops::{self, Kind, OpCtx, OpEnv, OpError};
+use crate::outbox::Outbox;
 use async_nats::jetstream::{AckKind, Message};
 use outpost_kinds::ErrorClass;
 use outpost_proto::pb::{self, event::Body};
@@ -22,10 +23,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// How long the worker keeps trying to store a task's events.
-const CONFIRM_DEADLINE: Duration = Duration::from_secs(60);
+/// (A little longer than the outbox re-sends, so its reason is the one given.)
+const CONFIRM_DEADLINE: Duration = Duration::from_secs(crate::outbox::DEADLINE.as_secs() + 5);
 /// How long a task runs before its `Started` event is published; a task
 /// that finishes sooner reports its start in its result.
 pub const ANNOUNCE_START_AFTER: Duration = Duration::from_millis(250);
+
+/// How many finished tasks may wait to settle per run slot.
+pub const SETTLING_PER_SLOT: usize = 4;
 
 /// What every running task shares.
 pub struct Shared {
@@ -36,6 +41,11 @@ pub struct Shared {
     pub env: Arc<OpEnv>,
     /// Fires when a draining worker runs out of time: running tasks are handed back.
     pub hand_back: CancellationToken,
+    /// Where every task's events leave, in batches.
+    pub outbox: Outbox,
+    /// Tasks whose operation is over and that wait for their events to be
+    /// stored before they settle: [`SETTLING_PER_SLOT`] per run slot.
+    pub settling: Arc<tokio::sync::Semaphore>,
     /// Bumped whenever a task gives its capacity back; claim loops watch it.
     pub freed: watch::Sender<u64>,
     running: Mutex<HashSet<String>>,
@@ -49,7 +59,13 @@ impl Shared {
         lease_ttl: Duration,
         env: Arc<OpEnv>,
     ) -> Self {
+        let outbox = Outbox::start(bus.js.clone(), &cfg.worker_id);
+        let settling = Arc::new(tokio::sync::Semaphore::new(
+            cfg.concurrency.saturating_mul(SETTLING_PER_SLOT).max(1),
+        ));
         Self {
+            outbox,
+            settling,
             cfg,
             bus,
             cancels,
@@ -114,16 +130,24 @@ fn random_unit() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A unit of the worker's capacity, given back (and announced) on drop.
+/// A unit of the worker's capacity, given back (and announced) when the
+/// operation is over or on drop, whichever comes first.
 struct Slot {
     shared: Arc<Shared>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
+impl Slot {
+    fn release(&mut self) {
+        if self.permit.take().is_some() {
+            self.shared.freed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
-        drop(self.permit.take());
-        self.shared.freed.send_modify(|n| *n = n.wrapping_add(1));
+        self.release();
     }
 }
 
@@ -135,7 +159,7 @@ pub async fn handle(
     msg: Message,
     permit: OwnedSemaphorePermit,
 ) {
-    let _slot = Slot {
+    let mut slot = Slot {
         shared: shared.clone(),
         permit: Some(permit),
     };
@@ -177,7 +201,7 @@ pub async fn handle(
         tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
         return;
     }
-    run(&shared, kind, settings, &msg, &task, attempt)
+    run(&shared, kind, settings, &msg, &task, attempt, &mut slot)
         .instrument(span)
         .await;
     shared.finish(&task.task_id);
@@ -190,9 +214,10 @@ async fn run(
     msg: &Message,
     task: &pb::Task,
     attempt: u32,
+    slot: &mut Slot,
 ) {
     let received = std::time::Instant::now();
-    let mut sink = match EventSink::new(shared.bus.js.clone(), task, &shared.cfg.worker_id, attempt)
+    let mut sink = match EventSink::new(shared.outbox.clone(), task, &shared.cfg.worker_id, attempt)
     {
         Ok(s) => s,
         Err(e) => {
@@ -384,6 +409,11 @@ async fn run(
         }
         Err(OpError::Permanent { kind, message }) => failed(&mut sink, kind, &message).await,
     };
+    // The operation is over: its run slot goes to the next task while this
+    // one waits for its events to be stored (with many others, in one
+    // batch) and settles. How many may wait so is bounded.
+    let _settling = shared.settling.clone().acquire_owned().await;
+    slot.release();
     if matches!(settle_with, AckKind::Nak(_)) {
         deliveries::save(
             &shared.bus.checkpoints,

@@ -12,8 +12,7 @@ use crate::model::JobState;
 use async_nats::jetstream::consumer;
 use axum::response::sse::Event as SseEvent;
 use futures::StreamExt;
-use outpost_proto::pb;
-use outpost_proto::{Message, layout};
+use outpost_proto::layout;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -175,8 +174,11 @@ async fn pump(
                 if let Ok(info) = m.info() {
                     read_upto = read_upto.max(info.stream_sequence);
                 }
-                if let Ok(ev) = pb::Event::decode(m.payload.as_ref()) {
-                    shared.push("task", event_json(&ev).to_string(), false);
+                // Only what the relay would believe of the subject.
+                if let Ok(read) = crate::engine::provenance::from_subject(m.subject.as_str(), m.payload.as_ref()) {
+                    for ev in &read.events {
+                        shared.push("task", event_json(ev).to_string(), false);
+                    }
                 }
             }
             c = changes.recv() => {

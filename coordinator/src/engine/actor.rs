@@ -348,8 +348,9 @@ impl Actor {
                     kind: t.kind.clone(),
                     started_at_ms: 0,
                 })),
+                ..Default::default()
             };
-            let payload = outpost_proto::Message::encode_to_vec(&ev);
+            let payload = outpost_proto::events::encode_one(ev);
             let sent = tokio::time::timeout(STORE_DEADLINE, async {
                 self.bus.js.publish(subj, payload.into()).await?.await
             })

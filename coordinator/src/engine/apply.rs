@@ -107,6 +107,7 @@ mod tests {
             seq,
             at_ms: 1_700_000_000_000,
             body: Some(body),
+            ..Default::default()
         }
     }
 

@@ -12,7 +12,7 @@
 //! publish on which subject is enforced by NATS (`layout::permissions`).
 
 use crate::model::TaskState;
-use outpost_proto::{Message, layout, pb};
+use outpost_proto::{layout, pb};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -75,21 +75,48 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Decodes an event and checks it against the subject it came on.
-pub fn from_subject(subj: &str, payload: &[u8]) -> Result<pb::Event, Refusal> {
+/// What one event message holds: the events that say what its subject
+/// says, and why each of the others is not believed.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub events: Vec<pb::Event>,
+    pub refused: Vec<Refusal>,
+}
+
+/// Decodes an event message (a batch of one job's events) and checks each
+/// event against the subject it came on. A message that is not an event
+/// batch is refused whole.
+pub fn from_subject(subj: &str, payload: &[u8]) -> Result<Read, Refusal> {
     let (sender, zone, job) =
         layout::parse_event_subject(subj).map_err(|e| Refusal::Subject(e.to_string()))?;
-    let ev = pb::Event::decode(payload).map_err(|e| Refusal::Undecodable(e.to_string()))?;
+    let batch =
+        outpost_proto::events::decode(payload).map_err(|e| Refusal::Undecodable(e.to_string()))?;
+    let mut read = Read::default();
+    for ev in batch {
+        match fits_subject(sender, zone, job, &ev) {
+            Ok(()) => read.events.push(ev),
+            Err(why) => read.refused.push(why),
+        }
+    }
+    Ok(read)
+}
+
+fn fits_subject(
+    sender: layout::Sender,
+    zone: &str,
+    job: &str,
+    ev: &pb::Event,
+) -> Result<(), Refusal> {
     if ev.zone != zone {
         return Err(Refusal::ZoneMismatch {
             subject: zone.to_string(),
-            payload: ev.zone,
+            payload: ev.zone.clone(),
         });
     }
     if ev.job_id != job {
         return Err(Refusal::JobMismatch {
             subject: job.to_string(),
-            payload: ev.job_id,
+            payload: ev.job_id.clone(),
         });
     }
     if ev.attempt > MAX_ATTEMPT {
@@ -98,7 +125,7 @@ pub fn from_subject(subj: &str, payload: &[u8]) -> Result<pb::Event, Refusal> {
     if ev.attempt == 0 && sender != layout::Sender::Coordinator {
         return Err(Refusal::NotCoordinator);
     }
-    Ok(ev)
+    Ok(())
 }
 
 /// Checks an event against the task it names.
@@ -154,17 +181,37 @@ pub fn admit(
     metrics: &super::Metrics,
     drops: &Drops,
 ) -> Vec<pb::Event> {
-    msgs.iter()
-        .filter_map(
-            |m| match from_subject(m.subject.as_str(), m.payload.as_ref()) {
-                Ok(ev) => Some(ev),
-                Err(why) => {
-                    drops.drop_event(metrics, m.subject.as_str(), &why);
-                    None
-                }
-            },
-        )
-        .collect()
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        out.extend(admit_one(
+            m.subject.as_str(),
+            m.payload.as_ref(),
+            metrics,
+            drops,
+        ));
+    }
+    out
+}
+
+/// The believable events of one message; the others are dropped.
+pub fn admit_one(
+    subject: &str,
+    payload: &[u8],
+    metrics: &super::Metrics,
+    drops: &Drops,
+) -> Vec<pb::Event> {
+    match from_subject(subject, payload) {
+        Ok(read) => {
+            for why in &read.refused {
+                drops.drop_event(metrics, subject, why);
+            }
+            read.events
+        }
+        Err(why) => {
+            drops.drop_event(metrics, subject, &why);
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +219,7 @@ mod tests {
     use super::*;
 
     fn event(zone: &str, job: &str, attempt: u32) -> Vec<u8> {
-        pb::Event {
+        outpost_proto::events::encode_one(pb::Event {
             job_id: job.into(),
             task_id: format!("{job}-000"),
             zone: zone.into(),
@@ -185,32 +232,64 @@ mod tests {
                 kind: "diag.sleep".into(),
                 ..Default::default()
             })),
-        }
-        .encode_to_vec()
+            ..Default::default()
+        })
+    }
+
+    /// The events believed from one message, or why it was refused whole.
+    fn read(subject: &str, payload: &[u8]) -> Result<(usize, Vec<Refusal>), Refusal> {
+        from_subject(subject, payload).map(|r| (r.events.len(), r.refused))
     }
 
     #[test]
     fn an_event_must_say_what_its_subject_says() {
-        assert!(from_subject("outpost.event.b.j1", &event("b", "j1", 1)).is_ok());
+        assert_eq!(
+            read("outpost.event.b.j1", &event("b", "j1", 1)),
+            Ok((1, vec![]))
+        );
         assert!(matches!(
-            from_subject("outpost.event.a.j1", &event("b", "j1", 1)),
-            Err(Refusal::ZoneMismatch { .. })
+            read("outpost.event.a.j1", &event("b", "j1", 1)),
+            Ok((0, r)) if matches!(r[..], [Refusal::ZoneMismatch { .. }])
         ));
         assert!(matches!(
-            from_subject("outpost.event.b.j2", &event("b", "j1", 1)),
-            Err(Refusal::JobMismatch { .. })
+            read("outpost.event.b.j2", &event("b", "j1", 1)),
+            Ok((0, r)) if matches!(r[..], [Refusal::JobMismatch { .. }])
         ));
         assert!(matches!(
-            from_subject("outpost.event.b.j1", &event("b", "j1", 4_000_000_000)),
-            Err(Refusal::Attempt(_))
+            read("outpost.event.b.j1", &event("b", "j1", 4_000_000_000)),
+            Ok((0, r)) if matches!(r[..], [Refusal::Attempt(_)])
         ));
         assert!(matches!(
-            from_subject("outpost.task.b.x", &event("b", "j1", 1)),
+            read("outpost.event.b.j1", &event("b", "j1", 0)),
+            Ok((0, r)) if matches!(r[..], [Refusal::NotCoordinator])
+        ));
+        assert_eq!(
+            read("outpost.verdict.b.j1", &event("b", "j1", 0)),
+            Ok((1, vec![]))
+        );
+        assert!(matches!(
+            read("outpost.task.b.x", &event("b", "j1", 1)),
             Err(Refusal::Subject(_))
         ));
         assert!(matches!(
-            from_subject("outpost.event.b.j1", b"\xff\xff"),
+            read("outpost.event.b.j1", b"\xff\xff"),
             Err(Refusal::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn in_a_batch_only_the_events_that_fit_are_believed() {
+        let one = |zone: &str, job: &str| {
+            outpost_proto::events::decode(&event(zone, job, 1)).unwrap_or_default()
+        };
+        let mut batch = one("b", "j1");
+        batch.extend(one("a", "j1"));
+        batch.extend(one("b", "j2"));
+        batch.extend(one("b", "j1"));
+        let got = read("outpost.event.b.j1", &outpost_proto::events::encode(batch));
+        assert!(matches!(
+            got,
+            Ok((2, r)) if matches!(r[..], [Refusal::ZoneMismatch { .. }, Refusal::JobMismatch { .. }])
         ));
     }
 

@@ -143,10 +143,13 @@ async fn read_range(
             let info = m.info().map_err(|e| read_err(&e))?;
             let (seq, pending) = (info.stream_sequence, info.pending);
             // The same belief as the relay's: subject and payload agree.
-            match super::provenance::from_subject(m.subject.as_str(), m.payload.as_ref()) {
-                Ok(ev) => out.push((seq, ev)),
-                Err(why) => drops.drop_event(metrics, m.subject.as_str(), &why),
-            }
+            let evs = super::provenance::admit_one(
+                m.subject.as_str(),
+                m.payload.as_ref(),
+                metrics,
+                drops,
+            );
+            out.extend(evs.into_iter().map(|ev| (seq, ev)));
             if pending == 0 || seq >= last {
                 break;
             }

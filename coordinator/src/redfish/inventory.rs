@@ -71,6 +71,16 @@ impl InventoryWriter {
             if r.outcome != pb::Outcome::Succeeded as i32 {
                 continue;
             }
+            // A result names its kind, and one naming another kind than its
+            // task's is not believed: most results need no lookup at all.
+            if !r.kind.is_empty()
+                && !matches!(
+                    Kind::parse(&r.kind),
+                    Some(Kind::RedfishDiscover | Kind::RedfishInventory | Kind::RedfishFirmware)
+                )
+            {
+                continue;
+            }
             let Some(p) = self.planned(ev) else {
                 continue;
             };

@@ -233,7 +233,7 @@ pub fn job_key(job_id: &str) -> Result<String, SubjectError> {
 }
 
 /// Tasks per stored chunk of a job's task state.
-pub const TASKS_PER_CHUNK: usize = 256;
+pub const TASKS_PER_CHUNK: usize = 64;
 
 /// KV `outpost_jobs` key of chunk `n` of a job's tasks (up to
 /// [`TASKS_PER_CHUNK`] tasks, stored and updated together):

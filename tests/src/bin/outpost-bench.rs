@@ -15,10 +15,10 @@ use anyhow::{Context, Result, bail};
 use async_nats::jetstream::{self, consumer, stream};
 use clap::Parser;
 use futures::StreamExt;
-use outpost_proto::{Message, pb};
+use outpost_proto::pb;
 use outpost_tests::bench::{
-    StoredWrites, Tap, coordinator_config, percentile, spawn_worker, submit_sleep, tap_line,
-    writes_line,
+    CpuUse, StoredWrites, Tap, coordinator_config, percentile, spawn_worker, submit_sleep,
+    tap_line, writes_line,
 };
 use outpost_tests::fleet::spawn_coordinator;
 use outpost_tests::nats::NatsServer;
@@ -65,8 +65,15 @@ async fn main() -> Result<()> {
     let client = nats.client().await?;
     let js = jetstream::new(client.clone());
 
+    let server_pid = nats.pid().context("nats-server is not running")?;
+    let raw_procs = [("server", server_pid), ("client", std::process::id())];
+    let cpu_before = CpuUse::read(&raw_procs)?;
     let raw = raw_jetstream(&client, args.raw_messages, args.raw_size).await?;
+    let raw_cpu = CpuUse::read(&raw_procs)?
+        .line_since(&cpu_before, "raw JetStream CPU", args.raw_messages)?
+        .replace("per task", "per message");
     let raw_rate = args.raw_messages as f64 / raw.as_secs_f64();
+    println!("{raw_cpu}");
     println!(
         "raw JetStream over TLS with the coordinator's identity (one connection): {} msgs of {} B published + pulled + acked (file store, WorkQueue) in {:.2} s = {raw_rate:.0} msg/s",
         args.raw_messages,
@@ -80,8 +87,18 @@ async fn main() -> Result<()> {
     let id = submit_sleep(&http, &fleet.api, ZONE, 100).await?;
     fleet.poll_done(&http, &id).await?;
 
+    let fleet_procs = [
+        ("server", server_pid),
+        (
+            "coordinator",
+            fleet.coordinator.pid().context("coordinator gone")?,
+        ),
+        ("worker", fleet.worker.pid().context("worker gone")?),
+    ];
     let before = StoredWrites::read(&js).await?;
+    let cpu_before = CpuUse::read(&fleet_procs)?;
     let elapsed = fleet.throughput(&http, args.tasks).await?;
+    let fleet_cpu = CpuUse::read(&fleet_procs)?.line_since(&cpu_before, "fleet CPU", args.tasks)?;
     let after = StoredWrites::read(&js).await?;
     let fleet_rate = args.tasks as f64 / elapsed.as_secs_f64();
     println!(
@@ -90,6 +107,7 @@ async fn main() -> Result<()> {
         args.tasks,
         elapsed.as_secs_f64(),
     );
+    println!("{fleet_cpu}");
     let throughput_writes = after.since(&before);
     println!(
         "{}",
@@ -160,6 +178,8 @@ async fn main() -> Result<()> {
     println!("summary ({machine}, {}):", nats.version());
     println!("  raw JetStream (TLS, coordinator identity): {raw_rate:.0} msg/s");
     println!("  fleet, diag.sleep ms=0, end to end: {fleet_rate:.0} tasks/s");
+    println!("  {raw_cpu}");
+    println!("  {fleet_cpu}");
     println!(
         "  ratio fleet/raw: {:.1}% (target >= 30%)",
         100.0 * fleet_rate / raw_rate
@@ -240,8 +260,8 @@ async fn raw_jetstream(client: &async_nats::Client, n: usize, size: usize) -> Re
 }
 
 struct Fleet {
-    _coordinator: Proc,
-    _worker: Proc,
+    coordinator: Proc,
+    worker: Proc,
     api: String,
 }
 
@@ -281,8 +301,8 @@ impl Fleet {
         // The config file is read at start; the directory can go.
         drop(dir);
         Ok(Fleet {
-            _coordinator: coordinator,
-            _worker: worker,
+            coordinator,
+            worker,
             api: api.base,
         })
     }
@@ -370,28 +390,31 @@ impl Fleet {
             let t0_wall = wall_ms();
             let t0 = Instant::now();
             let id = submit_sleep(http, &self.api, ZONE, 1).await?;
-            let started_ms = loop {
+            let started_ms = 'found: loop {
                 let m = tokio::time::timeout(Duration::from_secs(30), events.next())
                     .await
                     .context("no Started event or result within 30 s")?
                     .context("subscription closed")?;
-                let ev = pb::Event::decode(m.payload.as_ref())?;
-                if ev.job_id != id {
-                    continue;
-                }
-                match ev.body {
-                    Some(pb::event::Body::Started(_)) => {
-                        from_started += 1;
-                        break ev.at_ms;
+                for ev in outpost_proto::events::decode(m.payload.as_ref())? {
+                    if ev.job_id != id {
+                        continue;
                     }
-                    Some(pb::event::Body::Result(r)) => {
-                        if r.started_at_ms == 0 {
-                            bail!("job {id}: a result without started_at_ms and no Started event");
+                    match ev.body {
+                        Some(pb::event::Body::Started(_)) => {
+                            from_started += 1;
+                            break 'found ev.at_ms;
                         }
-                        from_result += 1;
-                        break r.started_at_ms;
+                        Some(pb::event::Body::Result(r)) => {
+                            if r.started_at_ms == 0 {
+                                bail!(
+                                    "job {id}: a result without started_at_ms and no Started event"
+                                );
+                            }
+                            from_result += 1;
+                            break 'found r.started_at_ms;
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
             };
             // The stamp truncates to the millisecond: its midpoint.
