@@ -11,6 +11,9 @@ use std::time::Duration;
 
 const TASKS: usize = 300;
 
+/// A result event's attempt, number and worker.
+type Run<'a> = (u32, u32, &'a str);
+
 /// Kill points: spread over 0–500 ms, in a different order every run,
 /// so the kills land in submission, dispatch, relay and state writes.
 fn kill_points(rounds: usize) -> Vec<u64> {
@@ -48,7 +51,8 @@ async fn check_converged(fleet: &Fleet, id: &str, round: usize, at_ms: u64) -> a
         job["counts"]
     );
     assert_eq!(succeeded.len(), TASKS, "round {round}");
-    let twice: Vec<(&String, Vec<(u32, u32, &str)>)> = succeeded
+    // (task, its results as (attempt, seq, worker)) for each task that succeeded twice.
+    let twice: Vec<(&String, Vec<Run>)> = succeeded
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(task, _)| {
