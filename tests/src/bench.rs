@@ -281,40 +281,6 @@ pub fn tap_line(label: &str, counts: &[(String, u64)], tasks: usize) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shapes_hide_ids() {
-        assert_eq!(
-            subject_shape("$KV.outpost_jobs.task.0193a1b2c3.0193a1b2c3-17"),
-            "$KV.outpost_jobs.task.*.*"
-        );
-        assert_eq!(
-            subject_shape("outpost.task.alpha.diag.sleep"),
-            "outpost.task.alpha.diag.sleep"
-        );
-    }
-
-    #[test]
-    fn writes_since_counts_new_streams_from_zero() {
-        let before = StoredWrites(BTreeMap::from([
-            ("A".to_string(), 10),
-            ("B".to_string(), 5),
-        ]));
-        let after = StoredWrites(BTreeMap::from([
-            ("A".to_string(), 30),
-            ("B".to_string(), 5),
-            ("C".to_string(), 7),
-        ]));
-        assert_eq!(
-            after.since(&before),
-            vec![("A".to_string(), 20), ("C".to_string(), 7)]
-        );
-    }
-}
-
 /// CPU time (user + system) process `pid` has used so far, from
 /// `/proc/<pid>/stat` (clock ticks of 10 ms).
 pub fn cpu_time(pid: u32) -> Result<Duration> {
@@ -360,5 +326,39 @@ impl CpuUse {
             "{label}: {} = {total:.0} µs per task",
             parts.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_hide_ids() {
+        assert_eq!(
+            subject_shape("$KV.outpost_jobs.task.0193a1b2c3.0193a1b2c3-17"),
+            "$KV.outpost_jobs.task.*.*"
+        );
+        assert_eq!(
+            subject_shape("outpost.task.alpha.diag.sleep"),
+            "outpost.task.alpha.diag.sleep"
+        );
+    }
+
+    #[test]
+    fn writes_since_counts_new_streams_from_zero() {
+        let before = StoredWrites(BTreeMap::from([
+            ("A".to_string(), 10),
+            ("B".to_string(), 5),
+        ]));
+        let after = StoredWrites(BTreeMap::from([
+            ("A".to_string(), 30),
+            ("B".to_string(), 5),
+            ("C".to_string(), 7),
+        ]));
+        assert_eq!(
+            after.since(&before),
+            vec![("A".to_string(), 20), ("C".to_string(), 7)]
+        );
     }
 }
