@@ -201,9 +201,13 @@ pub async fn handle(
         tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
         return;
     }
-    run(&shared, kind, settings, &msg, &task, attempt, &mut slot)
-        .instrument(span)
-        .await;
+    // Boxed: the run's state is kilobytes, and the spawned task that
+    // carries this future is moved several times before it first runs.
+    Box::pin(run(
+        &shared, kind, settings, &msg, &task, attempt, &mut slot,
+    ))
+    .instrument(span)
+    .await;
     shared.finish(&task.task_id);
 }
 
@@ -557,5 +561,40 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         sorted.dedup();
         assert!(sorted.len() > 990, "draws repeat: {}", sorted.len());
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    use super::*;
+
+    fn op_size<'a, F, Fut>(_: F) -> usize
+    where
+        F: Fn(Kind, &'a OpCtx) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    fn handle_size<F, Fut>(_: F) -> usize
+    where
+        F: Fn(Arc<Shared>, Kind, ConsumerSettings, Message, OwnedSemaphorePermit) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Each task is a spawned future, moved a few times before it runs:
+    /// unboxed, every task carried the biggest operation's state (11 KiB).
+    #[test]
+    fn a_spawned_task_carries_only_its_own_kinds_state() {
+        assert!(
+            op_size(ops::run) <= 64,
+            "ops::run is {} B",
+            op_size(ops::run)
+        );
+        assert!(
+            handle_size(handle) <= 4096,
+            "runner::handle is {} B",
+            handle_size(handle)
+        );
     }
 }

@@ -823,15 +823,20 @@ impl Actor {
 
     async fn events(&mut self, msgs: Vec<async_nats::jetstream::Message>, events: Vec<pb::Event>) {
         Metrics::inc(&self.metrics.events_relayed, events.len() as u64);
-        let mut by_task: HashMap<TaskRef, Vec<pb::Event>> = HashMap::new();
+        // The events applied, in order; a write that meets a newer stored
+        // chunk applies them again to what it read (rare: the index that
+        // finds a task's events is built only then).
+        let mut applied: Vec<pb::Event> = Vec::with_capacity(events.len());
         let mut dirty = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut seen: HashSet<TaskRef> = HashSet::new();
         let mut jobs = BTreeSet::new();
         let mut moves: HashMap<String, Vec<(Status, Status)>> = HashMap::new();
         {
             let mut v = self.view();
             for ev in events {
-                jobs.insert(ev.job_id.clone());
+                if !jobs.contains(&ev.job_id) {
+                    jobs.insert(ev.job_id.clone());
+                }
                 let Some(e) = v.jobs.get_mut(&ev.job_id) else {
                     continue;
                 };
@@ -850,7 +855,6 @@ impl Actor {
                     self.drops.drop_event(&self.metrics, &subj, &why);
                     continue;
                 }
-                let r = (ev.job_id.clone(), ev.task_id.clone());
                 let before = t.status;
                 if apply_event(t, &ev) {
                     if t.status != before {
@@ -859,26 +863,34 @@ impl Actor {
                             .or_default()
                             .push((before, t.status));
                     }
-                    if seen.insert(r.clone()) {
-                        dirty.push(r.clone());
+                    let r = (ev.job_id.clone(), ev.task_id.clone());
+                    if !seen.contains(&r) {
+                        seen.insert(r.clone());
+                        dirty.push(r);
                     }
                 }
-                by_task.entry(r).or_default().push(ev);
+                applied.push(ev);
             }
         }
+        let index: std::sync::OnceLock<HashMap<TaskRef, Vec<&pb::Event>>> =
+            std::sync::OnceLock::new();
         let redo = |t: &mut TaskState| {
+            let by_task = index.get_or_init(|| {
+                let mut m: HashMap<TaskRef, Vec<&pb::Event>> = HashMap::new();
+                for e in &applied {
+                    m.entry((e.job_id.clone(), e.task_id.clone()))
+                        .or_default()
+                        .push(e);
+                }
+                m
+            });
+            // Every event must be applied: no short-circuit.
+            let mut changed = false;
             let key = (t.job_id.clone(), t.id.clone());
-            by_task
-                .get(&key)
-                .map(|evs| {
-                    // Every event must be applied: no short-circuit.
-                    let mut changed = false;
-                    for e in evs {
-                        changed |= apply_event(t, e);
-                    }
-                    changed
-                })
-                .unwrap_or(false)
+            for e in by_task.get(&key).into_iter().flatten() {
+                changed |= apply_event(t, e);
+            }
+            changed
         };
         let conflicts = self.metrics.state_conflicts.load(Ordering::Relaxed);
         let missed_before = self.missed_writes;

@@ -1,7 +1,7 @@
 //! A job's task state stored in chunks: `tasks.<job>.<n>` in KV
 //! `outpost_jobs` holds up to [`layout::TASKS_PER_CHUNK`] tasks as one JSON
 //! array, written together with revision compare-and-set. A 20 000-task job
-//! is 79 writes at submit instead of 20 000, and an event batch rewrites
+//! is 313 writes at submit instead of 20 000, and an event batch rewrites
 //! each chunk it touched once, whatever number of its tasks moved.
 //!
 //! A chunk grown past [`MAX_CHUNK_BYTES`] (big outputs) gives its second

@@ -215,16 +215,18 @@ impl OpCtx {
     }
 }
 
-/// Runs one task of `kind`.
+/// Runs one task of `kind`. Each kind's operation is boxed: the future of
+/// the biggest (a firmware update's) is kilobytes, and every task would
+/// otherwise carry and copy that size, however small its own kind's is.
 pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
     match kind {
-        Kind::NetReach => net_reach::run(ctx).await,
-        Kind::DiagSleep => diag_sleep::run(ctx).await,
-        Kind::SshCollect => ssh::run(ctx).await,
-        Kind::RedfishDiscover => redfish::discover::run(ctx).await,
-        Kind::RedfishInventory => redfish::inventory::run(ctx).await,
-        Kind::RedfishPower => redfish::power::run(ctx).await,
-        Kind::RedfishFirmware => redfish::firmware::run(ctx).await,
-        Kind::VcenterMaintenance => vcenter::maintenance::run(ctx).await,
+        Kind::NetReach => Box::pin(net_reach::run(ctx)).await,
+        Kind::DiagSleep => Box::pin(diag_sleep::run(ctx)).await,
+        Kind::SshCollect => Box::pin(ssh::run(ctx)).await,
+        Kind::RedfishDiscover => Box::pin(redfish::discover::run(ctx)).await,
+        Kind::RedfishInventory => Box::pin(redfish::inventory::run(ctx)).await,
+        Kind::RedfishPower => Box::pin(redfish::power::run(ctx)).await,
+        Kind::RedfishFirmware => Box::pin(redfish::firmware::run(ctx)).await,
+        Kind::VcenterMaintenance => Box::pin(vcenter::maintenance::run(ctx)).await,
     }
 }
