@@ -49,6 +49,34 @@ pub struct Shared {
     /// Bumped whenever a task gives its capacity back; claim loops watch it.
     pub freed: watch::Sender<u64>,
     running: Mutex<HashSet<String>>,
+    ended: Mutex<Recent>,
+}
+
+/// How many tasks that ended here a worker remembers.
+pub const ENDED_REMEMBERED: usize = 65_536;
+
+/// The ids of the tasks that ended most recently, oldest forgotten first.
+#[derive(Default)]
+struct Recent {
+    order: std::collections::VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Recent {
+    fn insert(&mut self, id: &str) {
+        if self.set.insert(id.to_string()) {
+            self.order.push_back(id.to_string());
+            while self.order.len() > ENDED_REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
 }
 
 impl Shared {
@@ -74,6 +102,7 @@ impl Shared {
             hand_back: CancellationToken::new(),
             freed: watch::Sender::new(0),
             running: Mutex::new(HashSet::new()),
+            ended: Mutex::new(Recent::default()),
         }
     }
 
@@ -86,6 +115,21 @@ impl Shared {
         self.running
             .lock()
             .map(|mut r| r.insert(task_id.to_string()))
+            .unwrap_or(false)
+    }
+
+    /// Remembers that `task_id` ended here with its result stored.
+    fn ended_here(&self, task_id: &str) {
+        if let Ok(mut e) = self.ended.lock() {
+            e.insert(task_id);
+        }
+    }
+
+    /// Whether `task_id` ended here (among the last [`ENDED_REMEMBERED`]).
+    fn ended_recently(&self, task_id: &str) -> bool {
+        self.ended
+            .lock()
+            .map(|e| e.contains(task_id))
             .unwrap_or(false)
     }
 
@@ -196,6 +240,14 @@ pub async fn handle(
         attempt,
     );
     outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+    if shared.ended_recently(&task.task_id) {
+        // Its result is stored; the server lost the acknowledgement (a
+        // crash can) and delivered it again. Running it again would act on
+        // the device twice.
+        tracing::info!(parent: &span, "task already ended here with its result stored; acknowledging the redelivery");
+        settle(&msg, AckKind::Ack).await;
+        return;
+    }
     if !shared.start(&task.task_id) {
         // Redelivered while this worker still runs it: the running attempt settles the message.
         tracing::debug!(parent: &span, "redelivery of a task already running here; ignored");
@@ -427,7 +479,10 @@ async fn run(
         )
         .await;
     }
-    finish(msg, &mut sink, settle_with).await;
+    let ended = matches!(settle_with, AckKind::Ack | AckKind::Term);
+    if finish(msg, &mut sink, settle_with).await && ended {
+        shared.ended_here(&task.task_id);
+    }
     if let Some(l) = lease {
         l.release(leases).await;
     }
@@ -477,12 +532,17 @@ async fn lease_refused(shared: &Shared, msg: &Message, e: LeaseError) {
 }
 
 /// Waits for the task's events to be stored, then settles its message.
-async fn finish(msg: &Message, sink: &mut EventSink, kind: AckKind) {
+/// Returns whether the events were stored.
+async fn finish(msg: &Message, sink: &mut EventSink, kind: AckKind) -> bool {
     match sink.confirm(CONFIRM_DEADLINE).await {
-        Ok(()) => settle(msg, kind).await,
+        Ok(()) => {
+            settle(msg, kind).await;
+            true
+        }
         Err(e) => {
             tracing::error!(error = %e, "task events could not be stored; handing the task back");
             settle(msg, AckKind::Nak(Some(Duration::from_secs(5)))).await;
+            false
         }
     }
 }
@@ -561,6 +621,23 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         sorted.dedup();
         assert!(sorted.len() > 990, "draws repeat: {}", sorted.len());
+    }
+}
+
+#[cfg(test)]
+mod recent {
+    use super::*;
+
+    #[test]
+    fn ended_tasks_are_remembered_up_to_the_bound_oldest_first_forgotten() {
+        let mut r = Recent::default();
+        for i in 0..=ENDED_REMEMBERED {
+            r.insert(&format!("t{i}"));
+        }
+        assert!(!r.contains("t0"), "the oldest is forgotten");
+        assert!(r.contains("t1") && r.contains(&format!("t{ENDED_REMEMBERED}")));
+        assert_eq!(r.order.len(), ENDED_REMEMBERED);
+        assert_eq!(r.set.len(), ENDED_REMEMBERED);
     }
 }
 
