@@ -215,6 +215,17 @@ async fn a_zone_reaches_its_own_subjects_only() {
     );
 }
 
+/// Zone a's `diag.sleep` consumer, bound the way its workers bind it
+/// (no stream info, no consumer creation).
+async fn zone_a_consumer(zjs: &jetstream::Context) -> consumer::PullConsumer {
+    zjs.get_stream_no_info("OUTPOST_TASKS")
+        .await
+        .expect("bind stream")
+        .get_consumer("a_diag-sleep")
+        .await
+        .expect("bind consumer")
+}
+
 /// The coordinator's side: the tasks stream and zone a's diag.sleep consumer.
 async fn tasks_for_zone_a(js: &jetstream::Context) {
     let tasks = js
@@ -262,14 +273,7 @@ async fn a_zone_worker_round_trip_through_its_permissions() {
         a.client.clone(),
         outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
     );
-    let stream = zjs
-        .get_stream_no_info("OUTPOST_TASKS")
-        .await
-        .expect("bind stream");
-    let consumer: consumer::PullConsumer = stream
-        .get_consumer("a_diag-sleep")
-        .await
-        .expect("bind consumer");
+    let consumer = zone_a_consumer(&zjs).await;
     let mut batch = consumer
         .fetch()
         .max_messages(1)
@@ -356,13 +360,7 @@ async fn a_waiting_pull_gets_tasks_published_later() {
         a.client.clone(),
         outpost_proto::layout::permissions::ZONE_JS_API_PREFIX,
     );
-    let consumer: consumer::PullConsumer = zjs
-        .get_stream_no_info("OUTPOST_TASKS")
-        .await
-        .unwrap()
-        .get_consumer("a_diag-sleep")
-        .await
-        .unwrap();
+    let consumer = zone_a_consumer(&zjs).await;
     let mut batch = consumer
         .batch()
         .max_messages(3)

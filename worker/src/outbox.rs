@@ -50,7 +50,7 @@ impl Outbox {
     /// Starts the publisher of worker `worker_id` on `js`.
     pub fn start(js: jetstream::Context, worker_id: &str) -> Outbox {
         let (tx, rx) = mpsc::unbounded_channel();
-        let prefix = format!("{worker_id}.{:016x}", nonce());
+        let prefix = format!("{worker_id}.{:016x}", crate::runner::random_u64());
         tokio::spawn(run(js, prefix, rx));
         Outbox { tx }
     }
@@ -70,19 +70,6 @@ impl Outbox {
         }
         receipt
     }
-}
-
-/// A random 64-bit value from the standard library's randomly keyed hasher.
-fn nonce() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 async fn run(js: jetstream::Context, prefix: String, mut rx: mpsc::UnboundedReceiver<Entry>) {

@@ -164,14 +164,18 @@ pub fn full_jitter(base: Duration, attempt: u32, cap: Duration, unit: f64) -> Du
     })
 }
 
-/// A uniform draw from `[0, 1)`, from the standard library's randomly
-/// keyed hasher (a fresh key per call; no generator to share).
-fn random_unit() -> f64 {
+/// 64 random bits from the standard library's randomly keyed hasher (a
+/// fresh key per call; no generator to share).
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    let bits = std::collections::hash_map::RandomState::new()
+    std::collections::hash_map::RandomState::new()
         .build_hasher()
-        .finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
+        .finish()
+}
+
+/// A uniform draw from `[0, 1)`.
+fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A unit of the worker's capacity, given back (and announced) when the
