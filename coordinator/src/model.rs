@@ -139,6 +139,16 @@ pub struct JobState {
     /// A rolling update's progress: each host's current step and state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<serde_json::Value>,
+    /// Chunks of tasks written with the job at submission (`tasks.<id>.0`
+    /// to `n - 1`): the job and its chunks are written together, so a job
+    /// found without all of them is a submission cut short (0: not known,
+    /// a job stored before this was recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub task_chunks: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -256,6 +266,7 @@ impl JobState {
             traceparent: None,
             open: false,
             rollout: None,
+            task_chunks: 0,
         }
     }
 
@@ -354,6 +365,7 @@ mod tests {
             traceparent: None,
             open: false,
             rollout: None,
+            task_chunks: 0,
         }
     }
 

@@ -58,3 +58,30 @@ async fn a_rollout_with_an_unreadable_plan_fails_naming_it() -> anyhow::Result<(
     assert_eq!(again.status, 201, "{:?}", again.body);
     Ok(())
 }
+
+/// The job and its chunks are written in one round at submission; a
+/// coordinator killed in that round may leave the job without some of its
+/// chunks. Such a job was never answered: the next coordinator leaves it
+/// out instead of running part of it, and keeps the whole ones.
+#[tokio::test]
+async fn a_job_missing_a_chunk_of_its_submission_is_left_out() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    let later = |count: usize| {
+        json!({"type": "diag.sleep", "zone": "alpha", "schedule_at": "2099-01-01T00:00:00Z",
+               "params": {"count": count, "ms": 0}})
+    };
+    let cut = fleet.api.submit_ok(&later(200)).await?;
+    let whole = fleet.api.submit_ok(&later(200)).await?;
+    fleet.kill_coordinator().await?;
+    let js = jetstream::new(fleet.nats.client().await?);
+    let kv = js.get_key_value("outpost_jobs").await?;
+    let job: Value = serde_json::from_slice(&kv.get(format!("job.{cut}")).await?.expect("job"))?;
+    assert_eq!(job["task_chunks"], 4, "{job:#}");
+    kv.purge(format!("tasks.{cut}.2")).await?;
+    fleet.start_coordinator().await?;
+    assert_eq!(fleet.api.get(&format!("/api/v1/jobs/{whole}")).await?.status, 200);
+    assert_eq!(fleet.api.get(&format!("/api/v1/jobs/{cut}")).await?.status, 404);
+    let listed = fleet.api.list_jobs().await?;
+    assert!(listed.iter().all(|j| j["id"] != cut.as_str()), "{listed:?}");
+    Ok(())
+}

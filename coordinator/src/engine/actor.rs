@@ -627,40 +627,51 @@ impl Actor {
         let deadline = Some(Instant::now() + SUBMIT_DEADLINE);
         let kv = self.bus.jobs.clone();
         let mut entry = super::JobEntry::new(plan.job, plan.tasks);
-        let mut writes = Vec::with_capacity(entry.chunks.len());
+        // The job and its chunks go in one round: the job names how many
+        // chunks it was written with, and loading leaves out a job that
+        // lacks one (a submission cut short, never answered).
+        entry.job.task_chunks = entry.chunks.len() as u32;
+        let mut writes = Vec::with_capacity(entry.chunks.len() + 1);
         for n in 0..entry.chunks.len() as u32 {
             let (key, bytes) = chunks::encode(&entry, n)
                 .ok_or_else(|| EngineError::Unavailable("cannot encode the job's tasks".into()))?;
             writes.push(store::Write { key, bytes, rev: 0 });
         }
+        let job_key =
+            layout::job_key(&entry.job.id).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let bytes = store::encode(&job_key, &entry.job)
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        writes.push(store::Write {
+            key: job_key,
+            bytes,
+            rev: 0,
+        });
         let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
-        let results = store::write_all(&kv, writes, WINDOW, deadline).await;
-        Metrics::inc(&self.metrics.state_writes, results.len() as u64 + 1);
+        let mut results = store::write_all(&kv, writes, WINDOW, deadline).await;
+        Metrics::inc(&self.metrics.state_writes, results.len() as u64);
+        let job_rev = results.pop().unwrap_or_else(|| {
+            Err(WriteError::Encode {
+                key: String::new(),
+                message: "no job write".into(),
+            })
+        });
         let failure = results
             .iter()
+            .chain(std::iter::once(&job_rev))
             .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
-        let job_rev = match failure {
-            None => {
-                let key = layout::job_key(&entry.job.id)
-                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-                let bytes = store::encode(&key, &entry.job)
-                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-                store::write(kv.clone(), store::Write { key, bytes, rev: 0 }, deadline)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Some(e) => Err(e),
-        };
-        let job_rev = match job_rev {
-            Ok(rev) => rev,
-            Err(e) => {
-                // Leave nothing half-created: without its job entry no task
-                // is visible, and every chunk is removed, also those whose
-                // create timed out: the client may still send them once
-                // NATS is back, and the purges follow them on the same
-                // connection. Bounded in time; a chunk that stays is
-                // ignored at load, having no job.
-                let purges = futures::stream::iter(keys.into_iter().map(|key| {
+        let job_rev = match (failure, job_rev) {
+            (None, Ok(rev)) => rev,
+            (failure, job_rev) => {
+                let e = failure
+                    .or_else(|| job_rev.err().map(|e| e.to_string()))
+                    .unwrap_or_default();
+                // Leave nothing half-created: the job entry and every chunk
+                // are removed, also those whose create timed out: the
+                // client may still send them once NATS is back, and the
+                // purges follow them on the same connection. Bounded in
+                // time; what stays is left out at load (a job without all
+                // its chunks, chunks without their job).
+                let purges = futures::stream::iter(keys.into_iter().rev().map(|key| {
                     let kv = kv.clone();
                     async move {
                         let _ = kv.purge(key).await;

@@ -220,5 +220,19 @@ pub async fn load_all(store: &kv::Store) -> Result<View, String> {
             super::chunks::assemble(e, loaded);
         }
     }
+    view.jobs.retain(|id, e| {
+        let whole = submitted_whole(e);
+        if !whole {
+            tracing::warn!(job = %id, chunks = e.job.task_chunks, "a job stored without all its task chunks (its submission was cut short, never answered) is left out");
+        }
+        whole
+    });
     Ok(view)
+}
+
+/// Every chunk the job was submitted with was found (a job stored before
+/// the count was recorded passes).
+fn submitted_whole(e: &JobEntry) -> bool {
+    let n = e.job.task_chunks as usize;
+    e.chunks.len() >= n && e.chunks[..n].iter().all(|c| c.rev != 0)
 }

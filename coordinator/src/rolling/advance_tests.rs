@@ -71,6 +71,7 @@ fn job() -> JobState {
         traceparent: None,
         open: true,
         rollout: None,
+        task_chunks: 0,
     }
 }
 

@@ -81,6 +81,11 @@ async fn main() -> Result<()> {
         raw.as_secs_f64(),
     );
 
+    let rtt = publish_round_trip(&js, 300).await?;
+    println!(
+        "raw JetStream publish round trip, one at a time (the floor of one stored write): p50 {rtt:.2} ms"
+    );
+
     let fleet = Fleet::start(&nats, args.concurrency).await?;
     let http = reqwest::Client::new();
     // Warm up: consumers, connections, caches.
@@ -191,8 +196,8 @@ async fn main() -> Result<()> {
         per_task(&latency_writes, args.latency_jobs)
     );
     println!(
-        "  submit -> worker start: p50 {:.2} ms, p99 {:.2} ms (target p50 < 2 ms)",
-        lat.start_p50, lat.start_p99
+        "  submit -> worker start: p50 {:.2} ms, p99 {:.2} ms (target p50 < 2 ms); submit -> 201 p50 {:.2} ms; one raw stored write p50 {rtt:.2} ms",
+        lat.start_p50, lat.start_p99, lat.accepted_p50
     );
     println!(
         "  submit -> job succeeded: p50 {:.2} ms, p99 {:.2} ms",
@@ -204,6 +209,27 @@ async fn main() -> Result<()> {
 /// Publishes `n` messages (pipelined) while a pull consumer takes and acks
 /// them, both over `client`; returns the time from the first publish to
 /// the last ack.
+/// p50 of `n` publishes to a stream, each awaited before the next.
+async fn publish_round_trip(js: &jetstream::Context, n: usize) -> Result<f64> {
+    js.create_stream(stream::Config {
+        name: "BENCH_RTT".into(),
+        subjects: vec!["bench.rtt".into()],
+        max_messages: 1000,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        js.publish("bench.rtt", bytes::Bytes::from_static(b"x"))
+            .await?
+            .await?;
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(percentile(&mut times, 0.5))
+}
+
 async fn raw_jetstream(client: &async_nats::Client, n: usize, size: usize) -> Result<Duration> {
     let js = jetstream::new(client.clone());
     let s = js
@@ -389,6 +415,18 @@ impl Fleet {
         let mut done = Vec::with_capacity(jobs);
         let mut accepted = Vec::with_capacity(jobs);
         let (mut from_started, mut from_result) = (0, 0);
+        let mut dry = Vec::new();
+        for _ in 0..jobs {
+            let t0 = Instant::now();
+            let r = http
+                .post(format!("{}/api/v1/jobs?dry_run=true", self.api))
+                .json(&serde_json::json!({"type": "diag.sleep", "zone": ZONE, "params": {"count": 1, "ms": 0}}))
+                .send()
+                .await?;
+            let _ = r.bytes().await?;
+            dry.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        eprintln!("XDRY p50 {:.3}", percentile(&mut dry, 0.5));
         for _ in 0..jobs {
             let t0_wall = wall_ms();
             let t0 = Instant::now();
