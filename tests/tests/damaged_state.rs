@@ -79,8 +79,18 @@ async fn a_job_missing_a_chunk_of_its_submission_is_left_out() -> anyhow::Result
     assert_eq!(job["task_chunks"], 4, "{job:#}");
     kv.purge(format!("tasks.{cut}.2")).await?;
     fleet.start_coordinator().await?;
-    assert_eq!(fleet.api.get(&format!("/api/v1/jobs/{whole}")).await?.status, 200);
-    assert_eq!(fleet.api.get(&format!("/api/v1/jobs/{cut}")).await?.status, 404);
+    assert_eq!(
+        fleet
+            .api
+            .get(&format!("/api/v1/jobs/{whole}"))
+            .await?
+            .status,
+        200
+    );
+    assert_eq!(
+        fleet.api.get(&format!("/api/v1/jobs/{cut}")).await?.status,
+        404
+    );
     let listed = fleet.api.list_jobs().await?;
     assert!(listed.iter().all(|j| j["id"] != cut.as_str()), "{listed:?}");
     Ok(())

@@ -130,7 +130,12 @@ async fn main() -> Result<()> {
     let after = StoredWrites::read(&js).await?;
     println!(
         "submit -> worker start over {} single-task jobs: p50 {:.2} ms, p99 {:.2} ms ({} from a Started event's at_ms, {} from the result's started_at_ms; worker stamps are whole ms, taken at their midpoint); submit -> 201 (job stored) p50 {:.2} ms",
-        args.latency_jobs, lat.start_p50, lat.start_p99, lat.from_started, lat.from_result, lat.accepted_p50
+        args.latency_jobs,
+        lat.start_p50,
+        lat.start_p99,
+        lat.from_started,
+        lat.from_result,
+        lat.accepted_p50
     );
     println!(
         "submit -> job succeeded (end seen on the job's SSE stream): p50 {:.2} ms, p99 {:.2} ms",
@@ -415,18 +420,6 @@ impl Fleet {
         let mut done = Vec::with_capacity(jobs);
         let mut accepted = Vec::with_capacity(jobs);
         let (mut from_started, mut from_result) = (0, 0);
-        let mut dry = Vec::new();
-        for _ in 0..jobs {
-            let t0 = Instant::now();
-            let r = http
-                .post(format!("{}/api/v1/jobs?dry_run=true", self.api))
-                .json(&serde_json::json!({"type": "diag.sleep", "zone": ZONE, "params": {"count": 1, "ms": 0}}))
-                .send()
-                .await?;
-            let _ = r.bytes().await?;
-            dry.push(t0.elapsed().as_secs_f64() * 1000.0);
-        }
-        eprintln!("XDRY p50 {:.3}", percentile(&mut dry, 0.5));
         for _ in 0..jobs {
             let t0_wall = wall_ms();
             let t0 = Instant::now();
