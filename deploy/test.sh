@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The README's test command: prepares everything the test suite needs on a
+# fresh Debian machine (nats-server >= 2.10, OpenSSL, OpenSSH's sshd, a
+# Python venv with `cryptography`, the DMTF Redfish validator and schemas,
+# govmomi's vCenter simulator, PostgreSQL, cargo-nextest), then runs
+#   cargo nextest run --workspace --locked [ARGS...]
+# Arguments go to nextest (e.g. a test filter). What is already there is
+# used as it is; what is missing is installed (apt, as root or via sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/outpost-target}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+# nats-server >= 2.10 (Debian trixie's static build, fetched into .tools/ when missing).
+NATS_SERVER_BIN="$(bash deploy/ensure-nats-server.sh)"
+export NATS_SERVER_BIN
+"$NATS_SERVER_BIN" --version
+
+# OpenSSL: the worker's legacy TLS (old iDRACs) links libssl; the tests
+# also run `openssl s_server -tls1` as an independent TLS 1.0 endpoint.
+bash deploy/ensure-openssl.sh
+
+# OpenSSH's sshd: the SSH collector is tested against it as well as the simulator.
+if [ ! -x /usr/sbin/sshd ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q openssh-server >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q openssh-server >/dev/null
+  }
+fi
+export OUTPOST_SSHD_BIN=/usr/sbin/sshd
+
+# Python with `cryptography`: tests build a VelocityCollector vault with it.
+VENV="${OUTPOST_VENV:-$HOME/.cache/outpost-venv}"
+if ! "$VENV/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q cryptography
+fi
+export OUTPOST_PYTHON="$VENV/bin/python"
+
+# The DMTF Redfish Service Validator and the Redfish schemas, offline: the
+# iDRAC simulator is checked against them.
+{ read -r OUTPOST_RF_VALIDATOR; read -r OUTPOST_REDFISH_SCHEMAS; } \
+  < <(bash deploy/ensure-redfish-validator.sh "$VENV")
+export OUTPOST_RF_VALIDATOR OUTPOST_REDFISH_SCHEMAS
+
+# govmomi's vCenter simulator (Debian's Go and govmomi packages, GOPATH
+# mode) with Outpost's additions: the vCenter tests run against it.
+OUTPOST_VCSIM_BIN="$(bash sim/vcsim/build.sh "$HOME/.cache/outpost-vcsim")"
+export OUTPOST_VCSIM_BIN
+
+# PostgreSQL: the DSM bridge is tested against a real one (each test makes
+# its own database). This machine kind runs one on 127.0.0.1:5432 with trust
+# authentication; elsewhere install and start Debian's, with a password.
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  export OUTPOST_PG_URL="${OUTPOST_PG_URL:-host=127.0.0.1 port=5432 user=postgres}"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q postgresql >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q postgresql >/dev/null
+  }
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  $sudo su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'outpost-ci'\"" >/dev/null
+  export OUTPOST_PG_URL="host=127.0.0.1 port=5432 user=postgres password=outpost-ci"
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+cargo nextest run --workspace --locked "$@"
