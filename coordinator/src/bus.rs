@@ -86,11 +86,13 @@ pub async fn ensure_layout(
             subjects: vec![layout::TASKS_WILDCARD.to_string()],
             retention: stream::RetentionPolicy::WorkQueue,
             storage: storage(cfg),
+            num_replicas: cfg.replicas,
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
         .await
         .map_err(|e| layout_err(layout::TASKS_STREAM, e))?;
+    ensure_replicas(&js, layout::TASKS_STREAM, cfg.replicas).await?;
     let events_subjects: Vec<String> = layout::EVENTS_WILDCARDS
         .iter()
         .map(|s| s.to_string())
@@ -102,6 +104,7 @@ pub async fn ensure_layout(
             retention: stream::RetentionPolicy::Limits,
             storage: storage(cfg),
             max_age: Duration::from_secs(cfg.events_max_age_hours * 3600),
+            num_replicas: cfg.replicas,
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         })
@@ -119,6 +122,7 @@ pub async fn ensure_layout(
             .await
             .map_err(|e| layout_err(layout::EVENTS_STREAM, e))?;
     }
+    ensure_replicas(&js, layout::EVENTS_STREAM, cfg.replicas).await?;
     let jobs = ensure_kv(&js, layout::JOBS_BUCKET, Duration::ZERO, cfg).await?;
     ensure_kv(
         &js,
@@ -173,18 +177,46 @@ async fn ensure_object_store(
     max_age: Duration,
     cfg: &JetStreamConfig,
 ) -> Result<(), BusError> {
-    if js.get_object_store(name).await.is_ok() {
+    if js.get_object_store(name).await.is_err() {
+        js.create_object_store(object_store::Config {
+            bucket: name.to_string(),
+            storage: storage(cfg),
+            max_age,
+            num_replicas: cfg.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| layout_err(name, e))?;
+    }
+    ensure_replicas(js, &format!("OBJ_{name}"), cfg.replicas).await
+}
+
+/// Gives stream `name` `replicas` copies when it has another number (a
+/// deployment moved from one server to a cluster, or back): JetStream
+/// copies or drops the replicas in the background.
+pub async fn ensure_replicas(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+) -> Result<(), BusError> {
+    let mut stream = js.get_stream(name).await.map_err(|e| layout_err(name, e))?;
+    let mut config = stream.cached_info().config.clone();
+    let have = config.num_replicas.max(1);
+    if have == replicas {
         return Ok(());
     }
-    js.create_object_store(object_store::Config {
-        bucket: name.to_string(),
-        storage: storage(cfg),
-        max_age,
-        ..Default::default()
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| layout_err(name, e))
+    tracing::info!(
+        stream = name,
+        from = have,
+        to = replicas,
+        "changing the stream's replicas"
+    );
+    config.num_replicas = replicas;
+    js.update_stream(config)
+        .await
+        .map_err(|e| layout_err(&format!("{name} (replicas {have} -> {replicas})"), e))?;
+    stream.info().await.map_err(|e| layout_err(name, e))?;
+    Ok(())
 }
 
 async fn ensure_kv(
@@ -193,18 +225,22 @@ async fn ensure_kv(
     max_age: Duration,
     cfg: &JetStreamConfig,
 ) -> Result<kv::Store, BusError> {
-    if let Ok(store) = js.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: bucket.to_string(),
-        history: 1,
-        max_age,
-        storage: storage(cfg),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| layout_err(bucket, e))
+    let store = match js.get_key_value(bucket).await {
+        Ok(store) => store,
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: bucket.to_string(),
+                history: 1,
+                max_age,
+                storage: storage(cfg),
+                num_replicas: cfg.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| layout_err(bucket, e))?,
+    };
+    ensure_replicas(js, &format!("KV_{bucket}"), cfg.replicas).await?;
+    Ok(store)
 }
 
 /// Unacknowledged tasks one (zone, kind) consumer hands out across all

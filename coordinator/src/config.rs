@@ -140,6 +140,11 @@ pub struct JetStreamConfig {
     /// Store streams in memory instead of files (for throw-away setups only).
     #[serde(default)]
     pub memory_storage: bool,
+    /// Copies of every stream, key-value bucket and object store Outpost
+    /// keeps: 1 on a single server, 3 on a clustered hub (losing one node
+    /// then loses nothing). Existing ones are changed to this at start-up.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
 }
 
 impl Default for JetStreamConfig {
@@ -149,8 +154,13 @@ impl Default for JetStreamConfig {
             lease_ttl_secs: default_lease_ttl_secs(),
             presence_ttl_secs: default_presence_ttl_secs(),
             memory_storage: false,
+            replicas: default_replicas(),
         }
     }
+}
+
+fn default_replicas() -> usize {
+    1
 }
 
 fn default_nats_url() -> String {
@@ -232,6 +242,12 @@ impl Config {
         if self.jetstream.presence_ttl_secs < 3 {
             return Err("jetstream.presence_ttl_secs must be at least 3".into());
         }
+        if !(1..=5).contains(&self.jetstream.replicas) {
+            return Err(format!(
+                "jetstream.replicas must be between 1 and 5 (JetStream's limit), not {}",
+                self.jetstream.replicas
+            ));
+        }
         Ok(())
     }
 }
@@ -273,6 +289,23 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(bad.split(' ').next().unwrap()), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn replicas_default_to_one_and_are_bounded_by_jetstream() {
+        let c = Config::parse("[[zone]]\nname = \"a\"\n", "t").unwrap();
+        assert_eq!(c.jetstream.replicas, 1);
+        let c = Config::parse("[jetstream]\nreplicas = 3\n", "t").unwrap();
+        assert_eq!(c.jetstream.replicas, 3);
+        for bad in [0, 6] {
+            let e = Config::parse(&format!("[jetstream]\nreplicas = {bad}\n"), "c")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("jetstream.replicas") && e.contains("1 and 5"),
+                "{e}"
+            );
         }
     }
 

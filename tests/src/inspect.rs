@@ -21,7 +21,14 @@ pub async fn events_with_trace(
     nats: &crate::nats::NatsServer,
     job_id: &str,
 ) -> Result<Vec<(pb::Event, Option<String>)>> {
-    let client = nats.client().await?;
+    events_from(nats.client().await?, job_id).await
+}
+
+/// Every event of `job_id` with its `traceparent`, read through `client`.
+pub async fn events_from(
+    client: async_nats::Client,
+    job_id: &str,
+) -> Result<Vec<(pb::Event, Option<String>)>> {
     let js = jetstream::new(client);
     let stream = js.get_stream(layout::EVENTS_STREAM).await?;
     let c = stream

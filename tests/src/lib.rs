@@ -7,6 +7,7 @@ pub mod attacker;
 pub mod bench;
 pub mod collect;
 pub mod fleet;
+pub mod hub;
 pub mod idracs;
 pub mod inspect;
 pub mod nats;

@@ -20,6 +20,8 @@ pub struct NatsServer {
     auth: Option<(String, String)>,
     /// The deployment bundle (TLS and identities), when secure.
     bundle: Option<PathBuf>,
+    /// More flags for a plain server (a cluster node's name and routes).
+    extra: Vec<String>,
 }
 
 /// The nats-server binary: `NATS_SERVER_BIN`, else what
@@ -42,7 +44,7 @@ pub fn server_bin() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -88,6 +90,7 @@ impl NatsServer {
             version,
             auth,
             bundle: None,
+            extra: Vec::new(),
         };
         if let Some(zones) = zones {
             let bundle = s.dir.path().join("bundle");
@@ -243,6 +246,30 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) -> Result<()> {
+        self.launch()?;
+        self.wait_ready(Duration::from_secs(60)).await
+    }
+
+    /// A plain server on `port` with `extra` flags, not started yet: a
+    /// node of a cluster, which answers only once a quorum of its peers
+    /// runs (see `crate::hub`).
+    pub(crate) fn plain_node(port: u16, extra: Vec<String>) -> Result<NatsServer> {
+        let bin = server_bin()?;
+        let out = Command::new(&bin).arg("--version").output()?;
+        Ok(NatsServer {
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            bin,
+            port,
+            dir: tempfile::tempdir()?,
+            child: None,
+            auth: None,
+            bundle: None,
+            extra,
+        })
+    }
+
+    /// Starts the process without waiting for it to answer.
+    pub(crate) fn launch(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -264,7 +291,8 @@ impl NatsServer {
                     &self.port.to_string(),
                     "-sd",
                 ])
-                .arg(self.dir.path().join("store"));
+                .arg(self.dir.path().join("store"))
+                .args(&self.extra);
             }
         }
         let child = cmd
@@ -273,10 +301,10 @@ impl NatsServer {
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
         self.child = Some(child);
-        self.wait_ready(Duration::from_secs(60)).await
+        Ok(())
     }
 
-    async fn wait_ready(&mut self, deadline: Duration) -> Result<()> {
+    pub(crate) async fn wait_ready(&mut self, deadline: Duration) -> Result<()> {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             if let Some(c) = self.child.as_mut()

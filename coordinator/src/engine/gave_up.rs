@@ -25,26 +25,32 @@ fn advisory_subject() -> String {
     )
 }
 
-/// Creates (or opens) the advisories stream.
+/// Creates (or opens) the advisories stream, keeping events as long as the
+/// events stream and as many copies as the layout's streams.
 pub async fn ensure_stream(
     js: &jetstream::Context,
-    max_age: Duration,
-    memory: bool,
+    cfg: &crate::config::JetStreamConfig,
 ) -> Result<stream::Stream, String> {
-    js.get_or_create_stream(stream::Config {
-        name: ADVISORIES_STREAM.to_string(),
-        subjects: vec![advisory_subject()],
-        retention: stream::RetentionPolicy::Limits,
-        storage: if memory {
-            stream::StorageType::Memory
-        } else {
-            stream::StorageType::File
-        },
-        max_age,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("{ADVISORIES_STREAM}: {e}"))
+    let s = js
+        .get_or_create_stream(stream::Config {
+            name: ADVISORIES_STREAM.to_string(),
+            subjects: vec![advisory_subject()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: if cfg.memory_storage {
+                stream::StorageType::Memory
+            } else {
+                stream::StorageType::File
+            },
+            max_age: Duration::from_secs(cfg.events_max_age_hours * 3600),
+            num_replicas: cfg.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("{ADVISORIES_STREAM}: {e}"))?;
+    crate::bus::ensure_replicas(js, ADVISORIES_STREAM, cfg.replicas)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(s)
 }
 
 /// The fields of a max-deliveries advisory the engine needs.

@@ -117,12 +117,7 @@ pub async fn run(
             bus::ensure_zones(&fresh, &zones, &cfg)
                 .await
                 .map_err(|e| e.to_string())?;
-            gave_up::ensure_stream(
-                &bus.js,
-                Duration::from_secs(cfg.events_max_age_hours * 3600),
-                cfg.memory_storage,
-            )
-            .await?;
+            gave_up::ensure_stream(&bus.js, &cfg).await?;
             Ok::<(), String>(())
         };
         match tokio::time::timeout(CHECK_DEADLINE * 2, repaired).await {

@@ -128,23 +128,29 @@ async fn open_history(
 ) -> Result<async_nats::jetstream::kv::Store, EngineError> {
     use async_nats::jetstream::{kv, stream};
     let name = outpost_proto::layout::HISTORY_BUCKET;
-    if let Ok(store) = bus.js.get_key_value(name).await {
-        return Ok(store);
-    }
-    bus.js
-        .create_key_value(kv::Config {
-            bucket: name.to_string(),
-            history: 1,
-            max_age: std::time::Duration::from_secs(cfg.retention.history_days.max(1) * 86_400),
-            storage: if cfg.jetstream.memory_storage {
-                stream::StorageType::Memory
-            } else {
-                stream::StorageType::File
-            },
-            ..Default::default()
-        })
+    let store = match bus.js.get_key_value(name).await {
+        Ok(store) => store,
+        Err(_) => bus
+            .js
+            .create_key_value(kv::Config {
+                bucket: name.to_string(),
+                history: 1,
+                max_age: std::time::Duration::from_secs(cfg.retention.history_days.max(1) * 86_400),
+                storage: if cfg.jetstream.memory_storage {
+                    stream::StorageType::Memory
+                } else {
+                    stream::StorageType::File
+                },
+                num_replicas: cfg.jetstream.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("{name}: {e}")))?,
+    };
+    crate::bus::ensure_replicas(&bus.js, &format!("KV_{name}"), cfg.jetstream.replicas)
         .await
-        .map_err(|e| EngineError::Unavailable(format!("{name}: {e}")))
+        .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+    Ok(store)
 }
 
 impl Engine {
@@ -212,13 +218,9 @@ impl Engine {
             pins,
             view: view.clone(),
         };
-        gave_up::ensure_stream(
-            &bus.js,
-            std::time::Duration::from_secs(cfg.jetstream.events_max_age_hours * 3600),
-            cfg.jetstream.memory_storage,
-        )
-        .await
-        .map_err(EngineError::Unavailable)?;
+        gave_up::ensure_stream(&bus.js, &cfg.jetstream)
+            .await
+            .map_err(EngineError::Unavailable)?;
         let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics.clone(), tx.clone());
         let drops = Arc::new(provenance::Drops::default());
         actor.drops = drops.clone();
