@@ -31,6 +31,15 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 export OUTPOST_SSHD_BIN=/usr/sbin/sshd
 
+# systemd-analyze: the service units in deploy/systemd are checked with it.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q systemd >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q systemd >/dev/null
+  }
+fi
+export OUTPOST_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
+
 # Python with `cryptography`: tests build a VelocityCollector vault with it.
 VENV="${OUTPOST_VENV:-$HOME/.cache/outpost-venv}"
 if ! "$VENV/bin/python" -c 'import cryptography' >/dev/null 2>&1; then

@@ -322,3 +322,25 @@ async fn unknown_things_get_clear_answers() -> anyhow::Result<()> {
     assert_eq!(health.body["status"], "ok", "{:?}", health.body);
     Ok(())
 }
+
+/// Under systemd the token comes as a credential file
+/// (`OUTPOST_API_TOKEN_FILE`), not through the environment.
+#[tokio::test]
+async fn the_token_can_come_from_a_file() -> anyhow::Result<()> {
+    let mut fleet = Fleet::start().await?;
+    fleet.kill_coordinator().await?;
+    let file = fleet.dir.path().join("api-token");
+    std::fs::write(&file, "from-a-file\n")?;
+    let path = file.to_str().expect("utf-8 path");
+    let (_coordinator, api) = outpost_tests::fleet::spawn_coordinator(
+        fleet.dir.path().join("coordinator.toml"),
+        None,
+        &[("OUTPOST_API_TOKEN_FILE", path)],
+    )
+    .await?;
+    assert_eq!(api.get("/api/v1/jobs").await?.status, 401);
+    let mut holder = api.clone();
+    holder.token = Some("from-a-file".into());
+    assert_eq!(holder.get("/api/v1/jobs").await?.status, 200);
+    Ok(())
+}

@@ -34,6 +34,10 @@ struct Args {
     /// Connect without credentials or TLS: loopback servers only.
     #[arg(long)]
     nats_insecure: bool,
+    /// File holding the API token (one line), e.g. a systemd credential;
+    /// instead of `OUTPOST_API_TOKEN`.
+    #[arg(long, env = "OUTPOST_API_TOKEN_FILE")]
+    api_token_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -71,12 +75,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
+    let token = match &args.api_token_file {
+        Some(path) => Some(
+            outpost_coordinator::cli::read_token_file(path)
+                .map_err(anyhow::Error::msg)?
+                .to_string(),
+        ),
+        None => std::env::var("OUTPOST_API_TOKEN").ok(),
+    };
     server::run(
         Options {
             config,
             listen: args.listen,
             nats_url: args.nats,
-            token: std::env::var("OUTPOST_API_TOKEN").ok(),
+            token,
         },
         shutdown,
     )

@@ -354,25 +354,31 @@ fn token(
             .filter(|t| !t.is_empty())
             .map(zeroize::Zeroizing::new));
     };
+    read_token_file(path).map(Some).map_err(ClientError::Usage)
+}
+
+/// Reads an API token from `path`: one token on one line, at most
+/// [`MAX_TOKEN_FILE`] bytes. The error names the file, never its contents.
+pub fn read_token_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, String> {
     let shown = path.display();
     let f = std::fs::File::open(path)
-        .map_err(|e| ClientError::Usage(format!("cannot read the token file {shown}: {e}")))?;
+        .map_err(|e| format!("cannot read the token file {shown}: {e}"))?;
     let mut text = zeroize::Zeroizing::new(String::new());
     f.take(MAX_TOKEN_FILE + 1)
         .read_to_string(&mut text)
-        .map_err(|e| ClientError::Usage(format!("cannot read the token file {shown}: {e}")))?;
+        .map_err(|e| format!("cannot read the token file {shown}: {e}"))?;
     if text.len() as u64 > MAX_TOKEN_FILE {
-        return Err(ClientError::Usage(format!(
+        return Err(format!(
             "the token file {shown} is larger than {MAX_TOKEN_FILE} bytes: is it the right file?"
-        )));
+        ));
     }
     let token = text.trim();
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(ClientError::Usage(format!(
+        return Err(format!(
             "the token file {shown} must hold one token on one line"
-        )));
+        ));
     }
-    Ok(Some(zeroize::Zeroizing::new(token.to_string())))
+    Ok(zeroize::Zeroizing::new(token.to_string()))
 }
 
 /// The exit code a job in `status` maps to.
