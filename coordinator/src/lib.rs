@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod dsm;
 pub mod engine;
+pub mod leader;
 pub mod model;
 pub mod plan;
 pub mod redfish;

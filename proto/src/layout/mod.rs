@@ -54,6 +54,11 @@ pub const CANCELS_BUCKET: &str = "outpost_cancels";
 pub const DSM_BUCKET: &str = "outpost_dsm";
 /// KV bucket of finished jobs' summaries once they left the hot state.
 pub const HISTORY_BUCKET: &str = "outpost_history";
+/// KV bucket of the coordinators' leader lease (key [`LEADER_KEY`]);
+/// coordinators only.
+pub const LEADER_BUCKET: &str = "outpost_leader";
+/// The one key of [`LEADER_BUCKET`].
+pub const LEADER_KEY: &str = "leader";
 /// Object store for firmware images pushed to iDRACs (workers only read).
 pub const FIRMWARE_STORE: &str = "outpost_firmware";
 /// Durable consumer through which the coordinator relays events into state.
