@@ -199,7 +199,7 @@ pub async fn ensure_replicas(
     name: &str,
     replicas: usize,
 ) -> Result<(), BusError> {
-    let mut stream = js.get_stream(name).await.map_err(|e| layout_err(name, e))?;
+    let stream = js.get_stream(name).await.map_err(|e| layout_err(name, e))?;
     let mut config = stream.cached_info().config.clone();
     let have = config.num_replicas.max(1);
     if have == replicas {
@@ -215,7 +215,6 @@ pub async fn ensure_replicas(
     js.update_stream(config)
         .await
         .map_err(|e| layout_err(&format!("{name} (replicas {have} -> {replicas})"), e))?;
-    stream.info().await.map_err(|e| layout_err(name, e))?;
     Ok(())
 }
 

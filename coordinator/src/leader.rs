@@ -43,6 +43,9 @@ pub enum LeaseError {
     /// The holder could not write in time: it must stop acting as leader.
     #[error("the leader lease expired before it could be renewed")]
     Expired,
+    /// The key holds something that is not a holder (written by hand).
+    #[error("the leader lease names no holder: {0}")]
+    Malformed(String),
 }
 
 /// Opens (or creates) the lease bucket with `replicas` copies.
@@ -71,7 +74,9 @@ pub async fn current(store: &kv::Store) -> Result<Option<Holder>, LeaseError> {
         .get(layout::LEADER_KEY)
         .await
         .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
-    Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+    value
+        .map(|v| serde_json::from_slice(&v).map_err(|e| LeaseError::Malformed(e.to_string())))
+        .transpose()
 }
 
 /// A lease held by this coordinator.
@@ -115,8 +120,9 @@ impl Lease {
         }
     }
 
-    /// Waits until the lease is free and takes it, asking every `ttl / 6`;
-    /// `None` when `stop` fires first.
+    /// Waits until the lease is free and takes it, asking every `ttl / 6`
+    /// (a lapsed entry leaves no event to watch for: JetStream drops it
+    /// silently at its age limit); `None` when `stop` fires first.
     pub async fn acquire(
         store: &kv::Store,
         holder: &Holder,

@@ -34,9 +34,6 @@ const CONFLICT_ROUNDS: usize = 8;
 /// retention tick, and its events are not acknowledged.
 const STORE_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Jobs of at least this many tasks give their transient memory back once
-/// dispatched.
-const BIG_JOB: usize = 10_000;
 /// How often finished jobs are checked against retention.
 const RETENTION_TICK: Duration = Duration::from_secs(2);
 /// Jobs evicted per check at most.
@@ -582,9 +579,6 @@ impl Actor {
         }
         Metrics::inc(&self.metrics.jobs_evicted, evicted);
         tracing::debug!(evicted, "finished jobs left the hot state");
-        if evicted > 0 {
-            release_free_memory();
-        }
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -736,7 +730,6 @@ impl Actor {
 
     async fn dispatched(&mut self, job_id: &str, seqs: Vec<(String, u64)>) {
         Metrics::inc(&self.metrics.tasks_dispatched, seqs.len() as u64);
-        let big = seqs.len() >= BIG_JOB;
         {
             let mut v = self.view();
             let Some(e) = v.jobs.get_mut(job_id) else {
@@ -751,10 +744,6 @@ impl Actor {
         }
         self.write_jobs(vec![job_id.to_string()]).await;
         self.advance_rollouts(vec![job_id.to_string()]).await;
-        if big {
-            // Submitting and publishing a big job allocates a lot briefly.
-            release_free_memory();
-        }
     }
 
     async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {
@@ -1274,16 +1263,6 @@ impl Actor {
             }
             todo = again;
         }
-    }
-}
-
-/// Hands memory freed by evicted jobs back to the system (glibc keeps
-/// freed heap pages otherwise, so RSS would stay at its peak).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
