@@ -10,10 +10,18 @@
 //! *sent* its last successful write: the entry it wrote cannot expire
 //! before that, so a holder cut off from NATS stops acting before anyone
 //! else can start (clocks need only run at the same rate).
+//!
+//! The engine reaches the lease through a [`Fence`]: every state write
+//! asks it first, so no write leaves a coordinator whose lease may have
+//! lapsed; and every state write is a compare-and-set on the key's
+//! revision, so a write of a deposed leader that lands late makes the new
+//! leader's next write of that key fail and reload instead of overwrite.
 
 use async_nats::jetstream::{self, kv};
 use outpost_proto::layout;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
@@ -79,6 +87,72 @@ pub async fn current(store: &kv::Store) -> Result<Option<Holder>, LeaseError> {
         .transpose()
 }
 
+/// The engine's view of the lease: whether this process may write state
+/// now, and with which fencing token. Cheap to clone and to ask.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    inner: Arc<FenceInner>,
+}
+
+#[derive(Debug)]
+struct FenceInner {
+    base: Instant,
+    /// Nanoseconds after `base` until which writes may go out.
+    until: AtomicU64,
+    token: AtomicU64,
+}
+
+/// A state write was refused: this process does not hold the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("this coordinator no longer holds the leader lease")]
+pub struct Fenced;
+
+impl Fence {
+    /// A fence that lets nothing through until a lease opens it.
+    pub fn closed() -> Fence {
+        Fence {
+            inner: Arc::new(FenceInner {
+                base: Instant::now(),
+                until: AtomicU64::new(0),
+                token: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A fence that is always open: a process that is the only writer by
+    /// construction (tools and tests that run an engine without a lease).
+    pub fn open_for_ever() -> Fence {
+        let f = Fence::closed();
+        f.inner.until.store(u64::MAX, Ordering::Release);
+        f
+    }
+
+    fn set(&self, until: Instant, token: u64) {
+        let ns = until.saturating_duration_since(self.inner.base).as_nanos();
+        self.inner.token.store(token, Ordering::Release);
+        self.inner
+            .until
+            .store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    fn close(&self) {
+        self.inner.until.store(0, Ordering::Release);
+    }
+
+    /// The fencing token when a write may go out now; [`Fenced`] otherwise.
+    pub fn check(&self) -> Result<u64, Fenced> {
+        let now = Instant::now()
+            .saturating_duration_since(self.inner.base)
+            .as_nanos();
+        let until = self.inner.until.load(Ordering::Acquire);
+        if now < u128::from(until) {
+            Ok(self.inner.token.load(Ordering::Acquire))
+        } else {
+            Err(Fenced)
+        }
+    }
+}
+
 /// A lease held by this coordinator.
 pub struct Lease {
     store: kv::Store,
@@ -87,6 +161,7 @@ pub struct Lease {
     token: u64,
     rev: u64,
     valid_until: Instant,
+    fence: Fence,
 }
 
 /// The part of `ttl` a holder gives up to absorb the server's clock
@@ -107,14 +182,20 @@ impl Lease {
             .into();
         let sent = Instant::now();
         match store.create(layout::LEADER_KEY, value.clone()).await {
-            Ok(rev) => Ok(Lease {
-                store: store.clone(),
-                value,
-                ttl,
-                token: rev,
-                rev,
-                valid_until: sent + ttl - margin(ttl),
-            }),
+            Ok(rev) => {
+                let valid_until = sent + ttl - margin(ttl);
+                let fence = Fence::closed();
+                fence.set(valid_until, rev);
+                Ok(Lease {
+                    store: store.clone(),
+                    value,
+                    ttl,
+                    token: rev,
+                    rev,
+                    valid_until,
+                    fence,
+                })
+            }
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Err(LeaseError::Taken),
             Err(e) => Err(LeaseError::Unavailable(e.to_string())),
         }
@@ -147,6 +228,11 @@ impl Lease {
         self.token
     }
 
+    /// The fence this lease keeps open while it is valid.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
+    }
+
     /// The holder may act as leader now.
     pub fn is_valid(&self) -> bool {
         Instant::now() < self.valid_until
@@ -173,20 +259,84 @@ impl Lease {
             Ok(Ok(rev)) => {
                 self.rev = rev;
                 self.valid_until = sent + self.ttl - margin(self.ttl);
+                self.fence.set(self.valid_until, self.token);
                 Ok(())
             }
             Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 self.valid_until = sent;
+                self.fence.close();
                 Err(LeaseError::Taken)
             }
             Ok(Err(e)) if self.is_valid() => Err(LeaseError::Unavailable(e.to_string())),
-            _ => Err(LeaseError::Expired),
+            _ => {
+                self.fence.close();
+                Err(LeaseError::Expired)
+            }
         }
+    }
+
+    /// After the lease lapsed unrenewed (NATS was out of reach), takes it
+    /// back if nobody else held it since: the holder then goes on as
+    /// leader with what it has in memory. The bucket's revisions are its
+    /// stream's sequence, so a new entry right after this holder's last
+    /// one proves that no other coordinator wrote in between. `Taken` when
+    /// another did (the caller must stop: its memory may be stale),
+    /// `Unavailable` while NATS is still out of reach.
+    pub async fn regain(&mut self) -> Result<(), LeaseError> {
+        let unavailable = |e: &dyn std::fmt::Display| LeaseError::Unavailable(e.to_string());
+        let entry = self
+            .store
+            .entry(layout::LEADER_KEY)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let sent = Instant::now();
+        let rev = match entry {
+            // Still this holder's last entry (or a renewal that landed
+            // after it gave up waiting): renew on top of it.
+            Some(e)
+                if e.operation == kv::Operation::Put
+                    && e.value == self.value
+                    && (e.revision == self.rev || e.revision == self.rev + 1) =>
+            {
+                self.store
+                    .update(layout::LEADER_KEY, self.value.clone(), e.revision)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        kv::UpdateErrorKind::WrongLastRevision => LeaseError::Taken,
+                        _ => unavailable(&e),
+                    })?
+            }
+            Some(e) if e.operation == kv::Operation::Put => return Err(LeaseError::Taken),
+            _ => {
+                let rev = self
+                    .store
+                    .create(layout::LEADER_KEY, self.value.clone())
+                    .await
+                    .map_err(|e| match e.kind() {
+                        kv::CreateErrorKind::AlreadyExists => LeaseError::Taken,
+                        _ => unavailable(&e),
+                    })?;
+                if rev != self.rev + 1 {
+                    // Someone led in between: hand the entry straight on.
+                    let _ = self
+                        .store
+                        .delete_expect_revision(layout::LEADER_KEY, Some(rev))
+                        .await;
+                    return Err(LeaseError::Taken);
+                }
+                rev
+            }
+        };
+        self.rev = rev;
+        self.valid_until = sent + self.ttl - margin(self.ttl);
+        self.fence.set(self.valid_until, self.token);
+        Ok(())
     }
 
     /// Gives the lease up at once (a clean shutdown): a standby need not
     /// wait for it to lapse.
     pub async fn release(self) {
+        self.fence.close();
         let _ = self
             .store
             .delete_expect_revision(layout::LEADER_KEY, Some(self.rev))

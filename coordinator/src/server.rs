@@ -1,11 +1,19 @@
-//! Wiring of the coordinator process: configuration, NATS layout, engine,
-//! HTTP API, and the shutdown path (a cancellation token that stops the
-//! API, the relay and the engine in order).
+//! Wiring of the coordinator process: configuration, NATS layout, the
+//! leader lease, engine, HTTP API, and the shutdown path (a cancellation
+//! token that stops the API, the relay and the engine in order).
+//!
+//! Every coordinator serves the API at once; until it holds the leader
+//! lease it is a standby ([`crate::standby`]) that forwards to the leader.
+//! Once it holds the lease it starts the engine (which loads the state the
+//! last leader left) and serves the API itself. Losing the lease ends the
+//! process with an error: its supervisor restarts it as a standby.
 
 use crate::api::{self, AppState};
 use crate::bus;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::leader::{self, Holder, Lease, LeaseError};
+use crate::standby::{self, Front};
 use crate::supervise::{Health, Supervisor};
 use crate::zones::Zones;
 use std::io::Write;
@@ -42,6 +50,12 @@ pub enum ServerError {
     Dsm(String),
     #[error("the engine stopped unexpectedly")]
     EngineDied,
+    #[error("invalid advertised API address {0:?}: expected http://host:port")]
+    Advertise(String),
+    #[error("cannot open the leader lease: {0}")]
+    Lease(LeaseError),
+    #[error("lost the leader lease ({0}); exiting so that a restart rejoins as a standby")]
+    LostLease(LeaseError),
 }
 
 /// How long background tasks and then the engine may take to stop.
@@ -53,6 +67,87 @@ pub struct Options {
     pub listen: Option<String>,
     pub nats_url: Option<String>,
     pub token: Option<String>,
+    /// Where standbys forward to (overrides `api.advertise`).
+    pub advertise: Option<String>,
+}
+
+/// The URL standbys forward to while this coordinator leads.
+fn advertised(configured: Option<String>, local: SocketAddr) -> String {
+    if let Some(a) = configured {
+        return a.trim_end_matches('/').to_string();
+    }
+    if !local.ip().is_unspecified() {
+        return format!("http://{local}");
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    format!("http://{host}:{}", local.port())
+}
+
+/// A coordinator id unique to this process: its host and a random part.
+fn coordinator_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    // The last digits of a v7 uuid are random.
+    let tail = uuid::Uuid::now_v7().simple().to_string();
+    format!(
+        "{}-{}",
+        if host.is_empty() {
+            "coordinator"
+        } else {
+            &host
+        },
+        &tail[tail.len() - 8..]
+    )
+}
+
+/// Keeps the lease renewed until `stop`; returns it for release, or why
+/// it was lost. A lease that lapsed because NATS was out of reach is taken
+/// back when NATS answers again, unless another coordinator held it
+/// meanwhile (the fence stays closed until then: no state write leaves).
+async fn keep(mut lease: Lease, stop: CancellationToken) -> Result<Lease, LeaseError> {
+    let mut lapsed = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(lease),
+            _ = tokio::time::sleep(if lapsed { lease.renew_every() / 2 } else { lease.renew_every() }) => {}
+        }
+        let result = if lapsed {
+            lease.regain().await
+        } else {
+            lease.renew().await
+        };
+        match result {
+            Ok(()) => {
+                if lapsed {
+                    tracing::warn!(
+                        token = lease.token(),
+                        "leader lease taken back: nobody led meanwhile"
+                    );
+                }
+                lapsed = false;
+            }
+            Err(LeaseError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "leader lease not renewed; trying again");
+            }
+            Err(LeaseError::Expired) => {
+                if !lapsed {
+                    tracing::error!(
+                        "leader lease lapsed (NATS out of reach): no state is written until it is taken back"
+                    );
+                }
+                lapsed = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Runs the coordinator until `shutdown` is cancelled.
@@ -80,23 +175,95 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         Duration::from_secs(60),
     )
     .await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(ServerError::Http)?;
+    let advertise = advertised(opts.advertise.or(opts.config.api.advertise.clone()), local);
+    let authority = api::advertised_authority(&advertise)
+        .map_err(|_| ServerError::Advertise(advertise.clone()))?;
+    let me = Holder {
+        id: coordinator_id(),
+        api: advertise,
+    };
+    let leases = leader::open(&bus.js, leader::DEFAULT_TTL, opts.config.jetstream.replicas)
+        .await
+        .map_err(ServerError::Lease)?;
+    bus::ensure_replicas(
+        &bus.js,
+        &format!("KV_{}", outpost_proto::layout::LEADER_BUCKET),
+        opts.config.jetstream.replicas,
+    )
+    .await?;
+    let token: Option<Arc<str>> = token.map(Arc::from);
+    let hosts = api::guard::HostPolicy::new(local, &opts.config.api.allowed_hosts, token.is_some())
+        .also(Some(authority.clone()));
+    let front = Arc::new(
+        Front::new(leases.clone(), me.clone(), token.clone(), hosts).map_err(ServerError::Dsm)?,
+    );
+    let http = Arc::new(api::serve::HttpMetrics::default());
+    // Stage 1 of shutdown: the API stops taking connections; open ones
+    // get the serve loop's drain deadline.
+    let serve = api::serve::serve(
+        listener,
+        standby::router(front.clone()),
+        &opts.config.api,
+        http.clone(),
+        shutdown.clone(),
+    );
+    tokio::pin!(serve);
+    tracing::info!(%local, id = %me.id, "coordinator standing by for the leader lease");
+    println!("outpost-coordinator standby on http://{local}");
+    let _ = std::io::stdout().flush();
+    let mut served = false;
+    let lease = tokio::select! {
+        l = Lease::acquire(&leases, &me, leader::DEFAULT_TTL, &shutdown) => l,
+        _ = &mut serve => {
+            served = true;
+            None
+        }
+    };
+    let Some(lease) = lease else {
+        if !served {
+            serve.await;
+        }
+        tracing::info!("coordinator stopped");
+        return Ok(());
+    };
+    let fence = lease.fence();
+    tracing::info!(id = %me.id, token = lease.token(), "this coordinator leads now");
+    println!(
+        "outpost-coordinator leads (fencing token {})",
+        lease.token()
+    );
+    let _ = std::io::stdout().flush();
+    // The lease is renewed from now on, also while the engine loads.
+    let renew_stop = CancellationToken::new();
+    let renew = tokio::spawn(keep(lease, renew_stop.clone()));
+    tokio::pin!(renew);
     // Shutdown is staged: the API stops taking work first (`shutdown`),
     // then the background tasks (`background`), then the engine.
     let background = CancellationToken::new();
     let engine_stop = CancellationToken::new();
     let mut sup = Supervisor::new(Health::default(), background.clone());
-    let (engine, engine_task) = Engine::start(
-        bus.clone(),
-        crate::engine::EngineConfig {
-            capture_dir: opts.config.capture_dir(),
-            jetstream: opts.config.jetstream.clone(),
-            retention: opts.config.retention.clone(),
-            zones: opts.config.zones.clone(),
-        },
-        &mut sup,
-        engine_stop.clone(),
-    )
-    .await?;
+    let started = tokio::select! {
+        r = Engine::start(
+            bus.clone(),
+            crate::engine::EngineConfig {
+                capture_dir: opts.config.capture_dir(),
+                jetstream: opts.config.jetstream.clone(),
+                retention: opts.config.retention.clone(),
+                zones: opts.config.zones.clone(),
+                fence,
+            },
+            &mut sup,
+            engine_stop.clone(),
+        ) => r,
+        lost = &mut renew => {
+            return Err(ServerError::LostLease(lost_reason(lost)));
+        }
+    };
+    let (engine, engine_task) = started?;
     let state = AppState {
         engine,
         zones: Arc::new(Zones::new(&opts.config.zones)),
@@ -104,10 +271,10 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         servers: Arc::new(opts.config.servers.clone()),
         capture_dir: Arc::new(opts.config.capture_dir()),
         bus: bus.clone(),
-        token: token.map(Arc::from),
+        token,
         api: Arc::new(opts.config.api.clone()),
         hosts: Arc::default(),
-        http: Arc::default(),
+        http,
         followers: api::Followers::new(&opts.config.api, shutdown.clone()),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
@@ -129,26 +296,13 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             crate::dsm::bridge::run(parts.clone(), stop.clone())
         });
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(ServerError::Http)?;
+    front.lead(api::router(state, local, Some(authority)));
     tracing::info!(%local, nats = %outpost_proto::nats_url::split_url(&nats_url).0, "coordinator ready");
     // Tests and scripts wait for this line to learn the bound port.
     println!("outpost-coordinator listening on http://{local}");
     let _ = std::io::stdout().flush();
-    let http = state.http.clone();
-    // Stage 1: the API stops taking connections; open ones get the
-    // serve loop's drain deadline.
-    let serve = api::serve::serve(
-        listener,
-        api::router(state, local),
-        &opts.config.api,
-        http,
-        shutdown.clone(),
-    );
-    tokio::pin!(serve);
     let mut engine_task = engine_task;
+    let mut outcome = Ok(());
     tokio::select! {
         _ = &mut serve => {}
         // The engine stopping on its own is fatal: the process exits so
@@ -156,6 +310,12 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         _ = &mut engine_task => {
             tracing::error!("the engine stopped unexpectedly; exiting");
             return Err(ServerError::EngineDied);
+        }
+        lost = &mut renew => {
+            // The fence is closed already: nothing more is written.
+            let why = lost_reason(lost);
+            tracing::error!(error = %why, "lost the leader lease; exiting");
+            outcome = Err(ServerError::LostLease(why));
         }
     }
     shutdown.cancel();
@@ -170,6 +330,22 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         tracing::warn!("the engine did not stop in time");
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), bus.client.flush()).await;
+    if outcome.is_ok() {
+        // A clean stop hands the lease over at once.
+        renew_stop.cancel();
+        if let Ok(Ok(lease)) = renew.await {
+            lease.release().await;
+        }
+    }
     tracing::info!("coordinator stopped");
-    Ok(())
+    outcome
+}
+
+/// Why the renewal task ended early.
+fn lost_reason(r: Result<Result<Lease, LeaseError>, tokio::task::JoinError>) -> LeaseError {
+    match r {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => LeaseError::Expired,
+        Err(e) => LeaseError::Unavailable(format!("the renewal task failed: {e}")),
+    }
 }

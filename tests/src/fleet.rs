@@ -199,6 +199,21 @@ pub async fn spawn_coordinator(
     token: Option<&str>,
     envs: &[(&str, &str)],
 ) -> Result<(Proc, Api)> {
+    spawn_coordinator_until(config, token, envs, "listening on ").await
+}
+
+/// Starts another `outpost-coordinator` with `config` while one leads and
+/// waits until it serves as a standby (it forwards to the leader).
+pub async fn spawn_standby(config: PathBuf, token: Option<&str>) -> Result<(Proc, Api)> {
+    spawn_coordinator_until(config, token, &[], "standby on ").await
+}
+
+async fn spawn_coordinator_until(
+    config: PathBuf,
+    token: Option<&str>,
+    envs: &[(&str, &str)],
+    marker: &str,
+) -> Result<(Proc, Api)> {
     let mut envs = envs.to_vec();
     if let Some(t) = token {
         envs.push(("OUTPOST_API_TOKEN", t));
@@ -215,10 +230,13 @@ pub async fn spawn_coordinator(
         &envs,
     )?;
     let line = c
-        .wait_for_line(|l| l.contains("listening on http://"), START)
+        .wait_for_line(
+            |l| l.starts_with("outpost-coordinator ") && l.contains(&format!("{marker}http://")),
+            START,
+        )
         .await?;
     let base = line
-        .rsplit("listening on ")
+        .rsplit(marker)
         .next()
         .context("address in the coordinator's ready line")?
         .trim()

@@ -66,3 +66,53 @@ async fn one_leader_at_a_time_and_a_standby_takes_over_a_dead_one() -> Result<()
     assert!(lease_a.token() > token_b);
     Ok(())
 }
+
+/// Waits until nobody holds the lease (the entry lapsed).
+async fn wait_lapsed(store: &jetstream::kv::Store) -> Result<()> {
+    outpost_tests::wait_until(
+        "the lease to lapse",
+        std::time::Duration::from_secs(30),
+        async || match leader::current(store).await {
+            Ok(None) => Ok(()),
+            Ok(Some(h)) => Err(format!("still held by {}", h.id)),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_back_only_if_nobody_led_meanwhile() -> Result<()> {
+    let nats = NatsServer::start_insecure().await?;
+    let js = jetstream::new(nats.client().await?);
+    let ttl = leader::DEFAULT_TTL;
+    let store = leader::open(&js, ttl, 1).await?;
+    let (a, b) = (holder("a"), holder("b"));
+
+    // a stops renewing (as when NATS is out of reach) and its entry lapses;
+    // nobody else took it: a takes it back and its fence opens again.
+    let mut lease_a = Lease::try_acquire(&store, &a, ttl).await?;
+    let fence = lease_a.fence();
+    wait_lapsed(&store).await?;
+    assert!(
+        fence.check().is_err(),
+        "the fence stayed open past the lease"
+    );
+    assert!(matches!(lease_a.renew().await, Err(LeaseError::Expired)));
+    lease_a.regain().await?;
+    assert!(fence.check().is_ok());
+    assert_eq!(leader::current(&store).await?, Some(a.clone()));
+    lease_a.renew().await?;
+
+    // It lapses again, and this time b leads for a while and leaves: a
+    // must not come back (its memory may miss what b did).
+    wait_lapsed(&store).await?;
+    let lease_b = Lease::try_acquire(&store, &b, ttl).await?;
+    lease_b.release().await;
+    assert!(matches!(lease_a.regain().await, Err(LeaseError::Taken)));
+    assert!(fence.check().is_err());
+    // And a's refusal leaves the lease free for the next standby at once.
+    let lease_b = Lease::try_acquire(&store, &b, ttl).await?;
+    assert!(lease_b.token() > lease_a.token());
+    Ok(())
+}

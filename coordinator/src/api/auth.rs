@@ -13,17 +13,21 @@ pub async fn require_token(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = &state.token {
-        let given = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer);
-        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
-            return Err(ApiError::Unauthorized);
-        }
+    if let Some(token) = &state.token
+        && !authorized(req.headers(), token)
+    {
+        return Err(ApiError::Unauthorized);
     }
     Ok(next.run(req).await)
+}
+
+/// The request carries `Authorization: Bearer <token>`.
+pub fn authorized(headers: &axum::http::HeaderMap, token: &str) -> bool {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+        .is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes()))
 }
 
 /// The credentials of a `Bearer` authorization value.

@@ -35,6 +35,11 @@ pub struct ApiConfig {
     /// many events it missed.
     #[serde(default = "default_follow_buffer_bytes")]
     pub follow_buffer_bytes: usize,
+    /// The URL other coordinators forward API requests to while this one
+    /// leads (`http://host:port`); default: the listen address, or this
+    /// machine's host name when listening on every address.
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +51,7 @@ impl Default for ApiConfig {
             body_read_timeout_ms: default_body_read_timeout_ms(),
             max_followers: default_max_followers(),
             follow_buffer_bytes: default_follow_buffer_bytes(),
+            advertise: None,
         }
     }
 }
@@ -73,6 +79,9 @@ impl ApiConfig {
         if self.follow_buffer_bytes < 64 * 1024 {
             return Err("api.follow_buffer_bytes must be at least 65536".into());
         }
+        if let Some(a) = &self.advertise {
+            advertised_authority(a).map_err(|e| format!("api.advertise: {a:?}: {e}"))?;
+        }
         for h in &self.allowed_hosts {
             super::guard::Authority::parse(h)
                 .map_err(|e| format!("api.allowed_hosts: {h:?}: {e}"))?;
@@ -95,4 +104,16 @@ fn default_max_followers() -> usize {
 }
 fn default_follow_buffer_bytes() -> usize {
     16 * 1024 * 1024
+}
+
+/// The `host[:port]` of an advertised API URL (`http://host:port`).
+pub fn advertised_authority(url: &str) -> Result<super::guard::Authority, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("expected http://host:port")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err("expected http://host:port, without a path or user".into());
+    }
+    super::guard::Authority::parse(rest)
 }

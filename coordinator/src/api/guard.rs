@@ -106,6 +106,13 @@ impl HostPolicy {
         }
     }
 
+    /// Also answers `host` (the address other coordinators forward to),
+    /// without changing whether the policy is enforced.
+    pub fn also(mut self, host: Option<Authority>) -> HostPolicy {
+        self.allowed.extend(host);
+        self
+    }
+
     fn allows(&self, a: &Authority) -> bool {
         self.allowed
             .iter()
@@ -125,7 +132,7 @@ pub async fn check_site(
     Ok(next.run(req).await)
 }
 
-fn check_headers(policy: &HostPolicy, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_headers(policy: &HostPolicy, headers: &HeaderMap) -> Result<(), ApiError> {
     let host_value = headers
         .get(header::HOST)
         .ok_or_else(|| ApiError::Forbidden("the request has no Host header".into()))?;

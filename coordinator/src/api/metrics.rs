@@ -40,7 +40,11 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let m = &state.engine.metrics;
     let (jobs, tasks) = state.engine.read(|v| v.totals());
-    let mut out = String::new();
+    let mut out = String::from(
+        "# HELP outpost_coordinator_leader 1 while this coordinator holds the leader lease.\n\
+         # TYPE outpost_coordinator_leader gauge\n\
+         outpost_coordinator_leader 1\n",
+    );
     let counters = [
         (
             "outpost_jobs_submitted_total",

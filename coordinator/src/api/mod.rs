@@ -17,7 +17,8 @@ pub mod serve;
 mod tasks;
 mod workers;
 
-pub use config::ApiConfig;
+pub use auth::authorized as auth_ok;
+pub use config::{ApiConfig, advertised_authority};
 pub use error::ApiError;
 pub use events::Followers;
 
@@ -57,12 +58,17 @@ pub struct AppState {
 }
 
 /// The API's routes, for a server listening on `local`.
-pub fn router(mut state: AppState, local: std::net::SocketAddr) -> Router {
-    state.hosts = Arc::new(guard::HostPolicy::new(
-        local,
-        &state.api.allowed_hosts,
-        state.token.is_some(),
-    ));
+/// Serves `state` on `local`; `advertised` is the address other
+/// coordinators forward to, answered besides the configured hosts.
+pub fn router(
+    mut state: AppState,
+    local: std::net::SocketAddr,
+    advertised: Option<guard::Authority>,
+) -> Router {
+    state.hosts = Arc::new(
+        guard::HostPolicy::new(local, &state.api.allowed_hosts, state.token.is_some())
+            .also(advertised),
+    );
     let api = Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/api/v1/jobs/{id}", get(tasks::job))

@@ -38,6 +38,10 @@ struct Args {
     /// instead of `OUTPOST_API_TOKEN`.
     #[arg(long, env = "OUTPOST_API_TOKEN_FILE")]
     api_token_file: Option<PathBuf>,
+    /// The URL other coordinators forward API requests to while this one
+    /// leads (default: `api.advertise`, else the listen address).
+    #[arg(long, env = "OUTPOST_API_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 #[tokio::main]
@@ -89,6 +93,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             listen: args.listen,
             nats_url: args.nats,
             token,
+            advertise: args.advertise,
         },
         shutdown,
     )

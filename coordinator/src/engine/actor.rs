@@ -7,6 +7,7 @@ use super::chunks;
 use super::store::{self, WriteError};
 use super::{Command, EngineError, Metrics, View, apply_event, dispatch, retention};
 use crate::bus::Bus;
+use crate::leader::Fence;
 use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};
@@ -116,11 +117,15 @@ pub struct Actor {
     /// Jobs waiting for their `schedule_at`, earliest first: the actor's
     /// loop wakes for the first (no separate task that could die alone).
     scheduled: BTreeSet<(DateTime<Utc>, String)>,
+    /// Open while this coordinator holds the leader lease: every state
+    /// write asks it first.
+    fence: Fence,
 }
 
 impl Actor {
     pub fn new(
         bus: Bus,
+        fence: Fence,
         view: Arc<RwLock<View>>,
         changes: broadcast::Sender<String>,
         metrics: Arc<Metrics>,
@@ -139,6 +144,7 @@ impl Actor {
             metrics,
             tx,
             scheduled: BTreeSet::new(),
+            fence,
         }
     }
 
@@ -553,7 +559,7 @@ impl Actor {
                 })
                 .collect()
         };
-        if chosen.is_empty() {
+        if chosen.is_empty() || self.fence.check().is_err() {
             return;
         }
         let results: Vec<(String, bool)> =
@@ -641,7 +647,7 @@ impl Actor {
             rev: 0,
         });
         let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
-        let mut results = store::write_all(&kv, writes, WINDOW, deadline).await;
+        let mut results = store::write_all(&kv, &self.fence, writes, WINDOW, deadline).await;
         Metrics::inc(&self.metrics.state_writes, results.len() as u64);
         let job_rev = results.pop().unwrap_or_else(|| {
             Err(WriteError::Encode {
@@ -778,6 +784,9 @@ impl Actor {
             let Ok(key) = layout::cancel_key(zone, job_id) else {
                 continue;
             };
+            if self.fence.check().is_err() {
+                break;
+            }
             let put = tokio::time::timeout(
                 STORE_DEADLINE,
                 self.bus.cancels.put(key, now.clone().into_bytes().into()),
@@ -1018,7 +1027,7 @@ impl Actor {
             Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
             let kv = self.bus.jobs.clone();
             let deadline = Instant::now() + STORE_DEADLINE;
-            let results = store::write_all(&kv, writes, WINDOW, Some(deadline)).await;
+            let results = store::write_all(&kv, &self.fence, writes, WINDOW, Some(deadline)).await;
             let mut again = BTreeSet::new();
             for ((j, n, key), res) in refs.into_iter().zip(results) {
                 match res {
@@ -1219,7 +1228,7 @@ impl Actor {
             Metrics::inc(&self.metrics.state_writes, writes.len() as u64);
             let kv = self.bus.jobs.clone();
             let deadline = Instant::now() + STORE_DEADLINE;
-            let results = store::write_all(&kv, writes, WINDOW, Some(deadline)).await;
+            let results = store::write_all(&kv, &self.fence, writes, WINDOW, Some(deadline)).await;
             let mut again = Vec::new();
             let now = now_rfc3339();
             for ((id, key), res) in refs.into_iter().zip(results) {
@@ -1249,7 +1258,6 @@ impl Actor {
                                 again.push(id);
                             }
                         } else {
-                            self.missed_writes += 1;
                             self.missed_writes += 1;
                             self.unsynced_jobs.insert(id);
                         }

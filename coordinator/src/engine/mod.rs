@@ -107,6 +107,8 @@ pub struct EngineConfig {
     pub retention: retention::RetentionConfig,
     /// The zones, whose consumers the layout guard re-creates.
     pub zones: Vec<crate::config::ZoneConfig>,
+    /// The leader lease's fence: no state write leaves while it is closed.
+    pub fence: crate::leader::Fence,
 }
 
 /// A handle on the running engine.
@@ -217,11 +219,19 @@ impl Engine {
             store: inventory,
             pins,
             view: view.clone(),
+            fence: cfg.fence.clone(),
         };
         gave_up::ensure_stream(&bus.js, &cfg.jetstream)
             .await
             .map_err(EngineError::Unavailable)?;
-        let mut actor = actor::Actor::new(bus.clone(), view, changes, metrics.clone(), tx.clone());
+        let mut actor = actor::Actor::new(
+            bus.clone(),
+            cfg.fence.clone(),
+            view,
+            changes,
+            metrics.clone(),
+            tx.clone(),
+        );
         let drops = Arc::new(provenance::Drops::default());
         actor.drops = drops.clone();
         actor.max_deliver = cfg

@@ -1,9 +1,10 @@
 //! Reading and writing job and task state in KV `outpost_jobs`, with
 //! revision compare-and-set. Transient NATS failures are retried with
 //! backoff; a revision conflict is reported to the caller, who reloads and
-//! re-applies.
+//! re-applies. No write leaves unless the leader [`Fence`] is open.
 
 use super::view::{JobEntry, View};
+use crate::leader::Fence;
 use crate::model::{JobState, TaskState};
 use async_nats::jetstream::kv;
 use futures::StreamExt;
@@ -22,6 +23,8 @@ pub enum WriteError {
     Unavailable { key: String, message: String },
     #[error("cannot encode {key}: {message}")]
     Encode { key: String, message: String },
+    #[error("{key} not written: this coordinator no longer holds the leader lease")]
+    Fenced { key: String },
 }
 
 /// Encodes a state value as stored in KV (JSON).
@@ -43,9 +46,10 @@ pub struct Write {
 
 /// Writes `w.bytes` under `w.key` if its revision is still `w.rev` (0: the
 /// key must not exist). Retries transient failures until `deadline` (none:
-/// for ever). Returns the new revision.
+/// for ever). Returns the new revision. Every attempt asks `fence` first.
 pub async fn write(
     store: kv::Store,
+    fence: Fence,
     w: Write,
     deadline: Option<Instant>,
 ) -> Result<u64, WriteError> {
@@ -53,6 +57,11 @@ pub async fn write(
     let key = key.as_str();
     let mut delay = Duration::from_millis(50);
     loop {
+        if fence.check().is_err() {
+            return Err(WriteError::Fenced {
+                key: key.to_string(),
+            });
+        }
         let attempt = async {
             if rev == 0 {
                 store.create(key, bytes.clone()).await.map_err(|e| {
@@ -101,6 +110,7 @@ pub async fn write(
 /// Runs `writes` with at most `window` in flight; results in input order.
 pub async fn write_all(
     store: &kv::Store,
+    fence: &Fence,
     writes: Vec<Write>,
     window: usize,
     deadline: Option<Instant>,
@@ -109,7 +119,7 @@ pub async fn write_all(
     futures::stream::iter(
         writes
             .into_iter()
-            .map(|w| write(store.clone(), w, deadline)),
+            .map(|w| write(store.clone(), fence.clone(), w, deadline)),
     )
     .buffered(window)
     .collect()
@@ -174,8 +184,10 @@ pub async fn read<T: serde::de::DeserializeOwned>(
 /// missing (a submission that failed half-way) are left out.
 pub async fn load_all(store: &kv::Store) -> Result<View, String> {
     let mut view = View::default();
-    let status = store.status().await.map_err(|e| e.to_string())?;
-    if status.values() == 0 {
+    // Asked now: `kv::Store::status` answers what was true when the
+    // handle was made (a standby's handle is older than the state).
+    let info = store.stream.get_info().await.map_err(|e| e.to_string())?;
+    if info.state.messages == 0 {
         return Ok(view);
     }
     let mut watch = store

@@ -44,6 +44,8 @@ pub struct InventoryWriter {
     pub pins: kv::Store,
     /// The coordinator's state: which device each task was planned for.
     pub view: Arc<RwLock<View>>,
+    /// The leader lease's fence: a deposed coordinator folds nothing.
+    pub fence: crate::leader::Fence,
 }
 
 /// The device a result is about, as the coordinator planned the task.
@@ -65,6 +67,9 @@ impl InventoryWriter {
     /// come from the task the coordinator planned, never from the event.
     pub async fn fold(&self, events: &[pb::Event]) {
         for ev in events {
+            if self.fence.check().is_err() {
+                return;
+            }
             let Some(pb::event::Body::Result(r)) = &ev.body else {
                 continue;
             };
