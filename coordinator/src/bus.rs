@@ -58,7 +58,7 @@ pub async fn connect(
     .map_err(BusError::from)
 }
 
-fn storage(cfg: &JetStreamConfig) -> stream::StorageType {
+pub(crate) fn storage(cfg: &JetStreamConfig) -> stream::StorageType {
     if cfg.memory_storage {
         stream::StorageType::Memory
     } else {
@@ -66,7 +66,7 @@ fn storage(cfg: &JetStreamConfig) -> stream::StorageType {
     }
 }
 
-fn layout_err(what: &str, e: impl std::fmt::Display) -> BusError {
+pub(crate) fn layout_err(what: &str, e: impl std::fmt::Display) -> BusError {
     BusError::Layout {
         what: what.to_string(),
         message: e.to_string(),
@@ -171,7 +171,7 @@ pub async fn ensure_layout(
 }
 
 /// Creates object store `name` unless it exists.
-async fn ensure_object_store(
+pub(crate) async fn ensure_object_store(
     js: &jetstream::Context,
     name: &str,
     max_age: Duration,
@@ -218,7 +218,7 @@ pub async fn ensure_replicas(
     Ok(())
 }
 
-async fn ensure_kv(
+pub(crate) async fn ensure_kv(
     js: &jetstream::Context,
     bucket: &str,
     max_age: Duration,

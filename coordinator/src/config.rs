@@ -61,6 +61,9 @@ pub struct Config {
     /// The zones and the address ranges they own.
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    /// Sites whose workers reach NATS through a leaf node of their own.
+    #[serde(default, rename = "site")]
+    pub sites: Vec<crate::sites::SiteConfig>,
 }
 
 /// One zone: a network segment and the workers inside it.
@@ -145,6 +148,10 @@ pub struct JetStreamConfig {
     /// then loses nothing). Existing ones are changed to this at start-up.
     #[serde(default = "default_replicas")]
     pub replicas: usize,
+    /// The hub's JetStream domain (its nats-server's `jetstream.domain`);
+    /// required with `[[site]]`: sites source the hub's tasks through it.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 impl Default for JetStreamConfig {
@@ -155,6 +162,7 @@ impl Default for JetStreamConfig {
             presence_ttl_secs: default_presence_ttl_secs(),
             memory_storage: false,
             replicas: default_replicas(),
+            domain: None,
         }
     }
 }
@@ -242,6 +250,7 @@ impl Config {
         if self.jetstream.presence_ttl_secs < 3 {
             return Err("jetstream.presence_ttl_secs must be at least 3".into());
         }
+        crate::sites::validate(&self.sites, &self.zones, self.jetstream.domain.as_deref())?;
         if !(1..=5).contains(&self.jetstream.replicas) {
             return Err(format!(
                 "jetstream.replicas must be between 1 and 5 (JetStream's limit), not {}",

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod redfish;
 pub mod rolling;
 pub mod server;
+pub mod sites;
 pub mod standby;
 pub mod supervise;
 pub mod vcenter;

@@ -186,6 +186,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         id: coordinator_id(),
         api: advertise,
     };
+    crate::sites::layout::ensure_hub(&bus, &opts.config.jetstream, &opts.config.sites).await?;
     let leases = leader::open(&bus.js, leader::DEFAULT_TTL, opts.config.jetstream.replicas)
         .await
         .map_err(ServerError::Lease)?;
@@ -255,6 +256,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
                 retention: opts.config.retention.clone(),
                 zones: opts.config.zones.clone(),
                 fence,
+                sites: opts.config.sites.clone(),
             },
             &mut sup,
             engine_stop.clone(),
@@ -264,6 +266,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         }
     };
     let (engine, engine_task) = started?;
+    let registry = Arc::new(crate::sites::Registry::new(&opts.config.sites));
     let state = AppState {
         engine,
         zones: Arc::new(Zones::new(&opts.config.zones)),
@@ -276,6 +279,11 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         hosts: Arc::default(),
         http,
         followers: api::Followers::new(&opts.config.api, shutdown.clone()),
+        sites: Arc::new(crate::sites::status::Sites {
+            config: opts.config.sites.clone(),
+            hub_domain: opts.config.jetstream.domain.clone(),
+            registry: registry.clone(),
+        }),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         let store = bus
@@ -294,6 +302,21 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         let stop = background.clone();
         sup.spawn("dsm_bridge", move || {
             crate::dsm::bridge::run(parts.clone(), stop.clone())
+        });
+    }
+    for site in &opts.config.sites {
+        let parts = (
+            bus.client.clone(),
+            opts.config.jetstream.clone(),
+            site.clone(),
+            opts.config.zones.clone(),
+            registry.clone(),
+        );
+        let stop = background.clone();
+        sup.spawn("site_layout", move || {
+            let (client, cfg, site, zones, registry) = parts.clone();
+            let stop = stop.clone();
+            async move { crate::sites::keep_layout(client, cfg, site, zones, registry, stop).await }
         });
     }
     front.lead(api::router(state, local, Some(authority)));

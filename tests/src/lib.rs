@@ -14,6 +14,7 @@ pub mod nats;
 pub mod pg;
 pub mod procs;
 pub mod rolling;
+pub mod sites;
 pub mod sshd;
 
 use anyhow::{Context, Result, bail};

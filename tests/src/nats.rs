@@ -44,7 +44,7 @@ pub fn server_bin() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-pub(crate) fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
@@ -73,6 +73,67 @@ impl NatsServer {
     /// Starts a server without TLS that admits only `user` with `password`.
     pub async fn start_with_user(user: &str, password: &str) -> Result<NatsServer> {
         Self::start_inner(Some((user.to_string(), password.to_string())), None).await
+    }
+
+    /// A secure server for `zones` whose bundle is made (with `customize`
+    /// applied to the setup's spec) but which is not started yet (see
+    /// [`NatsServer::start_now`]): a hub whose sites join before it starts.
+    pub fn secure_unstarted(
+        zones: &[&str],
+        customize: impl FnOnce(&mut outpost_nats::setup::SetupSpec),
+    ) -> Result<NatsServer> {
+        let bin = server_bin()?;
+        let out = Command::new(&bin).arg("--version").output()?;
+        let mut s = NatsServer {
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            bin,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+            auth: None,
+            bundle: None,
+            extra: Vec::new(),
+        };
+        let bundle = s.dir.path().join("bundle");
+        let mut spec = outpost_nats::setup::SetupSpec::new(
+            zones.iter().map(|z| z.to_string()).collect(),
+            s.dir.path().join("store"),
+        );
+        spec.listen = format!("127.0.0.1:{}", s.port);
+        customize(&mut spec);
+        outpost_nats::setup::setup(&spec, &bundle)
+            .map_err(|e| anyhow::anyhow!("outpost nats setup: {e}"))?;
+        s.bundle = Some(bundle);
+        Ok(s)
+    }
+
+    /// A server run from `bundle`'s `nats-server.conf` (a site's bundle,
+    /// listening on `port`), not started: it has no coordinator identity,
+    /// so it is not waited for here.
+    pub fn from_conf(bundle: PathBuf, port: u16) -> Result<NatsServer> {
+        let bin = server_bin()?;
+        let out = Command::new(&bin).arg("--version").output()?;
+        Ok(NatsServer {
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            bin,
+            port,
+            dir: tempfile::tempdir()?,
+            child: None,
+            auth: None,
+            bundle: Some(bundle),
+            extra: Vec::new(),
+        })
+    }
+
+    /// Starts a server made by [`NatsServer::secure_unstarted`] and waits
+    /// until JetStream answers.
+    pub async fn start_now(&mut self) -> Result<()> {
+        self.spawn().await
+    }
+
+    /// Starts the process without waiting for it.
+    pub fn launch_now(&mut self) -> Result<()> {
+        self.launch()
     }
 
     async fn start_inner(
@@ -323,6 +384,13 @@ impl NatsServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The process runs (was started and has not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The server's log so far.

@@ -39,6 +39,11 @@ fn staged() -> Result<(tempfile::TempDir, Vec<String>)> {
                 built.to_str().context("binary path is not UTF-8")?,
             );
         }
+        let nats = outpost_tests::nats::server_bin()?;
+        text = text.replace(
+            "/usr/sbin/nats-server",
+            nats.to_str().context("nats-server path is not UTF-8")?,
+        );
         std::fs::write(dir.path().join(name), text)?;
         names.push(name.to_string());
     }
@@ -51,7 +56,8 @@ fn the_units_pass_systemd_analyze_verify_without_a_warning() -> Result<()> {
     let (dir, names) = staged()?;
     assert!(
         names.contains(&"outpost-coordinator.service".to_string())
-            && names.contains(&"outpost-worker@.service".to_string()),
+            && names.contains(&"outpost-worker@.service".to_string())
+            && names.contains(&"outpost-leaf.service".to_string()),
         "{names:?}"
     );
     // A template is checked as an instance, the way it runs.
@@ -133,5 +139,29 @@ fn the_units_run_hardened_as_a_dedicated_user_with_secrets_as_credentials() -> R
     }
     let sysusers = std::fs::read_to_string(units_dir().join("outpost.sysusers.conf"))?;
     assert!(sysusers.lines().any(|l| l.starts_with("u outpost ")));
+    Ok(())
+}
+
+#[test]
+fn the_leaf_unit_runs_hardened_and_reloads_its_conf() -> Result<()> {
+    let text = std::fs::read_to_string(units_dir().join("outpost-leaf.service"))?;
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    for needed in [
+        "User=outpost",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ReadOnlyPaths=/etc/outpost/nats",
+    ] {
+        assert!(
+            lines.contains(&needed),
+            "outpost-leaf.service lacks {needed}"
+        );
+    }
+    // The unit `outpost site init` puts in a site's bundle is this one.
+    assert_eq!(outpost_nats::setup::LEAF_UNIT, text);
     Ok(())
 }

@@ -14,6 +14,7 @@ mod inventory;
 mod jobs;
 mod metrics;
 pub mod serve;
+mod sites;
 mod tasks;
 mod workers;
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub http: Arc<serve::HttpMetrics>,
     /// Live event followers and their per-job readers.
     pub followers: Followers,
+    /// The sites and their links.
+    pub sites: Arc<crate::sites::status::Sites>,
 }
 
 /// The API's routes, for a server listening on `local`.
@@ -77,6 +80,7 @@ pub fn router(
         .route("/api/v1/jobs/{id}/events", get(events::follow))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/workers", get(workers::list))
+        .route("/api/v1/sites", get(sites::list))
         .route("/api/v1/inventory/redfish", get(inventory::redfish))
         .route(
             "/api/v1/inventory/redfish/{address}/pin",

@@ -262,6 +262,10 @@ impl Client {
         self.call(reqwest::Method::GET, "/api/v1/workers", None)
             .await
     }
+
+    pub async fn sites(&self) -> Result<(serde_json::Value, String), ClientError> {
+        self.call(reqwest::Method::GET, "/api/v1/sites", None).await
+    }
 }
 
 /// Percent-encodes anything but unreserved characters of a path segment.

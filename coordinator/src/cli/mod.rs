@@ -8,6 +8,7 @@ mod client;
 pub mod collect;
 mod follow;
 mod render;
+mod site;
 mod sse;
 pub mod vault;
 
@@ -111,6 +112,11 @@ pub enum Command {
     Nats {
         #[command(subcommand)]
         command: NatsCommand,
+    },
+    /// Sites: leaf nodes of the hub, each with its own zones.
+    Site {
+        #[command(subcommand)]
+        command: site::SiteCommand,
     },
 }
 
@@ -257,6 +263,7 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         Command::Dsm { command } => dsm(command).await,
         Command::ZoneKey { command } => zone_key(command),
         Command::Nats { command } => nats(command),
+        Command::Site { command } => site::run(&client, command).await,
         Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;

@@ -120,6 +120,8 @@ pub struct Actor {
     /// Open while this coordinator holds the leader lease: every state
     /// write asks it first.
     fence: Fence,
+    /// The site of each zone at a site (its tasks go to the site's stream).
+    pub routes: Arc<dispatch::Routes>,
 }
 
 impl Actor {
@@ -145,6 +147,7 @@ impl Actor {
             tx,
             scheduled: BTreeSet::new(),
             fence,
+            routes: Arc::default(),
         }
     }
 
@@ -239,7 +242,10 @@ impl Actor {
                 None => return,
             }
         };
-        let tasks = tasks.iter().map(dispatch::Outgoing::new).collect();
+        let tasks = tasks
+            .iter()
+            .map(|t| dispatch::Outgoing::new(t, &self.routes))
+            .collect();
         let js = self.bus.js.clone();
         let tx = self.tx.clone();
         let job_id = job_id.to_string();
@@ -721,7 +727,7 @@ impl Actor {
                 .tasks
                 .values()
                 .filter(|(t, _)| t.status == Status::Pending)
-                .map(|(t, _)| dispatch::Outgoing::new(t))
+                .map(|(t, _)| dispatch::Outgoing::new(t, &self.routes))
                 .collect();
             (e.job.clone(), tasks)
         };
@@ -771,7 +777,14 @@ impl Actor {
             for (t, _) in e.tasks.values_mut() {
                 if cancel_pending(t, &now) {
                     dirty.push((t.job_id.clone(), t.id.clone()));
-                    seqs.extend(t.stream_seq);
+                    if let Some(seq) = t.stream_seq {
+                        // A site's task waits in the hub's stream of that site.
+                        let stream = match self.routes.get(&t.zone) {
+                            Some(site) => layout::site_tasks_stream(site),
+                            None => layout::TASKS_STREAM.to_string(),
+                        };
+                        seqs.push((stream, seq));
+                    }
                 }
             }
             let counts = count(e.tasks.values().map(|(t, _)| t));
@@ -799,14 +812,20 @@ impl Actor {
         let redo = |t: &mut TaskState| cancel_pending(t, &now);
         self.write_tasks(dirty, &redo).await;
         self.write_jobs(vec![job_id.to_string()]).await;
-        // Queued messages of cancelled tasks are dropped from the work queue;
-        // a worker that already holds one sees the job's cancel and skips it.
+        // Queued messages of cancelled tasks are dropped from the work queue
+        // (or from the hub's stream of their site, before the site has
+        // them); a worker that already holds one sees the job's cancel and
+        // skips it.
         let deletes: Vec<_> = seqs
             .into_iter()
-            .map(|seq| {
-                let tasks = self.bus.tasks.clone();
+            .map(|(stream, seq)| {
+                let (js, tasks) = (self.bus.js.clone(), self.bus.tasks.clone());
                 async move {
-                    let _ = tasks.delete_message(seq).await;
+                    if stream == layout::TASKS_STREAM {
+                        let _ = tasks.delete_message(seq).await;
+                    } else if let Ok(s) = js.get_stream_no_info(&stream).await {
+                        let _ = s.delete_message(seq).await;
+                    }
                 }
             })
             .collect();

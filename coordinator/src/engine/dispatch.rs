@@ -1,5 +1,6 @@
 //! Dispatch: publishes a job's pending tasks on `outpost.task.<zone>.<kind>`
-//! with `Nats-Msg-Id` = task id, so a re-dispatch after a crash is
+//! (`outpost.site.<site>.task.<zone>.<kind>` for a zone at a site, see
+//! [`crate::sites::layout`]) with `Nats-Msg-Id` = task id, so a re-dispatch after a crash is
 //! de-duplicated by JetStream. Publishes are pipelined and their acks
 //! awaited together; failed ones are retried until the server takes them.
 
@@ -22,8 +23,19 @@ pub struct Outgoing {
     payload: bytes::Bytes,
 }
 
+/// Which site each zone at a site belongs to.
+pub type Routes = std::collections::HashMap<String, String>;
+
+/// The routes of the configured sites.
+pub fn routes(sites: &[crate::sites::SiteConfig]) -> Routes {
+    sites
+        .iter()
+        .flat_map(|s| s.zones.iter().map(|z| (z.clone(), s.name.clone())))
+        .collect()
+}
+
 impl Outgoing {
-    pub fn new(t: &TaskState) -> Outgoing {
+    pub fn new(t: &TaskState, routes: &Routes) -> Outgoing {
         let msg = pb::Task {
             task_id: t.id.clone(),
             job_id: t.job_id.clone(),
@@ -41,7 +53,11 @@ impl Outgoing {
         };
         Outgoing {
             id: t.id.clone(),
-            subject: layout::task_subject(&t.zone, &t.kind).map_err(|e| e.to_string()),
+            subject: match routes.get(&t.zone) {
+                Some(site) => layout::site_task_subject(site, &t.zone, &t.kind),
+                None => layout::task_subject(&t.zone, &t.kind),
+            }
+            .map_err(|e| e.to_string()),
             payload: msg.encode_to_vec().into(),
         }
     }

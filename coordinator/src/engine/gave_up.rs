@@ -4,6 +4,11 @@
 //! advisories, and a durable consumer hands each to the engine, which fails
 //! the task; the advisory is acknowledged only once that failure is stored,
 //! so a task that gave up is failed even if no coordinator was running then.
+//!
+//! A site's tasks run from the site's own tasks stream: the site keeps its
+//! advisories in its own `OUTPOST_ADVISORIES`, which the hub's sources
+//! (see [`crate::sites::layout`]), and the task message is read from (and
+//! deleted in) the site's stream, reached through its JetStream domain.
 
 use super::Command;
 use async_nats::jetstream::{self, consumer, stream};
@@ -62,17 +67,41 @@ struct MaxDeliveries {
     consumer: String,
 }
 
+/// The site of every task consumer of a zone at a site.
+pub fn site_consumers(
+    sites: &[crate::sites::SiteConfig],
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for site in sites {
+        for zone in &site.zones {
+            for kind in outpost_kinds::Kind::ALL {
+                if let Ok(c) = layout::consumer_name(zone, kind.as_str()) {
+                    out.insert(c, site.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Hands captured advisories to the engine until shutdown; resubscribes
-/// when the subscription fails.
-pub async fn run(js: jetstream::Context, tx: mpsc::Sender<Command>, shutdown: CancellationToken) {
+/// when the subscription fails. `at_sites` names the site of each task
+/// consumer that lives at a site.
+pub async fn run(
+    js: jetstream::Context,
+    at_sites: std::sync::Arc<std::collections::HashMap<String, String>>,
+    tx: mpsc::Sender<Command>,
+    shutdown: CancellationToken,
+) {
     super::resubscribe::resubscribing("max-deliveries watch", &shutdown, || {
-        read(&js, &tx, &shutdown)
+        read(&js, &at_sites, &tx, &shutdown)
     })
     .await
 }
 
 async fn read(
     js: &jetstream::Context,
+    at_sites: &std::collections::HashMap<String, String>,
     tx: &mpsc::Sender<Command>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
@@ -122,6 +151,18 @@ async fn read(
             let _ = msg.ack().await;
             continue;
         };
+        // A site's task is in the site's tasks stream.
+        let tasks = match at_sites.get(&adv.consumer) {
+            None => tasks.clone(),
+            Some(site) => {
+                let site_js = jetstream::with_domain(js.client(), site);
+                match site_js.get_stream(layout::TASKS_STREAM).await {
+                    Ok(s) => s,
+                    // The site is cut off: the advisory waits for the link.
+                    Err(e) => return Err(format!("site {site}'s tasks stream: {e}")),
+                }
+            }
+        };
         match tasks.get_raw_message(adv.stream_seq).await {
             Ok(raw) => match pb::Task::decode(raw.payload.as_ref()) {
                 Ok(task) => {
@@ -143,10 +184,23 @@ async fn read(
                     tracing::warn!(seq = adv.stream_seq, error = %e, "undecodable task of a max-deliveries advisory")
                 }
             },
-            Err(e) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    stream::LastRawMessageErrorKind::NoMessageFound
+                        | stream::LastRawMessageErrorKind::JetStream(_)
+                ) =>
+            {
                 // Gone: deleted after an earlier run applied it, or a cancel
                 // dropped it. Either way nothing is left to fail.
                 tracing::debug!(seq = adv.stream_seq, error = %e, "task message of a max-deliveries advisory is gone");
+            }
+            Err(e) => {
+                // No answer (a site cut off, NATS busy): the advisory stays
+                // unacknowledged and comes again.
+                return Err(format!(
+                    "reading the task of a max-deliveries advisory: {e}"
+                ));
             }
         }
         if let Err(e) = msg.ack().await {

@@ -8,7 +8,7 @@ mod apply;
 pub mod captures;
 mod chunks;
 mod dispatch;
-mod gave_up;
+pub mod gave_up;
 mod guard;
 pub mod provenance;
 mod reconcile;
@@ -109,6 +109,8 @@ pub struct EngineConfig {
     pub zones: Vec<crate::config::ZoneConfig>,
     /// The leader lease's fence: no state write leaves while it is closed.
     pub fence: crate::leader::Fence,
+    /// Sites and their zones (tasks of a site's zones go to its stream).
+    pub sites: Vec<crate::sites::SiteConfig>,
 }
 
 /// A handle on the running engine.
@@ -234,6 +236,7 @@ impl Engine {
         );
         let drops = Arc::new(provenance::Drops::default());
         actor.drops = drops.clone();
+        actor.routes = Arc::new(dispatch::routes(&cfg.sites));
         actor.max_deliver = cfg
             .zones
             .iter()
@@ -291,8 +294,9 @@ impl Engine {
         }
         {
             let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());
+            let at_sites = Arc::new(gave_up::site_consumers(&cfg.sites));
             sup.spawn("max_deliveries", move || {
-                gave_up::run(js.clone(), tx.clone(), stop.clone())
+                gave_up::run(js.clone(), at_sites.clone(), tx.clone(), stop.clone())
             });
         }
         {

@@ -53,6 +53,14 @@ pub struct SetupArgs {
     /// Remove the identities of zones no longer in the configuration.
     #[arg(long)]
     pub prune: bool,
+    /// The hub's JetStream domain, which sites source through (the
+    /// coordinator's `jetstream.domain`); needed before `outpost site init`.
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+    /// `host:port` where sites' leaf nodes connect (TLS, e.g. 0.0.0.0:7422);
+    /// needed before `outpost site init`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub leaf_listen: Option<String>,
 }
 
 /// What the flags ask for.
@@ -109,6 +117,14 @@ impl SetupArgs {
                 .clone()
                 .or_else(|| previous.as_ref().and_then(|b| b.server.monitor.clone()))
         };
+        let domain = self
+            .domain
+            .clone()
+            .or_else(|| previous.as_ref().and_then(|b| b.server.domain.clone()));
+        let leaf_listen = self
+            .leaf_listen
+            .clone()
+            .or_else(|| previous.as_ref().and_then(|b| b.server.leaf_listen.clone()));
         Ok(SetupAction::Setup {
             spec: SetupSpec {
                 zones,
@@ -117,6 +133,8 @@ impl SetupArgs {
                 store_dir,
                 monitor,
                 prune: self.prune,
+                domain,
+                leaf_listen,
             },
             out,
         })

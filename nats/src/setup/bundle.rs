@@ -51,6 +51,10 @@ impl BundlePaths {
     pub fn state(&self) -> PathBuf {
         self.dir.join("bundle.json")
     }
+    /// The bundle of site `site` (validated before it gets here).
+    pub fn site_dir(&self, site: &str) -> PathBuf {
+        self.dir.join("sites").join(site)
+    }
 }
 
 /// The contents of bundle.json.
@@ -67,6 +71,25 @@ pub(crate) struct Bundle {
     /// new identity, and the report says it had been revoked.
     #[serde(default)]
     pub revoked: BTreeMap<String, DateTime<Utc>>,
+    /// Sites joined to this hub as leaf nodes (`outpost site init`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sites: BTreeMap<String, SiteRecord>,
+}
+
+/// One site of the hub: what its bundle was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteRecord {
+    pub zones: Vec<String>,
+    /// The leaf connection's user at the hub.
+    pub user: String,
+    /// bcrypt hash of its password (the password is in the site's bundle only).
+    pub password_hash: String,
+    pub hub_urls: Vec<String>,
+    pub listen: String,
+    pub store_dir: PathBuf,
+    pub server_cert: ServerCertRecord,
+    pub created: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +117,12 @@ pub(crate) struct ServerSettings {
     pub store_dir: PathBuf,
     #[serde(default)]
     pub monitor: Option<String>,
+    /// The hub's JetStream domain (needed once sites source from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Where the hub admits sites' leaf nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,6 +41,35 @@ pub(crate) struct User<'a> {
     pub account: Option<(String, Vec<Import>)>,
 }
 
+/// Subjects a site's leaf connection carries in neither direction: the
+/// site and the hub hold streams and buckets of the same names, and only
+/// stream sourcing may carry their messages across (see the coordinator's
+/// `sites::layout`).
+pub const LEAF_DENY: [&str; 4] = ["outpost.event.>", "$KV.>", "$O.>", "$JS.EVENT.>"];
+
+/// One site's leaf connection as the hub admits it.
+pub(crate) struct LeafUser<'a> {
+    pub user: &'a str,
+    /// bcrypt hash of its password.
+    pub password_hash: &'a str,
+}
+
+/// The server's leaf node side.
+pub(crate) enum Leaf<'a> {
+    /// The hub: admits the sites' leaf connections (TLS, one user each,
+    /// bound to the coordinator's account).
+    Accept {
+        listen: &'a str,
+        users: Vec<LeafUser<'a>>,
+    },
+    /// A site: connects to the hub (URLs with the site's user and
+    /// password), verifying the hub's certificate against `ca_file`.
+    Connect {
+        urls: Vec<String>,
+        ca_file: &'a Path,
+    },
+}
+
 /// Everything the conf says.
 pub(crate) struct ConfInput<'a> {
     pub listen: &'a str,
@@ -49,6 +78,9 @@ pub(crate) struct ConfInput<'a> {
     pub cert_file: &'a Path,
     pub key_file: &'a Path,
     pub users: Vec<User<'a>>,
+    /// The JetStream domain (the hub's with sites, or a site's name).
+    pub domain: Option<&'a str>,
+    pub leaf: Option<Leaf<'a>>,
 }
 
 /// `s` as a double-quoted conf string.
@@ -106,9 +138,13 @@ pub(crate) fn render(input: &ConfInput<'_>) -> Result<String, SetupError> {
     if let Some(monitor) = input.monitor {
         let _ = writeln!(out, "http: {}", quote(monitor));
     }
+    let domain = match input.domain {
+        Some(d) => format!("\n  domain: {}", quote(d)),
+        None => String::new(),
+    };
     let _ = write!(
         out,
-        "\njetstream {{\n  store_dir: {}\n}}\n\n",
+        "\njetstream {{\n  store_dir: {}{domain}\n}}\n\n",
         path_str(input.store_dir)?
     );
     let _ = write!(
@@ -190,6 +226,46 @@ pub(crate) fn render(input: &ConfInput<'_>) -> Result<String, SetupError> {
     out.push_str("    ]\n  }\n");
     out.push_str(&zone_accounts);
     out.push_str("}\n");
+    let deny: Vec<String> = LEAF_DENY.iter().map(|s| quote(s)).collect();
+    match &input.leaf {
+        // A hub without sites admits no leaf node at all (an empty user
+        // list would admit anyone).
+        Some(Leaf::Accept { users, .. }) if users.is_empty() => {}
+        Some(Leaf::Accept { listen, users }) => {
+            let _ = write!(
+                out,
+                "\n# Sites' leaf nodes: TLS, one user per site, bound to the coordinator's account.\n\
+                 leafnodes {{\n  listen: {}\n  tls {{\n    cert_file: {}\n    key_file: {}\n    timeout: {TLS_TIMEOUT_SECS}\n  }}\n  authorization {{\n    users: [\n",
+                quote(listen),
+                path_str(input.cert_file)?,
+                path_str(input.key_file)?,
+            );
+            for u in users {
+                let _ = writeln!(
+                    out,
+                    "      {{ user: {}, password: {}, account: {} }}",
+                    quote(u.user),
+                    quote(u.password_hash),
+                    quote(COORDINATOR_ACCOUNT)
+                );
+            }
+            out.push_str("    ]\n  }\n}\n");
+        }
+        Some(Leaf::Connect { urls, ca_file }) => {
+            let urls: Vec<String> = urls.iter().map(|u| quote(u)).collect();
+            let _ = write!(
+                out,
+                "\n# The link to the hub: only stream sourcing carries events, buckets and\n\
+                 # objects across it.\nleafnodes {{\n  reconnect: 2\n  remotes: [\n    {{\n      urls: [{}]\n      account: {}\n      tls {{\n        ca_file: {}\n        timeout: {TLS_TIMEOUT_SECS}\n      }}\n      deny_imports: [{}]\n      deny_exports: [{}]\n    }}\n  ]\n}}\n",
+                urls.join(", "),
+                quote(COORDINATOR_ACCOUNT),
+                path_str(ca_file)?,
+                deny.join(", "),
+                deny.join(", "),
+            );
+        }
+        None => {}
+    }
     Ok(out)
 }
 
@@ -213,6 +289,8 @@ mod tests {
             monitor: Some("127.0.0.1:8222"),
             cert_file: Path::new("/b/server.pem"),
             key_file: Path::new("/b/server-key.pem"),
+            domain: None,
+            leaf: None,
             users: vec![User {
                 label: "zone a".to_string(),
                 public_key: "UABC",

@@ -42,6 +42,8 @@ pub enum SetupError {
          or reissue that identity"
     )]
     KeyMismatch { path: PathBuf, who: String },
+    #[error("site {site:?}: {reason}")]
+    Site { site: String, reason: String },
     #[error("zone {zone:?} has no identity in the bundle at {dir}")]
     UnknownZone { zone: String, dir: PathBuf },
     #[error("cannot {action}: {reason}")]

@@ -24,6 +24,7 @@ mod error;
 mod files;
 mod identity;
 mod report;
+mod site;
 
 pub use args::{SetupAction, SetupArgs};
 pub use bundle::BundlePaths;
@@ -31,6 +32,7 @@ pub use error::SetupError;
 pub use report::{
     FileAction, FileChange, Report, ServerStep, ZoneAction, ZoneChange, render_report,
 };
+pub use site::{LEAF_UNIT, SiteReport, SiteSpec, init_site};
 
 use bundle::{Bundle, CaRecord, IdentityRecord, ServerCertRecord, ServerSettings};
 use chrono::{DateTime, Utc};
@@ -63,6 +65,10 @@ pub struct SetupSpec {
     pub monitor: Option<String>,
     /// Remove the identities of zones no longer in `zones`.
     pub prune: bool,
+    /// The server's JetStream domain (a hub with sites needs one).
+    pub domain: Option<String>,
+    /// `host:port` where sites' leaf nodes connect (TLS).
+    pub leaf_listen: Option<String>,
 }
 
 impl SetupSpec {
@@ -75,6 +81,8 @@ impl SetupSpec {
             store_dir: store_dir.into(),
             monitor: None,
             prune: false,
+            domain: None,
+            leaf_listen: None,
         }
     }
 }
@@ -226,6 +234,21 @@ fn write_conf(paths: &BundlePaths, bundle: &Bundle) -> Result<files::FileAction,
     }
     let cert_file = paths.server_cert();
     let key_file = paths.server_key();
+    let leaf = bundle
+        .server
+        .leaf_listen
+        .as_deref()
+        .map(|listen| conf::Leaf::Accept {
+            listen,
+            users: bundle
+                .sites
+                .values()
+                .map(|s| conf::LeafUser {
+                    user: &s.user,
+                    password_hash: &s.password_hash,
+                })
+                .collect(),
+        });
     let text = conf::render(&conf::ConfInput {
         listen: &bundle.server.listen,
         store_dir: &bundle.server.store_dir,
@@ -233,6 +256,8 @@ fn write_conf(paths: &BundlePaths, bundle: &Bundle) -> Result<files::FileAction,
         cert_file: &cert_file,
         key_file: &key_file,
         users,
+        domain: bundle.server.domain.as_deref(),
+        leaf,
     })?;
     files::put(&paths.conf(), text.as_bytes(), Visibility::Public)
 }
@@ -242,6 +267,12 @@ pub fn setup(spec: &SetupSpec, out_dir: &Path) -> Result<Report, SetupError> {
     let zones = check_zones(&spec.zones)?;
     let names = check_server_names(&spec.server_names)?;
     check_address("listen", &spec.listen)?;
+    if let Some(leaf) = &spec.leaf_listen {
+        check_address("leaf node", leaf)?;
+    }
+    if let Some(d) = &spec.domain {
+        site::check_name("JetStream domain", d)?;
+    }
     if let Some(monitor) = &spec.monitor {
         check_address("monitoring", monitor)?;
     }
@@ -463,6 +494,8 @@ fn converge(
         listen: spec.listen.clone(),
         store_dir: store_dir.clone(),
         monitor: spec.monitor.clone(),
+        domain: spec.domain.clone(),
+        leaf_listen: spec.leaf_listen.clone(),
     };
     let restart = existing.as_ref().is_some_and(|b| b.server != settings);
     let bundle = Bundle {
@@ -473,6 +506,10 @@ fn converge(
         coordinator,
         zones: zone_records,
         revoked,
+        sites: existing
+            .as_ref()
+            .map(|b| b.sites.clone())
+            .unwrap_or_default(),
     };
     let conf_action = write_conf(paths, &bundle)?;
     report.file(paths.conf(), conf_action);

@@ -118,6 +118,28 @@ pub fn task_subject(zone: &str, kind: &str) -> Result<String, SubjectError> {
 /// Subjects captured by the tasks stream.
 pub const TASKS_WILDCARD: &str = "outpost.task.>";
 
+/// Where the coordinator publishes a task of `zone` when the zone's
+/// workers are at `site`: the hub keeps it in the site's stream
+/// ([`site_tasks_stream`]) until the site's own tasks stream has sourced
+/// it (as `outpost.task.<zone>.<kind>`).
+pub fn site_task_subject(site: &str, zone: &str, kind: &str) -> Result<String, SubjectError> {
+    validate_zone(site)?;
+    validate_zone(zone)?;
+    validate_kind(kind)?;
+    Ok(format!("outpost.site.{site}.task.{zone}.{kind}"))
+}
+
+/// The hub's stream of `site`'s tasks (limits retention: a site's stream
+/// sources it and resumes where it stopped after a partition).
+pub fn site_tasks_stream(site: &str) -> String {
+    format!("OUTPOST_SITE_{site}")
+}
+
+/// The subjects of [`site_tasks_stream`].
+pub fn site_tasks_wildcard(site: &str) -> String {
+    format!("outpost.site.{site}.task.>")
+}
+
 /// Splits `outpost.task.<zone>.<kind>` into `(zone, kind)`.
 pub fn parse_task_subject(subject: &str) -> Result<(&str, &str), SubjectError> {
     let rest = subject
