@@ -2,7 +2,8 @@
 # The README's test command: prepares everything the test suite needs on a
 # fresh Debian machine (nats-server >= 2.10, OpenSSL, OpenSSH's sshd, a
 # Python venv with `cryptography`, the DMTF Redfish validator and schemas,
-# govmomi's vCenter simulator, PostgreSQL, cargo-nextest), then runs
+# govmomi's vCenter simulator, PostgreSQL, iproute2, Debian's
+# docker-compose, cargo-nextest), then runs
 #   cargo nextest run --workspace --locked [ARGS...]
 # Arguments go to nextest (e.g. a test filter). What is already there is
 # used as it is; what is missing is installed (apt, as root or via sudo).
@@ -30,6 +31,24 @@ if [ ! -x /usr/sbin/sshd ]; then
   }
 fi
 export OUTPOST_SSHD_BIN=/usr/sbin/sshd
+
+# iproute2: deploy/local-sites.sh (and its test) builds sites in network namespaces.
+if ! command -v ip >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q iproute2 >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q iproute2 >/dev/null
+  }
+fi
+
+# Debian's docker-compose: docker-compose.yml is validated with it (no
+# Docker engine is needed for `docker-compose config`).
+if ! command -v docker-compose >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q docker-compose >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q docker-compose >/dev/null
+  }
+fi
+export OUTPOST_DOCKER_COMPOSE="$(command -v docker-compose)"
 
 # systemd-analyze: the service units in deploy/systemd are checked with it.
 if ! command -v systemd-analyze >/dev/null 2>&1; then

@@ -186,7 +186,22 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         id: coordinator_id(),
         api: advertise,
     };
-    crate::sites::layout::ensure_hub(&bus, &opts.config.jetstream, &opts.config.sites).await?;
+    // A freshly formed cluster may not answer at once: retried like the layout.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match crate::sites::layout::ensure_hub(&bus, &opts.config.jetstream, &opts.config.sites)
+            .await
+        {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() + delay < until => {
+                tracing::warn!(error = %e, "the hub's side of the sites not ready; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let leases = leader::open(&bus.js, leader::DEFAULT_TTL, opts.config.jetstream.replicas)
         .await
         .map_err(ServerError::Lease)?;

@@ -5,6 +5,7 @@
 //! vCenter simulator (sim/vcsim) and drives its control API; [`repo`] is the
 //! HTTP firmware repository iDRACs fetch images from.
 
+pub mod netns;
 pub mod redfish;
 pub mod repo;
 pub mod ssh;

@@ -56,6 +56,10 @@ struct RedfishArgs {
     /// legacy ciphers).
     #[arg(long, value_enum, default_value = "modern")]
     tls: TlsArg,
+    /// Listen on addresses outside 127.0.0.0/8, allowed only inside a
+    /// network namespace of our own (deploy/local-sites.sh).
+    #[arg(long)]
+    in_namespace: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -100,6 +104,10 @@ struct SshArgs {
     /// Write the running devices as a CSV inventory.
     #[arg(long)]
     write_inventory: Option<PathBuf>,
+    /// Listen on addresses outside 127.0.0.0/8, allowed only inside a
+    /// network namespace of our own (deploy/local-sites.sh).
+    #[arg(long)]
+    in_namespace: bool,
 }
 
 #[tokio::main]
@@ -126,10 +134,10 @@ async fn redfish(args: RedfishArgs) -> anyhow::Result<()> {
         let ip = first
             .checked_add(i as u32)
             .map(Ipv4Addr::from)
-            .filter(|ip| ip.is_loopback())
+            .filter(|ip| outpost_sim::netns::may_listen(*ip, args.in_namespace))
             .with_context(|| {
                 format!(
-                    "{} iDRACs from {} leave 127.0.0.0/8",
+                    "{} iDRACs from {} leave 127.0.0.0/8 (other addresses: --in-namespace, inside a network namespace)",
                     args.count, args.first_addr
                 )
             })?;
@@ -184,6 +192,7 @@ async fn ssh(args: SshArgs) -> anyhow::Result<()> {
                 latency_ms: args.latency_ms,
                 config_bytes: args.config_bytes,
                 name_prefix: args.name_prefix.clone(),
+                in_namespace: args.in_namespace,
             })?
         }
         (None, None) => bail!("give --config FILE or --count N"),

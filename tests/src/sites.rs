@@ -183,7 +183,7 @@ impl Sites {
             std::fs::write(
                 &conf,
                 format!(
-                    "server_name: \"leaf-{name}\"\njetstream {{ domain: \"{name}\" }}\nleafnodes {{\n  reconnect: 1\n  remotes: [ {{ url: \"nats://127.0.0.1:{}\", deny_exports: [{deny}], deny_imports: [{deny}] }} ]\n}}\n",
+                    "server_name: \"leaf-{name}\"\njetstream {{ domain: \"{name}\" }}\nleafnodes {{\n  reconnect: \"1s\"\n  remotes: [ {{ url: \"nats://127.0.0.1:{}\", deny_exports: [{deny}], deny_imports: [{deny}] }} ]\n}}\n",
                     link.port
                 ),
             )?;

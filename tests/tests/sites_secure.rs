@@ -74,6 +74,21 @@ async fn a_site_from_site_init_runs_jobs_and_the_hub_admits_only_it() -> Result<
         },
     )?;
     assert!(!again.hub_restart, "a re-run changed the hub's conf");
+    // nats-server itself accepts both confs as written (no deprecated keys).
+    for conf_file in [bundle.join("nats-server.conf"), conf.clone()] {
+        let out = std::process::Command::new(outpost_tests::nats::server_bin()?)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf_file)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "nats-server -t {}: {}{}",
+            conf_file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     hub.start_now().await?;
     let mut leaf = NatsServer::from_conf(report.dir.clone(), site_port)?;
     leaf.launch_now()?;

@@ -256,7 +256,7 @@ pub(crate) fn render(input: &ConfInput<'_>) -> Result<String, SetupError> {
             let _ = write!(
                 out,
                 "\n# The link to the hub: only stream sourcing carries events, buckets and\n\
-                 # objects across it.\nleafnodes {{\n  reconnect: 2\n  remotes: [\n    {{\n      urls: [{}]\n      account: {}\n      tls {{\n        ca_file: {}\n        timeout: {TLS_TIMEOUT_SECS}\n      }}\n      deny_imports: [{}]\n      deny_exports: [{}]\n    }}\n  ]\n}}\n",
+                 # objects across it.\nleafnodes {{\n  reconnect: \"2s\"\n  remotes: [\n    {{\n      urls: [{}]\n      account: {}\n      tls {{\n        ca_file: {}\n        timeout: {TLS_TIMEOUT_SECS}\n      }}\n      deny_imports: [{}]\n      deny_exports: [{}]\n    }}\n  ]\n}}\n",
                 urls.join(", "),
                 quote(COORDINATOR_ACCOUNT),
                 path_str(ca_file)?,

@@ -39,6 +39,9 @@ pub struct FleetParams {
     pub latency_ms: u64,
     pub config_bytes: usize,
     pub name_prefix: String,
+    /// Addresses outside 127.0.0.0/8 too, inside a network namespace of
+    /// our own (see [`crate::netns`]).
+    pub in_namespace: bool,
 }
 
 /// N device specs: `<prefix>001`, `<prefix>002`, ... on consecutive
@@ -50,11 +53,11 @@ pub fn generate(p: &FleetParams) -> Result<Vec<DeviceSpec>, SimError> {
             let ip = first
                 .checked_add(i as u32)
                 .map(Ipv4Addr::from)
-                .filter(|ip| ip.is_loopback())
+                .filter(|ip| crate::netns::may_listen(*ip, p.in_namespace))
                 .ok_or_else(|| SimError::BadSpec {
                     name: format!("{}{:03}", p.name_prefix, i + 1),
                     reason: format!(
-                        "{} devices from {} leave 127.0.0.0/8",
+                        "{} devices from {} leave 127.0.0.0/8 (other addresses: --in-namespace, inside a network namespace)",
                         p.count, p.first_addr
                     ),
                 })?;
@@ -120,6 +123,7 @@ mod tests {
             latency_ms: 0,
             config_bytes: 4096,
             name_prefix: "sw".into(),
+            in_namespace: false,
         };
         let specs = generate(&p).unwrap();
         assert_eq!(specs[1].listen, "127.3.0.255:2222".parse().unwrap());
