@@ -86,6 +86,32 @@ pub async fn submit_sleep(
     v["id"].as_str().map(str::to_string).context("job id")
 }
 
+/// Polls the job list (without tasks) until job `id` succeeded: cheap, so
+/// the measurement does not load the fleet it measures the way following
+/// tens of thousands of events over SSE would.
+pub async fn poll_done(http: &reqwest::Client, api: &str, id: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    loop {
+        let jobs: Vec<serde_json::Value> = http
+            .get(format!("{api}/api/v1/jobs?limit=5"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(j) = jobs.iter().find(|j| j["id"] == id) {
+            match j["status"].as_str() {
+                Some("succeeded") => return Ok(()),
+                Some("failed" | "cancelled") => bail!("job {id} did not succeed: {j}"),
+                _ => {}
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("job {id} did not finish within 900 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The `p` quantile (0..=1) of `v`, nearest rank; NaN when empty.
 pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {

@@ -82,18 +82,7 @@ impl NatsServer {
         zones: &[&str],
         customize: impl FnOnce(&mut outpost_nats::setup::SetupSpec),
     ) -> Result<NatsServer> {
-        let bin = server_bin()?;
-        let out = Command::new(&bin).arg("--version").output()?;
-        let mut s = NatsServer {
-            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            bin,
-            port: free_port()?,
-            dir: tempfile::tempdir()?,
-            child: None,
-            auth: None,
-            bundle: None,
-            extra: Vec::new(),
-        };
+        let mut s = NatsServer::plain_node(free_port()?, Vec::new())?;
         let bundle = s.dir.path().join("bundle");
         let mut spec = outpost_nats::setup::SetupSpec::new(
             zones.iter().map(|z| z.to_string()).collect(),
@@ -111,18 +100,9 @@ impl NatsServer {
     /// listening on `port`), not started: it has no coordinator identity,
     /// so it is not waited for here.
     pub fn from_conf(bundle: PathBuf, port: u16) -> Result<NatsServer> {
-        let bin = server_bin()?;
-        let out = Command::new(&bin).arg("--version").output()?;
-        Ok(NatsServer {
-            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            bin,
-            port,
-            dir: tempfile::tempdir()?,
-            child: None,
-            auth: None,
-            bundle: Some(bundle),
-            extra: Vec::new(),
-        })
+        let mut s = NatsServer::plain_node(port, Vec::new())?;
+        s.bundle = Some(bundle);
+        Ok(s)
     }
 
     /// Starts a server made by [`NatsServer::secure_unstarted`] and waits
@@ -140,30 +120,11 @@ impl NatsServer {
         auth: Option<(String, String)>,
         zones: Option<&[&str]>,
     ) -> Result<NatsServer> {
-        let bin = server_bin()?;
-        let out = Command::new(&bin).arg("--version").output()?;
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let mut s = NatsServer {
-            bin,
-            port: free_port()?,
-            dir: tempfile::tempdir()?,
-            child: None,
-            version,
-            auth,
-            bundle: None,
-            extra: Vec::new(),
+        let mut s = match zones {
+            Some(zones) => NatsServer::secure_unstarted(zones, |_| {})?,
+            None => NatsServer::plain_node(free_port()?, Vec::new())?,
         };
-        if let Some(zones) = zones {
-            let bundle = s.dir.path().join("bundle");
-            let mut spec = outpost_nats::setup::SetupSpec::new(
-                zones.iter().map(|z| z.to_string()).collect(),
-                s.dir.path().join("store"),
-            );
-            spec.listen = format!("127.0.0.1:{}", s.port);
-            outpost_nats::setup::setup(&spec, &bundle)
-                .map_err(|e| anyhow::anyhow!("outpost nats setup: {e}"))?;
-            s.bundle = Some(bundle);
-        }
+        s.auth = auth;
         s.spawn().await?;
         Ok(s)
     }

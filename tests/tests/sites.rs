@@ -271,3 +271,66 @@ async fn a_task_that_gives_up_at_a_cut_off_site_fails_after_the_heal() -> Result
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operators_pin_for_a_site_zone_is_the_one_its_workers_check() -> Result<()> {
+    let sites = Sites::start(&[("s1", &["a1"])]).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("coordinator.toml");
+    let mut c = sites.config_toml();
+    c.push_str("[[zone]]\nname = \"a1\"\ncidrs = [\"127.51.0.0/16\"]\n");
+    std::fs::write(&path, c)?;
+    let (_coordinator, api) = spawn_coordinator(path, None, &[]).await?;
+    wait_site_layout(&sites, "s1", "a1").await?;
+    // A worker at the site pinned the iDRAC on first use, in the site's bucket.
+    let key = layout::pin_key("a1", "redfish", "127.51.0.10", 443)?;
+    let site_js = async_nats::jetstream::new(sites.site("s1").leaf.client().await?);
+    let site_pins = site_js.get_key_value(layout::PINS_BUCKET).await?;
+    let old = "aa".repeat(32);
+    site_pins
+        .put(
+            &key,
+            serde_json::to_vec(
+                &json!({"address": "127.51.0.10", "port": 443, "zone": "a1", "cert_sha256": old}),
+            )?
+            .into(),
+        )
+        .await?;
+    // The operator accepts the new certificate: the site's pin changes,
+    // and the hub's bucket (no worker of a1 reads it) stays empty.
+    let new = "bb".repeat(32);
+    let r = api
+        .put(
+            "/api/v1/inventory/redfish/127.51.0.10/pin?port=443",
+            &json!({"sha256": new}),
+        )
+        .await?;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["previous_sha256"], old.as_str(), "{:?}", r.body);
+    let stored: serde_json::Value = serde_json::from_slice(
+        &site_pins
+            .get(&key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no pin at the site"))?,
+    )?;
+    assert_eq!(stored["cert_sha256"], new.as_str());
+    let hub_pins = async_nats::jetstream::new(sites.hub.client().await?)
+        .get_key_value(layout::PINS_BUCKET)
+        .await?;
+    assert!(
+        hub_pins.get(&key).await?.is_none(),
+        "the pin went to the hub's bucket"
+    );
+    // Cut off, the site's pins cannot change: the answer says why.
+    sites.site("s1").link.partition();
+    let r = api
+        .put(
+            "/api/v1/inventory/redfish/127.51.0.10/pin?port=443",
+            &json!({"sha256": old}),
+        )
+        .await?;
+    assert_eq!(r.status, 503, "{:?}", r.body);
+    assert!(r.body.to_string().contains("s1"), "{:?}", r.body);
+    sites.site("s1").link.heal();
+    Ok(())
+}

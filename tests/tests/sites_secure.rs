@@ -37,17 +37,15 @@ async fn a_site_from_site_init_runs_jobs_and_the_hub_admits_only_it() -> Result<
     let link = Link::start(leaf_port).await?;
     let site_port = free_port()?;
     let store = tempfile::tempdir()?;
-    let report = init_site(
-        &bundle,
-        &SiteSpec {
-            name: "s1".into(),
-            zones: vec!["a1".into()],
-            hub: vec![format!("127.0.0.1:{}", link.port)],
-            server_names: vec!["127.0.0.1".into()],
-            listen: format!("127.0.0.1:{site_port}"),
-            store_dir: store.path().join("leaf"),
-        },
-    )?;
+    let spec = SiteSpec {
+        name: "s1".into(),
+        zones: vec!["a1".into()],
+        hub: vec![format!("127.0.0.1:{}", link.port)],
+        server_names: vec!["127.0.0.1".into()],
+        listen: format!("127.0.0.1:{site_port}"),
+        store_dir: store.path().join("leaf"),
+    };
+    let report = init_site(&bundle, &spec)?;
     assert!(report.hub_restart);
     // The site's conf carries its password: the owner alone reads it.
     let conf = report.dir.join("nats-server.conf");
@@ -62,17 +60,7 @@ async fn a_site_from_site_init_runs_jobs_and_the_hub_admits_only_it() -> Result<
         "the hub's conf holds the site's password in clear"
     );
     // Re-running changes nothing the hub would need to restart for.
-    let again = init_site(
-        &bundle,
-        &SiteSpec {
-            name: "s1".into(),
-            zones: vec!["a1".into()],
-            hub: vec![format!("127.0.0.1:{}", link.port)],
-            server_names: vec!["127.0.0.1".into()],
-            listen: format!("127.0.0.1:{site_port}"),
-            store_dir: store.path().join("leaf"),
-        },
-    )?;
+    let again = init_site(&bundle, &spec)?;
     assert!(!again.hub_restart, "a re-run changed the hub's conf");
     // nats-server itself accepts both confs as written (no deprecated keys).
     for conf_file in [bundle.join("nats-server.conf"), conf.clone()] {

@@ -2,13 +2,14 @@
 //! their identity, zone and pinned certificate fingerprint.
 
 use super::{ApiError, AppState};
+use crate::redfish::pin_stores::PinStores;
 use async_nats::jetstream::kv;
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-/// The inventory bucket and the zones' pins.
-async fn buckets(state: &AppState) -> Result<(kv::Store, kv::Store), ApiError> {
+/// The inventory bucket and the zones' pins (a site's zones' at the site).
+async fn buckets(state: &AppState) -> Result<(kv::Store, PinStores), ApiError> {
     let open = |name: &'static str| async move {
         state
             .bus
@@ -17,10 +18,12 @@ async fn buckets(state: &AppState) -> Result<(kv::Store, kv::Store), ApiError> {
             .await
             .map_err(|e| ApiError::Unavailable(format!("{name}: {e}")))
     };
-    Ok((
-        open(outpost_proto::layout::INVENTORY_BUCKET).await?,
+    let pins = PinStores::new(
+        state.bus.client.clone(),
         open(outpost_proto::layout::PINS_BUCKET).await?,
-    ))
+        std::sync::Arc::new(crate::engine::dispatch::routes(&state.sites.config)),
+    );
+    Ok((open(outpost_proto::layout::INVENTORY_BUCKET).await?, pins))
 }
 
 pub async fn redfish(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {

@@ -7,7 +7,7 @@ mod actor;
 mod apply;
 pub mod captures;
 mod chunks;
-mod dispatch;
+pub mod dispatch;
 pub mod gave_up;
 mod guard;
 pub mod provenance;
@@ -219,7 +219,11 @@ impl Engine {
             .map_err(|e| EngineError::Unavailable(format!("pins bucket: {e}")))?;
         let inventory = crate::redfish::inventory::InventoryWriter {
             store: inventory,
-            pins,
+            pins: crate::redfish::pin_stores::PinStores::new(
+                bus.client.clone(),
+                pins,
+                Arc::new(dispatch::routes(&cfg.sites)),
+            ),
             view: view.clone(),
             fence: cfg.fence.clone(),
         };

@@ -39,9 +39,10 @@ const FIELDS: &[&str] = &[
 #[derive(Clone)]
 pub struct InventoryWriter {
     pub store: kv::Store,
-    /// The zones' pinned certificates (`outpost_pins`): a discovery pins
-    /// what it saw where nothing is pinned yet.
-    pub pins: kv::Store,
+    /// The zones' pinned certificates (`outpost_pins`, the site's own for
+    /// a zone at a site): a discovery pins what it saw where nothing is
+    /// pinned yet.
+    pub pins: super::pin_stores::PinStores,
     /// The coordinator's state: which device each task was planned for.
     pub view: Arc<RwLock<View>>,
     /// The leader lease's fence: a deposed coordinator folds nothing.
@@ -189,8 +190,8 @@ impl InventoryWriter {
                 "pinned_at_ms": outpost_proto::now_ms(),
                 "by": job,
             });
-            match self
-                .pins
+            let pins = self.pins.for_zone(&p.zone).await?;
+            match pins
                 .create(&key, serde_json::to_vec(&pin).unwrap_or_default().into())
                 .await
             {
@@ -311,8 +312,12 @@ fn note_version(doc: &mut Value, id: Option<&str>, name: Option<&str>, version: 
 }
 
 /// Every Redfish inventory entry, sorted by address, with the certificate
-/// its zone's workers have pinned (`outpost_pins`) as `cert_sha256`.
-pub async fn list(store: &kv::Store, pins: &kv::Store) -> Result<Vec<Value>, String> {
+/// its zone's workers have pinned (`outpost_pins`) as `cert_sha256` (left
+/// as the inventory has it where the zone's site does not answer).
+pub async fn list(
+    store: &kv::Store,
+    pins: &super::pin_stores::PinStores,
+) -> Result<Vec<Value>, String> {
     use futures::StreamExt;
     let keys: Vec<String> = store
         .keys()
@@ -323,6 +328,8 @@ pub async fn list(store: &kv::Store, pins: &kv::Store) -> Result<Vec<Value>, Str
         .collect()
         .await;
     let mut out = Vec::with_capacity(keys.len());
+    let mut buckets: std::collections::HashMap<String, Option<kv::Store>> =
+        std::collections::HashMap::new();
     for k in keys {
         if let Ok(Some(b)) = store.get(&k).await
             && let Ok(mut v) = serde_json::from_slice::<Value>(&b)
@@ -333,7 +340,15 @@ pub async fn list(store: &kv::Store, pins: &kv::Store) -> Result<Vec<Value>, Str
                 v["port"].as_u64().and_then(|p| u16::try_from(p).ok()),
             ) && let Ok(pk) = outpost_proto::layout::pin_key(zone, "redfish", address, port)
             {
-                let pinned = match pins.get(&pk).await {
+                if !buckets.contains_key(zone) {
+                    let b = pins.for_zone(zone).await.ok();
+                    buckets.insert(zone.to_string(), b);
+                }
+                let Some(Some(bucket)) = buckets.get(zone) else {
+                    out.push(v);
+                    continue;
+                };
+                let pinned = match bucket.get(&pk).await {
                     Ok(Some(p)) => serde_json::from_slice::<Value>(&p)
                         .ok()
                         .map(|p| p["cert_sha256"].clone()),
@@ -379,7 +394,7 @@ pub enum PinError {
 /// old pin and the new one as stored (lowercase hex).
 pub async fn set_pin(
     store: &kv::Store,
-    pins: &kv::Store,
+    pins: &super::pin_stores::PinStores,
     address: &str,
     port: u16,
     zone: Option<&str>,
@@ -417,6 +432,7 @@ pub async fn set_pin(
         .ok_or_else(not_found)?;
     let pin_key = outpost_proto::layout::pin_key(&zone, "redfish", address, port)
         .map_err(|e| unavailable(&e))?;
+    let pins = pins.for_zone(&zone).await.map_err(PinError::Unavailable)?;
     let pinned: Option<Value> = pins
         .get(&pin_key)
         .await

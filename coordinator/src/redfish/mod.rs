@@ -6,4 +6,5 @@
 
 pub mod device;
 pub mod inventory;
+pub mod pin_stores;
 pub mod targets;

@@ -208,6 +208,27 @@ fn read_required(path: &Path, hint: &'static str) -> Result<String, SetupError> 
 const CA_HINT: &str = "every client trusts this CA: restore it from a backup (a new CA needs a \
                        new bundle directory, and every client the new ca.pem)";
 
+/// The conf user of `zone`'s workers: its own account and imports.
+fn zone_conf_user<'a>(
+    zone: &str,
+    public_key: &'a str,
+    kinds: &[&str],
+) -> Result<conf::User<'a>, SetupError> {
+    let invalid = |source| SetupError::InvalidZone {
+        zone: zone.to_string(),
+        source,
+    };
+    Ok(conf::User {
+        label: format!("zone {zone}"),
+        public_key,
+        permissions: permissions::zone_user(zone, kinds).map_err(invalid)?,
+        account: Some((
+            permissions::zone_account(zone).map_err(invalid)?,
+            permissions::zone_imports(zone, kinds).map_err(invalid)?,
+        )),
+    })
+}
+
 /// Renders the conf from the bundle and writes it if it changed.
 fn write_conf(paths: &BundlePaths, bundle: &Bundle) -> Result<files::FileAction, SetupError> {
     let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
@@ -218,19 +239,7 @@ fn write_conf(paths: &BundlePaths, bundle: &Bundle) -> Result<files::FileAction,
         account: None,
     }];
     for (zone, record) in &bundle.zones {
-        let invalid = |source| SetupError::InvalidZone {
-            zone: zone.clone(),
-            source,
-        };
-        users.push(conf::User {
-            label: format!("zone {zone}"),
-            public_key: &record.public_key,
-            permissions: permissions::zone_user(zone, &kinds).map_err(invalid)?,
-            account: Some((
-                permissions::zone_account(zone).map_err(invalid)?,
-                permissions::zone_imports(zone, &kinds).map_err(invalid)?,
-            )),
-        });
+        users.push(zone_conf_user(zone, &record.public_key, &kinds)?);
     }
     let cert_file = paths.server_cert();
     let key_file = paths.server_key();

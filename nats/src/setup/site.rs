@@ -20,7 +20,6 @@ use super::bundle::{self, BundlePaths, ServerCertRecord, SiteRecord};
 use super::files::{self, FileAction, Visibility};
 use super::{SetupError, ca, conf, identity, to_chrono};
 use outpost_kinds::Kind;
-use outpost_proto::layout::permissions;
 use std::path::{Path, PathBuf};
 
 /// The systemd unit of a site's leaf server.
@@ -261,19 +260,7 @@ pub fn init_site(bundle_dir: &Path, spec: &SiteSpec) -> Result<SiteReport, Setup
         report
             .files
             .push((to.clone(), files::put(&to, &creds, Visibility::Private)?));
-        let invalid = |source| SetupError::InvalidZone {
-            zone: zone.clone(),
-            source,
-        };
-        users.push(conf::User {
-            label: format!("zone {zone}"),
-            public_key: &record.public_key,
-            permissions: permissions::zone_user(zone, &kinds).map_err(invalid)?,
-            account: Some((
-                permissions::zone_account(zone).map_err(invalid)?,
-                permissions::zone_imports(zone, &kinds).map_err(invalid)?,
-            )),
-        });
+        users.push(super::zone_conf_user(zone, &record.public_key, &kinds)?);
     }
 
     // The leaf server's conf: it holds the password, so it is private.

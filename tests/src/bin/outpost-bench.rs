@@ -371,30 +371,9 @@ impl Fleet {
         bail!("event stream of {id} ended without `end`")
     }
 
-    /// Waits for the job's end by polling the job list (without tasks):
-    /// cheap, so the measurement does not load the fleet it measures the
-    /// way following 40 000 events over SSE would.
+    /// Waits for the job's end by polling the job list.
     async fn poll_done(&self, http: &reqwest::Client, id: &str) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let jobs: Vec<serde_json::Value> = http
-                .get(format!("{}/api/v1/jobs?limit=5", self.api))
-                .send()
-                .await?
-                .json()
-                .await?;
-            if let Some(j) = jobs.iter().find(|j| j["id"] == id) {
-                match j["status"].as_str() {
-                    Some("succeeded") => return Ok(()),
-                    Some("failed" | "cancelled") => bail!("job {id} did not succeed: {j}"),
-                    _ => {}
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("job {id} did not finish within 600 s");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        outpost_tests::bench::poll_done(http, &self.api, id).await
     }
 
     /// Time from submitting a job of `tasks` tasks until it succeeded.

@@ -9,11 +9,11 @@
 //!
 //! `outpost-sites-bench [--tasks 20000] [--latency-jobs 200] [--concurrency 64] [--backlog 5000]`
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
 use futures::StreamExt;
 use outpost_proto::{layout, pb};
-use outpost_tests::bench::percentile;
+use outpost_tests::bench::{percentile, poll_done, submit_sleep};
 use outpost_tests::fleet::spawn_coordinator;
 use outpost_tests::procs::Proc;
 use outpost_tests::sites::Sites;
@@ -73,52 +73,11 @@ async fn worker(url: &str, zone: &str, concurrency: usize) -> Result<Proc> {
     Ok(w)
 }
 
-async fn submit(http: &reqwest::Client, api: &str, zone: &str, count: usize) -> Result<String> {
-    let r = http
-        .post(format!("{api}/api/v1/jobs"))
-        .json(&serde_json::json!({"type": "diag.sleep", "zone": zone, "params": {"count": count, "ms": 0}}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!(
-            "submit: {} {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        );
-    }
-    let v: serde_json::Value = r.json().await?;
-    v["id"].as_str().map(str::to_string).context("job id")
-}
-
-/// Polls the job list until `id` succeeded.
-async fn done(http: &reqwest::Client, api: &str, id: &str) -> Result<()> {
-    let until = Instant::now() + Duration::from_secs(900);
-    loop {
-        let jobs: Vec<serde_json::Value> = http
-            .get(format!("{api}/api/v1/jobs?limit=5"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(j) = jobs.iter().find(|j| j["id"] == id) {
-            match j["status"].as_str() {
-                Some("succeeded") => return Ok(()),
-                Some("failed" | "cancelled") => bail!("job {id}: {j}"),
-                _ => {}
-            }
-        }
-        if Instant::now() > until {
-            bail!("job {id} did not finish");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Tasks/s of one job of `tasks` tasks in `zone`.
 async fn throughput(http: &reqwest::Client, api: &str, zone: &str, tasks: usize) -> Result<f64> {
     let t0 = Instant::now();
-    let id = submit(http, api, zone, tasks).await?;
-    done(http, api, &id).await?;
+    let id = submit_sleep(http, api, zone, tasks).await?;
+    poll_done(http, api, &id).await?;
     Ok(tasks as f64 / t0.elapsed().as_secs_f64())
 }
 
@@ -136,7 +95,7 @@ async fn latency(
     let mut start = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let t0 = wall_ms();
-        let id = submit(http, api, zone, 1).await?;
+        let id = submit_sleep(http, api, zone, 1).await?;
         let at = 'found: loop {
             let m = tokio::time::timeout(Duration::from_secs(30), events.next())
                 .await
@@ -156,7 +115,7 @@ async fn latency(
             }
         };
         start.push(at as f64 + 0.5 - t0);
-        done(http, api, &id).await?;
+        poll_done(http, api, &id).await?;
     }
     Ok((percentile(&mut start, 0.5), percentile(&mut start, 0.99)))
 }
@@ -219,7 +178,7 @@ async fn main() -> Result<()> {
     );
 
     // The backlog: tasks reach the site, the link is cut, they run there.
-    let id = submit(&http, &api, LEAF, args.backlog).await?;
+    let id = submit_sleep(&http, &api, LEAF, args.backlog).await?;
     let leaf_client = site.leaf.client().await?;
     let leaf_js = async_nats::jetstream::new(leaf_client);
     outpost_tests::wait_until(
@@ -268,7 +227,7 @@ async fn main() -> Result<()> {
     .await?;
     let healed = Instant::now();
     site.link.heal();
-    done(&http, &api, &id).await?;
+    poll_done(&http, &api, &id).await?;
     println!(
         "heal -> the hub holds all {} results that waited at the cut-off site: {:.2} s",
         args.backlog,
