@@ -81,8 +81,9 @@ async fn throughput(http: &reqwest::Client, api: &str, zone: &str, tasks: usize)
     Ok(tasks as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// Submit → worker start (the worker's stamp, read from the events that
-/// reach the hub) of `jobs` single-task jobs, one after another: p50, p99.
+/// Submit → worker start (the worker's stamp, read from the events as the
+/// hub stores them) of `jobs` single-task jobs, one after another: p50,
+/// p99.
 async fn latency(
     client: &async_nats::Client,
     http: &reqwest::Client,
@@ -90,8 +91,20 @@ async fn latency(
     zone: &str,
     jobs: usize,
 ) -> Result<(f64, f64)> {
-    let mut events = client.subscribe(format!("outpost.event.{zone}.>")).await?;
-    client.flush().await?;
+    // The hub's events stream, for both zones alike: a site's events
+    // reach the hub by sourcing, never as core messages.
+    let js = async_nats::jetstream::new(client.clone());
+    let mut events = js
+        .get_stream(layout::EVENTS_STREAM)
+        .await?
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: format!("outpost.event.{zone}.>"),
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?
+        .messages()
+        .await?;
     let mut start = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let t0 = wall_ms();
@@ -100,7 +113,8 @@ async fn latency(
             let m = tokio::time::timeout(Duration::from_secs(30), events.next())
                 .await
                 .context("no event within 30 s")?
-                .context("subscription closed")?;
+                .context("consumer closed")?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             for ev in outpost_proto::events::decode(m.payload.as_ref())? {
                 if ev.job_id != id {
                     continue;
