@@ -14,6 +14,6 @@ fi
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get install -y -q libssl-dev pkg-config openssl >/dev/null 2>&1 || {
-  $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q libssl-dev pkg-config openssl >/dev/null
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libssl-dev pkg-config openssl >/dev/null 2>&1 || {
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libssl-dev pkg-config openssl >/dev/null
 }

@@ -14,6 +14,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/outpost-target}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 
+# apt_install PKG...: Debian packages, non-interactively (the variable
+# passes through sudo, which resets the environment), updating the package
+# lists only when the first try fails.
+apt_install() {
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 || {
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+  }
+}
+
 # nats-server >= 2.10 (Debian trixie's static build, fetched into .tools/ when missing).
 NATS_SERVER_BIN="$(bash deploy/ensure-nats-server.sh)"
 export NATS_SERVER_BIN
@@ -25,39 +35,29 @@ bash deploy/ensure-openssl.sh
 
 # OpenSSH's sshd: the SSH collector is tested against it as well as the simulator.
 if [ ! -x /usr/sbin/sshd ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q openssh-server >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q openssh-server >/dev/null
-  }
+  apt_install openssh-server
 fi
 export OUTPOST_SSHD_BIN=/usr/sbin/sshd
 
 # iproute2: deploy/local-sites.sh (and its test) builds sites in network namespaces.
 if ! command -v ip >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q iproute2 >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q iproute2 >/dev/null
-  }
+  apt_install iproute2
 fi
 
 # Debian's docker-compose: docker-compose.yml is validated with it (no
 # Docker engine is needed for `docker-compose config`).
 if ! command -v docker-compose >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q docker-compose >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q docker-compose >/dev/null
-  }
+  apt_install docker-compose
 fi
-export OUTPOST_DOCKER_COMPOSE="$(command -v docker-compose)"
+OUTPOST_DOCKER_COMPOSE="$(command -v docker-compose)"
+export OUTPOST_DOCKER_COMPOSE
 
 # systemd-analyze: the service units in deploy/systemd are checked with it.
 if ! command -v systemd-analyze >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q systemd >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q systemd >/dev/null
-  }
+  apt_install systemd
 fi
-export OUTPOST_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
+OUTPOST_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
+export OUTPOST_SYSTEMD_ANALYZE
 
 # Python with `cryptography`: tests build a VelocityCollector vault with it.
 VENV="${OUTPOST_VENV:-$HOME/.cache/outpost-venv}"
@@ -84,10 +84,7 @@ export OUTPOST_VCSIM_BIN
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   export OUTPOST_PG_URL="${OUTPOST_PG_URL:-host=127.0.0.1 port=5432 user=postgres}"
 else
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -q postgresql >/dev/null 2>&1 || {
-    $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q postgresql >/dev/null
-  }
+  apt_install postgresql
   $sudo pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
   for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   $sudo su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'outpost-ci'\"" >/dev/null

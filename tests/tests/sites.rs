@@ -19,12 +19,19 @@ use tokio::time::Instant;
 
 const PARTITION: Duration = Duration::from_secs(30);
 
-fn config(sites: &Sites) -> String {
-    let mut c = sites.config_toml();
-    for zone in ["a1", "b1"] {
-        c.push_str(&format!("[[zone]]\nname = \"{zone}\"\ncidrs = []\n"));
+/// A coordinator for `sites` with the `[[zone]]` tables `zones`, once it
+/// has made every site's consumers.
+async fn coordinator_for(sites: &Sites, zones: &str) -> Result<(tempfile::TempDir, Proc, Api)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("coordinator.toml");
+    std::fs::write(&path, format!("{}{zones}", sites.config_toml()))?;
+    let (coordinator, api) = spawn_coordinator(path, None, &[]).await?;
+    for site in &sites.sites {
+        for zone in &site.zones {
+            wait_site_layout(sites, &site.name, zone).await?;
+        }
     }
-    c
+    Ok((dir, coordinator, api))
 }
 
 /// Waits until the coordinator made `site`'s consumers of `zone`.
@@ -111,12 +118,8 @@ async fn check_once(sites: &Sites, api: &Api, id: &str, tasks: usize) -> Result<
 #[tokio::test]
 async fn a_partitioned_site_loses_and_doubles_nothing() -> Result<()> {
     let sites = Sites::start(&[("s1", &["a1"]), ("s2", &["b1"])]).await?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("coordinator.toml");
-    std::fs::write(&path, config(&sites))?;
-    let (_coordinator, api) = spawn_coordinator(path, None, &[]).await?;
-    wait_site_layout(&sites, "s1", "a1").await?;
-    wait_site_layout(&sites, "s2", "b1").await?;
+    let zones = "[[zone]]\nname = \"a1\"\ncidrs = []\n[[zone]]\nname = \"b1\"\ncidrs = []\n";
+    let (_dir, _coordinator, api) = coordinator_for(&sites, zones).await?;
     let _w1 = site_worker(&sites, "s1", "a1", "200").await?;
     let _w2 = site_worker(&sites, "s2", "b1", "50").await?;
 
@@ -201,13 +204,11 @@ async fn a_task_that_gives_up_at_a_cut_off_site_fails_after_the_heal() -> Result
     use async_nats::jetstream::{self, consumer};
     use futures::StreamExt;
     let sites = Sites::start(&[("s1", &["a1"])]).await?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("coordinator.toml");
-    let mut c = sites.config_toml();
-    c.push_str("[[zone]]\nname = \"a1\"\ncidrs = []\nack_wait_secs = 1\nmax_deliver = 2\n");
-    std::fs::write(&path, c)?;
-    let (_coordinator, api) = spawn_coordinator(path, None, &[]).await?;
-    wait_site_layout(&sites, "s1", "a1").await?;
+    let (_dir, _coordinator, api) = coordinator_for(
+        &sites,
+        "[[zone]]\nname = \"a1\"\ncidrs = []\nack_wait_secs = 1\nmax_deliver = 2\n",
+    )
+    .await?;
     let id = api
         .submit_ok(&json!({"type": "diag.sleep", "zone": "a1", "params": {"count": 1, "ms": 0}}))
         .await?;
@@ -275,13 +276,11 @@ async fn a_task_that_gives_up_at_a_cut_off_site_fails_after_the_heal() -> Result
 #[tokio::test]
 async fn an_operators_pin_for_a_site_zone_is_the_one_its_workers_check() -> Result<()> {
     let sites = Sites::start(&[("s1", &["a1"])]).await?;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("coordinator.toml");
-    let mut c = sites.config_toml();
-    c.push_str("[[zone]]\nname = \"a1\"\ncidrs = [\"127.51.0.0/16\"]\n");
-    std::fs::write(&path, c)?;
-    let (_coordinator, api) = spawn_coordinator(path, None, &[]).await?;
-    wait_site_layout(&sites, "s1", "a1").await?;
+    let (_dir, _coordinator, api) = coordinator_for(
+        &sites,
+        "[[zone]]\nname = \"a1\"\ncidrs = [\"127.51.0.0/16\"]\n",
+    )
+    .await?;
     // A worker at the site pinned the iDRAC on first use, in the site's bucket.
     let key = layout::pin_key("a1", "redfish", "127.51.0.10", 443)?;
     let site_js = async_nats::jetstream::new(sites.site("s1").leaf.client().await?);
