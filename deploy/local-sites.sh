@@ -273,7 +273,16 @@ cmd_down() {
     [ -e "$f" ] || continue
     kill -TERM "$(cat "$f")" 2>/dev/null || true
   done
-  sleep 1
+  # Up to 10 s for them to drain, then whatever still runs is killed.
+  local deadline=$((SECONDS + 10)) alive
+  while [ $SECONDS -lt $deadline ]; do
+    alive=0
+    for f in "$S"/*.pid; do
+      [ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+    done
+    [ $alive -eq 1 ] || break
+    sleep 0.1
+  done
   for f in "$S"/*.pid; do
     [ -e "$f" ] || continue
     kill -KILL "$(cat "$f")" 2>/dev/null || true

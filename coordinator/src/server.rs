@@ -71,6 +71,14 @@ pub struct Options {
     pub advertise: Option<String>,
 }
 
+/// This machine's host name, if it has one.
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
 /// The URL standbys forward to while this coordinator leads.
 fn advertised(configured: Option<String>, local: SocketAddr) -> String {
     if let Some(a) = configured {
@@ -79,33 +87,16 @@ fn advertised(configured: Option<String>, local: SocketAddr) -> String {
     if !local.ip().is_unspecified() {
         return format!("http://{local}");
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host = if host.is_empty() {
-        "localhost".to_string()
-    } else {
-        host
-    };
+    let host = hostname().unwrap_or_else(|| "localhost".to_string());
     format!("http://{host}:{}", local.port())
 }
 
 /// A coordinator id unique to this process: its host and a random part.
 fn coordinator_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
+    let host = hostname().unwrap_or_else(|| "coordinator".to_string());
     // The last digits of a v7 uuid are random.
     let tail = uuid::Uuid::now_v7().simple().to_string();
-    format!(
-        "{}-{}",
-        if host.is_empty() {
-            "coordinator"
-        } else {
-            &host
-        },
-        &tail[tail.len() - 8..]
-    )
+    format!("{host}-{}", &tail[tail.len() - 8..])
 }
 
 /// Keeps the lease renewed until `stop`; returns it for release, or why
@@ -262,6 +253,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     let background = CancellationToken::new();
     let engine_stop = CancellationToken::new();
     let mut sup = Supervisor::new(Health::default(), background.clone());
+    let routes = Arc::new(crate::sites::routes(&opts.config.sites));
     let started = tokio::select! {
         r = Engine::start(
             bus.clone(),
@@ -271,7 +263,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
                 retention: opts.config.retention.clone(),
                 zones: opts.config.zones.clone(),
                 fence,
-                sites: opts.config.sites.clone(),
+                routes: routes.clone(),
             },
             &mut sup,
             engine_stop.clone(),
@@ -298,6 +290,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             config: opts.config.sites.clone(),
             hub_domain: opts.config.jetstream.domain.clone(),
             registry: registry.clone(),
+            routes,
         }),
     };
     if let Some(cfg) = opts.config.dsm.clone() {

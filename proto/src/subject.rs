@@ -70,6 +70,14 @@ pub fn validate_zone(zone: &str) -> Result<(), SubjectError> {
     })
 }
 
+/// Checks a site's name (also its JetStream domain): the zone alphabet,
+/// at most 32 characters.
+pub fn validate_site(site: &str) -> Result<(), SubjectError> {
+    check("site", site, 32, ZONE_ALLOWED, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+    })
+}
+
 /// Checks a job, task or worker id.
 pub fn validate_id(what: &'static str, id: &str) -> Result<(), SubjectError> {
     check(what, id, 128, ID_ALLOWED, |c| {

@@ -31,11 +31,6 @@ impl Api {
         }
     }
 
-    /// The API's base URL (`http://host:port`).
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {

@@ -179,7 +179,7 @@ async fn a_standby_is_no_open_proxy() -> Result<()> {
     let fleet = Fleet::start_with_token(Some(token)).await?;
     let config = fleet.dir.path().join("coordinator.toml");
     let (_standby, standby_api) = spawn_standby(config, Some(token)).await?;
-    let base = standby_api.base().to_string();
+    let base = standby_api.base.clone();
     let http = reqwest::Client::new();
     // Without the token the standby answers 401 itself.
     let r = http.get(format!("{base}/api/v1/jobs")).send().await?;

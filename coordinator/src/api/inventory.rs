@@ -21,7 +21,7 @@ async fn buckets(state: &AppState) -> Result<(kv::Store, PinStores), ApiError> {
     let pins = PinStores::new(
         state.bus.client.clone(),
         open(outpost_proto::layout::PINS_BUCKET).await?,
-        std::sync::Arc::new(crate::engine::dispatch::routes(&state.sites.config)),
+        state.sites.routes.clone(),
     );
     Ok((open(outpost_proto::layout::INVENTORY_BUCKET).await?, pins))
 }

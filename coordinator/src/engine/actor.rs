@@ -121,7 +121,7 @@ pub struct Actor {
     /// write asks it first.
     fence: Fence,
     /// The site of each zone at a site (its tasks go to the site's stream).
-    pub routes: Arc<dispatch::Routes>,
+    pub routes: Arc<crate::sites::Routes>,
 }
 
 impl Actor {

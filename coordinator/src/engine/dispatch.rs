@@ -23,19 +23,8 @@ pub struct Outgoing {
     payload: bytes::Bytes,
 }
 
-/// Which site each zone at a site belongs to.
-pub type Routes = std::collections::HashMap<String, String>;
-
-/// The routes of the configured sites.
-pub fn routes(sites: &[crate::sites::SiteConfig]) -> Routes {
-    sites
-        .iter()
-        .flat_map(|s| s.zones.iter().map(|z| (z.clone(), s.name.clone())))
-        .collect()
-}
-
 impl Outgoing {
-    pub fn new(t: &TaskState, routes: &Routes) -> Outgoing {
+    pub fn new(t: &TaskState, routes: &crate::sites::Routes) -> Outgoing {
         let msg = pb::Task {
             task_id: t.id.clone(),
             job_id: t.job_id.clone(),

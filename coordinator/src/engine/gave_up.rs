@@ -68,16 +68,12 @@ struct MaxDeliveries {
 }
 
 /// The site of every task consumer of a zone at a site.
-pub fn site_consumers(
-    sites: &[crate::sites::SiteConfig],
-) -> std::collections::HashMap<String, String> {
+pub fn site_consumers(routes: &crate::sites::Routes) -> std::collections::HashMap<String, String> {
     let mut out = std::collections::HashMap::new();
-    for site in sites {
-        for zone in &site.zones {
-            for kind in outpost_kinds::Kind::ALL {
-                if let Ok(c) = layout::consumer_name(zone, kind.as_str()) {
-                    out.insert(c, site.name.clone());
-                }
+    for (zone, site) in routes {
+        for kind in outpost_kinds::Kind::ALL {
+            if let Ok(c) = layout::consumer_name(zone, kind.as_str()) {
+                out.insert(c, site.clone());
             }
         }
     }

@@ -7,7 +7,7 @@ mod actor;
 mod apply;
 pub mod captures;
 mod chunks;
-pub mod dispatch;
+mod dispatch;
 pub mod gave_up;
 mod guard;
 pub mod provenance;
@@ -109,8 +109,8 @@ pub struct EngineConfig {
     pub zones: Vec<crate::config::ZoneConfig>,
     /// The leader lease's fence: no state write leaves while it is closed.
     pub fence: crate::leader::Fence,
-    /// Sites and their zones (tasks of a site's zones go to its stream).
-    pub sites: Vec<crate::sites::SiteConfig>,
+    /// The site of each zone at a site (its tasks go to the site's stream).
+    pub routes: Arc<crate::sites::Routes>,
 }
 
 /// A handle on the running engine.
@@ -222,7 +222,7 @@ impl Engine {
             pins: crate::redfish::pin_stores::PinStores::new(
                 bus.client.clone(),
                 pins,
-                Arc::new(dispatch::routes(&cfg.sites)),
+                cfg.routes.clone(),
             ),
             view: view.clone(),
             fence: cfg.fence.clone(),
@@ -240,7 +240,7 @@ impl Engine {
         );
         let drops = Arc::new(provenance::Drops::default());
         actor.drops = drops.clone();
-        actor.routes = Arc::new(dispatch::routes(&cfg.sites));
+        actor.routes = cfg.routes.clone();
         actor.max_deliver = cfg
             .zones
             .iter()
@@ -298,7 +298,7 @@ impl Engine {
         }
         {
             let (js, tx, stop) = (bus.js.clone(), tx.clone(), stop.clone());
-            let at_sites = Arc::new(gave_up::site_consumers(&cfg.sites));
+            let at_sites = Arc::new(gave_up::site_consumers(&cfg.routes));
             sup.spawn("max_deliveries", move || {
                 gave_up::run(js.clone(), at_sites.clone(), tx.clone(), stop.clone())
             });

@@ -3,7 +3,7 @@
 //! (reached through its JetStream domain) for a zone at a site, where its
 //! workers pin and check them (see `crate::sites::layout`).
 
-use crate::engine::dispatch::Routes;
+use crate::sites::Routes;
 use async_nats::jetstream::{self, kv};
 use outpost_proto::layout;
 use std::sync::Arc;
@@ -18,6 +18,9 @@ pub struct PinStores {
     client: async_nats::Client,
     hub: kv::Store,
     routes: Arc<Routes>,
+    /// Site buckets opened so far: opening one is a stream-info round
+    /// trip through the leaf, not to be paid per pin.
+    opened: Arc<std::sync::Mutex<std::collections::HashMap<String, kv::Store>>>,
 }
 
 impl PinStores {
@@ -26,6 +29,7 @@ impl PinStores {
             client,
             hub,
             routes,
+            opened: Arc::default(),
         }
     }
 
@@ -35,9 +39,20 @@ impl PinStores {
         let Some(site) = self.routes.get(zone) else {
             return Ok(self.hub.clone());
         };
+        let cached = {
+            let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            opened.get(site).cloned()
+        };
+        if let Some(store) = cached {
+            return Ok(store);
+        }
         let js = jetstream::with_domain(self.client.clone(), site);
         match tokio::time::timeout(OPEN_DEADLINE, js.get_key_value(layout::PINS_BUCKET)).await {
-            Ok(Ok(store)) => Ok(store),
+            Ok(Ok(store)) => {
+                let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+                opened.insert(site.clone(), store.clone());
+                Ok(store)
+            }
             Ok(Err(e)) => Err(format!("the pins of site {site} (zone {zone}): {e}")),
             Err(_) => Err(format!(
                 "site {site} (zone {zone}) did not answer: its pins are kept there"

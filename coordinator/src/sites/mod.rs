@@ -29,25 +29,28 @@ pub struct SiteConfig {
     pub zones: Vec<String>,
 }
 
+/// The site of each zone that is at a site.
+pub type Routes = std::collections::HashMap<String, String>;
+
+/// The routes of `sites`: computed once from the configuration and shared
+/// by dispatch, the pin buckets, the API and the max-deliveries watch.
+pub fn routes(sites: &[SiteConfig]) -> Routes {
+    sites
+        .iter()
+        .flat_map(|s| s.zones.iter().map(|z| (z.clone(), s.name.clone())))
+        .collect()
+}
+
 /// The site a zone belongs to, if any.
 pub fn site_of<'a>(sites: &'a [SiteConfig], zone: &str) -> Option<&'a SiteConfig> {
     sites.iter().find(|s| s.zones.iter().any(|z| z == zone))
 }
 
-/// Checks a site or domain name: `[a-z0-9_-]`, 1 to 32 characters.
-pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 32 {
-        return Err(format!("{what} {name:?} must have 1 to 32 characters"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
-    {
-        return Err(format!(
-            "{what} {name:?} has {c:?}: only a-z, 0-9, '_' and '-' are allowed"
-        ));
-    }
-    Ok(())
+/// Checks a site or domain name (`outpost_proto::layout::validate_site`).
+fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    outpost_proto::layout::validate_site(name).map_err(|e| {
+        format!("{what}: {e} (only a-z, 0-9, '_' and '-' are allowed, 1 to 32 characters)")
+    })
 }
 
 /// Checks the sites against the zones and the hub's JetStream domain.

@@ -56,6 +56,7 @@ pub struct Sites {
     pub config: Vec<SiteConfig>,
     pub hub_domain: Option<String>,
     pub registry: std::sync::Arc<Registry>,
+    pub routes: std::sync::Arc<super::Routes>,
 }
 
 /// One row of `GET /api/v1/sites`.
@@ -72,13 +73,16 @@ pub struct SiteView {
     pub tasks_behind: Option<u64>,
 }
 
-/// The lag of `stream`'s source whose API prefix is `api` (the stream
-/// info as the server sends it: the client's own type drops `external`).
-async fn source_lag(js: &jetstream::Context, stream: &str, api: &str) -> Option<u64> {
-    let info: serde_json::Value = js
-        .request(format!("STREAM.INFO.{stream}"), &serde_json::json!({}))
+/// `stream`'s info as the server sends it (the client's own type drops
+/// the sources' `external`, which tells apart the sources of one name).
+async fn stream_info(js: &jetstream::Context, stream: &str) -> Option<serde_json::Value> {
+    js.request(format!("STREAM.INFO.{stream}"), &serde_json::json!({}))
         .await
-        .ok()?;
+        .ok()
+}
+
+/// The lag of the source whose API prefix is `api`, in a stream's info.
+fn source_lag(info: &serde_json::Value, api: &str) -> Option<u64> {
     info["sources"]
         .as_array()?
         .iter()
@@ -94,24 +98,23 @@ pub async fn views(
     registry: &Registry,
 ) -> Vec<SiteView> {
     let hub = jetstream::new(client.clone());
+    // One read of the hub's events stream serves every site.
+    let events = stream_info(&hub, layout::EVENTS_STREAM).await;
     let mut out = Vec::new();
     for site in sites {
         let link = registry.get(&site.name);
-        let events_behind = source_lag(
-            &hub,
-            layout::EVENTS_STREAM,
-            &format!("$JS.{}.API", site.name),
-        )
-        .await;
+        let events_behind = events
+            .as_ref()
+            .and_then(|i| source_lag(i, &format!("$JS.{}.API", site.name)));
         let tasks_behind = match (link.up, hub_domain) {
             (true, Some(d)) => {
                 let js = jetstream::with_domain(client.clone(), &site.name);
-                let api = format!("$JS.{d}.API");
-                let ask = source_lag(&js, layout::TASKS_STREAM, &api);
+                let ask = stream_info(&js, layout::TASKS_STREAM);
                 tokio::time::timeout(std::time::Duration::from_secs(2), ask)
                     .await
                     .ok()
                     .flatten()
+                    .and_then(|i| source_lag(&i, &format!("$JS.{d}.API")))
             }
             _ => None,
         };

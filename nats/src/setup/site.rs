@@ -54,21 +54,12 @@ pub struct SiteReport {
     pub worker_url: String,
 }
 
-/// Checks a site or domain name: `[a-z0-9_-]`, 1 to 32 characters.
+/// Checks a site or domain name (`outpost_proto::layout::validate_site`).
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), SetupError> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(SetupError::Site {
-            site: name.to_string(),
-            reason: format!("{what} must be 1 to 32 of a-z, 0-9, '_' and '-'"),
-        })
-    }
+    outpost_proto::layout::validate_site(name).map_err(|e| SetupError::Site {
+        site: name.to_string(),
+        reason: format!("{what}: {e}"),
+    })
 }
 
 /// `host:port` of a hub address, without a scheme.

@@ -28,7 +28,7 @@
 
 pub mod permissions;
 
-pub use crate::subject::{SubjectError, validate_id, validate_kind, validate_zone};
+pub use crate::subject::{SubjectError, validate_id, validate_kind, validate_site, validate_zone};
 
 /// Work-queue stream holding the tasks: `outpost.task.<zone>.<kind>`.
 pub const TASKS_STREAM: &str = "OUTPOST_TASKS";
@@ -123,7 +123,7 @@ pub const TASKS_WILDCARD: &str = "outpost.task.>";
 /// ([`site_tasks_stream`]) until the site's own tasks stream has sourced
 /// it (as `outpost.task.<zone>.<kind>`).
 pub fn site_task_subject(site: &str, zone: &str, kind: &str) -> Result<String, SubjectError> {
-    validate_zone(site)?;
+    validate_site(site)?;
     validate_zone(zone)?;
     validate_kind(kind)?;
     Ok(format!("outpost.site.{site}.task.{zone}.{kind}"))
