@@ -125,6 +125,10 @@ pub struct JobState {
     pub dispatched: bool,
     #[serde(default)]
     pub cancel_requested: bool,
+    /// A rollout finishes the hosts it has begun and starts no other
+    /// (Dell Server Manager's graceful cancel).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drain_requested: bool,
     pub counts: Counts,
     /// The job's parameters, as submitted.
     #[serde(default)]
@@ -261,6 +265,7 @@ impl JobState {
             finished_at: None,
             dispatched: false,
             cancel_requested: false,
+            drain_requested: false,
             counts: Counts::default(),
             params,
             traceparent: None,
@@ -360,6 +365,7 @@ mod tests {
             finished_at: None,
             dispatched: true,
             cancel_requested: false,
+            drain_requested: false,
             counts: Counts::default(),
             params: serde_json::Value::Null,
             traceparent: None,

@@ -294,6 +294,19 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         }),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
+        // A role the app's row-level security blinds would never claim a
+        // job and never say so: refuse to start (an unreachable database
+        // is only retried by the bridge).
+        if let Ok((db, _)) = crate::dsm::db::connect(&cfg.database_url, &cfg.tls()).await {
+            let problems = crate::dsm::access::check(&db)
+                .await
+                .map_err(|e| ServerError::Dsm(e.to_string()))?;
+            if !problems.is_empty() {
+                return Err(ServerError::Dsm(
+                    crate::dsm::db::DbError::Access(problems).to_string(),
+                ));
+            }
+        }
         let store = bus
             .js
             .get_key_value(outpost_proto::layout::DSM_BUCKET)

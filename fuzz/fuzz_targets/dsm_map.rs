@@ -5,7 +5,10 @@
 #![no_main]
 use outpost_coordinator::config::ZoneConfig;
 use outpost_coordinator::dsm::claim::Claimed;
-use outpost_coordinator::dsm::map::{CredRow, Lookup, ServerRow, map};
+use outpost_coordinator::dsm::creds::{ServerCreds, SetRow};
+use outpost_coordinator::dsm::lookup::{Lookup, ServerRow};
+use outpost_coordinator::dsm::map::map;
+use outpost_coordinator::dsm::target;
 use outpost_coordinator::plan::plan_full;
 use outpost_coordinator::zones::Zones;
 use serde_json::Value;
@@ -16,45 +19,46 @@ fn id(n: u128) -> Uuid {
     Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n)
 }
 
-fn lookup() -> &'static (Lookup, Zones) {
-    static L: OnceLock<(Lookup, Zones)> = OnceLock::new();
+/// Three servers (two linked to hosts of cluster c1), one range set.
+fn fixture() -> &'static (Vec<ServerRow>, Vec<SetRow>, Zones) {
+    static L: OnceLock<(Vec<ServerRow>, Vec<SetRow>, Zones)> = OnceLock::new();
     L.get_or_init(|| {
-        let mut l = Lookup::default();
-        for i in 1..=3u128 {
-            let vcenter = (i < 3).then(|| {
-                (
-                    format!("esx{i}.lab"),
-                    Some("c1".to_string()),
-                    "vc.lab".to_string(),
-                    443,
-                )
-            });
-            l.servers.insert(
-                id(i),
-                ServerRow {
-                    id: id(i),
-                    ip: format!("10.1.1.{i}"),
-                    name: Some(format!("esx{i}")),
-                    vcenter,
+        let servers = (1..=3u128)
+            .map(|i| ServerRow {
+                id: id(i),
+                ip: format!("10.1.1.{i}"),
+                name: Some(format!("esx{i}")),
+                model: None,
+                service_tag: None,
+                creds: ServerCreds {
+                    own_login: i == 2,
+                    ..ServerCreds::default()
                 },
-            );
-        }
-        l.by_cluster.insert("c1".into(), vec![id(1), id(2)]);
-        l.creds.insert(
-            id(10),
-            CredRow {
-                id: id(10),
-                name: "idrac-prod".into(),
-                priority: 10,
-                ranges: vec!["10.1.0.0/16".into()],
-                kind: "idrac".into(),
-            },
-        );
+                legacy_tls: i == 3,
+                vcenter: (i < 3).then(|| {
+                    (
+                        format!("esx{i}.lab"),
+                        Some("c1".to_string()),
+                        "vc.lab".to_string(),
+                        443,
+                    )
+                }),
+                vcenter_host_id: None,
+            })
+            .collect();
+        let sets = vec![SetRow {
+            id: id(10),
+            name: "idrac-prod".into(),
+            priority: 10,
+            kind: "idrac".into(),
+            is_default: true,
+            ranges: vec![("10.1.0.0/16".into(), 5)],
+        }];
         let zones = Zones::new(&[ZoneConfig::new(
             "a",
             vec!["10.1.0.0/16".parse().expect("a CIDR")],
         )]);
-        (l, zones)
+        (servers, sets, zones)
     })
 }
 
@@ -74,7 +78,16 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
             .collect(),
     };
-    let (l, zones) = lookup();
-    let Ok(m) = map(&c, l, 443) else { return };
+    let (servers, sets, zones) = fixture();
+    let Ok(t) = target::parse(&c.target_scope, &c.details) else {
+        return;
+    };
+    let l = Lookup {
+        target: t,
+        servers: servers.clone(),
+        missing: Vec::new(),
+        sets: sets.clone(),
+    };
+    let Ok(m) = map(&c, &l, 443) else { return };
     let _ = plan_full(&m.doc, zones, &[], &[], "0190a1b2c3d4e5f60718293a4b5c6d7e");
 });

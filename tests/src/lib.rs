@@ -6,6 +6,7 @@ pub mod api;
 pub mod attacker;
 pub mod bench;
 pub mod collect;
+pub mod dsm;
 pub mod fleet;
 pub mod hub;
 pub mod idracs;

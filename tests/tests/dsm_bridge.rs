@@ -5,170 +5,14 @@
 //! and every assertion reads the app's rows.
 
 use anyhow::{Context, Result};
-use outpost_sim::redfish::{Faults, Power, RedfishSim};
-use outpost_tests::collect::{CollectFleet, Cred, outpost};
+use outpost_sim::redfish::{Faults, Power};
+use outpost_tests::collect::{CollectFleet, outpost};
+use outpost_tests::dsm::{PASS, rig, rig_with};
 use outpost_tests::fleet::SETTLE;
 use outpost_tests::pg::TestDb;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tokio_postgres::Client;
 use uuid::Uuid;
-
-const PASS: &str = "calvin-dsm-bridge";
-
-struct Rig {
-    f: CollectFleet,
-    sim: RedfishSim,
-    db: TestDb,
-    c: Client,
-    servers: Vec<Uuid>,
-    _dir: tempfile::TempDir,
-}
-
-async fn rig(net: u8, poll_ms: u64) -> Result<Rig> {
-    rig_with(net, poll_ms, false).await
-}
-
-/// `sealed`: zone `alpha` has a key pair and its worker's vault does not
-/// hold the app's credential, so only a sealed one can log in.
-async fn rig_with(net: u8, poll_ms: u64, sealed: bool) -> Result<Rig> {
-    let dir = tempfile::tempdir()?;
-    let db = TestDb::new().await?;
-    let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
-    anyhow::ensure!(code == 0, "dsm install: {out}{err}");
-    let c = db.client().await?;
-    let ips: Vec<String> = (1..=2).map(|i| format!("127.1.{net}.{i}")).collect();
-    let sim = outpost_tests::idracs::start(&ips, "root", PASS, 701, 0.005).await?;
-    let port = sim.addrs()[0].port();
-    // The app's data: a credential set, its servers.
-    c.execute(
-        "INSERT INTO public.activity_settings (encryption_key) VALUES ('app-key-1')",
-        &[],
-    )
-    .await?;
-    c.execute(
-        "INSERT INTO public.credential_sets (name, username, password_encrypted, credential_type, is_default)
-         VALUES ('idrac-prod', 'root', public.encrypt_password($1, 'app-key-1'), 'idrac', true)",
-        &[&PASS],
-    )
-    .await?;
-    let mut servers = Vec::new();
-    for a in sim.addrs() {
-        let row = c
-            .query_one(
-                "INSERT INTO public.servers (ip_address) VALUES ($1) RETURNING id",
-                &[&a.ip().to_string()],
-            )
-            .await?;
-        servers.push(row.get(0));
-    }
-    let dsm = format!(
-        "[dsm]\ndatabase_url = \"{}\"\nexecutor_id = \"outpost-test\"\npoll_ms = {poll_ms}\nheartbeat_s = 1\nidrac_port = {port}\n",
-        db.url
-    );
-    let key_file = dir.path().join("alpha.key");
-    let zones = if sealed {
-        let (code, out, err) = outpost(
-            &["zone-key", "generate", "--out", &key_file.to_string_lossy()],
-            &[],
-            "",
-        )
-        .await?;
-        anyhow::ensure!(code == 0, "zone-key generate: {out}{err}");
-        format!(
-            "{dsm}[[zone]]\nname = \"alpha\"\ncidrs = [\"127.1.0.0/16\"]\n{}",
-            out.trim()
-        )
-    } else {
-        format!("{dsm}{}", outpost_tests::fleet::TWO_ZONES)
-    };
-    let creds = if sealed {
-        [Cred {
-            name: "decoy",
-            username: "nobody",
-            password: "not-the-idrac-password",
-            enable_secret: None,
-            default: true,
-        }]
-    } else {
-        [Cred {
-            name: "idrac-prod",
-            username: "root",
-            password: PASS,
-            enable_secret: None,
-            default: true,
-        }]
-    };
-    let mut f = CollectFleet::start_with_zones(dir.path(), &creds, &[], &zones).await?;
-    let key_arg = key_file.to_string_lossy().into_owned();
-    let extra: Vec<&str> = if sealed {
-        vec!["--zone-key-file", &key_arg]
-    } else {
-        vec![]
-    };
-    f.worker("alpha", "alpha-1", &extra).await?;
-    Ok(Rig {
-        f,
-        sim,
-        db,
-        c,
-        servers,
-        _dir: dir,
-    })
-}
-
-impl Rig {
-    async fn insert(&self, job_type: &str, scope: Value, details: Value) -> Result<Uuid> {
-        let row = self
-            .c
-            .query_one(
-                "INSERT INTO public.jobs (job_type, target_scope, details)
-                 VALUES ($1::text::public.job_type, $2, $3) RETURNING id",
-                &[&job_type, &scope, &details],
-            )
-            .await?;
-        Ok(row.get(0))
-    }
-
-    async fn job(&self, id: Uuid) -> Result<(String, Value)> {
-        let r = self
-            .c
-            .query_one(
-                "SELECT status::text, coalesce(details, '{}') FROM public.jobs WHERE id = $1",
-                &[&id],
-            )
-            .await?;
-        Ok((r.get(0), r.get(1)))
-    }
-
-    async fn wait_status(&self, id: Uuid, want: &[&str]) -> Result<(String, Value)> {
-        let until = Instant::now() + SETTLE;
-        loop {
-            let (s, d) = self.job(id).await?;
-            if want.contains(&s.as_str()) {
-                return Ok((s, d));
-            }
-            anyhow::ensure!(Instant::now() < until, "job {id} stayed {s}: {d:#}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// (status, progress, log, started, completed) of each row of a job.
-    async fn rows(&self, id: Uuid) -> Result<Vec<(String, i32, String, bool, bool)>> {
-        Ok(self
-            .c
-            .query(
-                "SELECT status::text, progress, coalesce(log, ''), started_at IS NOT NULL,
-                        completed_at IS NOT NULL
-                   FROM public.job_tasks WHERE job_id = $1 ORDER BY created_at",
-                &[&id],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-            .collect())
-    }
-}
 
 #[tokio::test]
 async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Result<()> {
@@ -194,13 +38,38 @@ async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Re
         "the app's keys stay: {details:#}"
     );
     assert_eq!(details["action"], "ForceOff");
-    assert_eq!(details["progress_pct"], 100, "{details:#}");
-    assert!(
-        details["console_log"]
-            .as_array()
-            .is_some_and(|l| !l.is_empty()),
-        "{details:#}"
-    );
+    assert_eq!(details["progress_percent"], 100, "{details:#}");
+    assert_eq!(details["success_count"], 2, "{details:#}");
+    assert_eq!(details["failed_count"], 0, "{details:#}");
+    // Every console line in the one form the app's console view shows.
+    let log = details["console_log"].as_array().context("console_log")?;
+    assert!(!log.is_empty(), "{details:#}");
+    for l in log {
+        let l = l.as_str().context("a console line")?;
+        let b = l.as_bytes();
+        assert!(
+            b.len() > 12
+                && b[0] == b'['
+                && b[3] == b':'
+                && b[6] == b':'
+                && &l[9..11] == "] "
+                && ["[INFO] ", "[WARN] ", "[ERROR] ", "[DEBUG] "]
+                    .iter()
+                    .any(|p| l[11..].starts_with(p)),
+            "{l:?} is not [HH:MM:SS] [LEVEL] message"
+        );
+    }
+    // The servers' power state follows.
+    let states: Vec<Option<String>> =
+        r.c.query(
+            "SELECT power_state FROM public.servers ORDER BY ip_address",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(states, vec![Some("Off".to_string()); 2]);
     let rows = r.rows(id).await?;
     assert_eq!(rows.len(), 2, "one row per server: {rows:?}");
     for (s, p, _log, started, done) in &rows {
@@ -243,7 +112,10 @@ async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Re
         let d = r.sim.device(a).unwrap();
         let row =
             r.c.query_one(
-                "SELECT service_tag, discovery_job_id FROM public.servers WHERE ip_address = $1",
+                "SELECT service_tag, discovery_job_id, credential_test_status, connection_status,
+                        cpu_count, memory_gb, redfish_version, product_name,
+                        discovered_by_credential_set_id IS NOT NULL, credential_last_tested IS NOT NULL
+                   FROM public.servers WHERE ip_address = $1",
                 &[&a.ip().to_string()],
             )
             .await?;
@@ -252,8 +124,24 @@ async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Re
             Some(d.spec.service_tag.as_str())
         );
         assert_eq!(row.get::<_, Option<Uuid>>(1), Some(scan));
+        assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("valid"));
+        assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("online"));
+        assert_eq!(row.get::<_, Option<i32>>(4), Some(2));
+        assert_eq!(row.get::<_, Option<i32>>(5), Some(512));
+        assert_eq!(row.get::<_, Option<String>>(6).as_deref(), Some("1.17.0"));
+        assert_eq!(
+            row.get::<_, Option<String>>(7).as_deref(),
+            Some(d.spec.model.as_str())
+        );
+        assert!(row.get::<_, bool>(8) && row.get::<_, bool>(9));
     }
-    assert_eq!(r.rows(scan).await?.len(), 1, "one row for the whole scan");
+    assert_eq!(details["scanned_ips"], 2, "{details:#}");
+    assert_eq!(details["auth_failures"], 0, "{details:#}");
+    assert_eq!(details["current_stage"], "complete", "{details:#}");
+    assert!(
+        r.rows(scan).await?.is_empty(),
+        "the app keeps no rows for a scan"
+    );
 
     // A scheduled job starts at its time, not before (the fallback poll is
     // a minute here: the bridge wakes for it).

@@ -29,20 +29,20 @@ async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance()
     .await?;
     let c = db.client().await?;
     c.execute(
-        "INSERT INTO public.activity_settings (encryption_key) VALUES ('k-rolling')",
+        "INSERT INTO public.activity_settings (encryption_key) VALUES ('ay1yb2xsaW5n')",
         &[],
     )
     .await?;
     c.execute(
         "INSERT INTO public.credential_sets (name, username, password_encrypted, credential_type, is_default)
-         VALUES ('idrac-dsm', 'root', public.encrypt_password($1, 'k-rolling'), 'idrac', true)",
+         VALUES ('idrac-dsm', 'root', public.encrypt_password($1, 'ay1yb2xsaW5n'), 'idrac', true)",
         &[&IDRAC_PASS],
     )
     .await?;
     let vc: Uuid = c
         .query_one(
             "INSERT INTO public.vcenters (name, host, username, password_encrypted, port)
-             VALUES ('vc', $1, $2, public.encrypt_password($3, 'k-rolling'), $4) RETURNING id",
+             VALUES ('vc', $1, $2, public.encrypt_password($3, 'ay1yb2xsaW5n'), $4) RETURNING id",
             &[&r.vc.host, &VC_USER, &VC_PASS, &(r.vc.port as i32)],
         )
         .await?

@@ -233,7 +233,23 @@ async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
             let (client, _) = crate::dsm::db::connect(&database_url, &tls)
                 .await
                 .map_err(fail)?;
+            let problems = crate::dsm::access::check_install(&client)
+                .await
+                .map_err(fail)?;
+            if !problems.is_empty() {
+                return Err(ClientError::Usage(format!(
+                    "cannot install the trigger:\n  {}",
+                    problems.join("\n  ")
+                )));
+            }
             crate::dsm::install::install(&client).await.map_err(fail)?;
+            let access = crate::dsm::access::check(&client).await.map_err(fail)?;
+            if !access.is_empty() {
+                eprintln!(
+                    "warning: with this role the bridge would refuse to run:\n  {}",
+                    access.join("\n  ")
+                );
+            }
             println!(
                 "trigger outpost_notify_job installed on public.jobs ({})",
                 crate::dsm::config::redact(&database_url)

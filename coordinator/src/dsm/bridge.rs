@@ -48,7 +48,8 @@ struct Bridge {
     by_outpost: HashMap<String, Uuid>,
     rows: HashMap<Uuid, RowState>,
     lines: HashMap<Uuid, Vec<String>>,
-    upserted: HashSet<String>,
+    /// Tasks whose results are in the app's tables.
+    written: HashSet<String>,
     beat: Beat,
 }
 
@@ -70,13 +71,17 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
                     by_outpost: HashMap::new(),
                     rows: HashMap::new(),
                     lines: HashMap::new(),
-                    upserted: HashSet::new(),
+                    written: HashSet::new(),
                 };
                 b.run(shutdown).await;
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "DSM bridge cannot start; retrying");
+                if matches!(e, DbError::Access(_)) {
+                    tracing::error!(error = %e, "DSM bridge refuses to claim jobs; retrying");
+                } else {
+                    tracing::warn!(error = %e, "DSM bridge cannot start; retrying");
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
@@ -89,6 +94,10 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
 
 async fn start(p: &BridgeParts) -> Result<(Client, mpsc::UnboundedReceiver<Notice>), DbError> {
     let (db, notices) = db::connect(&p.cfg.database_url, &p.cfg.tls()).await?;
+    let problems = super::access::check(&db).await?;
+    if !problems.is_empty() {
+        return Err(DbError::Access(problems));
+    }
     if !install::installed(&db).await? {
         tracing::warn!("the NOTIFY trigger is missing (run `outpost dsm install`): polling only");
     }
@@ -193,7 +202,7 @@ impl Bridge {
     }
 
     /// Jobs this executor claimed but never started (a crash right after
-    /// the claim): their half-written rows go, and they start now.
+    /// the claim): they start now, reporting to the rows they had.
     async fn recover_orphans(&mut self) {
         let owned: Vec<Uuid> = self.owned.keys().copied().collect();
         let orphans = match claim::orphans(&self.db, &self.beat.executor_id, &owned).await {
@@ -209,14 +218,7 @@ impl Bridge {
                 }
             };
             tracing::info!(dsm_job = %c.id, "starting a job claimed before a restart");
-            if let Err(e) = self
-                .db
-                .execute("DELETE FROM public.job_tasks WHERE job_id = $1", &[&c.id])
-                .await
-            {
-                tracing::warn!(error = %DbError::from(e), "rows of an orphan not cleared");
-                continue;
-            }
+            // Its rows (the app's, or written before the crash) are adopted again.
             self.start_job(c).await;
         }
     }
@@ -249,23 +251,16 @@ impl Bridge {
     async fn start_job(&mut self, c: Claimed) {
         let span = tracing::info_span!("dsm_job", dsm_job = %c.id, job_type = %c.job_type);
         let _g = span.enter();
-        let (mapped, sets, vcenters) = match lookup::lookup(&self.db, &c).await {
-            Ok(l) => {
-                let c2 = lookup::with_defaults(&c, &l);
-                let vcenters: Vec<String> = l
-                    .servers
-                    .values()
-                    .filter_map(|s| s.vcenter.as_ref().map(|v| v.2.clone()))
-                    .collect();
-                (
-                    map::map(&c2, &l, self.p.cfg.idrac_port),
-                    c2.credential_set_ids,
-                    vcenters,
-                )
-            }
-            Err(e) => (Err(e.to_string()), Vec::new(), Vec::new()),
+        // A login typed into the app's dialog stays in memory only.
+        if let Err(e) = scrub(&self.db, &c).await {
+            tracing::warn!(error = %e, "typed-in password not scrubbed from the job's row");
+        }
+        let l = match lookup::lookup(&self.db, &c).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(why)) => return self.refuse(c.id, &why).await,
+            Err(e) => return self.refuse(c.id, &e.to_string()).await,
         };
-        let mapped = match mapped {
+        let mut mapped = match map::map(&c, &l, self.p.cfg.idrac_port) {
             Ok(m) => m,
             Err(why) => return self.refuse(c.id, &why).await,
         };
@@ -281,7 +276,10 @@ impl Bridge {
             Ok(p) => p,
             Err(e) => return self.refuse(c.id, &e.to_string()).await,
         };
-        let secrets = match super::seal::fetch(&self.db, &sets, &vcenters).await {
+        if let Err(e) = super::seal::apply_logins(&mut plan, &mapped.logins) {
+            return self.refuse(c.id, &e).await;
+        }
+        let secrets = match super::seal::fetch(&self.db, &mut mapped.secrets).await {
             Ok(s) => s,
             Err(e) => return self.refuse(c.id, &e.to_string()).await,
         };
@@ -291,25 +289,17 @@ impl Bridge {
         drop(secrets);
         // Rows first, then ownership, then the job: a crash in between
         // leaves an owned job to resume, never an unowned running one.
+        // The app's `create-job` already wrote a pending row per server:
+        // those are the rows to report to (and so are Outpost's own from
+        // a claim before a crash).
         let mut rows = Vec::new();
         for r in &mapped.rows {
-            match self
-                .db
-                .query_one(
-                    "INSERT INTO public.job_tasks (job_id, server_id, status, progress, log)
-                     VALUES ($1, $2, 'pending', 0, '') RETURNING id",
-                    &[&c.id, &r.server_id],
-                )
-                .await
-            {
-                Ok(row) => match At::new(&row, "job_tasks").get(0, "id") {
-                    Ok(row_id) => rows.push(OwnedRow {
-                        row_id,
-                        server_id: r.server_id,
-                        source: r.source.clone(),
-                    }),
-                    Err(e) => return self.refuse(c.id, &DbError::from(e).to_string()).await,
-                },
+            match adopt_or_insert(&self.db, c.id, r.server_id).await {
+                Ok(row_id) => rows.push(OwnedRow {
+                    row_id,
+                    server_id: r.server_id,
+                    source: r.source.clone(),
+                }),
                 Err(e) => {
                     return self
                         .refuse(c.id, &format!("job_tasks not written: {e}"))
@@ -323,6 +313,8 @@ impl Bridge {
             outpost_id: job_id.clone(),
             rows,
             finished: false,
+            graceful: false,
+            write_errors: Vec::new(),
         };
         if let Err(e) = owned::save(&self.p.store, &o).await {
             return self
@@ -337,7 +329,14 @@ impl Bridge {
                 self.lines
                     .entry(c.id)
                     .or_default()
-                    .push(format!("Outpost job {} started", job.id));
+                    .push(super::details::console(
+                        "INFO",
+                        &format!(
+                            "Outpost job {} started on {} task(s)",
+                            job.id,
+                            job.counts.total()
+                        ),
+                    ));
                 self.owned.insert(c.id, o);
                 self.report(c.id).await;
             }
@@ -381,12 +380,16 @@ impl Bridge {
                 .lines
                 .entry(id)
                 .or_default()
-                .push("cancel requested in the app".into()),
+                .push(super::details::console(
+                    "WARN",
+                    "cancel requested in the app",
+                )),
             Err(e) => tracing::warn!(error = %e, "cancel not applied"),
         }
     }
 
-    /// Owned jobs cancelled in the app while no notification came.
+    /// Owned jobs cancelled in the app while no notification came, and
+    /// graceful cancels (a details-only change, which notifies nothing).
     async fn check_cancels(&mut self) {
         let ids: Vec<Uuid> = self.owned.keys().copied().collect();
         if ids.is_empty() {
@@ -395,7 +398,9 @@ impl Bridge {
         let rows = match self
             .db
             .query(
-                "SELECT id FROM public.jobs WHERE id = ANY($1) AND status = 'cancelled'",
+                "SELECT id, status = 'cancelled' FROM public.jobs
+                  WHERE id = ANY($1) AND (status = 'cancelled'
+                        OR (status = 'running' AND details->>'graceful_cancel' = 'true'))",
                 &[&ids],
             )
             .await
@@ -404,9 +409,12 @@ impl Bridge {
             Err(e) => return tracing::warn!(error = %DbError::from(e), "cancel check failed"),
         };
         for r in rows {
-            let id: Uuid = match At::new(&r, "jobs").get(0, "id") {
-                Ok(id) => id,
-                Err(e) => return tracing::warn!(error = %e, "cancel check failed"),
+            let at = At::new(&r, "jobs");
+            let (id, hard): (Uuid, bool) = match (at.get(0, "id"), at.get(1, "status")) {
+                (Ok(id), Ok(h)) => (id, h),
+                (Err(e), _) | (_, Err(e)) => {
+                    return tracing::warn!(error = %e, "cancel check failed");
+                }
             };
             let running = self.owned.get(&id).is_some_and(|o| {
                 self.p.engine.read(|v| {
@@ -415,59 +423,137 @@ impl Bridge {
                         .is_some_and(|e| !e.job.status.is_terminal() && !e.job.cancel_requested)
                 })
             });
-            if running {
+            if !running {
+                continue;
+            }
+            if hard {
                 self.cancel(id).await;
+            } else {
+                self.drain(id).await;
             }
         }
     }
 
+    /// The app's graceful cancel: the hosts begun finish, no other starts.
+    async fn drain(&mut self, id: Uuid) {
+        let Some(mut o) = self.owned.get(&id).cloned() else {
+            return;
+        };
+        if o.graceful {
+            return;
+        }
+        tracing::info!(dsm_job = %id, job = %o.outpost_id, "graceful cancel in the app");
+        if let Err(e) = self.p.engine.drain(&o.outpost_id).await {
+            return tracing::warn!(error = %e, "graceful cancel not applied");
+        }
+        o.graceful = true;
+        let _ = owned::save(&self.p.store, &o).await;
+        self.owned.insert(id, o);
+        self.lines.entry(id).or_default().push(super::details::console(
+            "WARN",
+            "graceful cancel requested in the app: finishing the hosts under way, starting no other",
+        ));
+    }
+
     /// Writes what changed of one job.
     async fn report(&mut self, id: Uuid) {
-        let Some(o) = self.owned.get(&id).cloned() else {
+        let Some(mut o) = self.owned.get(&id).cloned() else {
             return;
         };
         let Some(view) = self.p.engine.read(|v| v.job_view(&o.outpost_id)) else {
             return;
         };
-        let (rows, details) = report::states(&o, &view);
-        for (row_id, st) in rows {
-            if self.rows.get(&row_id) == Some(&st) {
+        for (row, st) in report::states(&o, &view) {
+            let before = self.rows.get(&row.row_id).cloned();
+            if before.as_ref() == Some(&st) {
                 continue;
             }
-            if let Err(e) = report::write_row(&self.db, row_id, &st).await {
+            if let Err(e) = report::write_row(&self.db, id, &row, &st).await {
                 tracing::warn!(error = %e, "job_tasks row not written");
                 continue;
             }
-            if st.status != "running" || self.rows.get(&row_id).map(|s| s.status) != Some(st.status)
-            {
-                let first = st.log.lines().last().unwrap_or("").to_string();
-                self.lines.entry(id).or_default().push(
-                    format!("{}: {} {}", row_name(&o, row_id), st.status, first)
-                        .trim()
-                        .to_string(),
-                );
+            if st.status != "running" || before.map(|s| s.status) != Some(st.status) {
+                let level = match st.status {
+                    "failed" => "ERROR",
+                    "cancelled" => "WARN",
+                    _ => "INFO",
+                };
+                let last = st.log.lines().last().unwrap_or("").to_string();
+                self.lines
+                    .entry(id)
+                    .or_default()
+                    .push(super::details::console(
+                        level,
+                        format!("{}: {} {}", row_name(&o, row.row_id), st.status, last).trim(),
+                    ));
             }
-            self.rows.insert(row_id, st);
+            self.rows.insert(row.row_id, st);
         }
-        for t in &view.tasks {
-            if outpost_kinds::Kind::parse(&t.kind) == Some(outpost_kinds::Kind::RedfishDiscover)
-                && t.status == crate::model::Status::Succeeded
-                && let Some(out) = &t.output
-                && self.upserted.insert(t.id.clone())
-                && let Err(e) = report::upsert_servers(&self.db, id, out).await
-            {
-                tracing::warn!(error = %e, "discovered servers not written");
+        let before = o.write_errors.len();
+        for t in view.tasks.iter().filter(|t| t.status.is_terminal()) {
+            if self.written.contains(&t.id) {
+                continue;
+            }
+            match super::sync::write_back(&self.db, id, &o.job_type, t).await {
+                Ok(lines) => {
+                    self.written.insert(t.id.clone());
+                    self.lines.entry(id).or_default().extend(lines);
+                }
+                Err(e) => {
+                    // Retried at the next report; remembered for the end.
+                    tracing::warn!(error = %e, task = %t.id, "result not written to the app");
+                    let e = format!("{}: {e}", t.target);
+                    if !o.write_errors.contains(&e) {
+                        self.lines
+                            .entry(id)
+                            .or_default()
+                            .push(super::details::console(
+                                "ERROR",
+                                &format!("not written: {e}"),
+                            ));
+                        o.write_errors.push(e);
+                    }
+                }
+            }
+        }
+        if o.write_errors.len() != before {
+            let _ = owned::save(&self.p.store, &o).await;
+            self.owned.insert(id, o.clone());
+        }
+        let mut details = super::details::details(&o.job_type, &view);
+        if !o.write_errors.is_empty() {
+            details["error"] = serde_json::json!(format!(
+                "results not written to the app: {}",
+                o.write_errors.join("; ")
+            ));
+        }
+        let ended = view.job.status.is_terminal() && !view.job.open;
+        let graceful_stop = o.graceful && super::sync::stopped_hosts(&view) > 0;
+        if o.graceful {
+            details["graceful_cancel"] = serde_json::json!(true);
+            if ended && graceful_stop {
+                details["hosts_completed"] = serde_json::json!(super::sync::finished_hosts(&view));
+                details["stopped_after_host"] =
+                    serde_json::json!(super::sync::finished_hosts(&view));
             }
         }
         let lines = self.lines.remove(&id).unwrap_or_default();
         if let Err(e) = report::write_details(&self.db, id, &details, &lines).await {
             tracing::warn!(error = %e, "job details not written");
         }
-        if view.job.status.is_terminal() && !view.job.open {
-            if let Err(e) = report::finish(&self.db, id, view.job.status).await {
+        if ended {
+            // Writes that keep failing must not leave the job running for ever,
+            // nor report it completed.
+            let status = if !o.write_errors.is_empty() {
+                "failed"
+            } else if graceful_stop && view.job.status != crate::model::Status::Failed {
+                "cancelled"
+            } else {
+                report::dsm_status(view.job.status)
+            };
+            if let Err(e) = report::finish_as(&self.db, id, status).await {
                 return tracing::warn!(error = %e, "job status not written");
             }
-            let mut o = o;
             o.finished = true;
             if owned::save(&self.p.store, &o).await.is_ok() {
                 self.owned.remove(&id);
@@ -475,6 +561,46 @@ impl Bridge {
             }
         }
     }
+}
+
+/// Removes a login typed into the app's dialog from the job's row: the
+/// password of a credential test (`details.password`) and of an added
+/// server's first discovery (`details.manual_credentials.password`).
+async fn scrub(db: &Client, c: &Claimed) -> Result<(), DbError> {
+    if c.details["password"].is_null() && c.details["manual_credentials"]["password"].is_null() {
+        return Ok(());
+    }
+    db.execute(
+        "UPDATE public.jobs SET details = (details - 'password') #- '{manual_credentials,password}'
+          WHERE id = $1",
+        &[&c.id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The job's row of `server`: the first one the app (or an earlier claim)
+/// wrote, else a new one.
+async fn adopt_or_insert(db: &Client, job: Uuid, server: Option<Uuid>) -> Result<Uuid, DbError> {
+    if let Some(s) = server
+        && let Some(r) = db
+            .query_opt(
+                "SELECT id FROM public.job_tasks WHERE job_id = $1 AND server_id = $2
+                  ORDER BY created_at, id LIMIT 1",
+                &[&job, &s],
+            )
+            .await?
+    {
+        return Ok(At::new(&r, "job_tasks").get(0, "id")?);
+    }
+    let r = db
+        .query_one(
+            "INSERT INTO public.job_tasks (job_id, server_id, status, progress)
+             VALUES ($1, $2, 'pending', 0) RETURNING id",
+            &[&job, &server],
+        )
+        .await?;
+    Ok(At::new(&r, "job_tasks").get(0, "id")?)
 }
 
 fn row_name(o: &Owned, row: Uuid) -> String {

@@ -1,8 +1,12 @@
 //! Claiming a job: one statement moves one ready job (pending, due, of a
 //! type Outpost supports) to `running`, locking it with `FOR UPDATE SKIP
 //! LOCKED` so concurrent claimers (other coordinators, the old executor)
-//! never take the same job. Higher `priority` first, then oldest. The
-//! claim also marks the job with this executor's id
+//! never take the same job. Higher `priority` first, then oldest. A job
+//! with a `parent_job_id` is never claimed on its own (its parent runs
+//! it), and while the app's pause switch
+//! (`activity_settings.pause_idrac_operations`) is on, jobs that touch
+//! iDRACs stay pending: the app's executor cancels them; Outpost leaves
+//! them to start when the switch is turned off. The claim also marks the job with this executor's id
 //! (`details.outpost_executor`), so a coordinator that dies between the
 //! claim and recording its ownership finds the job again when it restarts.
 
@@ -29,8 +33,11 @@ UPDATE public.jobs AS j
  WHERE j.id = (
         SELECT id FROM public.jobs
          WHERE status = 'pending'
+           AND parent_job_id IS NULL
            AND (schedule_at IS NULL OR schedule_at <= now())
            AND job_type::text = ANY($1)
+           AND NOT (job_type::text = ANY($3) AND coalesce(
+                 (SELECT bool_or(a.pause_idrac_operations) FROM public.activity_settings a), false))
          ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1
                                 WHEN 'normal' THEN 2 ELSE 3 END,
                   created_at
@@ -54,7 +61,10 @@ pub async fn claim_one(
     executor: &str,
 ) -> Result<Option<Claimed>, DbError> {
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
-    let row = client.query_opt(CLAIM, &[&types, &executor]).await?;
+    let idrac: Vec<String> = super::IDRAC_TYPES.iter().map(|t| t.to_string()).collect();
+    let row = client
+        .query_opt(CLAIM, &[&types, &executor, &idrac])
+        .await?;
     Ok(row.map(|r| claimed(&r)).transpose()?)
 }
 
@@ -89,6 +99,17 @@ pub async fn orphans(
     Ok(rows.iter().map(claimed).collect())
 }
 
+/// Whether the app's pause switch holds jobs that touch iDRACs.
+pub async fn paused(client: &Client) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(bool_or(pause_idrac_operations), false) FROM public.activity_settings",
+            &[],
+        )
+        .await?;
+    Ok(At::new(&row, "activity_settings").get(0, "pause_idrac_operations")?)
+}
+
 /// When the next scheduled job of `types` becomes due, if any is waiting.
 pub async fn next_due(
     client: &Client,
@@ -98,7 +119,7 @@ pub async fn next_due(
     let row = client
         .query_one(
             "SELECT min(schedule_at) FROM public.jobs WHERE status = 'pending' \
-             AND schedule_at > now() AND job_type::text = ANY($1)",
+             AND parent_job_id IS NULL AND schedule_at > now() AND job_type::text = ANY($1)",
             &[&types],
         )
         .await?;

@@ -24,6 +24,9 @@ pub enum DbError {
     Query(String),
     #[error("DSM row unreadable: {0}")]
     Row(#[from] super::row::RowError),
+    /// The role cannot do what the bridge needs (one problem per line).
+    #[error("the DSM database role cannot run the bridge:\n  {}", .0.join("\n  "))]
+    Access(Vec<String>),
 }
 
 impl From<tokio_postgres::Error> for DbError {

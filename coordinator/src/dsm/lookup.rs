@@ -1,17 +1,52 @@
-//! Reading what a claimed job refers to: its servers (and their vCenter
-//! links), the servers of a cluster, and its credential sets (names,
-//! ranges and priorities; never the secrets).
+//! Reading what a claimed job refers to: the servers its target names
+//! (by id, by vCenter cluster, by server group, by address), with their
+//! credential columns and vCenter links, and every credential set with
+//! its IP ranges (names, priorities, ranges; never a secret).
 
 use super::claim::Claimed;
+use super::creds::{ServerCreds, SetRow};
 use super::db::DbError;
-use super::map::{CredRow, Lookup, ServerRow};
 use super::row::{At, RowError};
+use super::target::{self, Target};
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
-const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, s.hostname, h.name, h.cluster, v.host, v.port \
+/// A server row as the mapping needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerRow {
+    pub id: Uuid,
+    pub ip: String,
+    /// The operator's name for it (`hostname`), else the iDRAC's.
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub service_tag: Option<String>,
+    pub creds: ServerCreds,
+    /// `requires_legacy_ssl`: an iDRAC 8 that speaks only old TLS.
+    pub legacy_tls: bool,
+    /// The linked vCenter host: (host name, cluster, vCenter address, port).
+    pub vcenter: Option<(String, Option<String>, String, u16)>,
+    pub vcenter_host_id: Option<Uuid>,
+}
+
+/// What `map` may need for a job.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub target: Target,
+    /// The target's servers, in the target's order.
+    pub servers: Vec<ServerRow>,
+    /// Server ids the target names that do not exist.
+    pub missing: Vec<Uuid>,
+    pub sets: Vec<SetRow>,
+}
+
+const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, coalesce(s.hostname, s.idrac_hostname), \
+     s.model, s.service_tag, s.credential_set_id, s.discovered_by_credential_set_id, \
+     (coalesce(s.idrac_username, '') <> '' AND coalesce(s.idrac_password_encrypted, '') <> ''), \
+     coalesce(s.requires_legacy_ssl, false), h.name, h.cluster, v.host, v.port, h.id \
      FROM public.servers s \
-     LEFT JOIN public.vcenter_hosts h ON h.id = s.vcenter_host_id \
+     LEFT JOIN LATERAL (SELECT * FROM public.vcenter_hosts x \
+                         WHERE x.id = s.vcenter_host_id OR x.server_id = s.id \
+                         ORDER BY (x.id = s.vcenter_host_id) DESC LIMIT 1) h ON true \
      LEFT JOIN public.vcenters v ON v.id = h.source_vcenter_id";
 
 fn server(r: &Row) -> Result<ServerRow, RowError> {
@@ -20,10 +55,10 @@ fn server(r: &Row) -> Result<ServerRow, RowError> {
     // The joined rows are named by their table (the server's id is not theirs).
     let h = At::new(r, "vcenter_hosts");
     let v = At::new(r, "vcenters");
-    let host: Option<String> = h.opt(3, "name")?;
-    let cluster: Option<String> = h.opt(4, "cluster")?;
-    let vc_host: Option<String> = v.opt(5, "host")?;
-    let vc_port = match v.opt::<i32>(6, "port")? {
+    let host: Option<String> = h.opt(9, "name")?;
+    let cluster: Option<String> = h.opt(10, "cluster")?;
+    let vc_host: Option<String> = v.opt(11, "host")?;
+    let vc_port = match v.opt::<i32>(12, "port")? {
         None => 443,
         Some(p) => u16::try_from(p).map_err(|_| RowError {
             table: "vcenters",
@@ -34,81 +69,117 @@ fn server(r: &Row) -> Result<ServerRow, RowError> {
     };
     Ok(ServerRow {
         id: s.get(0, "id")?,
-        ip: s.get(1, "ip_address")?,
+        ip: s.get::<String>(1, "ip_address")?.trim().to_string(),
         name: s.opt(2, "hostname")?,
+        model: s.opt(3, "model")?,
+        service_tag: s.opt(4, "service_tag")?,
+        creds: ServerCreds {
+            credential_set_id: s.opt(5, "credential_set_id")?,
+            discovered_by: s.opt(6, "discovered_by_credential_set_id")?,
+            own_login: s.get(7, "idrac_username")?,
+        },
+        legacy_tls: s.get(8, "requires_legacy_ssl")?,
         vcenter: match (host, vc_host) {
             (Some(h), Some(v)) => Some((h, cluster, v, vc_port)),
             _ => None,
         },
+        vcenter_host_id: h.opt(13, "id")?,
     })
 }
 
-/// Everything `map` may need for `c`.
-pub async fn lookup(db: &Client, c: &Claimed) -> Result<Lookup, DbError> {
-    let mut l = Lookup::default();
-    let ids: Vec<Uuid> = c.target_scope["server_ids"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-        .collect();
-    if !ids.is_empty() {
-        for r in db
-            .query(&format!("{SERVER_COLUMNS} WHERE s.id = ANY($1)"), &[&ids])
-            .await?
-        {
-            let s = server(&r)?;
-            l.servers.insert(s.id, s);
-        }
-    }
-    if let Some(cluster) = c.target_scope["cluster_name"].as_str() {
-        let rows = db
-            .query(
-                &format!("{SERVER_COLUMNS} WHERE h.cluster = $1 ORDER BY h.name"),
-                &[&cluster],
-            )
-            .await?;
-        let mut members = Vec::new();
-        for r in rows {
-            let s = server(&r)?;
-            members.push(s.id);
-            l.servers.insert(s.id, s);
-        }
-        l.by_cluster.insert(cluster.to_string(), members);
-    }
-    // The job's sets, or the default ones when it names none.
+async fn servers(
+    db: &Client,
+    filter: &str,
+    arg: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Vec<ServerRow>, DbError> {
+    let rows = db
+        .query(&format!("{SERVER_COLUMNS} {filter}"), &[arg])
+        .await?;
+    Ok(rows.iter().map(server).collect::<Result<_, _>>()?)
+}
+
+/// Every credential set with its ranges.
+pub async fn sets(db: &Client) -> Result<Vec<SetRow>, DbError> {
     let rows = db
         .query(
             "SELECT c.id, c.name, coalesce(c.priority, 100), c.credential_type::text,
-                    coalesce(array_agg(r.ip_range ORDER BY r.priority) FILTER (WHERE r.ip_range IS NOT NULL), '{}')
+                    coalesce(c.is_default, false),
+                    coalesce(array_agg(r.ip_range ORDER BY r.priority, r.id)
+                               FILTER (WHERE r.ip_range IS NOT NULL), '{}'),
+                    coalesce(array_agg(coalesce(r.priority, 100) ORDER BY r.priority, r.id)
+                               FILTER (WHERE r.ip_range IS NOT NULL), '{}')
                FROM public.credential_sets c
                LEFT JOIN public.credential_ip_ranges r ON r.credential_set_id = c.id
-              WHERE (cardinality($1::uuid[]) > 0 AND c.id = ANY($1))
-                 OR (cardinality($1::uuid[]) = 0 AND c.is_default)
-              GROUP BY c.id",
-            &[&c.credential_set_ids],
+              GROUP BY c.id
+              ORDER BY coalesce(c.priority, 100), c.name",
+            &[],
         )
         .await?;
-    for r in rows {
-        let c = At::new(&r, "credential_sets");
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let c = At::new(r, "credential_sets");
         let c = c.with_id(c.get(0, "id")?);
-        let row = CredRow {
+        let ranges: Vec<String> = At::new(r, "credential_ip_ranges").get(5, "ip_range")?;
+        let prios: Vec<i32> = At::new(r, "credential_ip_ranges").get(6, "priority")?;
+        out.push(SetRow {
             id: c.get(0, "id")?,
             name: c.get(1, "name")?,
             priority: c.get(2, "priority")?,
             kind: c.get(3, "credential_type")?,
-            ranges: At::new(&r, "credential_ip_ranges").get(4, "ip_range")?,
-        };
-        l.creds.insert(row.id, row);
+            is_default: c.get(4, "is_default")?,
+            ranges: ranges.into_iter().zip(prios).collect(),
+        });
     }
-    Ok(l)
+    Ok(out)
 }
 
-/// The sets of `c` when it names none: all defaults (for `map`).
-pub fn with_defaults(c: &Claimed, l: &Lookup) -> Claimed {
-    let mut c = c.clone();
-    if c.credential_set_ids.is_empty() {
-        c.credential_set_ids = l.creds.keys().copied().collect();
-    }
-    c
+/// Everything `map` may need for `c`; a target that cannot be read is
+/// the job's error (`Ok(Err(..))`), a database failure the bridge's.
+pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, DbError> {
+    let target = match target::parse(&c.target_scope, &c.details) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut missing = Vec::new();
+    let list = match &target {
+        Target::Servers(ids) => {
+            let found = servers(db, "WHERE s.id = ANY($1)", &ids).await?;
+            let mut ordered = Vec::with_capacity(ids.len());
+            for id in ids {
+                match found.iter().find(|s| s.id == *id) {
+                    Some(s) if !ordered.iter().any(|o: &ServerRow| o.id == *id) => {
+                        ordered.push(s.clone())
+                    }
+                    Some(_) => {}
+                    None => missing.push(*id),
+                }
+            }
+            ordered
+        }
+        Target::Cluster(name) => {
+            servers(
+                db,
+                "WHERE h.cluster = $1 ORDER BY lower(h.name), s.ip_address",
+                name,
+            )
+            .await?
+        }
+        Target::Group(id) => {
+            servers(
+                db,
+                "JOIN public.server_group_members m ON m.server_id = s.id \
+                 WHERE m.server_group_id = $1 ORDER BY coalesce(m.priority, 100), s.ip_address",
+                id,
+            )
+            .await?
+        }
+        Target::Address(ip) => servers(db, "WHERE s.ip_address = $1", ip).await?,
+        Target::Ranges(_) | Target::Vcenters(_) | Target::All => Vec::new(),
+    };
+    Ok(Ok(Lookup {
+        target,
+        servers: list,
+        missing,
+        sets: sets(db).await?,
+    }))
 }

@@ -1,45 +1,20 @@
-//! Mapping a claimed DSM job onto an Outpost job document, and the
-//! `job_tasks` rows that will report it: one per server (or one for a
-//! whole address-range scan). Pure: the servers, vCenter links and
-//! credential sets it needs are looked up first (`Lookup`).
-//!
-//! Credentials: the job's `credential_set_ids` become credential names the
-//! zone's workers resolve (their vault holds the sets under the same names).
+//! Mapping a claimed DSM job onto an Outpost job document: which kind
+//! runs it, on which addresses, with which login for each (resolved as
+//! the app resolves it, see `creds`), which secrets must be decrypted
+//! and sealed, and which `job_tasks` rows will report it. Pure: the rows
+//! it needs are read first (`lookup`). A rolling update is mapped in
+//! `map_rolling`.
 
 use super::claim::Claimed;
+use super::creds::{self, Choice, SetRow};
+use super::lookup::{Lookup, ServerRow};
+use super::target::Target;
 use crate::plan::JobDoc;
+use outpost_kinds::redfish::discover::{CredSet, ScopedCred};
+use outpost_kinds::redfish::power::ResetType;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use uuid::Uuid;
-
-/// A server row as the mapping needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerRow {
-    pub id: Uuid,
-    pub ip: String,
-    pub name: Option<String>,
-    /// (host name in vCenter, cluster, vCenter address, vCenter port).
-    pub vcenter: Option<(String, Option<String>, String, u16)>,
-}
-
-/// A credential set (no secret).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CredRow {
-    pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub ranges: Vec<String>,
-    pub kind: String,
-}
-
-/// What the mapping may look up.
-#[derive(Debug, Clone, Default)]
-pub struct Lookup {
-    pub servers: HashMap<Uuid, ServerRow>,
-    pub creds: HashMap<Uuid, CredRow>,
-    /// Servers of a cluster (for `rolling_cluster_update` by cluster).
-    pub by_cluster: HashMap<String, Vec<Uuid>>,
-}
+use zeroize::Zeroizing;
 
 /// Which part of the Outpost job a `job_tasks` row reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,68 +22,79 @@ pub struct Lookup {
 pub enum RowSource {
     /// The task whose target is this address.
     Target(String),
-    /// The whole job (an address-range scan).
+    /// The whole job.
     Whole,
     /// Host `i` of a rolling update's progress.
     Host(usize),
 }
 
-/// A `job_tasks` row to create.
+/// A `job_tasks` row to report to: the app's own row of this server when
+/// it wrote one, else a new one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowPlan {
     pub server_id: Option<Uuid>,
     pub source: RowSource,
 }
 
-/// The Outpost job and its report rows.
-#[derive(Debug, Clone)]
+/// A login typed into the app's dialog (`details.username`/`password`):
+/// sealed like a set's, and scrubbed from the job's row at once.
+pub struct Inline {
+    pub name: String,
+    pub username: String,
+    pub password: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inline")
+            .field("name", &self.name)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secrets a job needs, decrypted by `seal::fetch`.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    pub sets: Vec<Uuid>,
+    /// Servers whose own `idrac_username`/`idrac_password_encrypted` log in.
+    pub servers: Vec<Uuid>,
+    pub inline: Option<Inline>,
+    /// vCenter addresses whose logins a rollout needs.
+    pub vcenters: Vec<String>,
+}
+
+impl Secrets {
+    fn add(&mut self, c: &Choice) {
+        match c {
+            Choice::Set(id) if !self.sets.contains(id) => self.sets.push(*id),
+            Choice::Server(id) if !self.servers.contains(id) => self.servers.push(*id),
+            _ => {}
+        }
+    }
+}
+
+/// One device's login: its address, the credential name (the vault's
+/// default when `None`) and whether it speaks only legacy TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub address: String,
+    pub credential: Option<String>,
+    pub legacy_tls: bool,
+}
+
+/// The Outpost job and what goes with it.
+#[derive(Debug)]
 pub struct Mapped {
     pub doc: JobDoc,
     pub rows: Vec<RowPlan>,
+    /// Per-device logins, set on each task (or rollout host) after planning.
+    pub logins: Vec<Login>,
+    pub secrets: Secrets,
 }
 
 /// Why a DSM job cannot run here (written to the job, which is failed).
 pub type MapError = String;
-
-fn ids(v: &Value, key: &str) -> Result<Vec<Uuid>, MapError> {
-    let Some(a) = v[key].as_array() else {
-        return Err(format!("target_scope.{key} is missing or not a list"));
-    };
-    a.iter()
-        .map(|x| {
-            x.as_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(|| format!("target_scope.{key}: {x} is not a server id"))
-        })
-        .collect()
-}
-
-fn servers<'a>(l: &'a Lookup, wanted: &[Uuid]) -> Result<Vec<&'a ServerRow>, MapError> {
-    if wanted.is_empty() {
-        return Err("the job names no server".into());
-    }
-    wanted
-        .iter()
-        .map(|id| {
-            l.servers
-                .get(id)
-                .ok_or_else(|| format!("server {id} does not exist"))
-        })
-        .collect()
-}
-
-/// The credential names of the job's sets of `kind`, best first.
-fn cred_names(c: &Claimed, l: &Lookup, kind: &str) -> Vec<CredRow> {
-    let mut sets: Vec<CredRow> = c
-        .credential_set_ids
-        .iter()
-        .filter_map(|id| l.creds.get(id))
-        .filter(|s| s.kind == kind)
-        .cloned()
-        .collect();
-    sets.sort_by_key(|s| s.priority);
-    sets
-}
 
 fn doc(job_type: &str, targets: Vec<String>, params: Value) -> JobDoc {
     JobDoc {
@@ -120,206 +106,279 @@ fn doc(job_type: &str, targets: Vec<String>, params: Value) -> JobDoc {
     }
 }
 
-/// Maps one claimed job; iDRACs answer on `port`.
-pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
-    let scope = &c.target_scope;
-    let details = &c.details;
-    let idrac_cred = cred_names(c, l, "idrac").into_iter().next();
-    let device = |p: &mut Value| {
-        p["port"] = json!(port);
-        if let Some(s) = &idrac_cred {
-            p["credential"] = json!(s.name);
+/// The target's servers; an error when it names none or one that is gone.
+pub fn servers(l: &Lookup) -> Result<&[ServerRow], MapError> {
+    if let Some(id) = l.missing.first() {
+        return Err(format!("server {id} does not exist"));
+    }
+    match (&l.target, l.servers.is_empty()) {
+        (Target::Cluster(c), true) => Err(format!(
+            "no server is linked to a host of vCenter cluster {c:?}"
+        )),
+        (Target::Group(g), true) => Err(format!("server group {g} has no servers")),
+        (Target::Address(a), true) => Err(format!("no server has the address {a}")),
+        (Target::Ranges(_) | Target::Vcenters(_) | Target::All, _) => {
+            Err("the job names no servers (target_scope.server_ids)".into())
         }
-    };
-    let per_server = |kind: &str, params: Value| -> Result<Mapped, MapError> {
-        let rows = servers(l, &ids(scope, "server_ids")?)?;
-        Ok(Mapped {
-            doc: doc(kind, rows.iter().map(|s| s.ip.clone()).collect(), params),
-            rows: rows
-                .iter()
+        (_, true) => Err("the job names no servers".into()),
+        (_, false) => Ok(&l.servers),
+    }
+}
+
+/// Each server's login, resolved as the app does.
+pub fn logins(list: &[ServerRow], sets: &[SetRow], secrets: &mut Secrets) -> Vec<Login> {
+    list.iter()
+        .map(|s| {
+            let c = creds::resolve(s.id, &s.ip, &s.creds, sets);
+            secrets.add(&c);
+            Login {
+                address: s.ip.clone(),
+                credential: c.name(sets),
+                legacy_tls: s.legacy_tls,
+            }
+        })
+        .collect()
+}
+
+fn per_server(l: &Lookup, kind: &str, params: Value, rows: bool) -> Result<Mapped, MapError> {
+    let list = servers(l)?;
+    let mut secrets = Secrets::default();
+    let logins = logins(list, &l.sets, &mut secrets);
+    Ok(Mapped {
+        doc: doc(kind, list.iter().map(|s| s.ip.clone()).collect(), params),
+        rows: if rows {
+            list.iter()
                 .map(|s| RowPlan {
                     server_id: Some(s.id),
                     source: RowSource::Target(s.ip.clone()),
                 })
-                .collect(),
-        })
-    };
+                .collect()
+        } else {
+            Vec::new()
+        },
+        logins,
+        secrets,
+    })
+}
+
+/// The job's own credential sets: `credential_set_ids`, else
+/// `details.credential_set_ids` (the discovery dialog writes both).
+fn job_sets(c: &Claimed) -> Vec<Uuid> {
+    if !c.credential_set_ids.is_empty() {
+        return c.credential_set_ids.clone();
+    }
+    c.details["credential_set_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect()
+}
+
+/// Maps one claimed job; iDRACs answer on `port`.
+pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
+    let d = &c.details;
     match c.job_type.as_str() {
-        "discovery_scan" => {
-            let sets = cred_names(c, l, "idrac");
-            let creds: Vec<Value> = sets
-                .iter()
-                .map(|s| {
-                    if s.ranges.is_empty() {
-                        json!(s.name)
-                    } else {
-                        json!({"name": s.name, "ranges": s.ranges, "priority": s.priority})
-                    }
-                })
-                .collect();
-            let mut params = json!({"port": port});
-            if !creds.is_empty() {
-                params["credentials"] = json!(creds);
-            }
-            if let Some(r) = scope["ip_range"].as_str() {
-                return Ok(Mapped {
-                    doc: doc("redfish.discover", vec![r.trim().to_string()], params),
-                    rows: vec![RowPlan {
-                        server_id: None,
-                        source: RowSource::Whole,
-                    }],
-                });
-            }
-            if let Some(list) = scope["ip_list"].as_array() {
-                let ips: Vec<String> = list
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .ok_or("target_scope.ip_list holds a non-string")
-                    })
-                    .collect::<Result<_, _>>()?;
-                if ips.is_empty() {
-                    return Err("target_scope.ip_list is empty".into());
-                }
-                return Ok(Mapped {
-                    doc: doc("redfish.discover", ips, params),
-                    rows: vec![RowPlan {
-                        server_id: None,
-                        source: RowSource::Whole,
-                    }],
-                });
-            }
-            let rows = servers(l, &ids(scope, "server_ids")?)?;
-            Ok(Mapped {
-                doc: doc(
-                    "redfish.discover",
-                    rows.iter().map(|s| s.ip.clone()).collect(),
-                    params,
-                ),
-                rows: vec![RowPlan {
-                    server_id: None,
-                    source: RowSource::Whole,
-                }],
-            })
-        }
         "power_action" => {
-            let action = details["action"]
-                .as_str()
-                .ok_or("details.action (a Redfish reset type) is missing")?;
-            let mut p = json!({"reset_type": action});
-            device(&mut p);
-            per_server("redfish.power", p)
+            let action = d["action"].as_str().unwrap_or("On");
+            let reset = ResetType::ALL
+                .into_iter()
+                .find(|r| r.as_str().eq_ignore_ascii_case(action))
+                .ok_or_else(|| {
+                    format!(
+                        "details.action {action:?} is not a Redfish reset type ({})",
+                        ResetType::ALL.map(|r| r.as_str()).join(", ")
+                    )
+                })?;
+            per_server(
+                l,
+                "redfish.power",
+                json!({"reset_type": reset.as_str(), "port": port}),
+                true,
+            )
         }
-        "firmware_inventory_scan" | "test_credentials" => {
-            let mut p = json!({});
-            device(&mut p);
-            per_server("redfish.inventory", p)
+        "firmware_inventory_scan" => {
+            per_server(l, "redfish.inventory", json!({"port": port}), true)
         }
+        "test_credentials" => map_test(c, l, port),
         "firmware_update" => {
-            let uri = details["firmware_uri"]
+            let uri = d["firmware_uri"]
                 .as_str()
-                .ok_or("details.firmware_uri is missing")?;
-            let version = details["version"]
-                .as_str()
-                .ok_or("details.version is missing")?;
-            let mut p = json!({
-                "component": details["component"].as_str().unwrap_or("BIOS"),
-                "version": version,
-                "image_uri": uri,
-                "apply_time": details["apply_time"].as_str().unwrap_or("Immediate"),
-            });
-            device(&mut p);
-            per_server("redfish.firmware", p)
+                .or_else(|| d["image_uri"].as_str())
+                .filter(|u| !u.trim().is_empty());
+            let version = d["version"].as_str().unwrap_or("latest");
+            let Some(uri) = uri else {
+                return Err(format!(
+                    "details.firmware_uri is missing: Outpost installs a named image; choosing \
+                     the {version:?} version from a Dell catalog or the firmware library is not \
+                     supported yet"
+                ));
+            };
+            if version.eq_ignore_ascii_case("latest") {
+                return Err(
+                    "details.version is \"latest\": Outpost needs the version the image installs"
+                        .into(),
+                );
+            }
+            per_server(
+                l,
+                "redfish.firmware",
+                json!({
+                    "component": d["component"].as_str().unwrap_or("BIOS"),
+                    "version": version,
+                    "image_uri": uri.trim(),
+                    "apply_time": d["apply_time"].as_str().unwrap_or("OnReset"),
+                    "port": port,
+                }),
+                true,
+            )
         }
-        "rolling_cluster_update" => map_rolling(c, l, idrac_cred.as_ref(), port),
+        "discovery_scan" => map_discovery(c, l, port),
+        "rolling_cluster_update" => super::map_rolling::map(c, l, port),
         other => Err(format!("job type {other} is not run by Outpost")),
     }
 }
 
-fn map_rolling(
-    c: &Claimed,
-    l: &Lookup,
-    idrac: Option<&CredRow>,
-    port: u16,
-) -> Result<Mapped, MapError> {
-    let scope = &c.target_scope;
-    let d = &c.details;
-    let wanted: Vec<Uuid> = match scope["type"].as_str() {
-        Some("cluster") => {
-            let name = scope["cluster_name"]
-                .as_str()
-                .ok_or("target_scope.cluster_name is missing")?;
-            l.by_cluster
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("no server is linked to a host of cluster {name:?}"))?
+/// `test_credentials`: an address with the set the dialog chose, or the
+/// login typed into it, or (refresh and assign dialogs) servers by id
+/// with their own logins.
+fn map_test(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
+    let Target::Address(ip) = &l.target else {
+        return per_server(l, "redfish.inventory", json!({"port": port}), true);
+    };
+    let mut secrets = Secrets::default();
+    let legacy = l.servers.first().is_some_and(|s| s.legacy_tls);
+    let credential = if let Some(set) = c.credential_set_ids.first() {
+        let s = l
+            .sets
+            .iter()
+            .find(|s| s.id == *set)
+            .ok_or_else(|| format!("credential set {set} does not exist"))?;
+        secrets.add(&Choice::Set(s.id));
+        Some(s.name.clone())
+    } else if let Some(user) = c.details["username"].as_str().filter(|u| !u.is_empty()) {
+        let name = format!("dsm-job-{}", c.id.simple());
+        secrets.inline = Some(Inline {
+            name: name.clone(),
+            username: user.to_string(),
+            password: Zeroizing::new(c.details["password"].as_str().unwrap_or("").to_string()),
+        });
+        Some(name)
+    } else if let Some(s) = l.servers.first() {
+        let ch = creds::resolve(s.id, &s.ip, &s.creds, &l.sets);
+        secrets.add(&ch);
+        ch.name(&l.sets)
+    } else {
+        return Err("No credentials provided".into());
+    };
+    Ok(Mapped {
+        doc: doc("redfish.inventory", vec![ip.clone()], json!({"port": port})),
+        rows: Vec::new(),
+        logins: vec![Login {
+            address: ip.clone(),
+            credential,
+            legacy_tls: legacy,
+        }],
+        secrets,
+    })
+}
+
+/// `discovery_scan`: address runs with the job's sets and the sets whose
+/// ranges hold an address (tried first, lowest range priority first), or
+/// a refresh of known servers with each one's own login first.
+fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
+    let mut secrets = Secrets::default();
+    let mut sets: Vec<CredSet> = Vec::new();
+    let mut push = |s: CredSet, secrets: &mut Secrets, id: Option<Uuid>| {
+        if let Some(id) = id {
+            secrets.add(&Choice::Set(id));
         }
-        Some("servers") | None => ids(scope, "server_ids")?,
-        Some(t) => return Err(format!("target_scope.type {t:?} is not supported")),
+        if !sets.iter().any(|x| x.name() == s.name()) {
+            sets.push(s);
+        }
     };
-    let rows = servers(l, &wanted)?;
-    let updates = d["firmware_updates"]
-        .as_array()
-        .ok_or("details.firmware_updates is missing")?;
-    let [fw] = updates.as_slice() else {
-        return Err(format!(
-            "details.firmware_updates has {} entries; Outpost rolls one component per job",
-            updates.len()
-        ));
-    };
-    let vc = rows.iter().find_map(|s| s.vcenter.clone());
-    let servers: Vec<Value> = rows
-        .iter()
-        .map(|s| {
-            let mut v =
-                json!({"idrac": s.ip, "name": s.name.clone().unwrap_or_else(|| s.ip.clone())});
-            if let Some((host, cluster, _, _)) = &s.vcenter {
-                v["vcenter_host"] = json!(host);
-                v["cluster"] = json!(cluster.clone().unwrap_or_else(|| "(no cluster)".into()));
+    let targets: Vec<String> = match &l.target {
+        Target::Ranges(runs) => runs.clone(),
+        Target::Address(a) => vec![a.clone()],
+        Target::Servers(_) | Target::Cluster(_) | Target::Group(_) => {
+            let list = servers(l)?;
+            for s in list {
+                let ch = creds::resolve(s.id, &s.ip, &s.creds, &l.sets);
+                if let Some(name) = ch.name(&l.sets) {
+                    secrets.add(&ch);
+                    push(
+                        CredSet::Scoped(ScopedCred {
+                            name,
+                            ranges: vec![s.ip.clone()],
+                            priority: Some(i64::MIN),
+                        }),
+                        &mut secrets,
+                        None,
+                    );
+                }
             }
-            v
-        })
-        .collect();
-    let mut params = json!({
-        "servers": servers,
-        "firmware": {
-            "component": fw["component"].as_str().unwrap_or("BIOS"),
-            "version": fw["version"].as_str().ok_or("firmware_updates[0].version is missing")?,
-            "image_uri": fw["firmware_uri"].as_str().ok_or("firmware_updates[0].firmware_uri is missing")?,
-        },
-        "max_parallel": d["max_parallel"].as_u64().unwrap_or(1),
-        "min_healthy_hosts": d["min_healthy_hosts"].as_u64().unwrap_or(0),
-        "continue_on_failure": d["continue_on_failure"].as_bool().unwrap_or(false),
-    });
-    if let Some(t) = d["maintenance_timeout"].as_u64() {
-        params["maintenance_timeout_s"] = json!(t);
+            list.iter().map(|s| s.ip.clone()).collect()
+        }
+        Target::Vcenters(_) | Target::All => {
+            return Err("discovery needs target_scope.ip_range, ip_list or server_ids".into());
+        }
+    };
+    // Sets with ranges: tried first where their ranges hold the address.
+    for s in l.sets.iter().filter(|s| !s.ranges.is_empty()) {
+        let prio = s.ranges.iter().map(|(_, p)| *p).min().unwrap_or(s.priority);
+        push(
+            CredSet::Scoped(ScopedCred {
+                name: s.name.clone(),
+                ranges: s.ranges.iter().map(|(r, _)| r.clone()).collect(),
+                priority: Some(i64::from(prio)),
+            }),
+            &mut secrets,
+            Some(s.id),
+        );
     }
-    params["idrac"] = json!({"port": port});
-    if let Some(s) = idrac {
-        params["idrac"]["credential"] = json!(s.name);
+    let wanted = job_sets(c);
+    for id in &wanted {
+        let s = l
+            .sets
+            .iter()
+            .find(|s| s.id == *id)
+            .ok_or_else(|| format!("credential set {id} does not exist"))?;
+        push(
+            CredSet::Scoped(ScopedCred {
+                name: s.name.clone(),
+                ranges: Vec::new(),
+                priority: Some(i64::from(s.priority)),
+            }),
+            &mut secrets,
+            Some(s.id),
+        );
     }
-    if let Some((_, _, host, port)) = vc {
-        // The login of the vCenter's own row (`vcenters`).
-        params["vcenter"] = json!({"address": host, "port": port,
-            "credential": super::seal::vcenter_credential(&host)});
+    if wanted.is_empty()
+        && let Some(s) = l
+            .sets
+            .iter()
+            .filter(|s| s.is_default && s.kind == "idrac")
+            .min_by_key(|s| s.priority)
+    {
+        push(
+            CredSet::Scoped(ScopedCred {
+                name: s.name.clone(),
+                ranges: Vec::new(),
+                priority: Some(i64::from(s.priority)),
+            }),
+            &mut secrets,
+            Some(s.id),
+        );
+    }
+    let mut params = json!({"port": port});
+    if !sets.is_empty() {
+        params["credentials"] = serde_json::to_value(&sets).map_err(|e| e.to_string())?;
     }
     Ok(Mapped {
-        doc: JobDoc {
-            job_type: crate::plan::ROLLING_UPDATE.into(),
-            zone: None,
-            targets: None,
-            params: Some(params),
-            schedule_at: None,
-        },
-        rows: rows
-            .iter()
-            .enumerate()
-            .map(|(i, s)| RowPlan {
-                server_id: Some(s.id),
-                source: RowSource::Host(i),
-            })
-            .collect(),
+        doc: doc("redfish.discover", targets, params),
+        rows: Vec::new(),
+        logins: Vec::new(),
+        secrets,
     })
 }
 

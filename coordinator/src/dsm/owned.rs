@@ -25,6 +25,12 @@ pub struct Owned {
     /// The DSM job has its final status.
     #[serde(default)]
     pub finished: bool,
+    /// The app asked for a graceful cancel (finish the hosts begun, then stop).
+    #[serde(default)]
+    pub graceful: bool,
+    /// Results that could not be written to the app: the job fails.
+    #[serde(default)]
+    pub write_errors: Vec<String>,
 }
 
 pub async fn save(store: &kv::Store, o: &Owned) -> Result<(), String> {

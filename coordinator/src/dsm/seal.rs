@@ -8,6 +8,7 @@
 //! credential set's name.
 
 use super::db::DbError;
+use super::map::{Login, Secrets};
 use super::row::At;
 use crate::plan::Plan;
 use crate::zones::Zones;
@@ -23,39 +24,76 @@ pub struct Secret {
     pub password: Zeroizing<String>,
 }
 
-/// The job's credential sets and the vCenters at `vcenter_hosts`, decrypted.
-pub async fn fetch(
-    db: &Client,
-    sets: &[Uuid],
-    vcenter_hosts: &[String],
-) -> Result<Vec<Secret>, DbError> {
+/// The secrets `want` names, decrypted: credential sets by id, servers'
+/// own iDRAC logins, the vCenters at `want.vcenters`, and a login typed
+/// into the app's dialog. A secret the app's key cannot decrypt is an
+/// error naming whose it is (the app's `decrypt_password` answers NULL).
+pub async fn fetch(db: &Client, want: &mut Secrets) -> Result<Vec<Secret>, DbError> {
     let key = "(SELECT encryption_key FROM public.activity_settings WHERE encryption_key IS NOT NULL LIMIT 1)";
     let mut out = Vec::new();
-    let rows = db
-        .query(
-            &format!(
-                "SELECT name, username, public.decrypt_password(password_encrypted, {key})
-                   FROM public.credential_sets
-                  WHERE id = ANY($1) AND password_encrypted IS NOT NULL"
-            ),
-            &[&sets],
-        )
-        .await
-        .map_err(|e| {
-            DbError::Query(format!(
-                "credential sets could not be decrypted: {}",
-                code(&e)
-            ))
-        })?;
-    for r in rows {
-        let c = At::new(&r, "credential_sets");
-        out.push(Secret {
-            name: c.get(0, "name")?,
-            username: c.get(1, "username")?,
-            password: Zeroizing::new(c.opt(2, "password_encrypted")?.unwrap_or_default()),
-        });
+    let undecryptable = |what: String| {
+        DbError::Query(format!(
+            "the password of {what} cannot be decrypted with the app's encryption key \
+             (activity_settings.encryption_key)"
+        ))
+    };
+    if !want.sets.is_empty() {
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT name, username, password_encrypted IS NOT NULL,
+                            public.decrypt_password(password_encrypted, {key})
+                       FROM public.credential_sets WHERE id = ANY($1)"
+                ),
+                &[&want.sets],
+            )
+            .await
+            .map_err(|e| {
+                DbError::Query(format!(
+                    "credential sets could not be decrypted: {}",
+                    code(&e)
+                ))
+            })?;
+        for r in rows {
+            let c = At::new(&r, "credential_sets");
+            let name: String = c.get(0, "name")?;
+            let password: Option<String> = c.opt(3, "password_encrypted")?;
+            if c.get::<bool>(2, "password_encrypted")? && password.is_none() {
+                return Err(undecryptable(format!("credential set {name:?}")));
+            }
+            out.push(Secret {
+                name,
+                username: c.get(1, "username")?,
+                password: Zeroizing::new(password.unwrap_or_default()),
+            });
+        }
     }
-    if !vcenter_hosts.is_empty() {
+    if !want.servers.is_empty() {
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT id, idrac_username, public.decrypt_password(idrac_password_encrypted, {key})
+                       FROM public.servers WHERE id = ANY($1)"
+                ),
+                &[&want.servers],
+            )
+            .await
+            .map_err(|e| DbError::Query(format!("server logins could not be decrypted: {}", code(&e))))?;
+        for r in rows {
+            let s = At::new(&r, "servers");
+            let id: Uuid = s.get(0, "id")?;
+            let password: Option<String> = s.opt(2, "idrac_password_encrypted")?;
+            let Some(password) = password else {
+                return Err(undecryptable(format!("server {id}'s own iDRAC login")));
+            };
+            out.push(Secret {
+                name: super::creds::server_credential(id),
+                username: s.get(1, "idrac_username")?,
+                password: Zeroizing::new(password),
+            });
+        }
+    }
+    if !want.vcenters.is_empty() {
         let rows = db
             .query(
                 &format!(
@@ -63,7 +101,7 @@ pub async fn fetch(
                        FROM public.vcenters
                       WHERE host = ANY($1) AND password_encrypted IS NOT NULL"
                 ),
-                &[&vcenter_hosts],
+                &[&want.vcenters],
             )
             .await
             .map_err(|e| {
@@ -74,14 +112,62 @@ pub async fn fetch(
             })?;
         for r in rows {
             let v = At::new(&r, "vcenters");
+            let host: String = v.get(0, "host")?;
+            let Some(password) = v.opt::<String>(2, "password_encrypted")? else {
+                return Err(undecryptable(format!("vCenter {host}")));
+            };
             out.push(Secret {
-                name: vcenter_credential(&v.get::<String>(0, "host")?),
+                name: vcenter_credential(&host),
                 username: v.get(1, "username")?,
-                password: Zeroizing::new(v.opt(2, "password_encrypted")?.unwrap_or_default()),
+                password: Zeroizing::new(password),
             });
         }
     }
+    if let Some(i) = want.inline.take() {
+        out.push(Secret {
+            name: i.name,
+            username: i.username,
+            password: i.password,
+        });
+    }
     Ok(out)
+}
+
+/// Sets each device's login on its task (or rollout host): the
+/// credential name and legacy TLS, by address.
+pub fn apply_logins(plan: &mut Plan, logins: &[Login]) -> Result<(), String> {
+    if logins.is_empty() {
+        return Ok(());
+    }
+    let find = |target: &str| logins.iter().find(|l| l.address == target);
+    for t in &mut plan.tasks {
+        if let Some(l) = find(&t.target)
+            && t.params["device"].is_object()
+        {
+            if let Some(c) = &l.credential {
+                t.params["device"]["credential"] = json!(c);
+            }
+            if l.legacy_tls {
+                t.params["device"]["legacy_tls"] = json!(true);
+            }
+        }
+    }
+    if plan.job.job_type == crate::plan::ROLLING_UPDATE {
+        let mut r: crate::rolling::Rollout = serde_json::from_value(plan.job.params.clone())
+            .map_err(|e| format!("rolling plan unreadable: {e}"))?;
+        for h in &mut r.hosts {
+            if let Some(l) = find(&h.idrac.target) {
+                if let Some(c) = &l.credential {
+                    h.idrac.params["credential"] = json!(c);
+                }
+                if l.legacy_tls {
+                    h.idrac.params["legacy_tls"] = json!(true);
+                }
+            }
+        }
+        plan.job.params = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The error's SQLSTATE and message, which never quote parameters.
@@ -96,7 +182,17 @@ pub fn vcenter_credential(host: &str) -> String {
     format!("vcenter-{host}")
 }
 
-fn sealed_for(zones: &Zones, zone: &str, secrets: &[Secret]) -> Result<Option<Value>, String> {
+/// The secrets of `secrets` a device step uses: the one its
+/// `credential` names; none when it uses the vault's default (a single
+/// sealed secret would otherwise stand in for the default).
+fn used<'a>(secrets: &'a [Secret], credential: Option<&str>) -> Vec<&'a Secret> {
+    match credential {
+        Some(c) => secrets.iter().filter(|s| s.name == c).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn sealed_for(zones: &Zones, zone: &str, secrets: &[&Secret]) -> Result<Option<Value>, String> {
     let Some(pk) = zones.public_key(zone) else {
         return Ok(None);
     };
@@ -112,14 +208,23 @@ fn sealed_for(zones: &Zones, zone: &str, secrets: &[Secret]) -> Result<Option<Va
     Ok(Some(Value::Object(m)))
 }
 
-/// Seals `secrets` into every task of `plan` (and into a rolling update's
-/// endpoints) for the zone each runs in.
+/// Seals into every task of `plan` (and into a rolling update's
+/// endpoints) the secrets it uses, for the zone it runs in.
 pub fn seal_plan(plan: &mut Plan, zones: &Zones, secrets: &[Secret]) -> Result<(), String> {
     if secrets.is_empty() {
         return Ok(());
     }
     for t in &mut plan.tasks {
-        if let Some(s) = sealed_for(zones, &t.zone, secrets)? {
+        // A discovery tries several sets; a device step uses one.
+        let mine = if t.params["device"].is_object() {
+            used(secrets, t.params["device"]["credential"].as_str())
+        } else {
+            secrets.iter().collect()
+        };
+        if mine.is_empty() {
+            continue;
+        }
+        if let Some(s) = sealed_for(zones, &t.zone, &mine)? {
             t.params["sealed_credentials"] = s;
         }
     }
@@ -127,9 +232,11 @@ pub fn seal_plan(plan: &mut Plan, zones: &Zones, secrets: &[Secret]) -> Result<(
         let mut r: crate::rolling::Rollout = serde_json::from_value(plan.job.params.clone())
             .map_err(|e| format!("rolling plan unreadable: {e}"))?;
         for h in &mut r.hosts {
-            h.idrac.sealed = sealed_for(zones, &h.idrac.zone, secrets)?;
+            let mine = used(secrets, h.idrac.params["credential"].as_str());
+            h.idrac.sealed = sealed_for(zones, &h.idrac.zone, &mine)?;
             if let Some(vc) = &mut h.vcenter {
-                vc.sealed = sealed_for(zones, &vc.zone, secrets)?;
+                let mine = used(secrets, vc.params["credential"].as_str());
+                vc.sealed = sealed_for(zones, &vc.zone, &mine)?;
             }
         }
         plan.job.params = serde_json::to_value(&r).map_err(|e| e.to_string())?;

@@ -603,6 +603,10 @@ impl Actor {
                 let r = self.cancel(&job_id).await;
                 let _ = reply.send(r);
             }
+            Command::Drain { job_id, reply } => {
+                let r = self.drain(&job_id).await;
+                let _ = reply.send(r);
+            }
             Command::Dispatched { job_id, seqs } => self.dispatched(&job_id, seqs).await,
             Command::Due { job_id } => {
                 let ready = self
@@ -756,6 +760,24 @@ impl Actor {
         }
         self.write_jobs(vec![job_id.to_string()]).await;
         self.advance_rollouts(vec![job_id.to_string()]).await;
+    }
+
+    async fn drain(&mut self, job_id: &str) -> Result<JobState, EngineError> {
+        let job = {
+            let mut v = self.view();
+            let e = v
+                .jobs
+                .get_mut(job_id)
+                .ok_or_else(|| EngineError::NotFound(job_id.to_string()))?;
+            if e.job.status.is_terminal() || e.job.drain_requested {
+                return Ok(e.job.clone());
+            }
+            e.job.drain_requested = true;
+            e.job.clone()
+        };
+        self.write_jobs(vec![job_id.to_string()]).await;
+        self.advance_rollouts(vec![job_id.to_string()]).await;
+        Ok(job)
     }
 
     async fn cancel(&mut self, job_id: &str) -> Result<JobState, EngineError> {

@@ -73,6 +73,10 @@ pub enum Command {
         job_id: String,
         reply: oneshot::Sender<Result<JobState, EngineError>>,
     },
+    Drain {
+        job_id: String,
+        reply: oneshot::Sender<Result<JobState, EngineError>>,
+    },
     Dispatched {
         job_id: String,
         seqs: Vec<(String, u64)>,
@@ -367,6 +371,20 @@ impl Engine {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Cancel {
+                job_id: job_id.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Drains a rollout: the hosts it has begun finish, no other starts,
+    /// and nothing running is interrupted.
+    pub async fn drain(&self, job_id: &str) -> Result<JobState, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Drain {
                 job_id: job_id.to_string(),
                 reply,
             })

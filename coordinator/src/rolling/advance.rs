@@ -261,6 +261,8 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
         )
     });
     let mut stopping = job.cancel_requested || (failed_somewhere && !r.continue_on_failure);
+    // Draining: begun hosts go on to the end, no other starts.
+    let draining = job.drain_requested;
     let mut new_tasks = Vec::new();
     let mut notes: BTreeMap<usize, String> = BTreeMap::new();
 
@@ -328,7 +330,7 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
             continue;
         };
         let (i, plan) = (host.i, host.plan);
-        if stopping && matches!(step, Step::VCheck | Step::Enter) {
+        if (stopping || draining) && matches!(step, Step::VCheck | Step::Enter) {
             host.phase = Phase::Done(Outcome::Stopped);
             continue;
         }
@@ -409,7 +411,7 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
         if h.phase != Phase::NotStarted {
             continue;
         }
-        if stopping {
+        if stopping || draining {
             continue;
         }
         let rule = rule_of(r, &h.plan.cluster);
@@ -422,14 +424,15 @@ pub fn advance(r: &Rollout, job: &JobState, tasks: &TaskMap) -> Advance {
         h.phase = Phase::Active(Step::Check);
     }
 
-    let done = hosts
-        .iter()
-        .all(|h| matches!(h.phase, Phase::Done(_)) || (stopping && h.phase == Phase::NotStarted));
+    let done = hosts.iter().all(|h| {
+        matches!(h.phase, Phase::Done(_))
+            || ((stopping || draining) && h.phase == Phase::NotStarted)
+    });
     let progress = hosts
         .iter()
         .map(|h| {
             let (state, at, step, left) = match &h.phase {
-                Phase::NotStarted if stopping => {
+                Phase::NotStarted if stopping || draining => {
                     (HostState::Stopped, None, "not started".to_string(), false)
                 }
                 Phase::NotStarted => (

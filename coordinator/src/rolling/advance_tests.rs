@@ -66,6 +66,7 @@ fn job() -> JobState {
         finished_at: None,
         dispatched: true,
         cancel_requested: false,
+        drain_requested: false,
         counts: Counts::default(),
         params: Value::Null,
         traceparent: None,

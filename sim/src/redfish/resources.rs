@@ -107,6 +107,10 @@ pub fn system(dev: &Device, s: &State) -> Value {
         "PowerState": s.power.as_str(),
         "LastResetTime": s.last_reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         "Status": { "State": "Enabled", "Health": "OK", "HealthRollup": "OK" },
+        "ProcessorSummary": { "Count": 2, "LogicalProcessorCount": 64,
+                              "Status": { "State": "Enabled", "Health": "OK" } },
+        "MemorySummary": { "TotalSystemMemoryGiB": 512,
+                           "Status": { "State": "Enabled", "Health": "OK" } },
         "Actions": {
             "#ComputerSystem.Reset": {
                 "target": format!("{path}/Actions/ComputerSystem.Reset"),

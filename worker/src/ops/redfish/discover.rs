@@ -207,6 +207,8 @@ async fn read_idrac(c: &mut Client) -> Result<Value, super::error::RedfishError>
         "health": sys["Status"]["Health"].as_str(),
         "idrac_version": s(&mgr, "FirmwareVersion"),
         "idrac_mac": s(&nic, "PermanentMACAddress").or_else(|| s(&nic, "MACAddress")),
+        "cpu_count": sys["ProcessorSummary"]["Count"].as_u64(),
+        "memory_gb": sys["MemorySummary"]["TotalSystemMemoryGiB"].as_f64().map(|g| g.round() as u64),
     }))
 }
 
@@ -308,6 +310,9 @@ async fn probe(ctx: &OpCtx, p: &Params, ip: IpAddr) -> Probe {
                 v["address"] = json!(host);
                 v["port"] = json!(p.port);
                 v["credential"] = json!(name);
+                if let Some(r) = body.as_ref().and_then(|b| b["RedfishVersion"].as_str()) {
+                    v["redfish_version"] = json!(r);
+                }
                 v["cert_sha256"] = json!(c.certificate());
                 return Probe::Found(v);
             }

@@ -1,0 +1,124 @@
+//! What one finished task of a DSM job writes to the app's tables (by
+//! the DSM job's type; see `writeback`), with the console lines that say
+//! so, and what a rollout's hosts add up to for a graceful cancel.
+
+use super::db::DbError;
+use super::details::console;
+use super::writeback;
+use crate::model::{JobView, Status, TaskState};
+use outpost_kinds::rollout::{HostProgress, HostState};
+use uuid::Uuid;
+
+/// Writes `t`'s results for a DSM job of `dsm_type`; returns console lines.
+pub async fn write_back(
+    db: &tokio_postgres::Client,
+    dsm_id: Uuid,
+    dsm_type: &str,
+    t: &TaskState,
+) -> Result<Vec<String>, DbError> {
+    let mut lines = Vec::new();
+    let ok = t.status == Status::Succeeded;
+    let out = t.output.as_ref();
+    match dsm_type {
+        "discovery_scan" if ok => {
+            let Some(out) = out else { return Ok(lines) };
+            let mut errors = Vec::new();
+            for f in out["found"].as_array().into_iter().flatten() {
+                match writeback::discovered(db, dsm_id, f).await {
+                    Ok(_) => lines.push(console(
+                        "INFO",
+                        &format!(
+                            "{}: iDRAC {} {} logged into with {}",
+                            f["address"].as_str().unwrap_or("?"),
+                            f["model"].as_str().unwrap_or(""),
+                            f["service_tag"].as_str().unwrap_or(""),
+                            f["credential"].as_str().unwrap_or("the default login")
+                        ),
+                    )),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            for f in out["locked"].as_array().into_iter().flatten() {
+                let Some(ip) = f["address"].as_str() else {
+                    continue;
+                };
+                match writeback::auth_failed(db, dsm_id, ip).await {
+                    Ok(()) => lines.push(console(
+                        "WARN",
+                        &format!("{ip}: iDRAC refused every credential set"),
+                    )),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(DbError::Query(errors.join("; ")));
+            }
+        }
+        "power_action" if ok => {
+            if let Some(state) = out.and_then(|o| o["power_state"].as_str()) {
+                writeback::power_state(db, &t.target, state).await?;
+                lines.push(console("INFO", &format!("{}: power is {state}", t.target)));
+            }
+        }
+        "test_credentials" => {
+            let class = t.error_kind.as_deref();
+            let verdict = if ok {
+                Some(true)
+            } else if matches!(class, Some("auth" | "credentials")) {
+                Some(false)
+            } else {
+                None
+            };
+            if let Some(valid) = verdict {
+                writeback::credential_tested(db, &t.target, valid).await?;
+            }
+            lines.push(console(
+                if ok { "INFO" } else { "ERROR" },
+                &format!(
+                    "{}: {}",
+                    t.target,
+                    if ok {
+                        "Connection successful".to_string()
+                    } else {
+                        super::details::test_message(t)
+                    }
+                ),
+            ));
+        }
+        "firmware_inventory_scan" if ok => {
+            if let (Some(out), Some(at)) = (out, t.finished_at.as_deref()) {
+                let n = writeback::firmware_inventory(db, dsm_id, &t.target, at, out).await?;
+                lines.push(console(
+                    "INFO",
+                    &format!("{}: {n} firmware components recorded", t.target),
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(lines)
+}
+
+fn hosts(v: &JobView) -> Vec<HostProgress> {
+    v.job
+        .rollout
+        .as_ref()
+        .map(HostProgress::list)
+        .unwrap_or_default()
+}
+
+/// Hosts a drained rollout never began.
+pub fn stopped_hosts(v: &JobView) -> usize {
+    hosts(v)
+        .iter()
+        .filter(|h| h.state == HostState::Stopped)
+        .count()
+}
+
+/// Hosts that went through to the end.
+pub fn finished_hosts(v: &JobView) -> usize {
+    hosts(v)
+        .iter()
+        .filter(|h| matches!(h.state, HostState::Succeeded | HostState::AlreadyCurrent))
+        .count()
+}
