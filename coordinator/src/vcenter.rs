@@ -1,10 +1,14 @@
-//! Planning `vcenter.maintenance` jobs an operator submits directly (a
-//! host's status, or taking it in or out of maintenance mode by hand, e.g.
-//! after a rolling update left it there): one task per vCenter named in
-//! `targets`, run by a worker of the vCenter's zone.
+//! Planning the vCenter kinds: `vcenter.maintenance` jobs an operator
+//! submits directly (a host's status, or taking it in or out of
+//! maintenance mode by hand, e.g. after a rolling update left it there),
+//! and `vcenter.inventory` jobs (read a vCenter's clusters, hosts, VMs,
+//! datastores and networks; checked with the kind's own parameter type).
+//! One task per vCenter named in `targets`, run by a worker of the
+//! vCenter's zone.
 
 use crate::plan::{JobDoc, PlanError, err, split_host_port};
 use crate::zones::Zones;
+use outpost_kinds::vcenter::InventoryParams;
 use serde_json::{Map, Value, json};
 
 const KEYS: &[&str] = &[
@@ -109,6 +113,49 @@ impl crate::plan::Planner for Maintenance {
     }
 }
 
+/// Checks a `vcenter.inventory` job by the task's own parameter type and
+/// plans one task per vCenter; a port in the target overrides
+/// `params.port`.
+pub fn plan_inventory(
+    doc: &JobDoc,
+    zones: &Zones,
+) -> Result<Vec<(String, String, Value)>, PlanError> {
+    let p: InventoryParams = crate::plan::params(&doc.params)?;
+    p.validate()
+        .map_err(|e| err(format!("params.{}", e.field), e.message))?;
+    let targets = doc
+        .targets
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| err("targets", "vcenter.inventory needs the vCenter's address"))?;
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let field = format!("targets[{i}]");
+        let (host, port) = split_host_port(t).map_err(|m| err(&field, m))?;
+        if port == Some(0) {
+            return Err(err(&field, "port 0 is not a vCenter's port"));
+        }
+        let zone = zones
+            .place(doc.zone.as_deref(), host)
+            .map_err(|e| err(&field, e.to_string()))?;
+        let mut task = p.clone();
+        task.port = port.unwrap_or(p.port);
+        let params = serde_json::to_value(&task)
+            .map_err(|e| err("params", format!("cannot encode: {e}")))?;
+        out.push((zone, host.to_string(), params));
+    }
+    Ok(out)
+}
+
+/// The `vcenter.inventory` planner.
+pub struct Inventory;
+
+impl crate::plan::Planner for Inventory {
+    fn plan(&self, input: &crate::plan::PlanInput) -> Result<crate::plan::Planned, PlanError> {
+        plan_inventory(input.doc, input.zones).map(crate::plan::Planned::triples)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +215,53 @@ mod tests {
         ] {
             assert_eq!(
                 plan(&doc(json), &zones()).unwrap_err().field,
+                field,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_inventory_is_planned_per_vcenter_with_the_kinds_own_params() {
+        let p = plan_inventory(
+            &doc(r#"{"type":"vcenter.inventory","targets":["10.0.0.5","10.0.0.6:8443"],"params":{"credential":"vc","include":["hosts","vms"]}}"#),
+            &zones(),
+        )
+        .unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].0.as_str(), p[0].1.as_str()), ("mgmt", "10.0.0.5"));
+        assert_eq!(p[0].2["port"], 443);
+        assert_eq!(p[1].2["port"], 8443);
+        assert_eq!(p[0].2["credential"], "vc");
+        assert_eq!(p[0].2["include"], json!(["hosts", "vms"]));
+        // What the worker reads back is what was checked.
+        let back: InventoryParams = serde_json::from_value(p[1].2.clone()).unwrap();
+        assert!(back.validate().is_ok());
+        for (json, field) in [
+            (r#"{"type":"vcenter.inventory","params":{}}"#, "targets"),
+            (
+                r#"{"type":"vcenter.inventory","targets":["10.0.0.5"],"params":{"colour":1}}"#,
+                "params.colour",
+            ),
+            (
+                r#"{"type":"vcenter.inventory","targets":["10.0.0.5"],"params":{"include":["disks"]}}"#,
+                "params.include[0]",
+            ),
+            (
+                r#"{"type":"vcenter.inventory","targets":["10.0.0.5"],"params":{"page_size":0}}"#,
+                "params.page_size",
+            ),
+            (
+                r#"{"type":"vcenter.inventory","targets":["10.9.9.9"]}"#,
+                "targets[0]",
+            ),
+            (
+                r#"{"type":"vcenter.inventory","targets":["10.0.0.5:0"]}"#,
+                "targets[0]",
+            ),
+        ] {
+            assert_eq!(
+                plan_inventory(&doc(json), &zones()).unwrap_err().field,
                 field,
                 "{json}"
             );

@@ -14,10 +14,11 @@ pub enum Kind {
     RedfishPower,
     RedfishFirmware,
     VcenterMaintenance,
+    VcenterInventory,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::NetReach,
         Kind::DiagSleep,
         Kind::SshCollect,
@@ -26,6 +27,7 @@ impl Kind {
         Kind::RedfishPower,
         Kind::RedfishFirmware,
         Kind::VcenterMaintenance,
+        Kind::VcenterInventory,
     ];
 
     /// The wire name.
@@ -39,6 +41,7 @@ impl Kind {
             Kind::RedfishPower => "redfish.power",
             Kind::RedfishFirmware => "redfish.firmware",
             Kind::VcenterMaintenance => "vcenter.maintenance",
+            Kind::VcenterInventory => "vcenter.inventory",
         }
     }
 

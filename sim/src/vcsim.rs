@@ -1,7 +1,8 @@
 //! A handle on `outpost-vcsim` (sim/vcsim: govmomi's vCenter simulator
 //! with maintenance-mode behaviour), for tests and benchmarks: starts the
 //! program on loopback, reads its ready line, and drives its control API
-//! (disconnect or reconnect a host, expire every session, read the hosts).
+//! (disconnect or reconnect a host, expire every session, read the hosts
+//! or the whole inventory as the model holds it).
 //! The binary comes from `OUTPOST_VCSIM_BIN` (`.ci/run` builds it with
 //! `sim/vcsim/build.sh`).
 
@@ -63,6 +64,82 @@ pub struct SimHost {
     pub connection_state: String,
     pub in_maintenance: bool,
     pub powered_on_vms: u32,
+}
+
+/// The model's objects as the control API reports them (read from the
+/// simulator's own state, not through the vSphere API).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimInventory {
+    #[serde(default)]
+    pub clusters: Vec<SimCluster>,
+    #[serde(default)]
+    pub hosts: Vec<SimInvHost>,
+    #[serde(default)]
+    pub vms: Vec<SimVm>,
+    #[serde(default)]
+    pub datastores: Vec<SimDatastore>,
+    #[serde(default)]
+    pub networks: Vec<SimNetwork>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimCluster {
+    pub moid: String,
+    pub name: String,
+    pub hosts: u32,
+    pub drs_enabled: bool,
+    pub total_cpu_mhz: u64,
+    pub total_memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimInvHost {
+    pub moid: String,
+    pub name: String,
+    /// Empty for a standalone host.
+    pub cluster: String,
+    pub connection_state: String,
+    pub power_state: String,
+    pub esxi_version: String,
+    pub esxi_build: String,
+    pub vendor: String,
+    pub model: String,
+    pub uuid: String,
+    pub service_tag: String,
+    pub cpu_cores: u32,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimVm {
+    pub moid: String,
+    pub name: String,
+    pub host: String,
+    pub power_state: String,
+    pub guest_os: String,
+    pub cpu_count: u32,
+    pub memory_mb: u64,
+    pub uuid: String,
+    pub is_template: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimDatastore {
+    pub moid: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ds_type: String,
+    pub capacity_bytes: u64,
+    pub free_bytes: u64,
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SimNetwork {
+    pub moid: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub net_type: String,
 }
 
 /// A running simulated vCenter; stopped on drop.
@@ -240,6 +317,23 @@ impl VcSim {
         let mut hosts: Vec<SimHost> = r.json().await.map_err(|e| e.to_string())?;
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(hosts)
+    }
+
+    /// Every cluster, host, VM, datastore and network of the model.
+    pub async fn inventory(&self) -> Result<SimInventory, String> {
+        let r = self
+            .http
+            .get(format!("{}/inventory", self.control))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!(
+                "/inventory: HTTP {} (an outpost-vcsim older than sim/vcsim/main.go?)",
+                r.status()
+            ));
+        }
+        r.json().await.map_err(|e| e.to_string())
     }
 
     pub async fn stop(mut self) {

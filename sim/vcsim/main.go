@@ -15,6 +15,9 @@
 //	POST /connect?host=NAME      the host answers again
 //	POST /expire-sessions        every API session ends (as on idle expiry)
 //	GET  /hosts                  name, cluster, connection and maintenance state
+//	GET  /inventory              clusters, hosts, VMs, datastores and networks
+//	                             as the model holds them (the oracle of the
+//	                             vcenter.inventory tests)
 //
 // The program ends when its standard input closes or on SIGTERM.
 package main
@@ -204,6 +207,134 @@ type hostState struct {
 	PoweredOnVms  int    `json:"powered_on_vms"`
 }
 
+type invCluster struct {
+	Moid        string `json:"moid"`
+	Name        string `json:"name"`
+	Hosts       int    `json:"hosts"`
+	Drs         bool   `json:"drs_enabled"`
+	TotalCpu    int32  `json:"total_cpu_mhz"`
+	TotalMemory int64  `json:"total_memory_bytes"`
+}
+
+type invHost struct {
+	Moid       string `json:"moid"`
+	Name       string `json:"name"`
+	Cluster    string `json:"cluster"`
+	Connection string `json:"connection_state"`
+	Power      string `json:"power_state"`
+	Version    string `json:"esxi_version"`
+	Build      string `json:"esxi_build"`
+	Vendor     string `json:"vendor"`
+	Model      string `json:"model"`
+	Uuid       string `json:"uuid"`
+	ServiceTag string `json:"service_tag"`
+	Cores      int16  `json:"cpu_cores"`
+	Memory     int64  `json:"memory_bytes"`
+}
+
+type invVM struct {
+	Moid     string `json:"moid"`
+	Name     string `json:"name"`
+	Host     string `json:"host"`
+	Power    string `json:"power_state"`
+	Guest    string `json:"guest_os"`
+	Cpus     int32  `json:"cpu_count"`
+	MemoryMB int32  `json:"memory_mb"`
+	Uuid     string `json:"uuid"`
+	Template bool   `json:"is_template"`
+}
+
+type invDatastore struct {
+	Moid     string   `json:"moid"`
+	Name     string   `json:"name"`
+	Type     string   `json:"type"`
+	Capacity int64    `json:"capacity_bytes"`
+	Free     int64    `json:"free_bytes"`
+	Hosts    []string `json:"hosts"`
+}
+
+type invNetwork struct {
+	Moid string `json:"moid"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type invAll struct {
+	Clusters   []invCluster   `json:"clusters"`
+	Hosts      []invHost      `json:"hosts"`
+	Vms        []invVM        `json:"vms"`
+	Datastores []invDatastore `json:"datastores"`
+	Networks   []invNetwork   `json:"networks"`
+}
+
+// inventory reads the model's objects directly, not through the API.
+func inventory() invAll {
+	var inv invAll
+	for _, o := range simulator.Map.All("ClusterComputeResource") {
+		c := o.(*simulator.ClusterComputeResource)
+		s := c.Summary.GetComputeResourceSummary()
+		inv.Clusters = append(inv.Clusters, invCluster{
+			Moid: c.Self.Value, Name: c.Name, Hosts: len(c.Host), Drs: drsOn(c),
+			TotalCpu: s.TotalCpu, TotalMemory: s.TotalMemory,
+		})
+	}
+	for _, h := range hosts() {
+		s := invHost{
+			Moid: h.Self.Value, Name: h.Name,
+			Connection: string(h.Runtime.ConnectionState), Power: string(h.Runtime.PowerState),
+		}
+		if c := clusterOf(&h.HostSystem); c != nil {
+			s.Cluster = c.Name
+		}
+		if h.Config != nil {
+			s.Version, s.Build = h.Config.Product.Version, h.Config.Product.Build
+		}
+		if hw := h.Summary.Hardware; hw != nil {
+			s.Vendor, s.Model, s.Uuid = hw.Vendor, hw.Model, hw.Uuid
+			s.Cores, s.Memory = hw.NumCpuCores, hw.MemorySize
+		}
+		if h.Hardware != nil {
+			for _, i := range h.Hardware.SystemInfo.OtherIdentifyingInfo {
+				if i.IdentifierType != nil && i.IdentifierType.GetElementDescription().Key == "ServiceTag" {
+					s.ServiceTag = i.IdentifierValue
+				}
+			}
+		}
+		inv.Hosts = append(inv.Hosts, s)
+	}
+	for _, o := range simulator.Map.All("VirtualMachine") {
+		vm := o.(*simulator.VirtualMachine)
+		s := invVM{
+			Moid: vm.Self.Value, Name: vm.Name, Power: string(vm.Runtime.PowerState),
+			Guest: vm.Summary.Config.GuestFullName, Cpus: vm.Summary.Config.NumCpu,
+			MemoryMB: vm.Summary.Config.MemorySizeMB, Uuid: vm.Summary.Config.Uuid,
+			Template: vm.Summary.Config.Template,
+		}
+		if vm.Runtime.Host != nil {
+			s.Host = vm.Runtime.Host.Value
+		}
+		inv.Vms = append(inv.Vms, s)
+	}
+	for _, o := range simulator.Map.All("Datastore") {
+		ds := o.(*simulator.Datastore)
+		s := invDatastore{
+			Moid: ds.Self.Value, Name: ds.Name, Type: ds.Summary.Type,
+			Capacity: ds.Summary.Capacity, Free: ds.Summary.FreeSpace, Hosts: []string{},
+		}
+		for _, m := range ds.Host {
+			s.Hosts = append(s.Hosts, m.Key.Value)
+		}
+		inv.Datastores = append(inv.Datastores, s)
+	}
+	for _, kind := range []string{"Network", "DistributedVirtualPortgroup", "OpaqueNetwork"} {
+		for _, o := range simulator.Map.All(kind) {
+			ref := o.Reference()
+			inv.Networks = append(inv.Networks, invNetwork{Moid: ref.Value, Name: o.Entity().Name, Type: ref.Type})
+		}
+	}
+	return inv
+}
+
 func control(addr string, sdk *url.URL) (string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -250,6 +381,13 @@ func control(addr string, sdk *url.URL) (string, error) {
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("/inventory", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inv := inventory()
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(inv)
 	})
 	mux.HandleFunc("/expire-sessions", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {

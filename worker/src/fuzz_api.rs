@@ -86,7 +86,8 @@ pub fn redfish(data: &[u8]) {
 }
 
 /// vCenter SOAP: parses an answer and walks it the way the client reads
-/// `RetrievePropertiesEx` results and faults.
+/// `RetrievePropertiesEx` results and faults, and the way
+/// `vcenter.inventory` turns a page's objects into its output.
 pub fn soap(data: &[u8]) {
     let Ok(root) = xml::parse(data) else { return };
     let _ = root.path(&["Body", "Fault", "faultstring"]);
@@ -101,6 +102,24 @@ pub fn soap(data: &[u8]) {
         }
     }
     let _ = root.find("returnval").and_then(MoRef::from_node);
+    // `vcenter.inventory` reads every page's objects into its output types.
+    if let Some(response) = root.child("Body").and_then(|b| b.children.first()) {
+        use crate::ops::vcenter::inventory as inv;
+        let page = crate::ops::vcenter::api::read_page(response);
+        let containers = inv::Containers::new(&page.objects);
+        let mut hosts = Vec::new();
+        for (o, p) in &page.objects {
+            let _ = inv::cluster_from(o, p, &containers);
+            hosts.push(inv::host_from(o, p, &containers));
+            let _ = inv::datastore_from(o, p);
+            let _ = inv::network_from(o, p);
+            let _ = containers.datacenter(Some(o));
+        }
+        let by_moid = hosts.iter().map(|h| (h.moid.as_str(), h)).collect();
+        for (o, p) in &page.objects {
+            let _ = inv::vm_from(o, p, &by_moid);
+        }
+    }
 }
 
 /// What a device and a task message hand the worker outside the JSON

@@ -322,6 +322,7 @@ pub fn planner(kind: Kind) -> &'static dyn Planner {
             &crate::redfish::device::Device
         }
         Kind::VcenterMaintenance => &crate::vcenter::Maintenance,
+        Kind::VcenterInventory => &crate::vcenter::Inventory,
     }
 }
 

@@ -228,5 +228,6 @@ pub async fn run(kind: Kind, ctx: &OpCtx) -> Result<serde_json::Value, OpError> 
         Kind::RedfishPower => Box::pin(redfish::power::run(ctx)).await,
         Kind::RedfishFirmware => Box::pin(redfish::firmware::run(ctx)).await,
         Kind::VcenterMaintenance => Box::pin(vcenter::maintenance::run(ctx)).await,
+        Kind::VcenterInventory => Box::pin(vcenter::inventory::run(ctx)).await,
     }
 }

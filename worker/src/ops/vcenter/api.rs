@@ -54,6 +54,73 @@ fn morefs(n: Option<&Node>) -> Vec<MoRef> {
         .unwrap_or_default()
 }
 
+/// How much one property read may bring back: at most `max_objects`
+/// objects (more is refused as [`VimError::TooMany`], never read on), in
+/// pages of `page_size` objects (`maxObjects`, vCenter's default when
+/// `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub max_objects: usize,
+    pub page_size: Option<u32>,
+    /// What the objects are, for the error (`VMs`).
+    pub what: &'static str,
+}
+
+impl Default for Bounds {
+    /// Far above what the maintenance reads (a host's VMs, a cluster's
+    /// hosts) may legitimately meet.
+    fn default() -> Self {
+        Bounds {
+            max_objects: 200_000,
+            page_size: None,
+            what: "objects",
+        }
+    }
+}
+
+/// One page of a `RetrievePropertiesEx` or `ContinueRetrievePropertiesEx`
+/// answer: its objects with their properties, and the token of the next
+/// page.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page {
+    pub objects: Vec<(MoRef, Props)>,
+    pub token: Option<String>,
+    /// An object's property could not be read because the session ended.
+    pub unauthenticated: bool,
+}
+
+/// Reads one page from the `<...Response>` element; an answer without
+/// `returnval` is an empty last page.
+pub fn read_page(response: &Node) -> Page {
+    let mut page = Page::default();
+    let Some(rv) = response.child("returnval") else {
+        return page;
+    };
+    for o in rv.all("objects") {
+        let Some(obj) = o.child("obj").and_then(MoRef::from_node) else {
+            continue;
+        };
+        page.unauthenticated |= o.all("missingSet").any(|m| {
+            m.path(&["fault", "fault"])
+                .and_then(|f| f.ty.as_deref())
+                .is_some_and(|t| t == "NotAuthenticated")
+        });
+        let mut props = Props::new();
+        for p in o.all("propSet") {
+            if let (Some(name), Some(val)) = (p.text_of("name"), p.child("val")) {
+                props.insert(name.to_string(), val.clone());
+            }
+        }
+        page.objects.push((obj, props));
+    }
+    page.token = rv
+        .text_of("token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    page
+}
+
 impl VimClient {
     /// Reads `paths` of objects of type `ty`: either every such object
     /// under the root folder (`objects` = None) or the given ones.
@@ -63,13 +130,25 @@ impl VimClient {
         paths: &[&str],
         objects: Option<&[MoRef]>,
     ) -> Result<Vec<(MoRef, Props)>, VimError> {
-        match self.retrieve_once(ty, paths, objects).await {
+        self.retrieve_bounded(ty, paths, objects, Bounds::default())
+            .await
+    }
+
+    /// As [`retrieve`](Self::retrieve), within `bounds`.
+    pub async fn retrieve_bounded(
+        &mut self,
+        ty: &str,
+        paths: &[&str],
+        objects: Option<&[MoRef]>,
+        bounds: Bounds,
+    ) -> Result<Vec<(MoRef, Props)>, VimError> {
+        match self.retrieve_once(ty, paths, objects, bounds).await {
             // The session ended between calls: the collector reports it per
             // property (`missingSet`) rather than as a fault of the call.
             Err(VimError::NotAuthenticated { .. }) => {
                 tracing::info!(vcenter = %self.addr(), "session ended; logging in again");
                 self.login().await?;
-                self.retrieve_once(ty, paths, objects).await
+                self.retrieve_once(ty, paths, objects, bounds).await
             }
             r => r,
         }
@@ -80,6 +159,7 @@ impl VimClient {
         ty: &str,
         paths: &[&str],
         objects: Option<&[MoRef]>,
+        bounds: Bounds,
     ) -> Result<Vec<(MoRef, Props)>, VimError> {
         let sc = self.content().await?;
         let pc = sc.property_collector.clone();
@@ -120,11 +200,15 @@ impl VimClient {
                 set
             }
         };
+        let options = match bounds.page_size {
+            Some(n) => format!("<options><maxObjects>{n}</maxObjects></options>"),
+            None => "<options></options>".to_string(),
+        };
         let args = format!(
-            "<specSet><propSet><type>{}</type>{path_xml}</propSet>{object_set}</specSet><options></options>",
+            "<specSet><propSet><type>{}</type>{path_xml}</propSet>{object_set}</specSet>{options}",
             escape(ty)
         );
-        let result = self.retrieve_all(&pc, &args).await;
+        let result = self.retrieve_all(&pc, &args, bounds).await;
         if let Some(v) = view {
             let _ = self.call("DestroyView", &v, "").await;
         }
@@ -135,38 +219,48 @@ impl VimClient {
         &mut self,
         pc: &MoRef,
         args: &str,
+        bounds: Bounds,
     ) -> Result<Vec<(MoRef, Props)>, VimError> {
         let mut out = Vec::new();
         let mut r = self.call("RetrievePropertiesEx", pc, args).await?;
         loop {
-            let Some(rv) = r.child("returnval") else {
-                return Ok(out);
-            };
-            for o in rv.all("objects") {
-                let Some(obj) = o.child("obj").and_then(MoRef::from_node) else {
-                    continue;
-                };
-                let unauthenticated = o.all("missingSet").any(|m| {
-                    m.path(&["fault", "fault"])
-                        .and_then(|f| f.ty.as_deref())
-                        .is_some_and(|t| t == "NotAuthenticated")
+            let page = read_page(&r);
+            if page.unauthenticated {
+                return Err(VimError::NotAuthenticated {
+                    addr: self.addr().to_string(),
                 });
-                if unauthenticated {
-                    return Err(VimError::NotAuthenticated {
-                        addr: self.addr().to_string(),
-                    });
-                }
-                let mut props = Props::new();
-                for p in o.all("propSet") {
-                    if let (Some(name), Some(val)) = (p.text_of("name"), p.child("val")) {
-                        props.insert(name.to_string(), val.clone());
-                    }
-                }
-                out.push((obj, props));
             }
-            let Some(token) = rv.text_of("token").map(str::to_string) else {
+            let empty = page.objects.is_empty();
+            out.extend(page.objects);
+            let too_many = out.len() > bounds.max_objects;
+            let Some(token) = page.token else {
+                if too_many {
+                    return Err(self.too_many(bounds));
+                }
                 return Ok(out);
             };
+            // Every page but the last brings objects, so the objects bound
+            // the pages too.
+            let refusal = if too_many {
+                Some(self.too_many(bounds))
+            } else if empty {
+                Some(self.malformed_err(
+                    "RetrievePropertiesEx",
+                    "a page without objects names a next page",
+                ))
+            } else {
+                None
+            };
+            if let Some(e) = refusal {
+                let _ = self
+                    .call(
+                        "CancelRetrievePropertiesEx",
+                        pc,
+                        &format!("<token>{}</token>", escape(&token)),
+                    )
+                    .await;
+                return Err(e);
+            }
             r = self
                 .call(
                     "ContinueRetrievePropertiesEx",
@@ -174,6 +268,14 @@ impl VimClient {
                     &format!("<token>{}</token>", escape(&token)),
                 )
                 .await?;
+        }
+    }
+
+    fn too_many(&self, bounds: Bounds) -> VimError {
+        VimError::TooMany {
+            addr: self.addr().to_string(),
+            what: bounds.what.to_string(),
+            limit: bounds.max_objects,
         }
     }
 

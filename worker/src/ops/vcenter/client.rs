@@ -57,6 +57,11 @@ pub struct ServiceContent {
     pub session_manager: MoRef,
     pub search_index: Option<MoRef>,
     pub api_version: String,
+    /// `about.fullName`, `about.version`, `about.build`, `about.instanceUuid`.
+    pub full_name: String,
+    pub version: String,
+    pub build: String,
+    pub instance_uuid: String,
 }
 
 pub struct VimClient {
@@ -130,16 +135,22 @@ impl VimClient {
         let need = |name: &str| {
             mo(name).ok_or_else(|| self.malformed("RetrieveServiceContent", &format!("no {name}")))
         };
+        let about = |name: &str| {
+            rv.path(&["about", name])
+                .map(|n| n.text.trim().to_string())
+                .unwrap_or_default()
+        };
         let c = ServiceContent {
             root_folder: need("rootFolder")?,
             property_collector: need("propertyCollector")?,
             view_manager: need("viewManager")?,
             session_manager: need("sessionManager")?,
             search_index: mo("searchIndex"),
-            api_version: rv
-                .path(&["about", "apiVersion"])
-                .map(|n| n.text.clone())
-                .unwrap_or_default(),
+            api_version: about("apiVersion"),
+            full_name: about("fullName"),
+            version: about("version"),
+            build: about("build"),
+            instance_uuid: about("instanceUuid"),
         };
         self.content = Some(c.clone());
         Ok(c)

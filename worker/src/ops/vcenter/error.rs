@@ -55,6 +55,15 @@ pub enum VimError {
         method: String,
         limit: usize,
     },
+    /// More objects than one vCenter may legitimately hold.
+    #[error(
+        "vCenter {addr} answered with more than {limit} {what}, more than one vCenter may hold"
+    )]
+    TooMany {
+        addr: String,
+        what: String,
+        limit: usize,
+    },
     #[error("vCenter {addr}: the answer to {method} is not the expected SOAP: {message}")]
     Malformed {
         addr: String,
@@ -76,7 +85,7 @@ impl VimError {
             VimError::Fault { .. } => ErrorClass::VimFault,
             VimError::Http { .. } => ErrorClass::Http,
             VimError::Malformed { .. } => ErrorClass::Malformed,
-            VimError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
+            VimError::TooLarge { .. } | VimError::TooMany { .. } => ErrorClass::ResponseTooLarge,
         }
     }
 

@@ -12,7 +12,7 @@
 use super::api::{Blocker, ClusterInfo, HostInfo};
 use super::client::VimClient;
 use super::error::VimError;
-use crate::ops::redfish::pins::keyed;
+use super::session::{Endpoint, connect};
 use crate::ops::{OpCtx, OpError};
 use outpost_kinds::ErrorClass;
 use serde::Deserialize;
@@ -66,51 +66,6 @@ fn default_http_ms() -> u64 {
     60_000
 }
 
-/// Opens a session to the vCenter named by the task's target.
-pub async fn connect(ctx: &OpCtx, p: &Params) -> Result<VimClient, OpError> {
-    let address = ctx.target.trim().to_string();
-    if address.is_empty() || address.contains(char::is_whitespace) || p.port == 0 {
-        return Err(OpError::permanent(
-            ErrorClass::Params,
-            format!(
-                "target {address:?} port {} is not a vCenter address",
-                p.port
-            ),
-        ));
-    }
-    let login = ctx.credential(p.credential.as_deref())?;
-    let key = keyed("vcenter", &address, p.port);
-    let pin = ctx.env.pins.expectation(&key, p.tls_pinning).await?;
-    let mut client = VimClient::new(
-        &address,
-        p.port,
-        pin.clone(),
-        &login.username,
-        login.password.as_str(),
-        Duration::from_millis(p.http_timeout_ms.clamp(100, 600_000)),
-    )?;
-    tokio::select! {
-        r = client.login() => r?,
-        _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
-    }
-    let seen = client.certificate();
-    if let Err(m) = ctx
-        .env
-        .pins
-        .settle(&pin, &key, &address, p.port, &ctx.zone, seen)
-        .await?
-    {
-        client.logout().await;
-        return Err(VimError::CertChanged {
-            addr: client.addr().to_string(),
-            pinned: m.pinned,
-            presented: m.presented,
-        }
-        .into());
-    }
-    Ok(client)
-}
-
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
     if p.host.trim().is_empty() {
@@ -119,7 +74,16 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
             "params.host is empty",
         ));
     }
-    let mut client = connect(ctx, &p).await?;
+    let mut client = connect(
+        ctx,
+        &Endpoint {
+            port: p.port,
+            credential: p.credential.as_deref(),
+            tls_pinning: p.tls_pinning,
+            http_timeout_ms: p.http_timeout_ms,
+        },
+    )
+    .await?;
     let r = tokio::select! {
         r = act(ctx, &mut client, &p) => r,
         _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),

@@ -89,16 +89,28 @@ pub fn parse(body: &[u8]) -> Result<Node, String> {
                     name: local(e.name().as_ref()),
                     ..Node::default()
                 };
+                // A reference carries both (`<val type="Folder"
+                // xsi:type="ManagedObjectReference">`): its own `type` is
+                // the one that says what it refers to, whatever the order.
+                let mut xsi_type = None;
                 for a in e.attributes().flatten() {
                     if local(a.key.as_ref()) == "type" {
                         let v = a
                             .unescape_value()
                             .map_err(|e| format!("malformed XML attribute: {e}"))?;
-                        node.ty = Some(match v.rsplit_once(':') {
+                        let v = match v.rsplit_once(':') {
                             Some((_, l)) => l.to_string(),
                             None => v.into_owned(),
-                        });
+                        };
+                        if a.key.as_ref().contains(&b':') {
+                            xsi_type = Some(v);
+                        } else {
+                            node.ty = Some(v);
+                        }
                     }
+                }
+                if node.ty.is_none() {
+                    node.ty = xsi_type;
                 }
                 if matches!(ev, Event::Empty(_)) {
                     match stack.last_mut() {
@@ -187,6 +199,20 @@ mod tests {
         assert_eq!(rv.child("val").unwrap().ty.as_deref(), Some("boolean"));
         assert_eq!(rv.text_of("name"), Some("a & b"));
         assert!(rv.child("e").is_some());
+    }
+
+    #[test]
+    fn a_references_own_type_wins_over_its_xsi_type_in_either_order() {
+        for doc in [
+            r#"<val type="Folder" xsi:type="ManagedObjectReference">group-d1</val>"#,
+            r#"<val xsi:type="ManagedObjectReference" type="Folder">group-d1</val>"#,
+        ] {
+            assert_eq!(
+                parse(doc.as_bytes()).unwrap().ty.as_deref(),
+                Some("Folder"),
+                "{doc}"
+            );
+        }
     }
 
     #[test]
