@@ -256,6 +256,16 @@ async fn a_cancel_in_the_app_stops_the_job_and_a_restart_resumes_owned_jobs() ->
     let (status, details) = r.wait_status(orphan, &["completed", "failed"]).await?;
     assert_eq!(status, "completed", "the orphan was started: {details:#}");
     assert_eq!(r.rows(orphan).await?.len(), 1);
+    // The inventory is one collection in the app's firmware table.
+    let n: i64 =
+        r.c.query_one(
+            "SELECT count(DISTINCT collected_at) * 1000 + count(*) FROM public.server_firmware_inventory
+              WHERE server_id = $1 AND job_id = $2 AND version <> ''",
+            &[&r.servers[0], &orphan],
+        )
+        .await?
+        .get(0);
+    assert!(n > 1000 && n < 2000, "one collection of components: {n}");
     let (status, details) = r.wait_status(id, &["completed", "failed"]).await?;
     assert_eq!(status, "completed", "{details:#}");
     let rows = r.rows(id).await?;

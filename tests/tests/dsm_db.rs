@@ -6,7 +6,7 @@
 //!
 //! The server: `OUTPOST_PG_URL` (see `outpost_tests::pg`).
 
-use outpost_coordinator::dsm::{SUPPORTED, claim, db, heartbeat, install};
+use outpost_coordinator::dsm::{SUPPORTED, access, claim, db, heartbeat, install};
 use outpost_tests::pg::TestDb;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -288,4 +288,63 @@ async fn sslmode_require_connects_over_tls_and_checks_the_certificate() {
     .expect("encrypt-only when asked");
     assert!(on_tls(client).await);
     t.drop_db().await;
+}
+
+/// The app's tables have row-level security: a role that is neither a
+/// superuser nor `BYPASSRLS` nor let through by a policy sees no job and
+/// gets no error. The bridge's start-up check names that, and what to do;
+/// `outpost dsm install` says what it lacks.
+#[tokio::test]
+async fn a_role_that_row_level_security_blinds_is_refused_with_the_reason() {
+    let (t, c) = fresh().await;
+    let role = format!("outpost_rls_{}", Uuid::now_v7().simple());
+    c.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN;
+         GRANT USAGE ON SCHEMA public TO {role};
+         GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role};"
+    ))
+    .await
+    .unwrap();
+    let job = insert_job(&c, "power_action", None).await;
+    let url = format!(
+        "{} dbname={} user={role}",
+        outpost_tests::pg::server_url(),
+        t.name
+    );
+    let (rc, _) = db::connect(&url, &db::Tls::default()).await.unwrap();
+    // What the bridge would meet: nothing to claim, and no error.
+    let none = claim::claim_one(&rc, SUPPORTED, "outpost-rls")
+        .await
+        .unwrap();
+    assert!(none.is_none(), "the role saw a job through RLS");
+    let problems = access::check(&rc).await.unwrap();
+    let text = problems.join("\n");
+    assert!(
+        text.contains("row-level security hides rows of public.jobs") && text.contains("BYPASSRLS"),
+        "{text}"
+    );
+    let install = access::check_install(&rc).await.unwrap().join("\n");
+    assert!(install.contains("does not own public.jobs"), "{install}");
+    let (code, out, err) =
+        outpost_tests::collect::outpost(&["dsm", "install", "--database-url", &url], &[], "")
+            .await
+            .unwrap();
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("does not own public.jobs"), "{err}");
+
+    // With BYPASSRLS the same role passes and claims.
+    c.batch_execute(&format!("ALTER ROLE {role} BYPASSRLS"))
+        .await
+        .unwrap();
+    let (rc, _) = db::connect(&url, &db::Tls::default()).await.unwrap();
+    assert_eq!(access::check(&rc).await.unwrap(), Vec::<String>::new());
+    let got = claim::claim_one(&rc, SUPPORTED, "outpost-rls")
+        .await
+        .unwrap();
+    assert_eq!(got.map(|j| j.id), Some(job));
+    drop(rc);
+    t.drop_db().await;
+    let _ = c
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await;
 }

@@ -15,13 +15,15 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-#[tokio::test]
-async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance() -> Result<()> {
+/// The app's data for a fleet of four linked servers in two clusters:
+/// its settings, the iDRAC set, the vCenter's row, its hosts and servers;
+/// and a firmware repository serving the BIOS image.
+async fn setup(net: u8) -> Result<(TestDb, Rig, tokio_postgres::Client, std::net::SocketAddr)> {
     let db = TestDb::new().await?;
     let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
     anyhow::ensure!(code == 0, "dsm install: {out}{err}");
     let r = Rig::start(RigOptions {
-        net: 96,
+        net,
         dsm_database: Some(db.url.clone()),
         zone_keys: true,
         ..RigOptions::default()
@@ -67,6 +69,12 @@ async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance()
         make_image("159", "2.19.1", 50_000),
     )])
     .await?;
+    Ok((db, r, c, repo))
+}
+
+#[tokio::test]
+async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance() -> Result<()> {
+    let (db, r, c, repo) = setup(96).await?;
     let job: Uuid = c
         .query_one(
             "INSERT INTO public.jobs (job_type, target_scope, details) VALUES
@@ -148,6 +156,86 @@ async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance()
     for secret in [IDRAC_PASS, VC_PASS] {
         assert!(!state.contains(secret) && !view.contains(secret));
     }
+    db.drop_db().await;
+    Ok(())
+}
+
+/// ClusterUpdateWizard's job (manual source: `firmware_updates[].image_uri`)
+/// and the app's graceful cancel, which changes only `details`: the host
+/// under way goes through to the end, no other starts, and the job ends
+/// `cancelled` saying how far it got.
+#[tokio::test]
+async fn a_graceful_cancel_from_the_app_finishes_the_host_under_way_then_stops() -> Result<()> {
+    let (db, r, c, repo) = setup(97).await?;
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details) VALUES
+             ('rolling_cluster_update', 'pending', $1, $2) RETURNING id",
+            &[
+                &json!({"type": "cluster", "cluster_name": "DC0_C0"}),
+                &json!({"backup_scp": true, "min_healthy_hosts": 3, "max_parallel": 1,
+                        "verify_after_each": true, "continue_on_failure": false,
+                        "auto_power_off_enabled": false, "firmware_source": "manual",
+                        "firmware_updates": [{"component": "BIOS", "version": "2.19.1",
+                                              "image_uri": format!("http://{repo}/bios.exe"),
+                                              "reboot_required": true}]}),
+            ],
+        )
+        .await?
+        .get(0);
+    let until = Instant::now() + SETTLE;
+    loop {
+        let now = rows(&c, job).await?;
+        if now
+            .first()
+            .is_some_and(|x| x.0 == "running" && x.1.starts_with("updating firmware"))
+        {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < until, "r650-1 never flashed: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // CancelJobDialog's graceful option: details only, status unchanged.
+    c.execute(
+        "UPDATE public.jobs SET details = details || jsonb_build_object('graceful_cancel', true,
+                'graceful_cancel_requested_at', now()::text)
+          WHERE id = $1",
+        &[&job],
+    )
+    .await?;
+    let until = Instant::now() + SETTLE * 2;
+    let (status, details) = loop {
+        let row = c
+            .query_one(
+                "SELECT status::text, details FROM public.jobs WHERE id = $1",
+                &[&job],
+            )
+            .await?;
+        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
+        if status != "running" {
+            break (status, details);
+        }
+        anyhow::ensure!(Instant::now() < until, "never stopped: {details:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, "cancelled", "{details:#}");
+    assert_eq!(details["graceful_cancel"], true, "{details:#}");
+    assert_eq!(details["hosts_completed"], 1, "{details:#}");
+    let results = &details["workflow_results"];
+    assert_eq!(results["hosts_updated"], 1, "{details:#}");
+    let done = rows(&c, job).await?;
+    assert_eq!(results["total_hosts"], done.len(), "{details:#}");
+    assert_eq!(
+        done[0].0, "completed",
+        "the host under way was finished: {done:?}"
+    );
+    assert!(
+        done[1..].iter().all(|x| x.0 == "cancelled"),
+        "no other host started: {done:?}"
+    );
+    assert_eq!(r.bios(0), "2.19.1");
+    assert_ne!(r.bios(1), "2.19.1");
+    assert!(r.in_maintenance().await?.is_empty(), "{done:?}");
     db.drop_db().await;
     Ok(())
 }

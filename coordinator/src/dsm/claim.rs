@@ -29,7 +29,7 @@ pub struct Claimed {
 const CLAIM: &str = r#"
 UPDATE public.jobs AS j
    SET status = 'running', started_at = coalesce(j.started_at, now()),
-       details = coalesce(j.details, '{}'::jsonb) || jsonb_build_object('outpost_executor', $2::text)
+       details = (CASE WHEN jsonb_typeof(j.details) = 'object' THEN j.details ELSE '{}'::jsonb END) || jsonb_build_object('outpost_executor', $2::text)
  WHERE j.id = (
         SELECT id FROM public.jobs
          WHERE status = 'pending'

@@ -165,7 +165,7 @@ pub async fn write_details(
     lines: &[String],
 ) -> Result<(), DbError> {
     db.execute(
-        "UPDATE public.jobs SET details = coalesce(details, '{}'::jsonb) || $2::jsonb
+        "UPDATE public.jobs SET details = (CASE WHEN jsonb_typeof(details) = 'object' THEN details ELSE '{}'::jsonb END) || $2::jsonb
                 || jsonb_build_object('console_log', (
                      SELECT coalesce(jsonb_agg(x ORDER BY n), '[]'::jsonb) FROM (
                        SELECT x, n FROM jsonb_array_elements(
@@ -191,7 +191,7 @@ pub async fn refuse(db: &Client, id: Uuid, why: &str) -> Result<(), DbError> {
     let line = super::details::console("ERROR", &format!("Outpost cannot run this job: {why}"));
     db.execute(
         "UPDATE public.jobs SET status = 'failed', completed_at = now(),
-                details = coalesce(details, '{}'::jsonb) || jsonb_build_object('error', $2::text,
+                details = (CASE WHEN jsonb_typeof(details) = 'object' THEN details ELSE '{}'::jsonb END) || jsonb_build_object('error', $2::text,
                     'message', $2::text, 'success', false, 'current_step', 'refused by Outpost',
                     'console_log', (CASE WHEN jsonb_typeof(details->'console_log') = 'array' THEN details->'console_log' ELSE '[]'::jsonb END) || jsonb_build_array($3::text))
           WHERE id = $1 AND status = 'running'",
