@@ -87,6 +87,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         servers: servers.clone(),
         missing: Vec::new(),
         sets: sets.clone(),
+        vcenters: vec![outpost_coordinator::dsm::owned::VcenterRef {
+            id: id(20),
+            name: "vc".into(),
+            host: "10.1.2.3".into(),
+            port: 443,
+        }],
     };
     let Ok(m) = map(&c, &l, 443) else { return };
     let _ = plan_full(&m.doc, zones, &[], &[], "0190a1b2c3d4e5f60718293a4b5c6d7e");

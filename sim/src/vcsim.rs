@@ -333,7 +333,25 @@ impl VcSim {
                 r.status()
             ));
         }
-        r.json().await.map_err(|e| e.to_string())
+        let mut v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        // Go writes an empty section (and an empty host list) as null.
+        fn nulls_to_lists(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (_, x) in m.iter_mut() {
+                        if x.is_null() {
+                            *x = serde_json::json!([]);
+                        } else {
+                            nulls_to_lists(x);
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(nulls_to_lists),
+                _ => {}
+            }
+        }
+        nulls_to_lists(&mut v);
+        serde_json::from_value(v).map_err(|e| format!("/inventory: {e}"))
     }
 
     pub async fn stop(mut self) {

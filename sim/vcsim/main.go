@@ -475,6 +475,7 @@ func main() {
 	user := flag.String("username", "administrator@vsphere.local", "the one valid user name")
 	pass := flag.String("password", "", "its password (required)")
 	names := flag.String("names", "", "comma-separated new names for the cluster hosts, cluster by cluster")
+	serviceTags := flag.String("service-tags", "", "comma-separated service tags of the cluster hosts, cluster by cluster (default SIM0001, SIM0002, ...)")
 	drsOff := flag.String("drs-off", "", "comma-separated cluster names with DRS turned off")
 	enterMs := flag.Int("enter-ms", 0, "how long entering maintenance mode takes")
 	delays := flag.String("method-delay", "", "comma-separated Method=ms delays of SOAP methods")
@@ -543,9 +544,31 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	var tags []string
+	if *serviceTags != "" {
+		tags = strings.Split(*serviceTags, ",")
+	}
 	for i, h := range list {
 		if i < len(wanted) {
 			simulator.Map.Update(h, []types.PropertyChange{{Name: "name", Val: wanted[i]}})
+		}
+		// Every real host has a serial number of its own (a Dell's is its
+		// service tag); the model's template gives them all one.
+		tag := fmt.Sprintf("SIM%04d", i+1)
+		if i < len(tags) && tags[i] != "" {
+			tag = tags[i]
+		}
+		if h.Hardware != nil {
+			hw := *h.Hardware
+			hw.SystemInfo.SerialNumber = tag
+			hw.SystemInfo.OtherIdentifyingInfo = []types.HostSystemIdentificationInfo{{
+				IdentifierValue: tag,
+				IdentifierType: &types.ElementDescription{
+					Description: types.Description{Label: "Service tag", Summary: "Service tag"},
+					Key:         "ServiceTag",
+				},
+			}}
+			h.Hardware = &hw
 		}
 	}
 	// The model's datastore backs every host's VMs (one folder on disk):

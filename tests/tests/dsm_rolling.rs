@@ -5,7 +5,7 @@
 //! the middle: the host being flashed is finished, the rest never start,
 //! and no host is left in maintenance mode.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use outpost_sim::redfish::make_image;
 use outpost_tests::collect::outpost;
 use outpost_tests::fleet::SETTLE;
@@ -238,6 +238,149 @@ async fn a_graceful_cancel_from_the_app_finishes_the_host_under_way_then_stops()
     assert!(r.in_maintenance().await?.is_empty(), "{done:?}");
     db.drop_db().await;
     Ok(())
+}
+
+/// VCenterManagementDialog's "Sync" (create-job with the vCenter's id):
+/// the app's vCenter tables hold what govmomi's simulator holds, the hosts
+/// the app knew by name keep their rows, and a server whose service tag
+/// is a host's serial number is linked both ways at the next sync.
+#[tokio::test]
+async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
+    let (db, r, c, _repo) = setup(98).await?;
+    let vc: Uuid = c
+        .query_one("SELECT id FROM public.vcenters", &[])
+        .await?
+        .get(0);
+    let (status, details) = vcenter_sync(&c, vc).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    let inv = r.vc.inventory().await.map_err(anyhow::Error::msg)?;
+    let count = |sql: &str| {
+        let sql = sql.to_string();
+        let c = &c;
+        async move { Ok::<i64, anyhow::Error>(c.query_one(&sql, &[&vc]).await?.get(0)) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM public.vcenter_hosts WHERE source_vcenter_id = $1").await?,
+        inv.hosts.len() as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM public.vcenter_clusters WHERE source_vcenter_id = $1").await?,
+        inv.clusters.len() as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM public.vcenter_vms WHERE source_vcenter_id = $1").await?,
+        inv.vms.len() as i64
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM public.vcenter_datastores WHERE source_vcenter_id = $1")
+            .await?,
+        inv.datastores.len() as i64
+    );
+    assert!(
+        count("SELECT count(*) FROM public.vcenter_datastore_hosts WHERE source_vcenter_id = $1")
+            .await?
+            > 0
+    );
+    // The hosts the app knew by name were kept, not doubled.
+    assert_eq!(count("SELECT count(*) FROM public.vcenter_hosts WHERE source_vcenter_id = $1 AND vcenter_id IS NULL").await?, 0);
+    assert_eq!(count("SELECT count(*) FROM public.servers s JOIN public.vcenter_hosts h ON h.id = s.vcenter_host_id WHERE h.source_vcenter_id = $1").await?, r.ips.len() as i64);
+    assert_eq!(details["total_vcenters"], 1, "{details:#}");
+    assert_eq!(details["vcenters_synced"], 1, "{details:#}");
+    assert_eq!(details["hosts"], inv.hosts.len(), "{details:#}");
+    assert_eq!(
+        details["vcenter_results"][0]["status"], "success",
+        "{details:#}"
+    );
+    let row = c
+        .query_one(
+            "SELECT last_sync_status, last_sync IS NOT NULL FROM public.vcenters WHERE id = $1",
+            &[&vc],
+        )
+        .await?;
+    assert_eq!(
+        (
+            row.get::<_, Option<String>>(0).as_deref(),
+            row.get::<_, bool>(1)
+        ),
+        (Some("success"), true)
+    );
+
+    // A server the app discovered, unlinked, whose service tag a host
+    // reports: linked on both sides by the next sync.
+    let (host, serial): (Uuid, Option<String>) = {
+        let row = c
+            .query_one(
+                "SELECT min(id::text)::uuid, serial_number FROM public.vcenter_hosts
+                  WHERE source_vcenter_id = $1 AND serial_number IS NOT NULL
+                  GROUP BY serial_number HAVING count(*) = 1 ORDER BY serial_number LIMIT 1",
+                &[&vc],
+            )
+            .await?;
+        (row.get(0), row.get(1))
+    };
+    let serial = serial.context("a host with a serial number of its own")?;
+    // (The host forgets its serial number meanwhile: the app's own link
+    // trigger would otherwise link, or fail, the server's insert.)
+    c.execute(
+        "UPDATE public.vcenter_hosts SET server_id = NULL, serial_number = NULL WHERE id = $1",
+        &[&host],
+    )
+    .await?;
+    c.execute(
+        "UPDATE public.servers SET vcenter_host_id = NULL WHERE vcenter_host_id = $1",
+        &[&host],
+    )
+    .await?;
+    let server: Uuid = c
+        .query_one(
+            "INSERT INTO public.servers (ip_address, service_tag) VALUES ('10.77.0.1', $1) RETURNING id",
+            &[&serial],
+        )
+        .await?
+        .get(0);
+    let (status, details) = vcenter_sync(&c, vc).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    let row = c
+        .query_one(
+            "SELECT s.vcenter_host_id, h.server_id FROM public.servers s, public.vcenter_hosts h
+              WHERE s.id = $1 AND h.id = $2",
+            &[&server, &host],
+        )
+        .await?;
+    assert_eq!(row.get::<_, Option<Uuid>>(0), Some(host));
+    assert_eq!(row.get::<_, Option<Uuid>>(1), Some(server));
+    db.drop_db().await;
+    Ok(())
+}
+
+/// Inserts a `vcenter_sync` of `vc` as the app's dialog does and waits for its end.
+async fn vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<(String, serde_json::Value)> {
+    let id: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details)
+             VALUES ('vcenter_sync', 'pending', $1, $2) RETURNING id",
+            &[
+                &json!({"vcenter_ids": [vc]}),
+                &json!({"vcenter_id": vc, "vcenter_name": "vc"}),
+            ],
+        )
+        .await?
+        .get(0);
+    let until = Instant::now() + SETTLE * 2;
+    loop {
+        let row = c
+            .query_one(
+                "SELECT status::text, details FROM public.jobs WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
+        if status != "running" && status != "pending" {
+            return Ok((status, details));
+        }
+        anyhow::ensure!(Instant::now() < until, "sync never ended: {details:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// (status, log, server host name) of each row of `job`, by host name.

@@ -315,6 +315,7 @@ impl Bridge {
             finished: false,
             graceful: false,
             write_errors: Vec::new(),
+            vcenters: mapped.vcenters.clone(),
         };
         if let Err(e) = owned::save(&self.p.store, &o).await {
             return self
@@ -494,7 +495,7 @@ impl Bridge {
             if self.written.contains(&t.id) {
                 continue;
             }
-            match super::sync::write_back(&self.db, id, &o.job_type, t).await {
+            match super::sync::write_back(&self.db, &o, t).await {
                 Ok(lines) => {
                     self.written.insert(t.id.clone());
                     self.lines.entry(id).or_default().extend(lines);
@@ -520,7 +521,7 @@ impl Bridge {
             let _ = owned::save(&self.p.store, &o).await;
             self.owned.insert(id, o.clone());
         }
-        let mut details = super::details::details(&o.job_type, &view);
+        let mut details = super::details::details(&o.job_type, &view, &o.vcenters);
         if !o.write_errors.is_empty() {
             details["error"] = serde_json::json!(format!(
                 "results not written to the app: {}",

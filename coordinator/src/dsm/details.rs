@@ -9,6 +9,7 @@
 //! whenever a job fails. Console lines are `[HH:MM:SS] [LEVEL] message`
 //! (UTC), the only form the app's console view shows.
 
+use super::owned::VcenterRef;
 use crate::model::{JobView, Status, TaskState};
 use outpost_kinds::ErrorClass;
 use outpost_kinds::rollout::{HostProgress, HostState};
@@ -96,8 +97,9 @@ fn failures(v: &JobView) -> Option<String> {
     Some(s)
 }
 
-/// The details patch of a DSM job of `dsm_type` run as `v`.
-pub fn details(dsm_type: &str, v: &JobView) -> Value {
+/// The details patch of a DSM job of `dsm_type` run as `v` (a
+/// `vcenter_sync` reading `vcenters`).
+pub fn details(dsm_type: &str, v: &JobView, vcenters: &[VcenterRef]) -> Value {
     let total = v.tasks.len();
     let done = v.tasks.iter().filter(|t| t.status.is_terminal()).count();
     let ok = v
@@ -115,6 +117,7 @@ pub fn details(dsm_type: &str, v: &JobView) -> Value {
     match dsm_type {
         "rolling_cluster_update" => pct = rolling(v, &mut d),
         "discovery_scan" => pct = discovery(v, &mut d),
+        "vcenter_sync" => vcenter_sync(v, vcenters, &mut d),
         _ => {
             d["current_step"] = json!(format!("{done}/{total} servers done"));
             d["success_count"] = json!(ok);
@@ -274,6 +277,57 @@ fn discovery(v: &JobView, d: &mut Value) -> u64 {
         auth_ips.len()
     ));
     processed * 100 / total_ips.max(1)
+}
+
+/// The keys the app's vCenter sync view reads.
+fn vcenter_sync(v: &JobView, vcenters: &[VcenterRef], d: &mut Value) {
+    let mut sums = [0usize; 5];
+    const KEYS: [&str; 5] = ["clusters", "hosts", "datastores", "vms", "networks"];
+    let mut results = Vec::new();
+    d["current_step"] = json!(format!("reading {} vCenter(s)", vcenters.len()));
+    d["sync_mode"] = json!("property_collector");
+    for (i, vc) in vcenters.iter().enumerate() {
+        let Some(t) = v.tasks.iter().find(|t| t.target == vc.host) else {
+            continue;
+        };
+        let mut r = json!({"vcenter_id": vc.id, "vcenter_name": vc.name, "vcenter_host": vc.host});
+        match (t.status, &t.output) {
+            (Status::Succeeded, Some(out)) => {
+                r["status"] = json!("success");
+                for (k, sum) in KEYS.iter().zip(sums.iter_mut()) {
+                    let n = out[*k].as_array().map(Vec::len).unwrap_or(0);
+                    *sum += n;
+                    r[*k] = json!(n);
+                }
+            }
+            (Status::Failed | Status::Cancelled, _) => {
+                r["status"] = json!("failed");
+                r["error"] = json!(t.error.clone().unwrap_or_else(|| t.status.as_str().into()));
+            }
+            _ => {
+                r["status"] = json!("running");
+                d["current_vcenter_index"] = json!(i);
+                d["current_vcenter_name"] = json!(vc.name);
+                d["vcenter_name"] = json!(vc.name);
+                d["vcenter_host"] = json!(vc.host);
+                if let Some(p) = &t.progress {
+                    d["current_step"] = json!(format!("{}: {}", vc.name, p.step));
+                }
+            }
+        }
+        results.push(r);
+    }
+    let synced = results.iter().filter(|r| r["status"] == "success").count();
+    d["total_vcenters"] = json!(vcenters.len());
+    d["vcenters_synced"] = json!(synced);
+    for (k, n) in KEYS.iter().zip(sums) {
+        d[*k] = json!(n);
+    }
+    if v.job.status.is_terminal() {
+        d["current_step"] = json!(format!("{synced}/{} vCenters synced", vcenters.len()));
+        d["sync_phase"] = json!(9);
+    }
+    d["vcenter_results"] = Value::Array(results);
 }
 
 fn rolling(v: &JobView, d: &mut Value) -> u64 {

@@ -37,6 +37,8 @@ pub struct Lookup {
     /// Server ids the target names that do not exist.
     pub missing: Vec<Uuid>,
     pub sets: Vec<SetRow>,
+    /// The vCenters a `vcenter_sync` reads.
+    pub vcenters: Vec<super::owned::VcenterRef>,
 }
 
 const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, coalesce(s.hostname, s.idrac_hostname), \
@@ -176,10 +178,39 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
         Target::Address(ip) => servers(db, "WHERE s.ip_address = $1", ip).await?,
         Target::Ranges(_) | Target::Vcenters(_) | Target::All => Vec::new(),
     };
+    let mut vcenters = Vec::new();
+    if c.job_type == "vcenter_sync" {
+        let mut ids = match &target {
+            Target::Vcenters(ids) => ids.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(id) = c.details["vcenter_id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+        let hosts: Vec<Uuid> = c.target_scope["vcenter_host_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+            .collect();
+        for (id, name, host, port) in super::writeback_vc::targets(db, &ids, &hosts).await? {
+            vcenters.push(super::owned::VcenterRef {
+                id,
+                name,
+                host,
+                port,
+            });
+        }
+    }
     Ok(Ok(Lookup {
         target,
         servers: list,
         missing,
         sets: sets(db).await?,
+        vcenters,
     }))
 }

@@ -91,6 +91,8 @@ pub struct Mapped {
     /// Per-device logins, set on each task (or rollout host) after planning.
     pub logins: Vec<Login>,
     pub secrets: Secrets,
+    /// The vCenters a `vcenter_sync` reads.
+    pub vcenters: Vec<super::owned::VcenterRef>,
 }
 
 /// Why a DSM job cannot run here (written to the job, which is failed).
@@ -158,6 +160,7 @@ fn per_server(l: &Lookup, kind: &str, params: Value, rows: bool) -> Result<Mappe
         },
         logins,
         secrets,
+        vcenters: Vec::new(),
     })
 }
 
@@ -234,6 +237,7 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
             )
         }
         "discovery_scan" => map_discovery(c, l, port),
+        "vcenter_sync" => map_vcenter_sync(l),
         "rolling_cluster_update" => super::map_rolling::map(c, l, port),
         other => Err(format!("job type {other} is not run by Outpost")),
     }
@@ -280,6 +284,7 @@ fn map_test(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
             legacy_tls: legacy,
         }],
         secrets,
+        vcenters: Vec::new(),
     })
 }
 
@@ -379,6 +384,43 @@ fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError>
         rows: Vec::new(),
         logins: Vec::new(),
         secrets,
+        vcenters: Vec::new(),
+    })
+}
+
+/// `vcenter_sync`: each vCenter's inventory, read with its own login.
+fn map_vcenter_sync(l: &Lookup) -> Result<Mapped, MapError> {
+    if l.vcenters.is_empty() {
+        return Err("No vCenter connection configured or sync is disabled".into());
+    }
+    let mut secrets = Secrets::default();
+    let mut logins = Vec::new();
+    let mut rows = Vec::new();
+    for v in &l.vcenters {
+        secrets.vcenters.push(v.host.clone());
+        logins.push(Login {
+            address: v.host.clone(),
+            credential: Some(super::seal::vcenter_credential(&v.host)),
+            legacy_tls: false,
+        });
+        rows.push(RowPlan {
+            server_id: None,
+            source: RowSource::Target(v.host.clone()),
+        });
+    }
+    Ok(Mapped {
+        doc: doc(
+            "vcenter.inventory",
+            l.vcenters
+                .iter()
+                .map(|v| format!("{}:{}", v.host, v.port))
+                .collect(),
+            json!({}),
+        ),
+        rows,
+        logins,
+        secrets,
+        vcenters: l.vcenters.clone(),
     })
 }
 

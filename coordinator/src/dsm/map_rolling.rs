@@ -121,5 +121,6 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
             .collect(),
         logins,
         secrets,
+        vcenters: Vec::new(),
     })
 }

@@ -80,6 +80,7 @@ fn lookup(f: &Fx, target: Target) -> Lookup {
         servers: f.servers.clone(),
         missing: Vec::new(),
         sets: f.sets.clone(),
+        vcenters: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ pub mod seal;
 pub mod sync;
 pub mod target;
 pub mod writeback;
+pub mod writeback_vc;
 
 pub use config::DsmConfig;
 
@@ -45,6 +46,7 @@ pub const SUPPORTED: &[&str] = &[
     "power_action",
     "test_credentials",
     "firmware_inventory_scan",
+    "vcenter_sync",
 ];
 
 /// DSM job types that touch iDRACs: held while the app's pause switch

@@ -16,6 +16,15 @@ pub struct OwnedRow {
     pub source: RowSource,
 }
 
+/// A vCenter of the app (`vcenters` row) a sync reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VcenterRef {
+    pub id: Uuid,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Owned {
     pub dsm_id: Uuid,
@@ -31,6 +40,9 @@ pub struct Owned {
     /// Results that could not be written to the app: the job fails.
     #[serde(default)]
     pub write_errors: Vec<String>,
+    /// The vCenters a `vcenter_sync` reads, by the address its task targets.
+    #[serde(default)]
+    pub vcenters: Vec<VcenterRef>,
 }
 
 pub async fn save(store: &kv::Store, o: &Owned) -> Result<(), String> {

@@ -141,15 +141,19 @@ pub fn apply_logins(plan: &mut Plan, logins: &[Login]) -> Result<(), String> {
     }
     let find = |target: &str| logins.iter().find(|l| l.address == target);
     for t in &mut plan.tasks {
-        if let Some(l) = find(&t.target)
-            && t.params["device"].is_object()
-        {
+        let Some(l) = find(&t.target) else { continue };
+        if t.params["device"].is_object() {
             if let Some(c) = &l.credential {
                 t.params["device"]["credential"] = json!(c);
             }
             if l.legacy_tls {
                 t.params["device"]["legacy_tls"] = json!(true);
             }
+        } else if let Some(c) = &l.credential
+            && t.params.is_object()
+        {
+            // A vCenter's read names its login at the top.
+            t.params["credential"] = json!(c);
         }
     }
     if plan.job.job_type == crate::plan::ROLLING_UPDATE {
@@ -215,11 +219,13 @@ pub fn seal_plan(plan: &mut Plan, zones: &Zones, secrets: &[Secret]) -> Result<(
         return Ok(());
     }
     for t in &mut plan.tasks {
-        // A discovery tries several sets; a device step uses one.
-        let mine = if t.params["device"].is_object() {
+        // A discovery tries several sets; any other step uses one.
+        let mine = if t.kind == outpost_kinds::Kind::RedfishDiscover.as_str() {
+            secrets.iter().collect()
+        } else if t.params["device"].is_object() {
             used(secrets, t.params["device"]["credential"].as_str())
         } else {
-            secrets.iter().collect()
+            used(secrets, t.params["credential"].as_str())
         };
         if mine.is_empty() {
             continue;

@@ -4,18 +4,18 @@
 
 use super::db::DbError;
 use super::details::console;
+use super::owned::Owned;
 use super::writeback;
 use crate::model::{JobView, Status, TaskState};
 use outpost_kinds::rollout::{HostProgress, HostState};
-use uuid::Uuid;
 
 /// Writes `t`'s results for a DSM job of `dsm_type`; returns console lines.
 pub async fn write_back(
     db: &tokio_postgres::Client,
-    dsm_id: Uuid,
-    dsm_type: &str,
+    o: &Owned,
     t: &TaskState,
 ) -> Result<Vec<String>, DbError> {
+    let (dsm_id, dsm_type) = (o.dsm_id, o.job_type.as_str());
     let mut lines = Vec::new();
     let ok = t.status == Status::Succeeded;
     let out = t.output.as_ref();
@@ -92,6 +92,41 @@ pub async fn write_back(
                     "INFO",
                     &format!("{}: {n} firmware components recorded", t.target),
                 ));
+            }
+        }
+        "vcenter_sync" => {
+            let Some(vc) = o.vcenters.iter().find(|v| v.host == t.target) else {
+                return Ok(lines);
+            };
+            match (ok, out) {
+                (true, Some(out)) => {
+                    let s = super::writeback_vc::sync(db, vc.id, out).await?;
+                    lines.push(console(
+                        if s.duplicate_names > 0 { "WARN" } else { "INFO" },
+                        &format!(
+                            "{}: {} clusters, {} hosts, {} datastores, {} VMs synced; {} servers linked{}",
+                            vc.name,
+                            s.clusters,
+                            s.hosts,
+                            s.datastores,
+                            s.vms,
+                            s.auto_linked,
+                            if s.duplicate_names > 0 {
+                                format!("; {} VMs with a duplicate name left out", s.duplicate_names)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ));
+                }
+                _ => {
+                    let e = t
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| t.status.as_str().to_string());
+                    super::writeback_vc::failed(db, vc.id, &e).await?;
+                    lines.push(console("ERROR", &format!("{}: {e}", vc.name)));
+                }
             }
         }
         _ => {}
