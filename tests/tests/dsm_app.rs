@@ -454,3 +454,81 @@ async fn the_pause_switch_holds_idrac_jobs_and_sub_jobs_are_never_claimed_alone(
     r.db.drop_db().await;
     Ok(())
 }
+
+/// "Check for Updates" as the app's scan dialog starts it: the scan row,
+/// the job naming it, the scan set running by the UI. The scan ends with
+/// a row per host and the summary the UI reads, also when a host fails.
+#[tokio::test]
+async fn an_update_availability_scan_ends_with_a_row_per_host_and_its_summary() -> Result<()> {
+    let r = rig_with(85, 200, true).await?;
+    let stale = set(&r, "stale", "nope").await?;
+    r.c.execute(
+        "UPDATE public.servers SET credential_set_id = $1 WHERE id = $2",
+        &[&stale, &r.servers[1]],
+    )
+    .await?;
+    let scan: Uuid = r
+        .c
+        .query_one(
+            "INSERT INTO public.update_availability_scans (scan_type, target_name, target_server_ids,
+                    firmware_source, status)
+             VALUES ('servers', 'two servers', $1, 'local_repository', 'pending') RETURNING id",
+            &[&r.servers],
+        )
+        .await?
+        .get(0);
+    let id = insert_direct(
+        &r,
+        "firmware_inventory_scan",
+        json!({"scan_id": scan, "scan_type": "servers", "server_ids": r.servers,
+               "firmware_source": "local_repository"}),
+        json!({"scan_id": scan, "target_name": "two servers", "is_update_availability_check": true}),
+        &[],
+    )
+    .await?;
+    r.c.execute(
+        "UPDATE public.update_availability_scans SET status = 'running', started_at = now() WHERE id = $1",
+        &[&scan],
+    )
+    .await?;
+    let (status, d) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(status, "failed", "one host refused the login: {d:#}");
+    let row = r
+        .c
+        .query_one(
+            "SELECT status, summary, completed_at IS NOT NULL FROM public.update_availability_scans WHERE id = $1",
+            &[&scan],
+        )
+        .await?;
+    assert_eq!(
+        row.get::<_, String>(0),
+        "completed",
+        "the scan ends, not stays running"
+    );
+    let summary: Value = row.get(1);
+    assert_eq!(summary["hostsScanned"], 2, "{summary:#}");
+    assert_eq!(summary["hostsFailed"], 1, "{summary:#}");
+    assert!(row.get::<_, bool>(2));
+    let rows =
+        r.c.query(
+            "SELECT scan_status, total_components, blockers FROM public.update_availability_results
+              WHERE scan_id = $1 ORDER BY scan_status",
+            &[&scan],
+        )
+        .await?;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].get::<_, String>(0), "completed");
+    assert!(rows[0].get::<_, i32>(1) > 0);
+    assert_eq!(rows[1].get::<_, String>(0), "failed");
+    assert_eq!(rows[1].get::<_, Value>(2)[0]["type"], "authentication");
+    let n: i64 =
+        r.c.query_one(
+            "SELECT count(*) FROM public.server_firmware_inventory WHERE server_id = $1",
+            &[&r.servers[0]],
+        )
+        .await?
+        .get(0);
+    assert!(n > 0);
+    r.db.drop_db().await;
+    Ok(())
+}

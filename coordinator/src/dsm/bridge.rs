@@ -316,6 +316,13 @@ impl Bridge {
             graceful: false,
             write_errors: Vec::new(),
             vcenters: mapped.vcenters.clone(),
+            scan_id: (c.job_type == "firmware_inventory_scan")
+                .then(|| {
+                    c.target_scope["scan_id"]
+                        .as_str()
+                        .and_then(|s| Uuid::parse_str(s).ok())
+                })
+                .flatten(),
         };
         if let Err(e) = owned::save(&self.p.store, &o).await {
             return self
@@ -324,6 +331,11 @@ impl Bridge {
         }
         match self.p.engine.submit(plan).await {
             Ok(job) => {
+                if let Some(scan) = o.scan_id
+                    && let Err(e) = super::scans::started(&self.db, scan).await
+                {
+                    tracing::warn!(error = %e, "update-availability scan not marked running");
+                }
                 tracing::info!(job = %job.id, "DSM job claimed and submitted");
                 self.beat.jobs_processed = self.beat.jobs_processed.saturating_add(1);
                 self.by_outpost.insert(job_id, c.id);
@@ -552,6 +564,11 @@ impl Bridge {
             } else {
                 report::dsm_status(view.job.status)
             };
+            if let Some(scan) = o.scan_id
+                && let Err(e) = super::scans::finished(&self.db, scan, &view).await
+            {
+                return tracing::warn!(error = %e, "update-availability scan not ended");
+            }
             if let Err(e) = report::finish_as(&self.db, id, status).await {
                 return tracing::warn!(error = %e, "job status not written");
             }

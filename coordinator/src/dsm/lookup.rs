@@ -176,6 +176,23 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
             .await?
         }
         Target::Address(ip) => servers(db, "WHERE s.ip_address = $1", ip).await?,
+        Target::All
+            if c.job_type != "vcenter_sync" && !c.target_scope["vcenter_host_ids"].is_null() =>
+        {
+            // An update-availability scan of vCenter hosts: their servers.
+            let hosts: Vec<Uuid> = c.target_scope["vcenter_host_ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                .collect();
+            servers(
+                db,
+                "WHERE h.id = ANY($1) ORDER BY lower(h.name), s.ip_address",
+                &hosts,
+            )
+            .await?
+        }
         Target::Ranges(_) | Target::Vcenters(_) | Target::All => Vec::new(),
     };
     let mut vcenters = Vec::new();

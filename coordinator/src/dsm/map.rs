@@ -119,6 +119,7 @@ pub fn servers(l: &Lookup) -> Result<&[ServerRow], MapError> {
         )),
         (Target::Group(g), true) => Err(format!("server group {g} has no servers")),
         (Target::Address(a), true) => Err(format!("no server has the address {a}")),
+        (Target::All, false) => Ok(&l.servers),
         (Target::Ranges(_) | Target::Vcenters(_) | Target::All, _) => {
             Err("the job names no servers (target_scope.server_ids)".into())
         }

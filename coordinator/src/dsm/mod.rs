@@ -30,6 +30,7 @@ pub mod map_rolling;
 pub mod owned;
 pub mod report;
 pub mod row;
+pub mod scans;
 pub mod seal;
 pub mod sync;
 pub mod target;

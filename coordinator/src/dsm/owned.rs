@@ -43,6 +43,9 @@ pub struct Owned {
     /// The vCenters a `vcenter_sync` reads, by the address its task targets.
     #[serde(default)]
     pub vcenters: Vec<VcenterRef>,
+    /// The app's update-availability scan a `firmware_inventory_scan` reports to.
+    #[serde(default)]
+    pub scan_id: Option<Uuid>,
 }
 
 pub async fn save(store: &kv::Store, o: &Owned) -> Result<(), String> {

@@ -85,13 +85,16 @@ pub async fn write_back(
                 ),
             ));
         }
-        "firmware_inventory_scan" if ok => {
-            if let (Some(out), Some(at)) = (out, t.finished_at.as_deref()) {
+        "firmware_inventory_scan" => {
+            if ok && let (Some(out), Some(at)) = (out, t.finished_at.as_deref()) {
                 let n = writeback::firmware_inventory(db, dsm_id, &t.target, at, out).await?;
                 lines.push(console(
                     "INFO",
                     &format!("{}: {n} firmware components recorded", t.target),
                 ));
+            }
+            if let Some(scan) = o.scan_id {
+                super::scans::host(db, scan, t).await?;
             }
         }
         "vcenter_sync" => {
