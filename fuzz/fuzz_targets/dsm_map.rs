@@ -93,6 +93,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             host: "10.1.2.3".into(),
             port: 443,
         }],
+        clusters: vec!["c1".into()],
     };
     let Ok(m) = map(&c, &l, 443) else { return };
     let _ = plan_full(&m.doc, zones, &[], &[], "0190a1b2c3d4e5f60718293a4b5c6d7e");

@@ -445,11 +445,14 @@ async fn the_pause_switch_holds_idrac_jobs_and_sub_jobs_are_never_claimed_alone(
     .await?;
     let (status, d) = r.wait_status(held, &["completed", "failed"]).await?;
     assert_eq!(status, "completed", "{d:#}");
-    polls(&r, 15).await?;
+    // The parent runs its sub-job (no package in the library: skipped).
+    let (status, d) = r.wait_status(parent, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{d:#}");
+    let (status, d) = r.job(child).await?;
     assert_eq!(
-        r.job(child).await?.0,
-        "pending",
-        "a sub-job was claimed on its own"
+        (status.as_str(), &d["skipped"]),
+        ("completed", &json!(true)),
+        "{d:#}"
     );
     r.db.drop_db().await;
     Ok(())
@@ -529,6 +532,179 @@ async fn an_update_availability_scan_ends_with_a_row_per_host_and_its_summary() 
         .await?
         .get(0);
     assert!(n > 0);
+    r.db.drop_db().await;
+    Ok(())
+}
+
+/// ServerHealthDialog's health check and WorkflowJobDialog's
+/// verification, as those dialogs insert them.
+#[tokio::test]
+async fn health_checks_and_verifications_write_what_the_app_reads() -> Result<()> {
+    let r = rig_with(86, 200, true).await?;
+    let id = insert_direct(
+        &r,
+        "health_check",
+        json!({"type": "specific", "server_ids": r.servers}),
+        Value::Null,
+        &[],
+    )
+    .await?;
+    let (status, d) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{d:#}");
+    assert_eq!(d["success_count"], 2, "{d:#}");
+    for s in &r.servers {
+        let row = r
+            .c
+            .query_one(
+                "SELECT h.overall_health, h.power_state, s.overall_health, s.last_health_check IS NOT NULL
+                   FROM public.server_health h JOIN public.servers s ON s.id = h.server_id
+                  WHERE h.server_id = $1",
+                &[s],
+            )
+            .await?;
+        assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("OK"));
+        assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("On"));
+        assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("OK"));
+        assert!(row.get::<_, bool>(3));
+    }
+
+    // The version the iDRAC reports for its BIOS, then one it does not.
+    let bios = {
+        let d = r.sim.device(r.sim.addrs()[0]).context("device")?;
+        let s = d.lock();
+        s.components
+            .iter()
+            .find(|c| c.id == "159")
+            .map(|c| c.version.clone())
+            .context("a BIOS")?
+    };
+    for (want, ok) in [(bios.as_str(), true), ("0.0.1", false)] {
+        let id = insert_direct(
+            &r,
+            "verify_host_after_update",
+            json!({"server_ids": [r.servers[0]]}),
+            json!({"notes": "", "server_id": r.servers[0], "vcenter_host_id": null,
+                   "expected_firmware_versions": {"BIOS": want}}),
+            &[],
+        )
+        .await?;
+        let (status, d) = r.wait_status(id, &["completed", "failed"]).await?;
+        let w = &d["workflow_results"];
+        if ok {
+            assert_eq!(status, "completed", "{d:#}");
+            assert_eq!(w["checks_passed"][0], format!("BIOS: {bios}"), "{d:#}");
+        } else {
+            assert_eq!(status, "failed", "{d:#}");
+            assert_eq!(
+                w["checks_failed"][0],
+                format!("BIOS: expected 0.0.1, found {bios}"),
+                "{d:#}"
+            );
+            assert!(
+                d["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("expected 0.0.1")),
+                "{d:#}"
+            );
+        }
+    }
+    r.db.drop_db().await;
+    Ok(())
+}
+
+/// A full server update as `create-job` writes it (the parent, then six
+/// component sub-jobs asking for the latest version, no image): the
+/// sub-jobs run in component order with the newest package of the app's
+/// firmware library (by version, not by text: 2.19.1 after 2.9.0), and a
+/// component the library has none for is skipped, saying so.
+#[tokio::test]
+async fn a_full_server_update_runs_its_sub_jobs_in_order_from_the_firmware_library() -> Result<()> {
+    let r = rig_with(87, 200, true).await?;
+    let repo = outpost_sim::repo::serve(vec![(
+        "/bios.exe".into(),
+        outpost_sim::redfish::make_image("159", "2.19.1", 50_000),
+    )])
+    .await?;
+    r.c.execute(
+        "INSERT INTO public.firmware_packages (filename, file_size_bytes, served_url, component_type,
+                dell_version, applicable_models, upload_status)
+         VALUES ('BIOS_2.19.1.EXE', 50000, $1, 'BIOS', '2.19.1', '{}', 'completed'),
+                ('BIOS_2.9.0.EXE', 50000, $2, 'BIOS', '2.9.0', '{}', 'completed'),
+                ('BIOS_9.9.9.EXE', 50000, $2, 'BIOS', '9.9.9', '{}', 'uploading')",
+        &[&format!("http://{repo}/bios.exe"), &format!("http://{repo}/missing.exe")],
+    )
+    .await?;
+    let parent = create_job(
+        &r,
+        "full_server_update",
+        json!({"server_ids": r.servers}),
+        json!({}),
+    )
+    .await?;
+    // The six sub-jobs in one insert, as create-job writes them.
+    let children: Vec<Uuid> = r
+        .c
+        .query(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details, parent_job_id,
+                    component_order)
+             SELECT 'firmware_update', 'pending', $1,
+                    jsonb_build_object('component', c, 'version', 'latest', 'apply_time', 'OnReset'),
+                    $2, n::int
+               FROM unnest(ARRAY['iDRAC', 'BIOS', 'CPLD', 'RAID', 'NIC', 'Backplane'])
+                    WITH ORDINALITY AS x(c, n)
+             RETURNING id",
+            &[&json!({"server_ids": r.servers}), &parent],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(children.len(), 6);
+    let until = Instant::now() + outpost_tests::fleet::SETTLE * 2;
+    let (status, d) = loop {
+        let (s, d) = r.job(parent).await?;
+        if s == "completed" || s == "failed" {
+            break (s, d);
+        }
+        anyhow::ensure!(Instant::now() < until, "the full update stayed {s}: {d:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, "completed", "{d:#}");
+    assert_eq!(d["total_components"], 6, "{d:#}");
+    assert_eq!(d["progress_percent"], 100, "{d:#}");
+    let (s, bios) = r.job(children[1]).await?;
+    assert_eq!(s, "completed", "{bios:#}");
+    assert!(bios.get("skipped").is_none(), "{bios:#}");
+    assert_eq!(bios["version_after"], "2.19.1", "{bios:#}");
+    let (s, idrac) = r.job(children[0]).await?;
+    assert_eq!(s, "completed", "{idrac:#}");
+    assert_eq!(idrac["skipped"], true, "{idrac:#}");
+    assert!(
+        idrac["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("iDRAC")),
+        "{idrac:#}"
+    );
+    // In component order: the BIOS started after the iDRAC sub-job ended.
+    let ordered: bool =
+        r.c.query_one(
+            "SELECT b.started_at >= i.completed_at FROM public.jobs b, public.jobs i
+              WHERE b.id = $1 AND i.id = $2",
+            &[&children[1], &children[0]],
+        )
+        .await?
+        .get(0);
+    assert!(ordered);
+    for a in r.sim.addrs() {
+        let d = r.sim.device(a).context("device")?;
+        let s = d.lock();
+        let v = s
+            .components
+            .iter()
+            .find(|c| c.id == "159")
+            .map(|c| c.version.clone());
+        assert_eq!(v.as_deref(), Some("2.19.1"));
+    }
     r.db.drop_db().await;
     Ok(())
 }

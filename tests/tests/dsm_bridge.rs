@@ -18,7 +18,7 @@ use uuid::Uuid;
 async fn jobs_from_the_app_run_and_report_back_the_way_its_ui_reads_them() -> Result<()> {
     // A long fallback poll: only the trigger's notification can be this fast.
     let r = rig(91, 60_000).await?;
-    let untouched = r.insert("vcenter_sync", json!({}), json!({})).await?;
+    let untouched = r.insert("esxi_upgrade", json!({}), json!({})).await?;
 
     // power_action on both servers, with a key the app wrote itself.
     let t0 = Instant::now();

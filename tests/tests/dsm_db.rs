@@ -44,12 +44,25 @@ async fn status(c: &Client, id: Uuid) -> String {
 async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
     let (t, c) = fresh().await;
     let mut supported = HashSet::new();
+    // A full update is claimed with its sub-jobs (create-job writes them
+    // right after the parent): one without any waits, below.
+    let types: Vec<&str> = SUPPORTED
+        .iter()
+        .copied()
+        .filter(|t| *t != "full_server_update")
+        .collect();
     for i in 0..200 {
-        let ty = SUPPORTED[i % SUPPORTED.len()];
+        let ty = types[i % types.len()];
         supported.insert(insert_job(&c, ty, None).await);
     }
     let mut others = Vec::new();
-    for ty in ["vcenter_sync", "esxi_upgrade", "scp_export", "health_check"] {
+    for ty in [
+        "esxi_upgrade",
+        "scp_export",
+        "bios_config_read",
+        "prepare_host_for_update",
+        "full_server_update",
+    ] {
         for _ in 0..5 {
             others.push(insert_job(&c, ty, None).await);
         }

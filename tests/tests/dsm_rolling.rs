@@ -349,6 +349,90 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
         .await?;
     assert_eq!(row.get::<_, Option<Uuid>>(0), Some(host));
     assert_eq!(row.get::<_, Option<Uuid>>(1), Some(server));
+
+    // Servers.tsx's safety check of a synced cluster (its four hosts are
+    // up: one can go), and of one no vCenter holds.
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details)
+             VALUES ('cluster_safety_check', 'pending', '{}', $1) RETURNING id",
+            &[
+                &json!({"cluster_name": "DC0_C0", "min_required_hosts": 2, "check_drs": true,
+                      "check_ha": true}),
+            ],
+        )
+        .await?
+        .get(0);
+    let until = Instant::now() + SETTLE;
+    let details = loop {
+        let row = c
+            .query_one(
+                "SELECT status::text, details FROM public.jobs WHERE id = $1",
+                &[&job],
+            )
+            .await?;
+        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
+        if status == "completed" || status == "failed" {
+            assert_eq!(status, "completed", "{details:#}");
+            break details;
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "safety check never ended: {details:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(details["safe_to_proceed"], true, "{details:#}");
+    assert_eq!(details["total_hosts"], 4, "{details:#}");
+    assert_eq!(details["healthy_hosts"], 4, "{details:#}");
+    let row = c
+        .query_one(
+            "SELECT cluster_id, total_hosts, healthy_hosts, min_required_hosts, safe_to_proceed
+               FROM public.cluster_safety_checks WHERE job_id = $1",
+            &[&job],
+        )
+        .await?;
+    assert_eq!(row.get::<_, String>(0), "DC0_C0");
+    assert_eq!(
+        (
+            row.get::<_, i32>(1),
+            row.get::<_, i32>(2),
+            row.get::<_, i32>(3),
+            row.get::<_, bool>(4)
+        ),
+        (4, 4, 2, true)
+    );
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details)
+             VALUES ('cluster_safety_check', 'pending', '{}', '{\"cluster_name\": \"nowhere\"}')
+             RETURNING id",
+            &[],
+        )
+        .await?
+        .get(0);
+    let until = Instant::now() + SETTLE;
+    loop {
+        let row = c
+            .query_one(
+                "SELECT status::text, details FROM public.jobs WHERE id = $1",
+                &[&job],
+            )
+            .await?;
+        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
+        if status == "failed" {
+            assert!(
+                details["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("nowhere")),
+                "{details:#}"
+            );
+            break;
+        }
+        anyhow::ensure!(status != "completed", "{details:#}");
+        anyhow::ensure!(Instant::now() < until, "never failed: {details:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     db.drop_db().await;
     Ok(())
 }

@@ -25,6 +25,9 @@ use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+#[path = "bridge_full.rs"]
+mod full;
+
 /// Least time between two reports of one job.
 const FLUSH: Duration = Duration::from_millis(300);
 
@@ -50,6 +53,8 @@ struct Bridge {
     lines: HashMap<Uuid, Vec<String>>,
     /// Tasks whose results are in the app's tables.
     written: HashSet<String>,
+    /// Full server updates whose next sub-job is to start.
+    parents_due: Vec<Uuid>,
     beat: Beat,
 }
 
@@ -72,6 +77,7 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
                     rows: HashMap::new(),
                     lines: HashMap::new(),
                     written: HashSet::new(),
+                    parents_due: Vec::new(),
                 };
                 b.run(shutdown).await;
                 return;
@@ -112,6 +118,12 @@ impl Bridge {
         match owned::load(&self.p.store).await {
             Ok(list) => {
                 for o in list {
+                    if o.job_type == full::PARENT && o.outpost_id.is_empty() {
+                        // Goes on with its next sub-job once all are loaded.
+                        self.parents_due.push(o.dsm_id);
+                        self.owned.insert(o.dsm_id, o);
+                        continue;
+                    }
                     // In the hot state or archived; when history cannot be
                     // read, assume known rather than start the job again.
                     let known = self.p.engine.known(&o.outpost_id).await.unwrap_or(true);
@@ -189,6 +201,7 @@ impl Bridge {
                     for d in std::mem::take(&mut dirty) {
                         self.report(d).await;
                     }
+                    self.advance_parents().await;
                 }
             }
         }
@@ -238,7 +251,7 @@ impl Bridge {
             match claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await {
                 Ok(Some(c)) => self.start_job(c).await,
                 Err(DbError::Row(e)) => self.unreadable(e).await,
-                Ok(None) => return,
+                Ok(None) => return self.advance_parents().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed");
                     self.beat.last_error = Some(e.to_string());
@@ -251,6 +264,9 @@ impl Bridge {
     async fn start_job(&mut self, c: Claimed) {
         let span = tracing::info_span!("dsm_job", dsm_job = %c.id, job_type = %c.job_type);
         let _g = span.enter();
+        if c.job_type == full::PARENT {
+            return self.start_full(c).await;
+        }
         // A login typed into the app's dialog stays in memory only.
         if let Err(e) = scrub(&self.db, &c).await {
             tracing::warn!(error = %e, "typed-in password not scrubbed from the job's row");
@@ -316,6 +332,7 @@ impl Bridge {
             graceful: false,
             write_errors: Vec::new(),
             vcenters: mapped.vcenters.clone(),
+            extra: mapped.extra.clone(),
             scan_id: (c.job_type == "firmware_inventory_scan")
                 .then(|| {
                     c.target_scope["scan_id"]
@@ -387,6 +404,9 @@ impl Bridge {
 
     async fn cancel(&mut self, id: Uuid) {
         let Some(o) = self.owned.get(&id) else { return };
+        if o.job_type == full::PARENT && o.outpost_id.is_empty() {
+            return self.cancel_full(id).await;
+        }
         tracing::info!(dsm_job = %id, job = %o.outpost_id, "cancelled in the app");
         match self.p.engine.cancel(&o.outpost_id).await {
             Ok(_) => self
@@ -430,11 +450,12 @@ impl Bridge {
                 }
             };
             let running = self.owned.get(&id).is_some_and(|o| {
-                self.p.engine.read(|v| {
-                    v.jobs
-                        .get(&o.outpost_id)
-                        .is_some_and(|e| !e.job.status.is_terminal() && !e.job.cancel_requested)
-                })
+                (o.job_type == full::PARENT && o.outpost_id.is_empty() && !o.finished)
+                    || self.p.engine.read(|v| {
+                        v.jobs
+                            .get(&o.outpost_id)
+                            .is_some_and(|e| !e.job.status.is_terminal() && !e.job.cancel_requested)
+                    })
             });
             if !running {
                 continue;
@@ -533,7 +554,7 @@ impl Bridge {
             let _ = owned::save(&self.p.store, &o).await;
             self.owned.insert(id, o.clone());
         }
-        let mut details = super::details::details(&o.job_type, &view, &o.vcenters);
+        let mut details = super::details::details(&o, &view);
         if !o.write_errors.is_empty() {
             details["error"] = serde_json::json!(format!(
                 "results not written to the app: {}",
@@ -541,6 +562,14 @@ impl Bridge {
             ));
         }
         let ended = view.job.status.is_terminal() && !view.job.open;
+        let verdict = if ended {
+            super::sync::verdict(&o, &view)
+        } else {
+            None
+        };
+        if let Some(e) = &verdict {
+            details["error"] = serde_json::json!(e);
+        }
         let graceful_stop = o.graceful && super::sync::stopped_hosts(&view) > 0;
         if o.graceful {
             details["graceful_cancel"] = serde_json::json!(true);
@@ -557,7 +586,7 @@ impl Bridge {
         if ended {
             // Writes that keep failing must not leave the job running for ever,
             // nor report it completed.
-            let status = if !o.write_errors.is_empty() {
+            let status = if !o.write_errors.is_empty() || verdict.is_some() {
                 "failed"
             } else if graceful_stop && view.job.status != crate::model::Status::Failed {
                 "cancelled"
@@ -576,6 +605,12 @@ impl Bridge {
             if owned::save(&self.p.store, &o).await.is_ok() {
                 self.owned.remove(&id);
                 self.by_outpost.remove(&o.outpost_id);
+            }
+            if let Some(parent) = o.extra["parent"]
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+            {
+                self.child_ended(parent, id, status).await;
             }
         }
     }

@@ -31,10 +31,14 @@ UPDATE public.jobs AS j
    SET status = 'running', started_at = coalesce(j.started_at, now()),
        details = (CASE WHEN jsonb_typeof(j.details) = 'object' THEN j.details ELSE '{}'::jsonb END) || jsonb_build_object('outpost_executor', $2::text)
  WHERE j.id = (
-        SELECT id FROM public.jobs
-         WHERE status = 'pending'
-           AND parent_job_id IS NULL
+        SELECT q.id FROM public.jobs q
+         WHERE q.status = 'pending'
+           AND q.parent_job_id IS NULL
            AND (schedule_at IS NULL OR schedule_at <= now())
+           -- create-job writes a full update's sub-jobs after the parent
+           AND (job_type::text <> 'full_server_update'
+                OR EXISTS (SELECT 1 FROM public.jobs c WHERE c.parent_job_id = q.id)
+                OR created_at < now() - interval '30 seconds')
            AND job_type::text = ANY($1)
            AND NOT (job_type::text = ANY($3) AND coalesce(
                  (SELECT bool_or(a.pause_idrac_operations) FROM public.activity_settings a), false))
@@ -92,7 +96,7 @@ pub async fn orphans(
             "SELECT id, job_type::text, target_scope, details, credential_set_ids
                FROM public.jobs
               WHERE status = 'running' AND details->>'outpost_executor' = $1
-                AND NOT (id = ANY($2))",
+                AND parent_job_id IS NULL AND NOT (id = ANY($2))",
             &[&executor, &owned],
         )
         .await?;

@@ -9,7 +9,7 @@
 //! whenever a job fails. Console lines are `[HH:MM:SS] [LEVEL] message`
 //! (UTC), the only form the app's console view shows.
 
-use super::owned::VcenterRef;
+use super::owned::{Owned, VcenterRef};
 use crate::model::{JobView, Status, TaskState};
 use outpost_kinds::ErrorClass;
 use outpost_kinds::rollout::{HostProgress, HostState};
@@ -97,9 +97,9 @@ fn failures(v: &JobView) -> Option<String> {
     Some(s)
 }
 
-/// The details patch of a DSM job of `dsm_type` run as `v` (a
-/// `vcenter_sync` reading `vcenters`).
-pub fn details(dsm_type: &str, v: &JobView, vcenters: &[VcenterRef]) -> Value {
+/// The details patch of the DSM job `o` run as `v`.
+pub fn details(o: &Owned, v: &JobView) -> Value {
+    let (dsm_type, vcenters) = (o.job_type.as_str(), o.vcenters.as_slice());
     let total = v.tasks.len();
     let done = v.tasks.iter().filter(|t| t.status.is_terminal()).count();
     let ok = v
@@ -117,7 +117,7 @@ pub fn details(dsm_type: &str, v: &JobView, vcenters: &[VcenterRef]) -> Value {
     match dsm_type {
         "rolling_cluster_update" => pct = rolling(v, &mut d),
         "discovery_scan" => pct = discovery(v, &mut d),
-        "vcenter_sync" => vcenter_sync(v, vcenters, &mut d),
+        "vcenter_sync" | "cluster_safety_check" => vcenter_sync(v, vcenters, &mut d),
         _ => {
             d["current_step"] = json!(format!("{done}/{total} servers done"));
             d["success_count"] = json!(ok);
@@ -170,7 +170,11 @@ pub fn details(dsm_type: &str, v: &JobView, vcenters: &[VcenterRef]) -> Value {
             if let Some(o) = out.clone().find(|o| !o["from_version"].is_null()) {
                 d["version_before"] = o["from_version"].clone();
             }
-            if let Some(o) = out.clone().find(|o| !o["version"].is_null()) {
+            // Only a version the component reports, not one staged for later.
+            if let Some(o) = out
+                .clone()
+                .find(|o| !o["version"].is_null() && o["status"] != "scheduled")
+            {
                 d["version_after"] = o["version"].clone();
             }
             if let Some(c) = v.job.params["component"].as_str() {
@@ -182,6 +186,52 @@ pub fn details(dsm_type: &str, v: &JobView, vcenters: &[VcenterRef]) -> Value {
         "firmware_inventory_scan" => {
             d["hosts_total"] = json!(total);
             d["hosts_scanned"] = json!(done);
+        }
+        "health_check" => {
+            d["failed_servers"] = Value::Array(
+                v.tasks
+                    .iter()
+                    .filter(|t| t.status == Status::Failed)
+                    .map(|t| json!({"ip_address": t.target, "error": t.error}))
+                    .collect(),
+            );
+        }
+        "verify_host_after_update" => {
+            d["workflow_results"] = verify(o, v);
+            if v.job.status.is_terminal() {
+                d["server_id"] = o
+                    .rows
+                    .first()
+                    .and_then(|r| r.server_id)
+                    .map(|s| json!(s))
+                    .unwrap_or(Value::Null);
+            }
+        }
+        "cluster_safety_check" => {
+            let min = o.extra["min_required_hosts"].as_u64().unwrap_or(2);
+            let verdicts: Vec<Value> = o.extra["clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|c| {
+                    v.tasks
+                        .iter()
+                        .find_map(|t| super::safety::evaluate(t.output.as_ref()?, c, min))
+                })
+                .collect();
+            if let [one] = verdicts.as_slice()
+                && let Some(m) = one.as_object()
+            {
+                for (k, x) in m {
+                    d[k.as_str()] = x.clone();
+                }
+            }
+            if !verdicts.is_empty() {
+                d["safe_to_proceed"] = json!(verdicts.iter().all(|x| x["safe_to_proceed"] == true));
+                d["cluster_results"] = Value::Array(verdicts);
+                d["current_step"] = json!("safety check done");
+            }
         }
         _ => {}
     }
@@ -277,6 +327,50 @@ fn discovery(v: &JobView, d: &mut Value) -> u64 {
         auth_ips.len()
     ));
     processed * 100 / total_ips.max(1)
+}
+
+/// A verification's checks: each expected component version against the
+/// inventory (`details.expected_firmware_versions`, `{component: version}`).
+pub fn verify(o: &Owned, v: &JobView) -> Value {
+    let mut passed = Vec::new();
+    let mut failed = Vec::new();
+    let mut warnings = Vec::new();
+    let expected = o.extra["expected"].as_object().cloned().unwrap_or_default();
+    for t in v.tasks.iter().filter(|t| t.status == Status::Succeeded) {
+        let comps = t
+            .output
+            .as_ref()
+            .and_then(|o| o["components"].as_array().cloned())
+            .unwrap_or_default();
+        if expected.is_empty() {
+            passed.push(json!(format!(
+                "{}: iDRAC answers, {} components read",
+                t.target,
+                comps.len()
+            )));
+        }
+        for (component, want) in &expected {
+            let want = want.as_str().unwrap_or_default();
+            let c = component.to_ascii_lowercase();
+            let found = comps.iter().find(|x| {
+                x["id"].as_str().is_some_and(|i| i.starts_with("Installed"))
+                    && (x["name"]
+                        .as_str()
+                        .is_some_and(|n| n.to_ascii_lowercase().contains(&c))
+                        || x["software_id"].as_str() == Some(component.as_str())
+                        || (c == "idrac" && x["software_id"] == "25227")
+                        || (c == "bios" && x["software_id"] == "159"))
+            });
+            match found.and_then(|x| x["version"].as_str()) {
+                Some(have) if have == want => passed.push(json!(format!("{component}: {have}"))),
+                Some(have) => {
+                    failed.push(json!(format!("{component}: expected {want}, found {have}")))
+                }
+                None => warnings.push(json!(format!("{component}: not in the inventory"))),
+            }
+        }
+    }
+    json!({"checks_passed": passed, "checks_failed": failed, "checks_warnings": warnings})
 }
 
 /// The keys the app's vCenter sync view reads.

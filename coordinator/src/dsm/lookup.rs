@@ -37,8 +37,10 @@ pub struct Lookup {
     /// Server ids the target names that do not exist.
     pub missing: Vec<Uuid>,
     pub sets: Vec<SetRow>,
-    /// The vCenters a `vcenter_sync` reads.
+    /// The vCenters a `vcenter_sync` or a safety check reads.
     pub vcenters: Vec<super::owned::VcenterRef>,
+    /// The clusters a safety check judges.
+    pub clusters: Vec<String>,
 }
 
 const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, coalesce(s.hostname, s.idrac_hostname), \
@@ -223,11 +225,41 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
             });
         }
     }
+    let mut clusters = Vec::new();
+    if c.job_type == "cluster_safety_check" {
+        clusters = super::safety::clusters(&c.target_scope, &c.details);
+        let all = c.target_scope["type"] == "all_clusters";
+        for (id, name, host, port) in
+            super::writeback_vc::of_clusters(db, &mut clusters, all).await?
+        {
+            vcenters.push(super::owned::VcenterRef {
+                id,
+                name,
+                host,
+                port,
+            });
+        }
+        if vcenters.is_empty()
+            && let Some(id) = c.details["vcenter_id"]
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+        {
+            for (id, name, host, port) in super::writeback_vc::targets(db, &[id], &[]).await? {
+                vcenters.push(super::owned::VcenterRef {
+                    id,
+                    name,
+                    host,
+                    port,
+                });
+            }
+        }
+    }
     Ok(Ok(Lookup {
         target,
         servers: list,
         missing,
         sets: sets(db).await?,
         vcenters,
+        clusters,
     }))
 }

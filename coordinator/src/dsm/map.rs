@@ -93,6 +93,8 @@ pub struct Mapped {
     pub secrets: Secrets,
     /// The vCenters a `vcenter_sync` reads.
     pub vcenters: Vec<super::owned::VcenterRef>,
+    /// What the job's verdict needs (see `Owned::extra`).
+    pub extra: Value,
 }
 
 /// Why a DSM job cannot run here (written to the job, which is failed).
@@ -162,6 +164,7 @@ fn per_server(l: &Lookup, kind: &str, params: Value, rows: bool) -> Result<Mappe
         logins,
         secrets,
         vcenters: Vec::new(),
+        extra: Value::Null,
     })
 }
 
@@ -231,7 +234,10 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
                     "component": d["component"].as_str().unwrap_or("BIOS"),
                     "version": version,
                     "image_uri": uri.trim(),
-                    "apply_time": d["apply_time"].as_str().unwrap_or("OnReset"),
+                    // The app's executor restarts the host itself for an
+                    // OnReset update and checks the version after: so
+                    // does Outpost's Immediate.
+                    "apply_time": "Immediate",
                     "port": port,
                 }),
                 true,
@@ -239,6 +245,34 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
         }
         "discovery_scan" => map_discovery(c, l, port),
         "vcenter_sync" => map_vcenter_sync(l),
+        "health_check" => per_server(
+            l,
+            "redfish.inventory",
+            json!({"port": port, "health": true}),
+            true,
+        ),
+        "verify_host_after_update" => {
+            let mut m = per_server(l, "redfish.inventory", json!({"port": port}), true)?;
+            m.extra = json!({"expected": d["expected_firmware_versions"].clone()});
+            Ok(m)
+        }
+        "cluster_safety_check" => {
+            if l.clusters.is_empty() {
+                return Err("Missing cluster_name in job details".into());
+            }
+            let mut m = map_vcenter_sync(l).map_err(|_| {
+                format!(
+                    "no vCenter of the app holds cluster {}",
+                    l.clusters.join(", ")
+                )
+            })?;
+            m.doc.params = Some(json!({"include": ["clusters", "hosts"]}));
+            m.extra = json!({
+                "clusters": l.clusters,
+                "min_required_hosts": d["min_required_hosts"].as_u64().unwrap_or(2),
+            });
+            Ok(m)
+        }
         "rolling_cluster_update" => super::map_rolling::map(c, l, port),
         other => Err(format!("job type {other} is not run by Outpost")),
     }
@@ -286,6 +320,7 @@ fn map_test(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
         }],
         secrets,
         vcenters: Vec::new(),
+        extra: Value::Null,
     })
 }
 
@@ -386,6 +421,7 @@ fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError>
         logins: Vec::new(),
         secrets,
         vcenters: Vec::new(),
+        extra: Value::Null,
     })
 }
 
@@ -422,6 +458,7 @@ fn map_vcenter_sync(l: &Lookup) -> Result<Mapped, MapError> {
         logins,
         secrets,
         vcenters: l.vcenters.clone(),
+        extra: Value::Null,
     })
 }
 

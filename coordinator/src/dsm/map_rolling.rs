@@ -122,5 +122,6 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
         logins,
         secrets,
         vcenters: Vec::new(),
+        extra: Value::Null,
     })
 }

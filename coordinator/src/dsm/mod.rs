@@ -22,6 +22,7 @@ pub mod config;
 pub mod creds;
 pub mod db;
 pub mod details;
+pub mod full_update;
 pub mod heartbeat;
 pub mod install;
 pub mod lookup;
@@ -30,6 +31,7 @@ pub mod map_rolling;
 pub mod owned;
 pub mod report;
 pub mod row;
+pub mod safety;
 pub mod scans;
 pub mod seal;
 pub mod sync;
@@ -48,6 +50,10 @@ pub const SUPPORTED: &[&str] = &[
     "test_credentials",
     "firmware_inventory_scan",
     "vcenter_sync",
+    "health_check",
+    "cluster_safety_check",
+    "verify_host_after_update",
+    "full_server_update",
 ];
 
 /// DSM job types that touch iDRACs: held while the app's pause switch

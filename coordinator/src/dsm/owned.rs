@@ -46,6 +46,10 @@ pub struct Owned {
     /// The app's update-availability scan a `firmware_inventory_scan` reports to.
     #[serde(default)]
     pub scan_id: Option<Uuid>,
+    /// What a type's verdict needs: a safety check's clusters and
+    /// minimum, a verification's expected versions.
+    #[serde(default)]
+    pub extra: serde_json::Value,
 }
 
 pub async fn save(store: &kv::Store, o: &Owned) -> Result<(), String> {

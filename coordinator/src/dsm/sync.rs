@@ -8,6 +8,7 @@ use super::owned::Owned;
 use super::writeback;
 use crate::model::{JobView, Status, TaskState};
 use outpost_kinds::rollout::{HostProgress, HostState};
+use serde_json::Value;
 
 /// Writes `t`'s results for a DSM job of `dsm_type`; returns console lines.
 pub async fn write_back(
@@ -97,6 +98,39 @@ pub async fn write_back(
                 super::scans::host(db, scan, t).await?;
             }
         }
+        "health_check" if ok => {
+            if let (Some(h), Some(at)) = (out.map(|o| &o["health"]), t.finished_at.as_deref())
+                && h.is_object()
+            {
+                writeback::health(db, &t.target, at, h).await?;
+                lines.push(console(
+                    if h["overall"] == "OK" { "INFO" } else { "WARN" },
+                    &format!(
+                        "{}: health {}, power {}",
+                        t.target,
+                        h["overall"].as_str().unwrap_or("unknown"),
+                        h["power_state"].as_str().unwrap_or("unknown")
+                    ),
+                ));
+            }
+        }
+        "cluster_safety_check" if ok => {
+            let min = o.extra["min_required_hosts"].as_u64().unwrap_or(2);
+            for c in o.extra["clusters"].as_array().into_iter().flatten() {
+                let Some(name) = c.as_str() else { continue };
+                if let Some(v) = out.and_then(|out| super::safety::evaluate(out, name, min)) {
+                    super::safety::record(db, dsm_id, &v).await?;
+                    lines.push(console(
+                        if v["safe_to_proceed"] == true {
+                            "INFO"
+                        } else {
+                            "WARN"
+                        },
+                        v["recommendation"].as_str().unwrap_or(""),
+                    ));
+                }
+            }
+        }
         "vcenter_sync" => {
             let Some(vc) = o.vcenters.iter().find(|v| v.host == t.target) else {
                 return Ok(lines);
@@ -159,4 +193,44 @@ pub fn finished_hosts(v: &JobView) -> usize {
         .iter()
         .filter(|h| matches!(h.state, HostState::Succeeded | HostState::AlreadyCurrent))
         .count()
+}
+
+/// A job's own verdict beyond its tasks' outcomes: the error that fails
+/// it (a safety check's cluster no vCenter knows, a verification whose
+/// versions differ), once every task has ended.
+pub fn verdict(o: &Owned, v: &JobView) -> Option<String> {
+    match o.job_type.as_str() {
+        "cluster_safety_check" => {
+            let min = o.extra["min_required_hosts"].as_u64().unwrap_or(2);
+            let missing: Vec<&str> = o.extra["clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|c| {
+                    !v.tasks.iter().any(|t| {
+                        t.output
+                            .as_ref()
+                            .and_then(|out| super::safety::evaluate(out, c, min))
+                            .is_some()
+                    })
+                })
+                .collect();
+            (!missing.is_empty() && v.tasks.iter().all(|t| t.status.is_terminal()))
+                .then(|| format!("Cluster '{}' not found", missing.join("', '")))
+        }
+        "verify_host_after_update" => {
+            let failed = super::details::verify(o, v)["checks_failed"].clone();
+            failed.as_array().filter(|a| !a.is_empty()).map(|a| {
+                format!(
+                    "firmware not as expected: {}",
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            })
+        }
+        _ => None,
+    }
 }

@@ -249,3 +249,36 @@ pub async fn firmware_inventory(
     }
     Ok(n)
 }
+
+/// A health check's reading: a `server_health` row (once per reading)
+/// and the server's `overall_health`, `power_state`, `last_health_check`.
+pub async fn health(db: &Client, ip: &str, at: &str, h: &Value) -> Result<(), DbError> {
+    let Some(server) = id_where(
+        db,
+        "SELECT id FROM public.servers WHERE ip_address = $1",
+        ip,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|e| DbError::Query(format!("task finish time {at:?}: {e}")))?
+        .with_timezone(&chrono::Utc);
+    db.execute(
+        "INSERT INTO public.server_health (server_id, \"timestamp\", overall_health, power_state,
+                cpu_health, memory_health)
+         SELECT $1, $2, $3, $4, $5, $6
+          WHERE NOT EXISTS (SELECT 1 FROM public.server_health WHERE server_id = $1 AND \"timestamp\" = $2)",
+        &[&server, &at, &text(h, "overall"), &text(h, "power_state"), &text(h, "cpu"), &text(h, "memory")],
+    )
+    .await?;
+    db.execute(
+        "UPDATE public.servers SET overall_health = coalesce($2, overall_health),
+                power_state = coalesce($3, power_state), last_health_check = $4
+          WHERE id = $1",
+        &[&server, &text(h, "overall"), &text(h, "power_state"), &at],
+    )
+    .await?;
+    Ok(())
+}

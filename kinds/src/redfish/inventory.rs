@@ -11,6 +11,19 @@ pub struct Params {
     /// Also list `Previous-` and `Available-` entries, not only installed ones.
     #[serde(default)]
     pub all: bool,
+    /// Also read the system's health (a health check).
+    #[serde(default)]
+    pub health: bool,
+}
+
+/// The system's health as `Systems/System.Embedded.1` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `Status.HealthRollup`, else `Status.Health` (`OK`, `Warning`, `Critical`).
+    pub overall: Option<String>,
+    pub power_state: Option<String>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 /// One firmware component as `FirmwareInventory` lists it.
@@ -32,4 +45,6 @@ pub struct Output {
     pub address: String,
     pub port: u16,
     pub components: Vec<Component>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }

@@ -12,7 +12,7 @@ use crate::ops::{OpCtx, OpError};
 
 pub const FIRMWARE_INVENTORY: &str = "/redfish/v1/UpdateService/FirmwareInventory";
 
-use outpost_kinds::redfish::inventory::{Component, Output, Params};
+use outpost_kinds::redfish::inventory::{Component, Health, Output, Params};
 
 /// One firmware component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,21 +105,44 @@ pub async fn read(
     Ok(out)
 }
 
+/// The system's health rollup, power state and CPU and memory health.
+async fn health(c: &mut Client, deadline: tokio::time::Instant) -> Result<Health, RedfishError> {
+    let sys = c
+        .get_retrying("/redfish/v1/Systems/System.Embedded.1", deadline)
+        .await?;
+    let text = |v: &Value| v.as_str().map(|s| s.chars().take(64).collect::<String>());
+    Ok(Health {
+        overall: text(&sys["Status"]["HealthRollup"]).or_else(|| text(&sys["Status"]["Health"])),
+        power_state: text(&sys["PowerState"]),
+        cpu: text(&sys["ProcessorSummary"]["Status"]["Health"]),
+        memory: text(&sys["MemorySummary"]["Status"]["Health"]),
+    })
+}
+
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
     let port = p.device.port;
     let mut s = device::open(ctx, p.device).await?;
     let deadline = s.retry_deadline();
     let r = tokio::select! {
-        r = read(&mut s.client, p.all, deadline) => r,
+        r = async {
+            let members = read(&mut s.client, p.all, deadline).await?;
+            let health = if p.health {
+                Some(health(&mut s.client, deadline).await?)
+            } else {
+                None
+            };
+            Ok::<_, RedfishError>((members, health))
+        } => r,
         _ = ctx.cancel.cancelled() => { s.close().await; return Err(OpError::Cancelled) }
     };
     s.close().await;
-    let members = r?;
+    let (members, health) = r?;
     Ok(serde_json::to_value(Output {
         address: ctx.target.clone(),
         port,
         components: members.iter().map(Member::component).collect(),
+        health,
     })
     .unwrap_or_default())
 }
