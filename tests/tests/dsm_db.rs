@@ -60,7 +60,7 @@ async fn two_racing_claimers_take_each_job_once_and_leave_the_rest() {
         "esxi_upgrade",
         "scp_export",
         "bios_config_read",
-        "prepare_host_for_update",
+        "idrac_network_read",
         "full_server_update",
     ] {
         for _ in 0..5 {

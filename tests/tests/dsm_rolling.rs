@@ -437,6 +437,80 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
     Ok(())
 }
 
+/// WorkflowJobDialog's "prepare host for update": the server's vCenter
+/// host goes into maintenance mode, the app's host row and workflow steps
+/// say so.
+#[tokio::test]
+async fn preparing_a_host_from_the_app_puts_it_into_maintenance_mode() -> Result<()> {
+    let (db, r, c, _repo) = setup(99).await?;
+    let row = c
+        .query_one(
+            "SELECT s.id, s.vcenter_host_id FROM public.servers s WHERE s.hostname = 'r650-1'",
+            &[],
+        )
+        .await?;
+    let (server, host): (Uuid, Uuid) = (row.get(0), row.get(1));
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details)
+             VALUES ('prepare_host_for_update', 'pending', $1, $2) RETURNING id",
+            &[
+                &json!({"server_ids": [server]}),
+                &json!({"notes": "", "server_id": server, "vcenter_host_id": host,
+                        "backup_scp": false, "maintenance_timeout": 600}),
+            ],
+        )
+        .await?
+        .get(0);
+    let until = Instant::now() + SETTLE * 2;
+    let details = loop {
+        let row = c
+            .query_one(
+                "SELECT status::text, details FROM public.jobs WHERE id = $1",
+                &[&job],
+            )
+            .await?;
+        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
+        if status == "completed" || status == "failed" {
+            assert_eq!(status, "completed", "{details:#}");
+            break details;
+        }
+        anyhow::ensure!(Instant::now() < until, "never ended: {details:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(details["ready_for_update"], true, "{details:#}");
+    assert_eq!(
+        details["workflow_results"]["steps_completed"],
+        json!(["validate_server", "enter_maintenance"]),
+        "{details:#}"
+    );
+    assert_eq!(r.in_maintenance().await?, vec![r.host_name(0)]);
+    let m: bool = c
+        .query_one(
+            "SELECT maintenance_mode FROM public.vcenter_hosts WHERE id = $1",
+            &[&host],
+        )
+        .await?
+        .get(0);
+    assert!(m);
+    let steps: Vec<(i32, String)> = c
+        .query(
+            "SELECT step_number, step_status FROM public.workflow_executions WHERE job_id = $1
+              ORDER BY step_number",
+            &[&job],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![(1, "completed".to_string()), (2, "completed".to_string())]
+    );
+    db.drop_db().await;
+    Ok(())
+}
+
 /// Inserts a `vcenter_sync` of `vc` as the app's dialog does and waits for its end.
 async fn vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<(String, serde_json::Value)> {
     let id: Uuid = c

@@ -353,6 +353,11 @@ impl Bridge {
                 {
                     tracing::warn!(error = %e, "update-availability scan not marked running");
                 }
+                if o.job_type == "prepare_host_for_update"
+                    && let Err(e) = super::workflow::started(&self.db, o.dsm_id, &o.extra).await
+                {
+                    tracing::warn!(error = %e, "workflow steps not written");
+                }
                 tracing::info!(job = %job.id, "DSM job claimed and submitted");
                 self.beat.jobs_processed = self.beat.jobs_processed.saturating_add(1);
                 self.by_outpost.insert(job_id, c.id);

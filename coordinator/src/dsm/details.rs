@@ -187,6 +187,17 @@ pub fn details(o: &Owned, v: &JobView) -> Value {
             d["hosts_total"] = json!(total);
             d["hosts_scanned"] = json!(done);
         }
+        "prepare_host_for_update" if v.job.status.is_terminal() => {
+            let secs = chrono::DateTime::parse_from_rfc3339(&v.job.created_at)
+                .map(|c| (chrono::Utc::now() - c.with_timezone(&chrono::Utc)).num_seconds())
+                .unwrap_or(0);
+            let r = super::workflow::results(&o.extra, v.job.status == Status::Succeeded, secs);
+            if let Some(m) = r.as_object() {
+                for (k, x) in m {
+                    d[k.as_str()] = x.clone();
+                }
+            }
+        }
         "health_check" => {
             d["failed_servers"] = Value::Array(
                 v.tasks

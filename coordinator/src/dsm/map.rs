@@ -256,6 +256,7 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
             m.extra = json!({"expected": d["expected_firmware_versions"].clone()});
             Ok(m)
         }
+        "prepare_host_for_update" => map_prepare(l, port, d),
         "cluster_safety_check" => {
             if l.clusters.is_empty() {
                 return Err("Missing cluster_name in job details".into());
@@ -422,6 +423,48 @@ fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError>
         secrets,
         vcenters: Vec::new(),
         extra: Value::Null,
+    })
+}
+
+/// `prepare_host_for_update`: maintenance mode for the server's vCenter
+/// host, with the vCenter's own login (or, for a server with no host, a
+/// check that its iDRAC answers).
+fn map_prepare(l: &Lookup, port: u16, d: &Value) -> Result<Mapped, MapError> {
+    let list = servers(l)?;
+    let [s] = list else {
+        return Err(format!(
+            "prepare_host_for_update names {} servers; it prepares one",
+            list.len()
+        ));
+    };
+    let extra = |vc: Option<&(String, Option<String>, String, u16)>| {
+        json!({"server_id": s.id, "vcenter_host_id": vc.and(s.vcenter_host_id),
+               "hostname": s.name, "vcenter_host": vc.map(|v| v.0.clone())})
+    };
+    let Some(vc) = &s.vcenter else {
+        let mut m = per_server(l, "redfish.inventory", json!({"port": port}), true)?;
+        m.extra = extra(None);
+        return Ok(m);
+    };
+    let (host, _, vc_host, vc_port) = vc;
+    let mut secrets = Secrets::default();
+    secrets.vcenters.push(vc_host.clone());
+    Ok(Mapped {
+        doc: doc(
+            "vcenter.maintenance",
+            vec![format!("{vc_host}:{vc_port}")],
+            json!({"action": "enter", "host": host,
+                   "timeout_s": d["maintenance_timeout"].as_u64().unwrap_or(600).max(1),
+                   "credential": super::seal::vcenter_credential(vc_host)}),
+        ),
+        rows: vec![RowPlan {
+            server_id: Some(s.id),
+            source: RowSource::Target(vc_host.clone()),
+        }],
+        logins: Vec::new(),
+        secrets,
+        vcenters: Vec::new(),
+        extra: extra(Some(vc)),
     })
 }
 

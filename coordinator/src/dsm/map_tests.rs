@@ -250,7 +250,10 @@ fn firmware_updates_need_an_image_and_its_version() {
     let m = map(&c, &lookup(&f, ids(&f)), 443).unwrap();
     let p = m.doc.params.unwrap();
     assert_eq!(p["component"], "BIOS", "the app's default component");
-    assert_eq!(p["apply_time"], "Immediate", "applied and checked, as the app's executor does");
+    assert_eq!(
+        p["apply_time"], "Immediate",
+        "applied and checked, as the app's executor does"
+    );
     assert_eq!(p["image_uri"], "http://repo/bios.exe");
     // A full update's sub-job names no image: refused, saying why.
     let c = claimed(

@@ -36,6 +36,7 @@ pub mod scans;
 pub mod seal;
 pub mod sync;
 pub mod target;
+pub mod workflow;
 pub mod writeback;
 pub mod writeback_vc;
 
@@ -54,6 +55,7 @@ pub const SUPPORTED: &[&str] = &[
     "cluster_safety_check",
     "verify_host_after_update",
     "full_server_update",
+    "prepare_host_for_update",
 ];
 
 /// DSM job types that touch iDRACs: held while the app's pause switch

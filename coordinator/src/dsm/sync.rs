@@ -114,6 +114,18 @@ pub async fn write_back(
                 ));
             }
         }
+        "prepare_host_for_update" => {
+            let e = t.error.clone();
+            super::workflow::ended(db, dsm_id, &o.extra, ok, e.as_deref()).await?;
+            lines.push(console(
+                if ok { "INFO" } else { "ERROR" },
+                &if ok {
+                    "host ready for its update".to_string()
+                } else {
+                    format!("preparation failed: {}", e.unwrap_or_default())
+                },
+            ));
+        }
         "cluster_safety_check" if ok => {
             let min = o.extra["min_required_hosts"].as_u64().unwrap_or(2);
             for c in o.extra["clusters"].as_array().into_iter().flatten() {
