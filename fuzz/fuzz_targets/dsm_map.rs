@@ -94,6 +94,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             port: 443,
         }],
         clusters: vec!["c1".into()],
+        packages: vec![("BIOS".into(), Ok(("2.1".into(), "http://10.1.1.200/b.exe".into())))],
     };
     let Ok(m) = map(&c, &l, 443) else { return };
     let _ = plan_full(&m.doc, zones, &[], &[], "0190a1b2c3d4e5f60718293a4b5c6d7e");

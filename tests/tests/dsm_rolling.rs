@@ -75,15 +75,26 @@ async fn setup(net: u8) -> Result<(TestDb, Rig, tokio_postgres::Client, std::net
 #[tokio::test]
 async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance() -> Result<()> {
     let (db, r, c, repo) = setup(96).await?;
+    // ServerUpdateWizard's job: the cluster by name in `cluster_id`, the
+    // firmware from the app's library (its BIOS package).
+    c.execute(
+        "INSERT INTO public.firmware_packages (filename, file_size_bytes, served_url, component_type,
+                dell_version, applicable_models, upload_status)
+         VALUES ('BIOS_2.19.1.EXE', 50000, $1, 'BIOS', '2.19.1', '{}', 'completed')",
+        &[&format!("http://{repo}/bios.exe")],
+    )
+    .await?;
     let job: Uuid = c
         .query_one(
-            "INSERT INTO public.jobs (job_type, target_scope, details) VALUES
-             ('rolling_cluster_update', $1, $2) RETURNING id",
+            "INSERT INTO public.jobs (job_type, status, target_scope, details) VALUES
+             ('rolling_cluster_update', 'pending', $1, $2) RETURNING id",
             &[
-                &json!({"type": "cluster", "cluster_name": "DC0_C0"}),
-                &json!({"max_parallel": 1, "min_healthy_hosts": 3, "continue_on_failure": false,
-                        "firmware_updates": [{"component": "BIOS", "version": "2.19.1",
-                                              "firmware_uri": format!("http://{repo}/bios.exe")}]}),
+                &json!({"cluster_id": "DC0_C0"}),
+                &json!({"cluster_id": "DC0_C0", "firmware_source": "local_repository",
+                        "component_filter": ["BIOS"], "auto_select_latest": true,
+                        "backup_scp": false, "preflight_mode": "strict", "max_parallel": 1,
+                        "verify_after_each": true, "continue_on_failure": false,
+                        "min_healthy_hosts": 3}),
             ],
         )
         .await?

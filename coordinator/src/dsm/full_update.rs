@@ -17,6 +17,9 @@ use std::cmp::Ordering;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+/// A library package (version, URL), or why there is none.
+pub type Package = Result<(String, String), String>;
+
 /// A sub-job: its id and component.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Child {
@@ -62,11 +65,7 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
 
 /// The package for `component` on servers of `models`: the newest
 /// uploaded one with a URL the iDRACs can fetch, applicable to them all.
-pub async fn package(
-    db: &Client,
-    component: &str,
-    models: &[String],
-) -> Result<Result<(String, String), String>, DbError> {
+pub async fn package(db: &Client, component: &str, models: &[String]) -> Result<Package, DbError> {
     let rows = db
         .query(
             "SELECT filename, dell_version, served_url, coalesce(applicable_models, '{}')

@@ -41,6 +41,9 @@ pub struct Lookup {
     pub vcenters: Vec<super::owned::VcenterRef>,
     /// The clusters a safety check judges.
     pub clusters: Vec<String>,
+    /// A rolling update from the firmware library: per component of its
+    /// filter, the package (version, URL) or why there is none.
+    pub packages: Vec<(String, super::full_update::Package)>,
 }
 
 const SERVER_COLUMNS: &str = "SELECT s.id, s.ip_address, coalesce(s.hostname, s.idrac_hostname), \
@@ -254,6 +257,37 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
             }
         }
     }
+    let mut packages = Vec::new();
+    if c.job_type == "rolling_cluster_update"
+        && c.details["firmware_source"] == "local_repository"
+        && c.details["firmware_updates"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    {
+        let models: Vec<String> = list.iter().filter_map(|s| s.model.clone()).collect();
+        let mut filter: Vec<String> = c.details["component_filter"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case("all")) {
+            filter = db
+                .query(
+                    "SELECT DISTINCT component_type FROM public.firmware_packages
+                      WHERE upload_status = 'completed' ORDER BY 1",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| At::new(r, "firmware_packages").get(0, "component_type"))
+                .collect::<Result<_, _>>()?;
+        }
+        for f in filter {
+            let p = super::full_update::package(db, &f, &models).await?;
+            packages.push((f, p));
+        }
+    }
     Ok(Ok(Lookup {
         target,
         servers: list,
@@ -261,5 +295,6 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
         sets: sets(db).await?,
         vcenters,
         clusters,
+        packages,
     }))
 }

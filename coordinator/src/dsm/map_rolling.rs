@@ -18,12 +18,32 @@ fn text<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The one image a rollout installs.
-fn firmware(d: &Value) -> Result<Value, MapError> {
+/// The one image a rollout installs: the wizard's (manual source) or the
+/// firmware library's (local repository source, one component).
+fn firmware(d: &Value, l: &Lookup) -> Result<Value, MapError> {
     let list = d["firmware_updates"]
         .as_array()
         .cloned()
         .unwrap_or_default();
+    if list.is_empty() && d["firmware_source"] == "local_repository" {
+        let found: Vec<&(String, super::full_update::Package)> =
+            l.packages.iter().filter(|(_, p)| p.is_ok()).collect();
+        return match (found.as_slice(), l.packages.as_slice()) {
+            (_, []) => Err("the firmware library has no uploaded package".into()),
+            ([], [(_, Err(why)), ..]) => Err(why.clone()),
+            ([(component, Ok((version, url)))], _) => Ok(json!({
+                "component": component, "version": version, "image_uri": url})),
+            (many, _) => Err(format!(
+                "the firmware library has packages for {} components ({}); Outpost rolls one \
+                 image per job: choose one component in the wizard's filter",
+                many.len(),
+                many.iter()
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+    }
     let fw = match list.as_slice() {
         [one] => one.clone(),
         [] => {
@@ -33,8 +53,9 @@ fn firmware(d: &Value) -> Result<Value, MapError> {
                 let source = d["firmware_source"].as_str().unwrap_or("manual");
                 return Err(format!(
                     "details.firmware_updates is empty (firmware source {source:?}): Outpost \
-                     installs the image the wizard names (manual source); choosing updates from \
-                     the Dell online catalog or the firmware library is not supported yet"
+                     installs the image the wizard names (manual source) or the firmware \
+                     library's package (local repository); updating from the Dell online \
+                     catalog is not supported yet"
                 ));
             }
         }
@@ -63,7 +84,7 @@ fn firmware(d: &Value) -> Result<Value, MapError> {
 pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
     let d = &c.details;
     let list = servers(l)?;
-    let fw = firmware(d)?;
+    let fw = firmware(d, l)?;
     let mut secrets = Secrets::default();
     let logins = logins(list, &l.sets, &mut secrets);
     let vc = list.iter().find_map(|s| s.vcenter.clone());

@@ -82,6 +82,7 @@ fn lookup(f: &Fx, target: Target) -> Lookup {
         sets: f.sets.clone(),
         vcenters: Vec::new(),
         clusters: Vec::new(),
+        packages: Vec::new(),
     }
 }
 
@@ -315,6 +316,36 @@ fn rolling_updates_from_both_wizards() {
     );
     let e = map(&c, &lookup(&f, Target::Cluster("Prod".into())), 443).unwrap_err();
     assert!(e.contains("dell_online_catalog"), "{e}");
+    // The firmware library: the one component's newest package.
+    let c = claimed(
+        "rolling_cluster_update",
+        json!({"type": "cluster", "cluster_name": "Prod"}),
+        json!({"firmware_source": "local_repository", "component_filter": ["BIOS"]}),
+        vec![],
+    );
+    let mut l = lookup(&f, Target::Cluster("Prod".into()));
+    l.packages = vec![(
+        "BIOS".into(),
+        Ok(("2.19.1".into(), "http://lib/bios.exe".into())),
+    )];
+    let p = map(&c, &l, 443).unwrap().doc.params.unwrap();
+    assert_eq!(
+        p["firmware"],
+        json!({"component": "BIOS", "version": "2.19.1",
+                                     "image_uri": "http://lib/bios.exe"})
+    );
+    l.packages.push((
+        "iDRAC".into(),
+        Ok(("7.1".into(), "http://lib/idrac.exe".into())),
+    ));
+    let e = map(&c, &l, 443).unwrap_err();
+    assert!(e.contains("BIOS, iDRAC"), "{e}");
+    l.packages = vec![(
+        "NIC".into(),
+        Err("no NIC package in the firmware library for these servers".into()),
+    )];
+    let e = map(&c, &l, 443).unwrap_err();
+    assert!(e.contains("no NIC package"), "{e}");
     let two = json!([{"version": "1", "image_uri": "u"}, {"version": "2", "image_uri": "v"}]);
     let c = claimed(
         "rolling_cluster_update",
