@@ -214,21 +214,7 @@ async fn a_graceful_cancel_from_the_app_finishes_the_host_under_way_then_stops()
         &[&job],
     )
     .await?;
-    let until = Instant::now() + SETTLE * 2;
-    let (status, details) = loop {
-        let row = c
-            .query_one(
-                "SELECT status::text, details FROM public.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await?;
-        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
-        if status != "running" {
-            break (status, details);
-        }
-        anyhow::ensure!(Instant::now() < until, "never stopped: {details:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, details) = ended(&c, job).await?;
     assert_eq!(status, "cancelled", "{details:#}");
     assert_eq!(details["graceful_cancel"], true, "{details:#}");
     assert_eq!(details["hosts_completed"], 1, "{details:#}");
@@ -374,25 +360,8 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
         )
         .await?
         .get(0);
-    let until = Instant::now() + SETTLE;
-    let details = loop {
-        let row = c
-            .query_one(
-                "SELECT status::text, details FROM public.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await?;
-        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
-        if status == "completed" || status == "failed" {
-            assert_eq!(status, "completed", "{details:#}");
-            break details;
-        }
-        anyhow::ensure!(
-            Instant::now() < until,
-            "safety check never ended: {details:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, details) = ended(&c, job).await?;
+    assert_eq!(status, "completed", "{details:#}");
     assert_eq!(details["safe_to_proceed"], true, "{details:#}");
     assert_eq!(details["total_hosts"], 4, "{details:#}");
     assert_eq!(details["healthy_hosts"], 4, "{details:#}");
@@ -422,28 +391,14 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
         )
         .await?
         .get(0);
-    let until = Instant::now() + SETTLE;
-    loop {
-        let row = c
-            .query_one(
-                "SELECT status::text, details FROM public.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await?;
-        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
-        if status == "failed" {
-            assert!(
-                details["error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("nowhere")),
-                "{details:#}"
-            );
-            break;
-        }
-        anyhow::ensure!(status != "completed", "{details:#}");
-        anyhow::ensure!(Instant::now() < until, "never failed: {details:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (status, details) = ended(&c, job).await?;
+    assert_eq!(status, "failed", "{details:#}");
+    assert!(
+        details["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nowhere")),
+        "{details:#}"
+    );
     db.drop_db().await;
     Ok(())
 }
@@ -473,22 +428,8 @@ async fn preparing_a_host_from_the_app_puts_it_into_maintenance_mode() -> Result
         )
         .await?
         .get(0);
-    let until = Instant::now() + SETTLE * 2;
-    let details = loop {
-        let row = c
-            .query_one(
-                "SELECT status::text, details FROM public.jobs WHERE id = $1",
-                &[&job],
-            )
-            .await?;
-        let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
-        if status == "completed" || status == "failed" {
-            assert_eq!(status, "completed", "{details:#}");
-            break details;
-        }
-        anyhow::ensure!(Instant::now() < until, "never ended: {details:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, details) = ended(&c, job).await?;
+    assert_eq!(status, "completed", "{details:#}");
     assert_eq!(details["ready_for_update"], true, "{details:#}");
     assert_eq!(
         details["workflow_results"]["steps_completed"],
@@ -535,19 +476,24 @@ async fn vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<(String, s
         )
         .await?
         .get(0);
+    ended(c, id).await
+}
+
+/// The status and details `job` ended with (waits while it is pending or running).
+async fn ended(c: &tokio_postgres::Client, job: Uuid) -> Result<(String, serde_json::Value)> {
     let until = Instant::now() + SETTLE * 2;
     loop {
         let row = c
             .query_one(
                 "SELECT status::text, details FROM public.jobs WHERE id = $1",
-                &[&id],
+                &[&job],
             )
             .await?;
         let (status, details): (String, serde_json::Value) = (row.get(0), row.get(1));
         if status != "running" && status != "pending" {
             return Ok((status, details));
         }
-        anyhow::ensure!(Instant::now() < until, "sync never ended: {details:#}");
+        anyhow::ensure!(Instant::now() < until, "job {job} never ended: {details:#}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

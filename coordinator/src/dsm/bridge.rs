@@ -27,6 +27,8 @@ use uuid::Uuid;
 
 #[path = "bridge_full.rs"]
 mod full;
+#[path = "bridge_report.rs"]
+mod report_job;
 
 /// Least time between two reports of one job.
 const FLUSH: Duration = Duration::from_millis(300);
@@ -493,132 +495,6 @@ impl Bridge {
             "graceful cancel requested in the app: finishing the hosts under way, starting no other",
         ));
     }
-
-    /// Writes what changed of one job.
-    async fn report(&mut self, id: Uuid) {
-        let Some(mut o) = self.owned.get(&id).cloned() else {
-            return;
-        };
-        let Some(view) = self.p.engine.read(|v| v.job_view(&o.outpost_id)) else {
-            return;
-        };
-        for (row, st) in report::states(&o, &view) {
-            let before = self.rows.get(&row.row_id).cloned();
-            if before.as_ref() == Some(&st) {
-                continue;
-            }
-            if let Err(e) = report::write_row(&self.db, id, &row, &st).await {
-                tracing::warn!(error = %e, "job_tasks row not written");
-                continue;
-            }
-            if st.status != "running" || before.map(|s| s.status) != Some(st.status) {
-                let level = match st.status {
-                    "failed" => "ERROR",
-                    "cancelled" => "WARN",
-                    _ => "INFO",
-                };
-                let last = st.log.lines().last().unwrap_or("").to_string();
-                self.lines
-                    .entry(id)
-                    .or_default()
-                    .push(super::details::console(
-                        level,
-                        format!("{}: {} {}", row_name(&o, row.row_id), st.status, last).trim(),
-                    ));
-            }
-            self.rows.insert(row.row_id, st);
-        }
-        let before = o.write_errors.len();
-        for t in view.tasks.iter().filter(|t| t.status.is_terminal()) {
-            if self.written.contains(&t.id) {
-                continue;
-            }
-            match super::sync::write_back(&self.db, &o, t).await {
-                Ok(lines) => {
-                    self.written.insert(t.id.clone());
-                    self.lines.entry(id).or_default().extend(lines);
-                }
-                Err(e) => {
-                    // Retried at the next report; remembered for the end.
-                    tracing::warn!(error = %e, task = %t.id, "result not written to the app");
-                    let e = format!("{}: {e}", t.target);
-                    if !o.write_errors.contains(&e) {
-                        self.lines
-                            .entry(id)
-                            .or_default()
-                            .push(super::details::console(
-                                "ERROR",
-                                &format!("not written: {e}"),
-                            ));
-                        o.write_errors.push(e);
-                    }
-                }
-            }
-        }
-        if o.write_errors.len() != before {
-            let _ = owned::save(&self.p.store, &o).await;
-            self.owned.insert(id, o.clone());
-        }
-        let mut details = super::details::details(&o, &view);
-        if !o.write_errors.is_empty() {
-            details["error"] = serde_json::json!(format!(
-                "results not written to the app: {}",
-                o.write_errors.join("; ")
-            ));
-        }
-        let ended = view.job.status.is_terminal() && !view.job.open;
-        let verdict = if ended {
-            super::sync::verdict(&o, &view)
-        } else {
-            None
-        };
-        if let Some(e) = &verdict {
-            details["error"] = serde_json::json!(e);
-        }
-        let graceful_stop = o.graceful && super::sync::stopped_hosts(&view) > 0;
-        if o.graceful {
-            details["graceful_cancel"] = serde_json::json!(true);
-            if ended && graceful_stop {
-                details["hosts_completed"] = serde_json::json!(super::sync::finished_hosts(&view));
-                details["stopped_after_host"] =
-                    serde_json::json!(super::sync::finished_hosts(&view));
-            }
-        }
-        let lines = self.lines.remove(&id).unwrap_or_default();
-        if let Err(e) = report::write_details(&self.db, id, &details, &lines).await {
-            tracing::warn!(error = %e, "job details not written");
-        }
-        if ended {
-            // Writes that keep failing must not leave the job running for ever,
-            // nor report it completed.
-            let status = if !o.write_errors.is_empty() || verdict.is_some() {
-                "failed"
-            } else if graceful_stop && view.job.status != crate::model::Status::Failed {
-                "cancelled"
-            } else {
-                report::dsm_status(view.job.status)
-            };
-            if let Some(scan) = o.scan_id
-                && let Err(e) = super::scans::finished(&self.db, scan, &view).await
-            {
-                return tracing::warn!(error = %e, "update-availability scan not ended");
-            }
-            if let Err(e) = report::finish_as(&self.db, id, status).await {
-                return tracing::warn!(error = %e, "job status not written");
-            }
-            o.finished = true;
-            if owned::save(&self.p.store, &o).await.is_ok() {
-                self.owned.remove(&id);
-                self.by_outpost.remove(&o.outpost_id);
-            }
-            if let Some(parent) = o.extra["parent"]
-                .as_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-            {
-                self.child_ended(parent, id, status).await;
-            }
-        }
-    }
 }
 
 /// Removes a login typed into the app's dialog from the job's row: the
@@ -659,16 +535,4 @@ async fn adopt_or_insert(db: &Client, job: Uuid, server: Option<Uuid>) -> Result
         )
         .await?;
     Ok(At::new(&r, "job_tasks").get(0, "id")?)
-}
-
-fn row_name(o: &Owned, row: Uuid) -> String {
-    o.rows
-        .iter()
-        .find(|r| r.row_id == row)
-        .map(|r| match &r.source {
-            map::RowSource::Target(ip) => ip.clone(),
-            map::RowSource::Whole => "scan".into(),
-            map::RowSource::Host(i) => format!("host {}", i + 1),
-        })
-        .unwrap_or_default()
 }

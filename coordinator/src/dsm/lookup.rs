@@ -105,6 +105,15 @@ async fn servers(
     Ok(rows.iter().map(server).collect::<Result<_, _>>()?)
 }
 
+/// The ids of a JSON list (what is not an id is left out).
+fn uuids(v: &serde_json::Value) -> Vec<Uuid> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect()
+}
+
 /// Every credential set with its ranges.
 pub async fn sets(db: &Client) -> Result<Vec<SetRow>, DbError> {
     let rows = db
@@ -185,12 +194,7 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
             if c.job_type != "vcenter_sync" && !c.target_scope["vcenter_host_ids"].is_null() =>
         {
             // An update-availability scan of vCenter hosts: their servers.
-            let hosts: Vec<Uuid> = c.target_scope["vcenter_host_ids"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-                .collect();
+            let hosts = uuids(&c.target_scope["vcenter_host_ids"]);
             servers(
                 db,
                 "WHERE h.id = ANY($1) ORDER BY lower(h.name), s.ip_address",
@@ -200,62 +204,31 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
         }
         Target::Ranges(_) | Target::Vcenters(_) | Target::All => Vec::new(),
     };
+    let id_of = |v: &serde_json::Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok());
     let mut vcenters = Vec::new();
-    if c.job_type == "vcenter_sync" {
-        let mut ids = match &target {
-            Target::Vcenters(ids) => ids.clone(),
-            _ => Vec::new(),
-        };
-        if let Some(id) = c.details["vcenter_id"]
-            .as_str()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            && !ids.contains(&id)
-        {
-            ids.push(id);
-        }
-        let hosts: Vec<Uuid> = c.target_scope["vcenter_host_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-            .collect();
-        for (id, name, host, port) in super::writeback_vc::targets(db, &ids, &hosts).await? {
-            vcenters.push(super::owned::VcenterRef {
-                id,
-                name,
-                host,
-                port,
-            });
-        }
-    }
     let mut clusters = Vec::new();
-    if c.job_type == "cluster_safety_check" {
-        clusters = super::safety::clusters(&c.target_scope, &c.details);
-        let all = c.target_scope["type"] == "all_clusters";
-        for (id, name, host, port) in
-            super::writeback_vc::of_clusters(db, &mut clusters, all).await?
-        {
-            vcenters.push(super::owned::VcenterRef {
-                id,
-                name,
-                host,
-                port,
-            });
+    match c.job_type.as_str() {
+        "vcenter_sync" => {
+            let mut ids = match &target {
+                Target::Vcenters(ids) => ids.clone(),
+                _ => Vec::new(),
+            };
+            ids.extend(id_of(&c.details["vcenter_id"]).filter(|id| !ids.contains(id)));
+            vcenters =
+                super::vcenters::named(db, &ids, &uuids(&c.target_scope["vcenter_host_ids"]))
+                    .await?;
         }
-        if vcenters.is_empty()
-            && let Some(id) = c.details["vcenter_id"]
-                .as_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-        {
-            for (id, name, host, port) in super::writeback_vc::targets(db, &[id], &[]).await? {
-                vcenters.push(super::owned::VcenterRef {
-                    id,
-                    name,
-                    host,
-                    port,
-                });
+        "cluster_safety_check" => {
+            clusters = super::safety::clusters(&c.target_scope, &c.details);
+            let all = c.target_scope["type"] == "all_clusters";
+            vcenters = super::vcenters::of_clusters(db, &mut clusters, all).await?;
+            if vcenters.is_empty()
+                && let Some(id) = id_of(&c.details["vcenter_id"])
+            {
+                vcenters = super::vcenters::named(db, &[id], &[]).await?;
             }
         }
+        _ => {}
     }
     let mut packages = Vec::new();
     if c.job_type == "rolling_cluster_update"

@@ -207,7 +207,7 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
         "firmware_inventory_scan" => {
             per_server(l, "redfish.inventory", json!({"port": port}), true)
         }
-        "test_credentials" => map_test(c, l, port),
+        "test_credentials" => scan::map_test(c, l, port),
         "firmware_update" => {
             let uri = d["firmware_uri"]
                 .as_str()
@@ -243,8 +243,8 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
                 true,
             )
         }
-        "discovery_scan" => map_discovery(c, l, port),
-        "vcenter_sync" => map_vcenter_sync(l),
+        "discovery_scan" => scan::map_discovery(c, l, port),
+        "vcenter_sync" => vcenter::map_vcenter_sync(l),
         "health_check" => per_server(
             l,
             "redfish.inventory",
@@ -256,12 +256,12 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
             m.extra = json!({"expected": d["expected_firmware_versions"].clone()});
             Ok(m)
         }
-        "prepare_host_for_update" => map_prepare(l, port, d),
+        "prepare_host_for_update" => vcenter::map_prepare(l, port, d),
         "cluster_safety_check" => {
             if l.clusters.is_empty() {
                 return Err("Missing cluster_name in job details".into());
             }
-            let mut m = map_vcenter_sync(l).map_err(|_| {
+            let mut m = vcenter::map_vcenter_sync(l).map_err(|_| {
                 format!(
                     "no vCenter of the app holds cluster {}",
                     l.clusters.join(", ")
@@ -279,231 +279,10 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
     }
 }
 
-/// `test_credentials`: an address with the set the dialog chose, or the
-/// login typed into it, or (refresh and assign dialogs) servers by id
-/// with their own logins.
-fn map_test(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
-    let Target::Address(ip) = &l.target else {
-        return per_server(l, "redfish.inventory", json!({"port": port}), true);
-    };
-    let mut secrets = Secrets::default();
-    let legacy = l.servers.first().is_some_and(|s| s.legacy_tls);
-    let credential = if let Some(set) = c.credential_set_ids.first() {
-        let s = l
-            .sets
-            .iter()
-            .find(|s| s.id == *set)
-            .ok_or_else(|| format!("credential set {set} does not exist"))?;
-        secrets.add(&Choice::Set(s.id));
-        Some(s.name.clone())
-    } else if let Some(user) = c.details["username"].as_str().filter(|u| !u.is_empty()) {
-        let name = format!("dsm-job-{}", c.id.simple());
-        secrets.inline = Some(Inline {
-            name: name.clone(),
-            username: user.to_string(),
-            password: Zeroizing::new(c.details["password"].as_str().unwrap_or("").to_string()),
-        });
-        Some(name)
-    } else if let Some(s) = l.servers.first() {
-        let ch = creds::resolve(s.id, &s.ip, &s.creds, &l.sets);
-        secrets.add(&ch);
-        ch.name(&l.sets)
-    } else {
-        return Err("No credentials provided".into());
-    };
-    Ok(Mapped {
-        doc: doc("redfish.inventory", vec![ip.clone()], json!({"port": port})),
-        rows: Vec::new(),
-        logins: vec![Login {
-            address: ip.clone(),
-            credential,
-            legacy_tls: legacy,
-        }],
-        secrets,
-        vcenters: Vec::new(),
-        extra: Value::Null,
-    })
-}
-
-/// `discovery_scan`: address runs with the job's sets and the sets whose
-/// ranges hold an address (tried first, lowest range priority first), or
-/// a refresh of known servers with each one's own login first.
-fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
-    let mut secrets = Secrets::default();
-    let mut sets: Vec<CredSet> = Vec::new();
-    let mut push = |s: CredSet, secrets: &mut Secrets, id: Option<Uuid>| {
-        if let Some(id) = id {
-            secrets.add(&Choice::Set(id));
-        }
-        if !sets.iter().any(|x| x.name() == s.name()) {
-            sets.push(s);
-        }
-    };
-    let targets: Vec<String> = match &l.target {
-        Target::Ranges(runs) => runs.clone(),
-        Target::Address(a) => vec![a.clone()],
-        Target::Servers(_) | Target::Cluster(_) | Target::Group(_) => {
-            let list = servers(l)?;
-            for s in list {
-                let ch = creds::resolve(s.id, &s.ip, &s.creds, &l.sets);
-                if let Some(name) = ch.name(&l.sets) {
-                    secrets.add(&ch);
-                    push(
-                        CredSet::Scoped(ScopedCred {
-                            name,
-                            ranges: vec![s.ip.clone()],
-                            priority: Some(i64::MIN),
-                        }),
-                        &mut secrets,
-                        None,
-                    );
-                }
-            }
-            list.iter().map(|s| s.ip.clone()).collect()
-        }
-        Target::Vcenters(_) | Target::All => {
-            return Err("discovery needs target_scope.ip_range, ip_list or server_ids".into());
-        }
-    };
-    // Sets with ranges: tried first where their ranges hold the address.
-    for s in l.sets.iter().filter(|s| !s.ranges.is_empty()) {
-        let prio = s.ranges.iter().map(|(_, p)| *p).min().unwrap_or(s.priority);
-        push(
-            CredSet::Scoped(ScopedCred {
-                name: s.name.clone(),
-                ranges: s.ranges.iter().map(|(r, _)| r.clone()).collect(),
-                priority: Some(i64::from(prio)),
-            }),
-            &mut secrets,
-            Some(s.id),
-        );
-    }
-    let wanted = job_sets(c);
-    for id in &wanted {
-        let s = l
-            .sets
-            .iter()
-            .find(|s| s.id == *id)
-            .ok_or_else(|| format!("credential set {id} does not exist"))?;
-        push(
-            CredSet::Scoped(ScopedCred {
-                name: s.name.clone(),
-                ranges: Vec::new(),
-                priority: Some(i64::from(s.priority)),
-            }),
-            &mut secrets,
-            Some(s.id),
-        );
-    }
-    if wanted.is_empty()
-        && let Some(s) = l
-            .sets
-            .iter()
-            .filter(|s| s.is_default && s.kind == "idrac")
-            .min_by_key(|s| s.priority)
-    {
-        push(
-            CredSet::Scoped(ScopedCred {
-                name: s.name.clone(),
-                ranges: Vec::new(),
-                priority: Some(i64::from(s.priority)),
-            }),
-            &mut secrets,
-            Some(s.id),
-        );
-    }
-    let mut params = json!({"port": port});
-    if !sets.is_empty() {
-        params["credentials"] = serde_json::to_value(&sets).map_err(|e| e.to_string())?;
-    }
-    Ok(Mapped {
-        doc: doc("redfish.discover", targets, params),
-        rows: Vec::new(),
-        logins: Vec::new(),
-        secrets,
-        vcenters: Vec::new(),
-        extra: Value::Null,
-    })
-}
-
-/// `prepare_host_for_update`: maintenance mode for the server's vCenter
-/// host, with the vCenter's own login (or, for a server with no host, a
-/// check that its iDRAC answers).
-fn map_prepare(l: &Lookup, port: u16, d: &Value) -> Result<Mapped, MapError> {
-    let list = servers(l)?;
-    let [s] = list else {
-        return Err(format!(
-            "prepare_host_for_update names {} servers; it prepares one",
-            list.len()
-        ));
-    };
-    let extra = |vc: Option<&(String, Option<String>, String, u16)>| {
-        json!({"server_id": s.id, "vcenter_host_id": vc.and(s.vcenter_host_id),
-               "hostname": s.name, "vcenter_host": vc.map(|v| v.0.clone())})
-    };
-    let Some(vc) = &s.vcenter else {
-        let mut m = per_server(l, "redfish.inventory", json!({"port": port}), true)?;
-        m.extra = extra(None);
-        return Ok(m);
-    };
-    let (host, _, vc_host, vc_port) = vc;
-    let mut secrets = Secrets::default();
-    secrets.vcenters.push(vc_host.clone());
-    Ok(Mapped {
-        doc: doc(
-            "vcenter.maintenance",
-            vec![format!("{vc_host}:{vc_port}")],
-            json!({"action": "enter", "host": host,
-                   "timeout_s": d["maintenance_timeout"].as_u64().unwrap_or(600).max(1),
-                   "credential": super::seal::vcenter_credential(vc_host)}),
-        ),
-        rows: vec![RowPlan {
-            server_id: Some(s.id),
-            source: RowSource::Target(vc_host.clone()),
-        }],
-        logins: Vec::new(),
-        secrets,
-        vcenters: Vec::new(),
-        extra: extra(Some(vc)),
-    })
-}
-
-/// `vcenter_sync`: each vCenter's inventory, read with its own login.
-fn map_vcenter_sync(l: &Lookup) -> Result<Mapped, MapError> {
-    if l.vcenters.is_empty() {
-        return Err("No vCenter connection configured or sync is disabled".into());
-    }
-    let mut secrets = Secrets::default();
-    let mut logins = Vec::new();
-    let mut rows = Vec::new();
-    for v in &l.vcenters {
-        secrets.vcenters.push(v.host.clone());
-        logins.push(Login {
-            address: v.host.clone(),
-            credential: Some(super::seal::vcenter_credential(&v.host)),
-            legacy_tls: false,
-        });
-        rows.push(RowPlan {
-            server_id: None,
-            source: RowSource::Target(v.host.clone()),
-        });
-    }
-    Ok(Mapped {
-        doc: doc(
-            "vcenter.inventory",
-            l.vcenters
-                .iter()
-                .map(|v| format!("{}:{}", v.host, v.port))
-                .collect(),
-            json!({}),
-        ),
-        rows,
-        logins,
-        secrets,
-        vcenters: l.vcenters.clone(),
-        extra: Value::Null,
-    })
-}
+#[path = "map_scan.rs"]
+mod scan;
+#[path = "map_vcenter.rs"]
+mod vcenter;
 
 #[cfg(test)]
 #[path = "map_tests.rs"]

@@ -36,6 +36,7 @@ pub mod scans;
 pub mod seal;
 pub mod sync;
 pub mod target;
+pub mod vcenters;
 pub mod workflow;
 pub mod writeback;
 pub mod writeback_vc;

@@ -9,6 +9,12 @@ use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+/// The server and vCenter host a preparation is about.
+fn ids(extra: &Value) -> (Option<Uuid>, Option<Uuid>) {
+    let id = |k: &str| extra[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    (id("server_id"), id("vcenter_host_id"))
+}
+
 /// Writes (or rewrites) step `n` of a job's workflow.
 #[allow(clippy::too_many_arguments)]
 pub async fn step(
@@ -49,12 +55,7 @@ pub async fn step(
 /// The steps a preparation starts with: the server found, maintenance
 /// mode under way (or skipped for a server without a vCenter host).
 pub async fn started(db: &Client, job: Uuid, extra: &Value) -> Result<(), DbError> {
-    let server = extra["server_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok());
-    let host = extra["vcenter_host_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok());
+    let (server, host) = ids(extra);
     step(
         db,
         job,
@@ -117,12 +118,7 @@ pub async fn ended(
     ok: bool,
     error: Option<&str>,
 ) -> Result<(), DbError> {
-    let server = extra["server_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok());
-    let host = extra["vcenter_host_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok());
+    let (server, host) = ids(extra);
     let status = if ok { "completed" } else { "failed" };
     match host {
         Some(h) => {

@@ -24,6 +24,13 @@ fn text(v: &Value, k: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A task's finish time (RFC 3339), which keys what it wrote.
+fn finish_time(at: &str) -> Result<chrono::DateTime<chrono::Utc>, DbError> {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| DbError::Query(format!("task finish time {at:?}: {e}")))
+}
+
 async fn id_where(db: &Client, sql: &str, arg: &str) -> Result<Option<Uuid>, DbError> {
     let row = db.query_opt(sql, &[&arg]).await?;
     Ok(match row {
@@ -209,9 +216,7 @@ pub async fn firmware_inventory(
     else {
         return Ok(0);
     };
-    let at = chrono::DateTime::parse_from_rfc3339(collected_at)
-        .map_err(|e| DbError::Query(format!("task finish time {collected_at:?}: {e}")))?
-        .with_timezone(&chrono::Utc);
+    let at = finish_time(collected_at)?;
     let mut n = 0;
     for c in output["components"].as_array().into_iter().flatten() {
         let (Some(id), Some(version)) = (text(c, "id"), text(c, "version")) else {
@@ -262,9 +267,7 @@ pub async fn health(db: &Client, ip: &str, at: &str, h: &Value) -> Result<(), Db
     else {
         return Ok(());
     };
-    let at = chrono::DateTime::parse_from_rfc3339(at)
-        .map_err(|e| DbError::Query(format!("task finish time {at:?}: {e}")))?
-        .with_timezone(&chrono::Utc);
+    let at = finish_time(at)?;
     db.execute(
         "INSERT INTO public.server_health (server_id, \"timestamp\", overall_health, power_state,
                 cpu_health, memory_health)

@@ -10,7 +10,6 @@
 //! test stores it.
 
 use super::db::DbError;
-use super::row::At;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use tokio_postgres::Client;
@@ -213,87 +212,4 @@ pub async fn failed(db: &Client, vc: Uuid, error: &str) -> Result<(), DbError> {
     )
     .await?;
     Ok(())
-}
-
-/// The vCenters a `vcenter_sync` names: by id, one named in `details`, the
-/// ones of some hosts, or every vCenter with sync enabled.
-pub async fn targets(
-    db: &Client,
-    ids: &[Uuid],
-    host_ids: &[Uuid],
-) -> Result<Vec<(Uuid, String, String, u16)>, DbError> {
-    let rows = db
-        .query(
-            "SELECT v.id, v.name, v.host, v.port FROM public.vcenters v
-              WHERE (cardinality($1::uuid[]) > 0 AND v.id = ANY($1))
-                 OR (cardinality($2::uuid[]) > 0 AND v.id IN (
-                       SELECT source_vcenter_id FROM public.vcenter_hosts WHERE id = ANY($2)))
-                 OR (cardinality($1::uuid[]) = 0 AND cardinality($2::uuid[]) = 0 AND v.sync_enabled)
-              ORDER BY v.created_at, v.name",
-            &[&ids, &host_ids],
-        )
-        .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let v = At::new(r, "vcenters");
-        let v = v.with_id(v.get(0, "id")?);
-        let port: i32 = v.get(3, "port")?;
-        out.push((
-            v.get(0, "id")?,
-            v.get(1, "name")?,
-            v.get::<String>(2, "host")?.trim().to_string(),
-            u16::try_from(port).map_err(|_| bad_port(port))?,
-        ));
-    }
-    Ok(out)
-}
-
-/// The vCenters that hold the clusters `names` (all clusters when `names`
-/// is empty and `all` is set, which then fills `names`).
-pub async fn of_clusters(
-    db: &Client,
-    names: &mut Vec<String>,
-    all: bool,
-) -> Result<Vec<(Uuid, String, String, u16)>, DbError> {
-    if names.is_empty() && all {
-        for r in db
-            .query(
-                "SELECT cluster_name FROM public.vcenter_clusters ORDER BY cluster_name",
-                &[],
-            )
-            .await?
-        {
-            names.push(At::new(&r, "vcenter_clusters").get(0, "cluster_name")?);
-        }
-    }
-    let rows = db
-        .query(
-            "SELECT DISTINCT v.id, v.name, v.host, v.port, v.created_at FROM public.vcenters v
-               JOIN public.vcenter_clusters c ON c.source_vcenter_id = v.id
-              WHERE c.cluster_name = ANY($1) ORDER BY v.created_at, v.name",
-            &[&*names],
-        )
-        .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let v = At::new(r, "vcenters");
-        let v = v.with_id(v.get(0, "id")?);
-        let port: i32 = v.get(3, "port")?;
-        out.push((
-            v.get(0, "id")?,
-            v.get(1, "name")?,
-            v.get::<String>(2, "host")?.trim().to_string(),
-            u16::try_from(port).map_err(|_| bad_port(port))?,
-        ));
-    }
-    Ok(out)
-}
-
-fn bad_port(p: i32) -> super::row::RowError {
-    super::row::RowError {
-        table: "vcenters",
-        column: "port",
-        row: None,
-        problem: format!("holds {p}, not a TCP port"),
-    }
 }
