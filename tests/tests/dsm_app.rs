@@ -206,6 +206,28 @@ async fn credential_tests_from_every_dialog_answer_the_way_the_dialogs_read() ->
         ("completed", 100),
         "{rows:?}"
     );
+    // The typed password went nowhere else: not in a log line, not in
+    // the coordinator's job state.
+    let mut logs = r.f.fleet.coordinator.stdout();
+    logs.extend(r.f.fleet.coordinator.stderr());
+    for w in &r.f.fleet.workers {
+        logs.extend(w.stdout());
+        logs.extend(w.stderr());
+    }
+    for l in logs {
+        assert!(!l.contains(PASS), "the password is in a log line: {l}");
+    }
+    for j in r.f.fleet.api.list_jobs().await? {
+        let view =
+            r.f.fleet
+                .api
+                .job(j["id"].as_str().context("job id")?)
+                .await?;
+        assert!(
+            !view.to_string().contains(PASS),
+            "the password is in job state"
+        );
+    }
     r.db.drop_db().await;
     Ok(())
 }

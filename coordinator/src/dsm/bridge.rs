@@ -57,6 +57,9 @@ struct Bridge {
     written: HashSet<String>,
     /// Full server updates whose next sub-job is to start.
     parents_due: Vec<Uuid>,
+    /// The full update whose sub-job `start_job` is starting: recorded
+    /// with the sub-job's ownership, before its Outpost job exists.
+    starting_child_of: Option<Uuid>,
     beat: Beat,
 }
 
@@ -80,6 +83,7 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
                     lines: HashMap::new(),
                     written: HashSet::new(),
                     parents_due: Vec::new(),
+                    starting_child_of: None,
                 };
                 b.run(shutdown).await;
                 return;
@@ -334,7 +338,10 @@ impl Bridge {
             graceful: false,
             write_errors: Vec::new(),
             vcenters: mapped.vcenters.clone(),
-            extra: mapped.extra.clone(),
+            extra: match self.starting_child_of.take() {
+                Some(parent) => serde_json::json!({"parent": parent}),
+                None => mapped.extra.clone(),
+            },
             scan_id: (c.job_type == "firmware_inventory_scan")
                 .then(|| {
                     c.target_scope["scan_id"]

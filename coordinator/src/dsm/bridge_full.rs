@@ -139,7 +139,18 @@ impl Bridge {
         let executor = self.beat.executor_id.clone();
         match full_update::claim_child(&self.db, child, &executor).await {
             Ok(true) => {}
-            Ok(false) => return Ok(false),
+            // Ended before (a restart after it ended but before the parent
+            // heard): its outcome counts as it was.
+            Ok(false) => {
+                return match full_update::status(&self.db, child).await {
+                    Ok(Some(s)) if s == "completed" => Ok(false),
+                    Ok(s) => Err(format!(
+                        "{component}: {}",
+                        s.unwrap_or_else(|| "gone".into())
+                    )),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
             Err(e) => return Err(e.to_string()),
         }
         let scope = p.extra["target_scope"].clone();
@@ -182,14 +193,11 @@ impl Bridge {
                             "apply_time": "OnReset"}),
             credential_set_ids: Vec::new(),
         };
+        self.starting_child_of = Some(parent);
         self.start_job(c).await;
-        match self.owned.get(&child).cloned() {
-            Some(mut o) => {
-                o.extra = json!({"parent": parent});
-                let _ = owned::save(&self.p.store, &o).await;
-                self.owned.insert(child, o);
-                Ok(true)
-            }
+        self.starting_child_of = None;
+        match self.owned.get(&child) {
+            Some(_) => Ok(true),
             None => Err(format!("{component}: not started")),
         }
     }

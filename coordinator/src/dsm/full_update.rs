@@ -126,6 +126,17 @@ pub async fn claim_child(db: &Client, child: Uuid, executor: &str) -> Result<boo
         == 1)
 }
 
+/// A job's status, if it still exists.
+pub async fn status(db: &Client, id: Uuid) -> Result<Option<String>, DbError> {
+    let row = db
+        .query_opt("SELECT status::text FROM public.jobs WHERE id = $1", &[&id])
+        .await?;
+    Ok(match row {
+        Some(r) => Some(At::new(&r, "jobs").get(0, "status")?),
+        None => None,
+    })
+}
+
 /// Ends a sub-job without running it, saying why.
 pub async fn skip_child(db: &Client, child: Uuid, why: &str) -> Result<(), DbError> {
     let line = super::details::console("WARN", &format!("skipped: {why}"));
