@@ -490,6 +490,13 @@ impl Bridge {
         if o.graceful {
             return;
         }
+        if o.outpost_id.is_empty() {
+            // A full update's parent: its sub-jobs have no hosts to drain;
+            // asked once, not again at every poll.
+            o.graceful = true;
+            self.owned.insert(id, o);
+            return;
+        }
         tracing::info!(dsm_job = %id, job = %o.outpost_id, "graceful cancel in the app");
         if let Err(e) = self.p.engine.drain(&o.outpost_id).await {
             return tracing::warn!(error = %e, "graceful cancel not applied");
