@@ -730,3 +730,38 @@ async fn a_full_server_update_runs_its_sub_jobs_in_order_from_the_firmware_libra
     r.db.drop_db().await;
     Ok(())
 }
+
+/// AddServerDialog's first discovery of the server it just added, with a
+/// login typed into the dialog (`details.manual_credentials`): that login
+/// is the one that works, and it leaves the job's row at once.
+#[tokio::test]
+async fn an_added_server_is_discovered_with_the_login_typed_into_the_dialog() -> Result<()> {
+    let r = rig_with(89, 200, true).await?;
+    r.c.execute(
+        "UPDATE public.credential_sets SET password_encrypted = public.encrypt_password('stale', $1)",
+        &[&APP_KEY],
+    )
+    .await?;
+    let id = insert_direct(
+        &r,
+        "discovery_scan",
+        json!({"server_ids": [r.servers[0]]}),
+        json!({"manual_credentials": {"username": "root", "password": PASS},
+               "fetch_options": {"firmware": true, "health": true, "bios": true}}),
+        &[],
+    )
+    .await?;
+    let (status, d) = r.wait_status(id, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{d:#}");
+    assert_eq!(d["discovered_count"], 1, "{d:#}");
+    assert!(d["manual_credentials"].get("password").is_none(), "{d:#}");
+    assert_eq!(d["manual_credentials"]["username"], "root");
+    assert_eq!(
+        server_col(&r, &ip(&r, 0), "credential_test_status")
+            .await?
+            .as_deref(),
+        Some("valid")
+    );
+    r.db.drop_db().await;
+    Ok(())
+}

@@ -64,6 +64,26 @@ pub(super) fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped
             sets.push(s);
         }
     };
+    // The add-server dialog's typed login (`details.manual_credentials`)
+    // is tried first; it leaves the job's row when the job is claimed.
+    let typed = &c.details["manual_credentials"];
+    if let Some(user) = typed["username"].as_str().filter(|u| !u.is_empty()) {
+        let name = format!("dsm-job-{}", c.id.simple());
+        secrets.inline = Some(Inline {
+            name: name.clone(),
+            username: user.to_string(),
+            password: Zeroizing::new(typed["password"].as_str().unwrap_or("").to_string()),
+        });
+        push(
+            CredSet::Scoped(ScopedCred {
+                name,
+                ranges: Vec::new(),
+                priority: Some(i64::MIN),
+            }),
+            &mut secrets,
+            None,
+        );
+    }
     let targets: Vec<String> = match &l.target {
         Target::Ranges(runs) => runs.clone(),
         Target::Address(a) => vec![a.clone()],
