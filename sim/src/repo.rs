@@ -8,9 +8,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves `files` (path, bytes) on 127.0.0.1; returns the address.
 pub async fn serve(files: Vec<(String, Vec<u8>)>) -> std::io::Result<SocketAddr> {
+    serve_for(|_| files).await
+}
+
+/// Serves the files `make` gives for the address the server got (for a
+/// file that names its own server, as a catalog names its base location).
+pub async fn serve_for(
+    make: impl FnOnce(SocketAddr) -> Vec<(String, Vec<u8>)>,
+) -> std::io::Result<SocketAddr> {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
-    let files = Arc::new(files);
+    let files = Arc::new(make(addr));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             let files = files.clone();

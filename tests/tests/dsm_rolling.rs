@@ -403,6 +403,78 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
     Ok(())
 }
 
+/// ClusterUpdateWizard with the Dell online catalog source: the catalog
+/// (UTF-16, as Dell writes it) read from the job's `dell_catalog_url` (a
+/// mirror on this host), the newest BIOS for the servers' model chosen
+/// from it (2.19.1 after 2.9.0), and the iDRACs fetching it from the
+/// catalog's base location; the second cluster rolls to the end.
+#[tokio::test]
+async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Result<()> {
+    let (db, r, c, _repo) = setup(95).await?;
+    // The mirror: its address is in the catalog it serves.
+    let mirror = outpost_sim::repo::serve_for(|addr| {
+        let catalog = format!(
+            r#"<?xml version="1.0" encoding="utf-16"?>
+<Manifest baseLocation="{addr}" baseLocationAccessProtocols="HTTP" version="1">
+  <SoftwareComponent path="F1/BIOS_2.9.0.EXE" vendorVersion="2.9.0">
+    <Name><Display lang="en">Dell PowerEdge R650 BIOS</Display></Name>
+    <ComponentType value="BIOS"/><SupportedDevices><Device componentID="159"/></SupportedDevices>
+    <SupportedSystems><Brand><Model systemID="0A25"><Display>R650</Display></Model></Brand></SupportedSystems>
+  </SoftwareComponent>
+  <SoftwareComponent path="F2/BIOS_2.19.1.EXE" vendorVersion="2.19.1">
+    <Name><Display lang="en"><![CDATA[Dell PowerEdge R650 BIOS]]></Display></Name>
+    <ComponentType value="BIOS"/><SupportedDevices><Device componentID="159"/></SupportedDevices>
+    <SupportedSystems><Brand><Model systemID="0A25"><Display>R650</Display></Model></Brand></SupportedSystems>
+  </SoftwareComponent>
+</Manifest>"#
+        );
+        let mut utf16 = vec![0xFF, 0xFE];
+        for u in catalog.encode_utf16() {
+            utf16.extend_from_slice(&u.to_le_bytes());
+        }
+        vec![
+            ("/catalog/Catalog.xml".into(), utf16),
+            ("/F2/BIOS_2.19.1.EXE".into(), make_image("159", "2.19.1", 50_000)),
+        ]
+    })
+    .await?;
+    let job: Uuid = c
+        .query_one(
+            "INSERT INTO public.jobs (job_type, status, target_scope, details) VALUES
+             ('rolling_cluster_update', 'pending', $1, $2) RETURNING id",
+            &[
+                &json!({"type": "cluster", "cluster_name": "DC0_C1"}),
+                &json!({"backup_scp": true, "min_healthy_hosts": 2, "max_parallel": 2,
+                        "verify_after_each": true, "continue_on_failure": false,
+                        "firmware_source": "dell_online_catalog",
+                        "dell_catalog_url": format!("http://{mirror}/catalog/Catalog.xml"),
+                        "component_filter": ["BIOS"], "auto_select_latest": true}),
+            ],
+        )
+        .await?
+        .get(0);
+    let (status, details) = ended(&c, job).await?;
+    assert_eq!(status, "completed", "{details:#}");
+    let hosts = details["workflow_results"]["total_hosts"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(hosts > 0, "{details:#}");
+    assert_eq!(
+        details["workflow_results"]["hosts_updated"], hosts,
+        "{details:#}"
+    );
+    for i in 0..r.ips.len() {
+        if r.cluster_of(i) == "DC0_C1" {
+            assert_eq!(r.bios(i), "2.19.1", "host {i}");
+        } else {
+            assert_ne!(r.bios(i), "2.19.1", "host {i} is not in the cluster");
+        }
+    }
+    assert!(r.in_maintenance().await?.is_empty());
+    db.drop_db().await;
+    Ok(())
+}
+
 /// WorkflowJobDialog's "prepare host for update": the server's vCenter
 /// host goes into maintenance mode, the app's host row and workflow steps
 /// say so.

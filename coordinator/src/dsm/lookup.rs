@@ -231,8 +231,9 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
         _ => {}
     }
     let mut packages = Vec::new();
+    let source = c.details["firmware_source"].as_str().unwrap_or("");
     if c.job_type == "rolling_cluster_update"
-        && c.details["firmware_source"] == "local_repository"
+        && matches!(source, "local_repository" | "dell_online_catalog")
         && c.details["firmware_updates"]
             .as_array()
             .is_none_or(Vec::is_empty)
@@ -244,21 +245,53 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
-        if filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case("all")) {
-            filter = db
-                .query(
-                    "SELECT DISTINCT component_type FROM public.firmware_packages
-                      WHERE upload_status = 'completed' ORDER BY 1",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|r| At::new(r, "firmware_packages").get(0, "component_type"))
-                .collect::<Result<_, _>>()?;
-        }
-        for f in filter {
-            let p = super::full_update::package(db, &f, &models).await?;
-            packages.push((f, p));
+        let all = filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case("all"));
+        if source == "dell_online_catalog" {
+            if all {
+                // The wizard's component families.
+                filter = ["BIOS", "iDRAC", "NIC", "RAID", "PSU"]
+                    .map(String::from)
+                    .to_vec();
+            }
+            let url = c.details["dell_catalog_url"]
+                .as_str()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or(super::catalog::DEFAULT_URL)
+                .trim()
+                .to_string();
+            let scheme = if url.starts_with("http://") {
+                "http"
+            } else {
+                "https"
+            };
+            let cat = match super::catalog::fetch(&url).await {
+                Ok(bytes) => super::catalog::parse(&bytes),
+                Err(e) => Err(e),
+            };
+            for f in filter {
+                let p = match &cat {
+                    Ok(cat) => super::catalog::select(cat, &f, &models, scheme),
+                    Err(e) => Err(e.clone()),
+                };
+                packages.push((f, p));
+            }
+        } else {
+            if all {
+                filter = db
+                    .query(
+                        "SELECT DISTINCT component_type FROM public.firmware_packages
+                          WHERE upload_status = 'completed' ORDER BY 1",
+                        &[],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| At::new(r, "firmware_packages").get(0, "component_type"))
+                    .collect::<Result<_, _>>()?;
+            }
+            for f in filter {
+                let p = super::full_update::package(db, &f, &models).await?;
+                packages.push((f, p));
+            }
         }
     }
     Ok(Ok(Lookup {

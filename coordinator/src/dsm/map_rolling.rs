@@ -25,17 +25,18 @@ fn firmware(d: &Value, l: &Lookup) -> Result<Value, MapError> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if list.is_empty() && d["firmware_source"] == "local_repository" {
+    let source = d["firmware_source"].as_str().unwrap_or("");
+    if list.is_empty() && matches!(source, "local_repository" | "dell_online_catalog") {
         let found: Vec<&(String, super::full_update::Package)> =
             l.packages.iter().filter(|(_, p)| p.is_ok()).collect();
         return match (found.as_slice(), l.packages.as_slice()) {
-            (_, []) => Err("the firmware library has no uploaded package".into()),
+            (_, []) => Err(format!("no package found ({source})")),
             ([], [(_, Err(why)), ..]) => Err(why.clone()),
             ([(component, Ok((version, url)))], _) => Ok(json!({
                 "component": component, "version": version, "image_uri": url})),
             (many, _) => Err(format!(
-                "the firmware library has packages for {} components ({}); Outpost rolls one \
-                 image per job: choose one component in the wizard's filter",
+                "{source} has packages for {} components ({}); Outpost rolls one image per \
+                 job: choose one component in the wizard's filter",
                 many.len(),
                 many.iter()
                     .map(|(c, _)| c.as_str())
@@ -53,9 +54,8 @@ fn firmware(d: &Value, l: &Lookup) -> Result<Value, MapError> {
                 let source = d["firmware_source"].as_str().unwrap_or("manual");
                 return Err(format!(
                     "details.firmware_updates is empty (firmware source {source:?}): Outpost \
-                     installs the image the wizard names (manual source) or the firmware \
-                     library's package (local repository); updating from the Dell online \
-                     catalog is not supported yet"
+                     installs the image the wizard names (manual source), or a package of the \
+                     firmware library (local_repository) or the Dell catalog (dell_online_catalog)"
                 ));
             }
         }

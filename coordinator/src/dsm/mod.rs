@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod bridge;
+pub mod catalog;
 pub mod claim;
 pub mod config;
 pub mod creds;
