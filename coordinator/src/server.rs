@@ -295,17 +295,20 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         // A role the app's row-level security blinds would never claim a
-        // job and never say so: refuse to start (an unreachable database
-        // is only retried by the bridge).
-        if let Ok((db, _)) = crate::dsm::db::connect(&cfg.database_url, &cfg.tls()).await {
-            let problems = crate::dsm::access::check(&db)
-                .await
-                .map_err(|e| ServerError::Dsm(e.to_string()))?;
-            if !problems.is_empty() {
-                return Err(ServerError::Dsm(
-                    crate::dsm::db::DbError::Access(problems).to_string(),
-                ));
-            }
+        // job and never say so: refuse to start. A database that does not
+        // answer within a few seconds does not hold the start up: the
+        // bridge retries it, and checks the role again when it connects.
+        let check = async {
+            let (db, _) = crate::dsm::db::connect(&cfg.database_url, &cfg.tls()).await?;
+            crate::dsm::access::check(&db).await
+        };
+        if let Ok(Ok(problems)) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), check).await
+            && !problems.is_empty()
+        {
+            return Err(ServerError::Dsm(
+                crate::dsm::db::DbError::Access(problems).to_string(),
+            ));
         }
         let store = bus
             .js

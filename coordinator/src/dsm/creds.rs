@@ -50,20 +50,6 @@ impl Choice {
             Choice::VaultDefault => None,
         }
     }
-
-    /// What the app calls this source (`credential_source` in results).
-    pub fn source(&self, sets: &[SetRow], server: &ServerCreds) -> &'static str {
-        match self {
-            Choice::Set(id) if server.credential_set_id == Some(*id) => "credential_set_id",
-            Choice::Set(id) if server.discovered_by == Some(*id) => {
-                "discovered_by_credential_set_id"
-            }
-            Choice::Set(id) if sets.iter().any(|s| s.id == *id && s.is_default) => "default",
-            Choice::Set(_) => "ip_range",
-            Choice::Server(_) => "server_specific",
-            Choice::VaultDefault => "vault_default",
-        }
-    }
 }
 
 /// The credential name of a server's own login.
@@ -146,11 +132,16 @@ pub fn resolve(id: Uuid, ip: &str, server: &ServerCreds, sets: &[SetRow]) -> Cho
     }
     // The app falls back to its process's default login; Outpost to the
     // app's default iDRAC set, else the zone vault's default.
+    default_set(sets)
+        .map(|s| Choice::Set(s.id))
+        .unwrap_or(Choice::VaultDefault)
+}
+
+/// The app's default iDRAC set (the lowest priority of the defaults).
+pub fn default_set(sets: &[SetRow]) -> Option<&SetRow> {
     sets.iter()
         .filter(|s| s.is_default && s.kind == "idrac")
         .min_by_key(|s| s.priority)
-        .map(|s| Choice::Set(s.id))
-        .unwrap_or(Choice::VaultDefault)
 }
 
 #[cfg(test)]

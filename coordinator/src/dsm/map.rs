@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 pub enum RowSource {
     /// The task whose target is this address.
     Target(String),
-    /// The whole job.
+    /// The whole job (rows of scans claimed before the app's own shape
+    /// was followed; kept so their ownership records still read).
     Whole,
     /// Host `i` of a rolling update's progress.
     Host(usize),

@@ -123,30 +123,21 @@ pub(super) fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped
             Some(s.id),
         );
     }
+    // The job's sets (by set priority), else the app's default iDRAC set.
     let wanted = job_sets(c);
-    for id in &wanted {
-        let s = l
-            .sets
-            .iter()
-            .find(|s| s.id == *id)
-            .ok_or_else(|| format!("credential set {id} does not exist"))?;
-        push(
-            CredSet::Scoped(ScopedCred {
-                name: s.name.clone(),
-                ranges: Vec::new(),
-                priority: Some(i64::from(s.priority)),
-            }),
-            &mut secrets,
-            Some(s.id),
-        );
+    let mut chosen: Vec<&SetRow> = wanted
+        .iter()
+        .map(|id| {
+            l.sets
+                .iter()
+                .find(|s| s.id == *id)
+                .ok_or_else(|| format!("credential set {id} does not exist"))
+        })
+        .collect::<Result<_, _>>()?;
+    if chosen.is_empty() {
+        chosen.extend(creds::default_set(&l.sets));
     }
-    if wanted.is_empty()
-        && let Some(s) = l
-            .sets
-            .iter()
-            .filter(|s| s.is_default && s.kind == "idrac")
-            .min_by_key(|s| s.priority)
-    {
+    for s in chosen {
         push(
             CredSet::Scoped(ScopedCred {
                 name: s.name.clone(),

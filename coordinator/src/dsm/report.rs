@@ -179,11 +179,6 @@ pub async fn write_details(
     Ok(())
 }
 
-/// Ends the DSM job unless it already ended (e.g. cancelled in the app).
-pub async fn finish(db: &Client, id: Uuid, status: Status) -> Result<(), DbError> {
-    finish_as(db, id, dsm_status(status)).await
-}
-
 /// Fails a DSM job Outpost cannot run, saying why (in `error`, which
 /// the UI shows, `message`, which the credential dialogs show, and the
 /// console), and fails its pending rows.

@@ -31,6 +31,16 @@ fn finish_time(at: &str) -> Result<chrono::DateTime<chrono::Utc>, DbError> {
         .map_err(|e| DbError::Query(format!("task finish time {at:?}: {e}")))
 }
 
+/// The app's server at `ip`, if it has one.
+async fn server_at(db: &Client, ip: &str) -> Result<Option<Uuid>, DbError> {
+    id_where(
+        db,
+        "SELECT id FROM public.servers WHERE ip_address = $1",
+        ip,
+    )
+    .await
+}
+
 async fn id_where(db: &Client, sql: &str, arg: &str) -> Result<Option<Uuid>, DbError> {
     let row = db.query_opt(sql, &[&arg]).await?;
     Ok(match row {
@@ -44,12 +54,7 @@ pub async fn discovered(db: &Client, dsm_job: Uuid, f: &Value) -> Result<Uuid, D
     let ip =
         text(f, "address").ok_or_else(|| DbError::Query("a found iDRAC has no address".into()))?;
     let tag = text(f, "service_tag");
-    let at_ip = id_where(
-        db,
-        "SELECT id FROM public.servers WHERE ip_address = $1",
-        &ip,
-    )
-    .await?;
+    let at_ip = server_at(db, &ip).await?;
     let by_tag = match &tag {
         Some(t) => {
             id_where(
@@ -207,13 +212,7 @@ pub async fn firmware_inventory(
     collected_at: &str,
     output: &Value,
 ) -> Result<u64, DbError> {
-    let Some(server) = id_where(
-        db,
-        "SELECT id FROM public.servers WHERE ip_address = $1",
-        ip,
-    )
-    .await?
-    else {
+    let Some(server) = server_at(db, ip).await? else {
         return Ok(0);
     };
     let at = finish_time(collected_at)?;
@@ -258,13 +257,7 @@ pub async fn firmware_inventory(
 /// A health check's reading: a `server_health` row (once per reading)
 /// and the server's `overall_health`, `power_state`, `last_health_check`.
 pub async fn health(db: &Client, ip: &str, at: &str, h: &Value) -> Result<(), DbError> {
-    let Some(server) = id_where(
-        db,
-        "SELECT id FROM public.servers WHERE ip_address = $1",
-        ip,
-    )
-    .await?
-    else {
+    let Some(server) = server_at(db, ip).await? else {
         return Ok(());
     };
     let at = finish_time(at)?;
