@@ -403,13 +403,16 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
     Ok(())
 }
 
-/// ClusterUpdateWizard with the Dell online catalog source: the catalog
-/// (UTF-16, as Dell writes it) read from the job's `dell_catalog_url` (a
-/// mirror on this host), the newest BIOS for the servers' model chosen
-/// from it (2.19.1 after 2.9.0), and the iDRACs fetching it from the
-/// catalog's base location; the second cluster rolls to the end.
+/// ClusterUpdateWizard with the Dell online catalog source and its
+/// default filter, all components: the catalog (UTF-16, as Dell writes
+/// it) read from the job's `dell_catalog_url` (a mirror on this host), the
+/// newest package of each component for the servers' model chosen from it
+/// (BIOS 2.19.1 after 2.9.0, the NIC, the iDRAC), and the iDRACs fetching
+/// them from the catalog's base location, every component of a host in
+/// its one maintenance window; components the catalog has nothing for are
+/// named in the console; the second cluster rolls to the end.
 #[tokio::test]
-async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Result<()> {
+async fn a_rolling_update_from_the_dell_catalog_installs_every_newest_package() -> Result<()> {
     let (db, r, c, _repo) = setup(95).await?;
     // The mirror: its address is in the catalog it serves.
     let mirror = outpost_sim::repo::serve_for(|addr| {
@@ -426,6 +429,16 @@ async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Re
     <ComponentType value="BIOS"/><SupportedDevices><Device componentID="159"/></SupportedDevices>
     <SupportedSystems><Brand><Model systemID="0A25"><Display>R650</Display></Model></Brand></SupportedSystems>
   </SoftwareComponent>
+  <SoftwareComponent path="F3/Network_Firmware_22.0.9.EXE" vendorVersion="22.0.9">
+    <Name><Display lang="en">Broadcom NetXtreme-E Family Ethernet Firmware</Display></Name>
+    <ComponentType value="FRMW"/><SupportedDevices><Device componentID="108255"/></SupportedDevices>
+    <SupportedSystems><Brand><Model systemID="0A25"><Display>R650</Display></Model></Brand></SupportedSystems>
+  </SoftwareComponent>
+  <SoftwareComponent path="F4/iDRAC_7.10.30.00.EXE" vendorVersion="7.10.30.00">
+    <Name><Display lang="en">iDRAC9 with Lifecycle Controller</Display></Name>
+    <ComponentType value="FRMW"/><SupportedDevices><Device componentID="25227"/></SupportedDevices>
+    <SupportedSystems><Brand><Model systemID="0A25"><Display>R650</Display></Model></Brand></SupportedSystems>
+  </SoftwareComponent>
 </Manifest>"#
         );
         let mut utf16 = vec![0xFF, 0xFE];
@@ -435,6 +448,14 @@ async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Re
         vec![
             ("/catalog/Catalog.xml".into(), utf16),
             ("/F2/BIOS_2.19.1.EXE".into(), make_image("159", "2.19.1", 50_000)),
+            (
+                "/F3/Network_Firmware_22.0.9.EXE".into(),
+                make_image("108255", "22.0.9", 50_000),
+            ),
+            (
+                "/F4/iDRAC_7.10.30.00.EXE".into(),
+                make_image("25227", "7.10.30.00", 50_000),
+            ),
         ]
     })
     .await?;
@@ -448,7 +469,7 @@ async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Re
                         "verify_after_each": true, "continue_on_failure": false,
                         "firmware_source": "dell_online_catalog",
                         "dell_catalog_url": format!("http://{mirror}/catalog/Catalog.xml"),
-                        "component_filter": ["BIOS"], "auto_select_latest": true}),
+                        "component_filter": ["all"], "auto_select_latest": true}),
             ],
         )
         .await?
@@ -464,13 +485,32 @@ async fn a_rolling_update_from_the_dell_catalog_installs_its_newest_bios() -> Re
         "{details:#}"
     );
     for i in 0..r.ips.len() {
+        let d = r.device(i);
+        let (nic, idrac) = (d.component_version("108255"), d.component_version("25227"));
         if r.cluster_of(i) == "DC0_C1" {
             assert_eq!(r.bios(i), "2.19.1", "host {i}");
+            assert_eq!(nic.as_deref(), Some("22.0.9"), "host {i}");
+            assert_eq!(idrac.as_deref(), Some("7.10.30.00"), "host {i}");
         } else {
             assert_ne!(r.bios(i), "2.19.1", "host {i} is not in the cluster");
+            assert_ne!(
+                nic.as_deref(),
+                Some("22.0.9"),
+                "host {i} is not in the cluster"
+            );
         }
     }
     assert!(r.in_maintenance().await?.is_empty());
+    // One maintenance window per host: each entered once.
+    let jobs = r.f.fleet.api.list_jobs().await?;
+    let id = jobs[0]["id"].as_str().unwrap_or_default();
+    let view = r.f.fleet.api.job(id).await?;
+    let enters = serde_json::to_string(&view)?.matches("-enter\"").count();
+    assert_eq!(enters as u64, hosts, "{view:#}");
+    let console = details["console_log"].to_string();
+    for missing in ["RAID skipped", "PSU skipped"] {
+        assert!(console.contains(missing), "{missing}: {console}");
+    }
     db.drop_db().await;
     Ok(())
 }

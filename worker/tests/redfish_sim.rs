@@ -229,7 +229,13 @@ async fn inventory_lists_components_and_sessions_are_closed() {
     .await;
     let out = r.out.expect("inventory");
     let comps = out["components"].as_array().unwrap();
-    assert_eq!(comps.len(), 4, "{out}");
+    // BIOS, iDRAC, CPLD and the NIC once per port, as an iDRAC lists them.
+    assert_eq!(comps.len(), 5, "{out}");
+    let ports = comps
+        .iter()
+        .filter(|c| c["software_id"] == "108255")
+        .count();
+    assert_eq!(ports, 2, "{out}");
     let bios = comps.iter().find(|c| c["name"] == "BIOS").unwrap();
     assert_eq!(bios["version"], "1.0.0");
     assert_eq!(bios["updateable"], true);
@@ -262,7 +268,7 @@ async fn inventory_lists_components_and_sessions_are_closed() {
     .await
     .out
     .expect("inventory over Basic");
-    assert_eq!(out["components"].as_array().unwrap().len(), 4);
+    assert_eq!(out["components"].as_array().unwrap().len(), 5);
     assert!(Stats::get(&d.stats.basic_requests) >= 5);
 
     // Wrong credentials are a permanent auth error that names the user, not the password.
@@ -1133,4 +1139,161 @@ async fn an_unrecorded_job_with_time_now_is_adopted() {
         "{:#?}",
         r.steps
     );
+}
+
+/// Several components in one task, in the order given: the BIOS, the NIC
+/// (listed once per port, as a real iDRAC lists it) and the iDRAC. A
+/// worker that dies while the NIC's Dell job runs is resumed by the next
+/// attempt from its checkpoint: the BIOS is not looked at again, the NIC
+/// job is followed rather than sent again, and the iDRAC comes after.
+#[tokio::test]
+async fn several_components_update_in_turn_and_resume_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(&dir);
+    let mut s = spec("127.6.13.1", 131);
+    s.timings.scale = 0.02; // slow enough to crash in the middle
+    let sim = RedfishSim::start(vec![s]).await.unwrap();
+    let a = sim.addrs()[0];
+    let d = sim.device(a).unwrap().clone();
+    let nic_from = d.component_version("108255").unwrap();
+    let repo = repo(vec![
+        ("/bios.exe", make_image("159", "2.19.1", 4096)),
+        ("/nic.exe", make_image("108255", "22.0.9", 4096)),
+        ("/idrac.exe", make_image("25227", "7.10.30.00", 4096)),
+    ])
+    .await;
+    let uri = |f: &str| format!("http://{repo}/{f}");
+    let mut params = firmware_params(json!({"updates": [
+        {"component": "BIOS", "version": "2.19.1", "image_uri": uri("bios.exe")},
+        {"component": "NIC", "version": "22.0.9", "image_uri": uri("nic.exe")},
+        {"component": "iDRAC", "version": "7.10.30.00", "image_uri": uri("idrac.exe")},
+    ]}));
+    let m = params.as_object_mut().unwrap();
+    m.remove("component");
+    m.remove("version");
+
+    // Before: the check names what needs an update.
+    let mut check = params.clone();
+    check["mode"] = json!("check");
+    for u in check["updates"].as_array_mut().unwrap() {
+        u.as_object_mut().unwrap().remove("image_uri");
+    }
+    let out = op(
+        &env,
+        Kind::RedfishFirmware,
+        "c",
+        a,
+        check.clone(),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["status"], "needs_update", "{out}");
+    assert_eq!(out["updates"].as_array().unwrap().len(), 3, "{out}");
+
+    let first = {
+        let (env, params) = (env.clone(), params.clone());
+        tokio::spawn(async move {
+            op(
+                &env,
+                Kind::RedfishFirmware,
+                "multi",
+                a,
+                params,
+                1,
+                CancellationToken::new(),
+            )
+            .await
+        })
+    };
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !d
+        .jobs()
+        .iter()
+        .any(|j| j.name.contains("Ethernet") && j.state == "Running")
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the NIC job never ran: {:?}",
+            d.jobs()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    assert_eq!(d.component_version("159").as_deref(), Some("2.19.1"));
+    assert_eq!(Stats::get(&d.stats.simple_updates), 2);
+
+    let r = op(
+        &env,
+        Kind::RedfishFirmware,
+        "multi",
+        a,
+        params.clone(),
+        2,
+        CancellationToken::new(),
+    )
+    .await;
+    let out = r.out.unwrap_or_else(|e| panic!("{e:?}\n{:#?}", r.steps));
+    assert_eq!(out["status"], "updated", "{out}");
+    let parts = out["updates"].as_array().unwrap();
+    let statuses: Vec<&str> = parts
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["updated", "updated", "updated"], "{out}");
+    // The BIOS's result came from the checkpoint, not from a new look.
+    assert_eq!(parts[0]["from_version"], "1.0.0", "{out}");
+    assert_eq!(
+        parts[1]["component"], "Broadcom Gigabit Ethernet BCM5720",
+        "{out}"
+    );
+    assert_eq!(parts[1]["from_version"], json!(nic_from), "{out}");
+    assert_eq!(d.component_version("108255").as_deref(), Some("22.0.9"));
+    assert_eq!(d.component_version("25227").as_deref(), Some("7.10.30.00"));
+    assert_eq!(
+        Stats::get(&d.stats.simple_updates),
+        3,
+        "the NIC job was followed, not sent again"
+    );
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.starts_with("[2/3] NIC: resuming the Dell job")),
+        "{:#?}",
+        r.steps
+    );
+    // After: every component verifies; a wrong version names its component.
+    let mut verify = check.clone();
+    verify["mode"] = json!("verify");
+    let out = op(
+        &env,
+        Kind::RedfishFirmware,
+        "v",
+        a,
+        verify.clone(),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap();
+    assert_eq!(out["status"], "verified", "{out}");
+    verify["updates"][1]["version"] = json!("23.0.0");
+    let e = op(
+        &env,
+        Kind::RedfishFirmware,
+        "v2",
+        a,
+        verify,
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .out
+    .unwrap_err();
+    assert_eq!(e.class(), Some(ErrorClass::VersionMismatch), "{e:?}");
+    assert!(format!("{e:?}").contains("component 2 of 3 (NIC)"), "{e:?}");
 }

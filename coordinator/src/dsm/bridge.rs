@@ -381,6 +381,12 @@ impl Bridge {
                             job.counts.total()
                         ),
                     ));
+                for n in &mapped.notes {
+                    self.lines
+                        .entry(c.id)
+                        .or_default()
+                        .push(super::details::console("WARN", n));
+                }
                 self.owned.insert(c.id, o);
                 self.report(c.id).await;
             }

@@ -96,6 +96,9 @@ pub struct Mapped {
     pub vcenters: Vec<super::owned::VcenterRef>,
     /// What the job's verdict needs (see `Owned::extra`).
     pub extra: Value,
+    /// Lines for the job's console log once it starts (what was left
+    /// out, and why).
+    pub notes: Vec<String>,
 }
 
 /// Why a DSM job cannot run here (written to the job, which is failed).
@@ -166,6 +169,7 @@ fn per_server(l: &Lookup, kind: &str, params: Value, rows: bool) -> Result<Mappe
         secrets,
         vcenters: Vec::new(),
         extra: Value::Null,
+        notes: Vec::new(),
     })
 }
 

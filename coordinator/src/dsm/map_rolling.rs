@@ -3,8 +3,11 @@
 //! `{cluster_id}` holding the name), of a server group (`{type: "group",
 //! group_id}` or `{server_group_id}`) or by id; the firmware from
 //! `firmware_updates[]` (`image_uri`, or `firmware_uri` as older jobs
-//! wrote it) or `details.firmware_uri`; the cluster rules; each host's
-//! iDRAC login resolved as the app resolves it.
+//! wrote it), `details.firmware_uri`, or the packages of the firmware
+//! library or the Dell catalog for the wizard's component filter (all
+//! components by default), several installed in one maintenance window
+//! per host; the cluster rules; each host's iDRAC login resolved as the
+//! app resolves it.
 
 use super::claim::Claimed;
 use super::lookup::Lookup;
@@ -18,64 +21,87 @@ fn text<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The one image a rollout installs: the wizard's (manual source) or the
-/// firmware library's (local repository source, one component).
-fn firmware(d: &Value, l: &Lookup) -> Result<Value, MapError> {
+/// Dell's order for updating a server's components, as the app's
+/// `create-job` orders a full server update; others come after.
+const ORDER: [&str; 6] = ["idrac", "bios", "cpld", "raid", "nic", "backplane"];
+
+fn rank(component: &str) -> usize {
+    let c = component.to_ascii_lowercase();
+    ORDER.iter().position(|o| *o == c).unwrap_or(ORDER.len())
+}
+
+/// What a rollout installs on each host, as `redfish.firmware` takes it:
+/// one component (`component`, `version`, `image_uri`) or several
+/// (`updates`, in Dell's order), all in one maintenance window per host.
+/// From the wizard's `firmware_updates` (manual source) or the newest
+/// package of each filtered component in the firmware library or the Dell
+/// catalog; a component with no package is left out with a note.
+fn firmware(d: &Value, l: &Lookup) -> Result<(Value, Vec<String>), MapError> {
     let list = d["firmware_updates"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let source = d["firmware_source"].as_str().unwrap_or("");
+    let mut notes = Vec::new();
+    let mut images: Vec<Value> = Vec::new();
     if list.is_empty() && matches!(source, "local_repository" | "dell_online_catalog") {
-        let found: Vec<&(String, super::full_update::Package)> =
-            l.packages.iter().filter(|(_, p)| p.is_ok()).collect();
-        return match (found.as_slice(), l.packages.as_slice()) {
-            (_, []) => Err(format!("no package found ({source})")),
-            ([], [(_, Err(why)), ..]) => Err(why.clone()),
-            ([(component, Ok((version, url)))], _) => Ok(json!({
-                "component": component, "version": version, "image_uri": url})),
-            (many, _) => Err(format!(
-                "{source} has packages for {} components ({}); Outpost rolls one image per \
-                 job: choose one component in the wizard's filter",
-                many.len(),
-                many.iter()
-                    .map(|(c, _)| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        };
-    }
-    let fw = match list.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            if text(d, &["firmware_uri", "image_uri"]).is_some() {
-                d.clone()
-            } else {
-                let source = d["firmware_source"].as_str().unwrap_or("manual");
-                return Err(format!(
-                    "details.firmware_updates is empty (firmware source {source:?}): Outpost \
-                     installs the image the wizard names (manual source), or a package of the \
-                     firmware library (local_repository) or the Dell catalog (dell_online_catalog)"
-                ));
+        for (component, p) in &l.packages {
+            match p {
+                Ok((version, url)) => images.push(json!({
+                    "component": component, "version": version, "image_uri": url})),
+                Err(why) => notes.push(format!("{component} skipped: {why}")),
             }
         }
-        more => {
+        if images.is_empty() {
+            return Err(match l.packages.first() {
+                None => format!("no package found ({source})"),
+                Some((_, Err(why))) if l.packages.len() == 1 => why.clone(),
+                Some(_) => format!("no package found ({source}): {}", notes.join("; ")),
+            });
+        }
+    } else if list.is_empty() {
+        if text(d, &["firmware_uri", "image_uri"]).is_none() {
+            let source = d["firmware_source"].as_str().unwrap_or("manual");
             return Err(format!(
-                "details.firmware_updates has {} entries; Outpost rolls one image per job: \
-                 create one job per component",
-                more.len()
+                "details.firmware_updates is empty (firmware source {source:?}): Outpost \
+                 installs the image the wizard names (manual source), or a package of the \
+                 firmware library (local_repository) or the Dell catalog (dell_online_catalog)"
             ));
         }
-    };
-    let uri = text(&fw, &["image_uri", "firmware_uri"])
-        .ok_or("details.firmware_updates[0].image_uri is missing")?;
-    let version =
-        text(&fw, &["version"]).ok_or("details.firmware_updates[0].version is missing")?;
+        images.push(entry(d, "details")?);
+    } else {
+        if list.len() > outpost_kinds::redfish::firmware::MAX_UPDATES {
+            return Err(format!(
+                "details.firmware_updates has {} entries; at most {} components roll in one job",
+                list.len(),
+                outpost_kinds::redfish::firmware::MAX_UPDATES
+            ));
+        }
+        for (i, fw) in list.iter().enumerate() {
+            images.push(entry(fw, &format!("details.firmware_updates[{i}]"))?);
+        }
+    }
+    // Stable: the wizard's own order among components Dell does not rank.
+    images.sort_by_key(|v| rank(v["component"].as_str().unwrap_or("")));
+    Ok(match images.as_slice() {
+        [one] => (one.clone(), notes),
+        _ => (json!({ "updates": images }), notes),
+    })
+}
+
+/// One image the wizard names: `image_uri` (or `firmware_uri`, as older
+/// jobs wrote it), its version and component (BIOS when unnamed).
+fn entry(fw: &Value, at: &str) -> Result<Value, MapError> {
+    let uri =
+        text(fw, &["image_uri", "firmware_uri"]).ok_or(format!("{at}.image_uri is missing"))?;
+    let version = text(fw, &["version"]).ok_or(format!("{at}.version is missing"))?;
     if version.eq_ignore_ascii_case("latest") {
-        return Err("details.firmware_updates[0].version is \"latest\": Outpost needs the version the image installs".into());
+        return Err(format!(
+            "{at}.version is \"latest\": Outpost needs the version the image installs"
+        ));
     }
     Ok(json!({
-        "component": text(&fw, &["component"]).unwrap_or("BIOS"),
+        "component": text(fw, &["component"]).unwrap_or("BIOS"),
         "version": version,
         "image_uri": uri,
     }))
@@ -84,7 +110,7 @@ fn firmware(d: &Value, l: &Lookup) -> Result<Value, MapError> {
 pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
     let d = &c.details;
     let list = servers(l)?;
-    let fw = firmware(d, l)?;
+    let (fw, notes) = firmware(d, l)?;
     let mut secrets = Secrets::default();
     let logins = logins(list, &l.sets, &mut secrets);
     let vc = list.iter().find_map(|s| s.vcenter.clone());
@@ -144,5 +170,6 @@ pub fn map(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, MapError> {
         secrets,
         vcenters: Vec::new(),
         extra: Value::Null,
+        notes,
     })
 }

@@ -47,6 +47,7 @@ pub(super) fn map_test(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped, Map
         secrets,
         vcenters: Vec::new(),
         extra: Value::Null,
+        notes: Vec::new(),
     })
 }
 
@@ -159,5 +160,6 @@ pub(super) fn map_discovery(c: &Claimed, l: &Lookup, port: u16) -> Result<Mapped
         secrets,
         vcenters: Vec::new(),
         extra: Value::Null,
+        notes: Vec::new(),
     })
 }

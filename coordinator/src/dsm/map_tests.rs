@@ -314,6 +314,7 @@ fn rolling_updates_from_both_wizards() {
         json!({"firmware_source": "dell_online_catalog", "component_filter": ["all"]}),
         vec![],
     );
+    // (with no package found by the lookup)
     let e = map(&c, &lookup(&f, Target::Cluster("Prod".into())), 443).unwrap_err();
     assert!(e.contains("dell_online_catalog"), "{e}");
     // The firmware library: the one component's newest package.
@@ -334,12 +335,25 @@ fn rolling_updates_from_both_wizards() {
         json!({"component": "BIOS", "version": "2.19.1",
                                      "image_uri": "http://lib/bios.exe"})
     );
+    // All components (the wizard's default filter): each one's newest
+    // package, in Dell's order (iDRAC before BIOS), one window per host;
+    // one with no package is left out with a note.
     l.packages.push((
         "iDRAC".into(),
         Ok(("7.1".into(), "http://lib/idrac.exe".into())),
     ));
-    let e = map(&c, &l, 443).unwrap_err();
-    assert!(e.contains("BIOS, iDRAC"), "{e}");
+    l.packages
+        .push(("PSU".into(), Err("no PSU package for R650".into())));
+    let m = map(&c, &l, 443).unwrap();
+    let p = m.doc.params.unwrap();
+    assert_eq!(
+        p["firmware"],
+        json!({"updates": [
+            {"component": "iDRAC", "version": "7.1", "image_uri": "http://lib/idrac.exe"},
+            {"component": "BIOS", "version": "2.19.1", "image_uri": "http://lib/bios.exe"},
+        ]})
+    );
+    assert_eq!(m.notes, ["PSU skipped: no PSU package for R650"]);
     l.packages = vec![(
         "NIC".into(),
         Err("no NIC package in the firmware library for these servers".into()),
@@ -353,8 +367,12 @@ fn rolling_updates_from_both_wizards() {
         json!({"firmware_updates": two}),
         vec![],
     );
-    let e = map(&c, &lookup(&f, Target::Cluster("Prod".into())), 443).unwrap_err();
-    assert!(e.contains("one image per job"), "{e}");
+    let p = map(&c, &lookup(&f, Target::Cluster("Prod".into())), 443)
+        .unwrap()
+        .doc
+        .params
+        .unwrap();
+    assert_eq!(p["firmware"]["updates"][1]["image_uri"], "v");
     let mut l = lookup(&f, Target::Cluster("Nope".into()));
     l.servers.clear();
     let e = map(&c, &l, 443).unwrap_err();

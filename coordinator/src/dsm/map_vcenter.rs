@@ -43,6 +43,7 @@ pub(super) fn map_prepare(l: &Lookup, port: u16, d: &Value) -> Result<Mapped, Ma
         secrets,
         vcenters: Vec::new(),
         extra: extra(Some(vc)),
+        notes: Vec::new(),
     })
 }
 
@@ -80,5 +81,6 @@ pub(super) fn map_vcenter_sync(l: &Lookup) -> Result<Mapped, MapError> {
         secrets,
         vcenters: l.vcenters.clone(),
         extra: Value::Null,
+        notes: Vec::new(),
     })
 }

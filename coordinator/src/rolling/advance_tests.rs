@@ -630,6 +630,7 @@ fn check_output(status: firmware::Status) -> serde_json::Value {
         jid: None,
         reboots: None,
         note: None,
+        updates: Vec::new(),
     })
     .unwrap_or_default()
 }

@@ -119,6 +119,23 @@ fn a_good_document_places_every_step_in_its_zone() {
 }
 
 #[test]
+fn several_components_roll_in_one_maintenance_window() {
+    let r = planned(|v| {
+        params(v).insert(
+            "firmware".into(),
+            json!({"updates": [
+                {"component": "BIOS", "version": "2.1", "image": "bios.exe"},
+                {"component": "NIC", "version": "22.1", "image_uri": "https://repo/nic.exe"},
+            ], "stall_s": 600}),
+        );
+    })
+    .unwrap();
+    // One firmware step per host carries every component, in order.
+    assert_eq!(r.firmware["updates"][1]["component"], "NIC");
+    assert_eq!(r.firmware["stall_s"], 600);
+}
+
+#[test]
 fn targets_are_unlinked_servers_and_the_job_zone_places_them() {
     let v = json!({"type": "rolling_update", "zone": "b",
         "targets": ["127.0.2.5", "127.0.2.6:8443"],
@@ -205,6 +222,18 @@ fn bad_documents_are_refused_naming_the_field() {
             "params.firmware.stall_s",
             Box::new(|v| {
                 firmware(v).insert("stall_s".into(), json!(0));
+            }),
+        ),
+        (
+            "params.firmware.updates[1].image_uri",
+            Box::new(|v| {
+                params(v).insert(
+                    "firmware".into(),
+                    json!({"updates": [
+                        {"component": "BIOS", "version": "2.1", "image": "bios.exe"},
+                        {"component": "NIC", "version": "22.1"},
+                    ]}),
+                );
             }),
         ),
         (

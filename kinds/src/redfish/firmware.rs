@@ -1,5 +1,8 @@
 //! `redfish.firmware`: a firmware update that follows the Dell job, and
-//! the two checks a rolling update runs around it. Also what a failure
+//! the two checks a rolling update runs around it. One component, or
+//! several installed one after another in the order given (`updates`),
+//! so a rollout updates every component of a host in one maintenance
+//! window. Also what a failure
 //! class says about the host: whether the iDRAC had started applying the
 //! image when the task failed, which decides whether a rolling update may
 //! put the host back in service.
@@ -37,9 +40,15 @@ pub struct Params {
     pub mode: Mode,
     /// ComponentID, inventory id, short name (`iDRAC`, `NIC`) or part of
     /// the component's name.
+    #[serde(default)]
     pub component: String,
     /// Version the component must have at the end.
+    #[serde(default)]
     pub version: String,
+    /// Several components instead of `component`/`version`/image: each
+    /// with its own version and image, installed in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<Image>,
     /// The iDRAC fetches the image from here (HTTP or HTTPS)...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_uri: Option<String>,
@@ -70,6 +79,21 @@ pub struct Params {
     pub max_stall_reboots: u32,
 }
 
+/// One component's update in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub component: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// Most components one task updates.
+pub const MAX_UPDATES: usize = 32;
+
 fn immediate() -> ApplyTime {
     ApplyTime::Immediate
 }
@@ -96,15 +120,73 @@ fn default_stall_reboots() -> u32 {
 }
 
 impl Params {
+    /// The components to update, in order: `updates`, or the one named
+    /// by `component`, `version` and the image.
+    pub fn images(&self) -> Vec<Image> {
+        if self.updates.is_empty() {
+            vec![Image {
+                component: self.component.clone(),
+                version: self.version.clone(),
+                image_uri: self.image_uri.clone(),
+                image: self.image.clone(),
+            }]
+        } else {
+            self.updates.clone()
+        }
+    }
+
+    /// These parameters for `img` alone (one of [`Params::images`]).
+    pub fn one(&self, img: &Image) -> Params {
+        Params {
+            component: img.component.clone(),
+            version: img.version.clone(),
+            image_uri: img.image_uri.clone(),
+            image: img.image.clone(),
+            updates: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Checks what a job may set; fields named as in the job's `params`.
     pub fn validate(&self) -> Result<(), Invalid> {
         self.device.validate()?;
-        super::check_text("component", &self.component)
-            .map_err(|_| Invalid::new("component", "required: a ComponentID, a short name such as iDRAC or BIOS, or part of the component's name"))?;
-        super::check_text("version", &self.version)
-            .map_err(|_| Invalid::new("version", "required: the version to install"))?;
-        if self.mode == Mode::Update {
-            check_image(self.image_uri.as_deref(), self.image.as_deref())?;
+        if !self.updates.is_empty() {
+            if !self.component.trim().is_empty()
+                || !self.version.trim().is_empty()
+                || self.image_uri.is_some()
+                || self.image.is_some()
+            {
+                return Err(Invalid::new(
+                    "updates",
+                    "give either updates or component, version and image, not both",
+                ));
+            }
+            if self.updates.len() > MAX_UPDATES {
+                return Err(Invalid::new(
+                    "updates",
+                    format!(
+                        "{} components; at most {MAX_UPDATES} per task",
+                        self.updates.len()
+                    ),
+                ));
+            }
+        }
+        for (i, img) in self.images().iter().enumerate() {
+            let at = |f: &str| {
+                if self.updates.is_empty() {
+                    f.to_string()
+                } else {
+                    format!("updates[{i}].{f}")
+                }
+            };
+            super::check_text("component", &img.component)
+                .map_err(|_| Invalid::new(at("component"), "required: a ComponentID, a short name such as iDRAC or BIOS, or part of the component's name"))?;
+            super::check_text("version", &img.version)
+                .map_err(|_| Invalid::new(at("version"), "required: the version to install"))?;
+            if self.mode == Mode::Update {
+                check_image(img.image_uri.as_deref(), img.image.as_deref())
+                    .map_err(|e| Invalid::new(at(&e.field), e.message))?;
+            }
         }
         for (k, v) in [
             ("stale_job_age_s", self.stale_job_age_s),
@@ -179,9 +261,45 @@ pub struct Output {
     pub reboots: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For several components: each one's result, in order; the fields
+    /// above then sum them up (status: `updated` if any was, `scheduled`
+    /// if any waits for a reboot, `needs_update` if any needs one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<Output>,
 }
 
 impl Output {
+    /// Sums up the results of several components.
+    pub fn combined(address: &str, parts: Vec<Output>) -> Output {
+        let has = |s: Status| parts.iter().any(|o| o.status == s);
+        let status = if has(Status::Updated) {
+            Status::Updated
+        } else if has(Status::Scheduled) {
+            Status::Scheduled
+        } else if has(Status::NeedsUpdate) {
+            Status::NeedsUpdate
+        } else if !parts.is_empty() && parts.iter().all(|o| o.status == Status::Verified) {
+            Status::Verified
+        } else {
+            Status::AlreadyCurrent
+        };
+        let join =
+            |f: &dyn Fn(&Output) -> String| parts.iter().map(f).collect::<Vec<_>>().join(", ");
+        Output {
+            address: address.to_string(),
+            port: None,
+            status,
+            component: join(&|o| o.component.clone()),
+            component_id: None,
+            version: join(&|o| o.version.clone()),
+            from_version: None,
+            jid: None,
+            reboots: Some(parts.iter().filter_map(|o| o.reboots).sum()),
+            note: None,
+            updates: parts,
+        }
+    }
+
     /// Reads a stored output, if it is one of this kind.
     pub fn from_value(v: &serde_json::Value) -> Option<Output> {
         Output::deserialize(v).ok()
@@ -214,7 +332,7 @@ pub fn applying_when_failed(class: ErrorClass) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn outputs_round_trip_with_their_wire_names() {
@@ -229,6 +347,7 @@ mod tests {
             jid: None,
             reboots: None,
             note: None,
+            updates: Vec::new(),
         };
         let v = serde_json::to_value(&o).unwrap();
         assert_eq!(v["status"], "already_current");
@@ -257,5 +376,73 @@ mod tests {
             serde_json::from_value(json!({"component": "BIOS", "version": "1", "mode": "check"}))
                 .unwrap();
         assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_list_of_components_is_checked_entry_by_entry() {
+        let p: Params = serde_json::from_value(json!({"updates": [
+            {"component": "BIOS", "version": "2", "image_uri": "https://r/bios.exe"},
+            {"component": "NIC", "version": "22", "image_uri": "gopher://r/nic.exe"},
+        ]}))
+        .unwrap();
+        assert_eq!(p.validate().unwrap_err().field, "updates[1].image_uri");
+        let p: Params = serde_json::from_value(json!({"component": "BIOS", "updates": [
+            {"component": "NIC", "version": "22", "image": "nic"},
+        ]}))
+        .unwrap();
+        assert_eq!(p.validate().unwrap_err().field, "updates");
+        let p: Params = serde_json::from_value(json!({"mode": "check", "updates": [
+            {"component": "BIOS", "version": "2"}, {"component": "NIC", "version": "22"},
+        ]}))
+        .unwrap();
+        assert_eq!(p.validate(), Ok(()));
+        let names: Vec<String> = p.images().into_iter().map(|i| i.component).collect();
+        assert_eq!(names, ["BIOS", "NIC"]);
+        assert_eq!(p.one(&p.images()[1]).component, "NIC");
+        assert!(p.one(&p.images()[1]).updates.is_empty());
+        let many: Vec<Value> = (0..=MAX_UPDATES)
+            .map(|i| json!({"component": format!("c{i}"), "version": "1", "image": "x"}))
+            .collect();
+        let p: Params = serde_json::from_value(json!({"updates": many})).unwrap();
+        assert_eq!(p.validate().unwrap_err().field, "updates");
+    }
+
+    #[test]
+    fn several_results_sum_up() {
+        let part = |c: &str, s: Status| Output {
+            address: "a".into(),
+            port: None,
+            status: s,
+            component: c.into(),
+            component_id: None,
+            version: "1".into(),
+            from_version: None,
+            jid: None,
+            reboots: Some(1),
+            note: None,
+            updates: Vec::new(),
+        };
+        let o = Output::combined(
+            "a",
+            vec![
+                part("BIOS", Status::AlreadyCurrent),
+                part("NIC", Status::Updated),
+            ],
+        );
+        assert_eq!(o.status, Status::Updated);
+        assert_eq!(o.component, "BIOS, NIC");
+        assert_eq!(o.reboots, Some(2));
+        let back = Output::from_value(&serde_json::to_value(&o).unwrap()).unwrap();
+        assert_eq!(back.updates.len(), 2);
+        let all_current = Output::combined("a", vec![part("BIOS", Status::AlreadyCurrent)]);
+        assert_eq!(all_current.status, Status::AlreadyCurrent);
+        let check = Output::combined(
+            "a",
+            vec![
+                part("BIOS", Status::AlreadyCurrent),
+                part("NIC", Status::NeedsUpdate),
+            ],
+        );
+        assert_eq!(check.status, Status::NeedsUpdate);
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::device::{Device, Job, State};
-use super::spec::{IdracSpec, Vendor};
+use super::spec::{Component, IdracSpec, Vendor};
 
 pub const SYSTEM: &str = "/redfish/v1/Systems/System.Embedded.1";
 pub const MANAGER: &str = "/redfish/v1/Managers/iDRAC.Embedded.1";
@@ -212,12 +212,26 @@ pub fn update_service() -> Value {
     })
 }
 
-/// `Installed-<ComponentID>-<version>` per component.
+/// Inventory members as a real iDRAC names them:
+/// `Installed-<ComponentID>-<version>` per component, and for a component
+/// with ports `Installed-<ComponentID>-<version>__<FQDD>` per port, named
+/// after the device with its MAC.
+fn members(s: &State) -> Vec<(String, &Component, String)> {
+    let mut out = Vec::new();
+    for c in &s.components {
+        let base = format!("Installed-{}-{}", c.id, c.version);
+        if c.ports.is_empty() {
+            out.push((base.clone(), c, c.name.clone()));
+        }
+        for (fqdd, mac) in &c.ports {
+            out.push((format!("{base}__{fqdd}"), c, format!("{} - {mac}", c.name)));
+        }
+    }
+    out
+}
+
 pub fn inventory_ids(s: &State) -> Vec<String> {
-    s.components
-        .iter()
-        .map(|c| format!("Installed-{}-{}", c.id, c.version))
-        .collect()
+    members(s).into_iter().map(|(id, _, _)| id).collect()
 }
 
 pub fn inventory(s: &State) -> Value {
@@ -234,16 +248,13 @@ pub fn inventory(s: &State) -> Value {
 }
 
 pub fn inventory_member(s: &State, member: &str) -> Option<Value> {
-    let c = s
-        .components
-        .iter()
-        .find(|c| format!("Installed-{}-{}", c.id, c.version) == member)?;
+    let (_, c, name) = members(s).into_iter().find(|(id, _, _)| id == member)?;
     Some(json!({
         "@odata.context": "/redfish/v1/$metadata#SoftwareInventory.SoftwareInventory",
         "@odata.id": format!("{INVENTORY}/{member}"),
         "@odata.type": "#SoftwareInventory.v1_5_0.SoftwareInventory",
         "Id": member,
-        "Name": c.name,
+        "Name": name,
         "Version": c.version,
         "Updateable": c.updateable,
         "SoftwareId": c.id,

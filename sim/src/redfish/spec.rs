@@ -44,6 +44,10 @@ pub struct Component {
     /// Applies only when the host reboots (BIOS, NIC); the iDRAC's own
     /// firmware instead applies at once and resets the iDRAC.
     pub needs_host_reboot: bool,
+    /// Devices (FQDD and MAC) the component has one inventory member
+    /// each for, as a real iDRAC lists every port of a NIC under the
+    /// same ComponentID; empty for a component listed once.
+    pub ports: Vec<(String, String)>,
 }
 
 impl Component {
@@ -55,6 +59,7 @@ impl Component {
             component_type: "BIOS".into(),
             updateable: true,
             needs_host_reboot: true,
+            ports: Vec::new(),
         }
     }
     pub fn idrac(version: &str) -> Component {
@@ -65,8 +70,10 @@ impl Component {
             component_type: "FRMW".into(),
             updateable: true,
             needs_host_reboot: false,
+            ports: Vec::new(),
         }
     }
+    /// A dual-port LOM: two inventory members, one per port.
     pub fn nic(version: &str) -> Component {
         Component {
             id: "108255".into(),
@@ -75,6 +82,10 @@ impl Component {
             component_type: "FRMW".into(),
             updateable: true,
             needs_host_reboot: true,
+            ports: vec![
+                ("NIC.Embedded.1-1-1".into(), "B0:7B:25:00:00:01".into()),
+                ("NIC.Embedded.2-1-1".into(), "B0:7B:25:00:00:02".into()),
+            ],
         }
     }
     pub fn cpld(version: &str) -> Component {
@@ -85,6 +96,7 @@ impl Component {
             component_type: "FRMW".into(),
             updateable: false,
             needs_host_reboot: true,
+            ports: Vec::new(),
         }
     }
 }

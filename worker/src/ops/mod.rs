@@ -76,6 +76,9 @@ pub struct OpCtx {
     /// What the worker shares with its operations (vault, stores, limits).
     pub env: Arc<OpEnv>,
     progress: mpsc::UnboundedSender<Progress>,
+    /// For one part of several (`i` of `n`, named): progress is scaled
+    /// into the part's share and its step prefixed with the name.
+    part: Option<(u32, u32, String)>,
 }
 
 impl OpCtx {
@@ -97,6 +100,25 @@ impl OpCtx {
             cancel,
             env,
             progress,
+            part: None,
+        }
+    }
+
+    /// This context for part `i` (0-based) of `n` parts named `name`:
+    /// the same task, cancel and stores, its progress one share of the
+    /// whole (part 2 of 4 at 50 % reports 37 %).
+    pub fn part(&self, i: usize, n: usize, name: &str) -> OpCtx {
+        OpCtx {
+            job_id: self.job_id.clone(),
+            task_id: self.task_id.clone(),
+            zone: self.zone.clone(),
+            target: self.target.clone(),
+            params: self.params.clone(),
+            attempt: self.attempt,
+            cancel: self.cancel.clone(),
+            env: self.env.clone(),
+            progress: self.progress.clone(),
+            part: Some((i as u32, (n as u32).max(1), name.to_string())),
         }
     }
 
@@ -148,10 +170,15 @@ impl OpCtx {
 
     /// Reports progress; the runner turns it into an event.
     pub fn progress(&self, percent: u32, step: impl Into<String>) {
-        let _ = self.progress.send(Progress {
-            percent: percent.min(100),
-            step: step.into(),
-        });
+        let percent = percent.min(100);
+        let (percent, step) = match &self.part {
+            Some((i, n, name)) => (
+                (i * 100 + percent) / n,
+                format!("[{}/{n}] {name}: {}", i + 1, step.into()),
+            ),
+            None => (percent, step.into()),
+        };
+        let _ = self.progress.send(Progress { percent, step });
     }
 
     /// The login named `name` (the default one when `None`): a credential

@@ -1,4 +1,5 @@
-//! `redfish.firmware`: updates one component of one iDRAC's server.
+//! `redfish.firmware`: updates one component of one iDRAC's server, or
+//! several in turn (`updates`), each finished one kept in the checkpoint.
 //!
 //! Skips a component already at the target version; clears stale Dell
 //! jobs and refuses to start beside a running one; starts the update with
@@ -48,6 +49,12 @@ async fn save(ctx: &OpCtx, cp: &Checkpoint) -> Result<(), OpError> {
 /// What an earlier attempt of this task got to.
 #[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 struct Checkpoint {
+    /// Of several components: how many are done (their results in
+    /// `done`); the fields below are about the next one.
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    done: Vec<Output>,
     /// Unix ms when the update request was about to be sent.
     #[serde(default)]
     starting_ms: Option<i64>,
@@ -64,64 +71,110 @@ struct Checkpoint {
 
 pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     let p: Params = ctx.params()?;
-    if p.version.trim().is_empty() || p.component.trim().is_empty() {
-        return Err(OpError::permanent(
-            ErrorClass::Params,
-            "component and version must not be empty",
-        ));
-    }
-    if p.mode != Mode::Update {
-        let mut s = device::open(ctx, p.device.clone()).await?;
-        let retry = Duration::from_secs(s.params.retry_s);
-        let r = tokio::select! {
-            r = check(ctx, &mut s.client, &p, retry) => r,
-            _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
-        };
-        s.close().await;
-        return with_port(r, &p);
-    }
-    match (&p.image_uri, &p.image) {
-        (Some(_), Some(_)) => {
-            return Err(OpError::permanent(
-                ErrorClass::Params,
-                "give image_uri or image, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(OpError::permanent(
-                ErrorClass::Params,
-                "give image_uri (fetched by the iDRAC) or image (pushed from outpost_firmware)",
-            ));
-        }
-        (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-            return Err(OpError::permanent(
-                ErrorClass::Params,
-                format!("image_uri {u:?} is not an http:// or https:// URI"),
-            ));
-        }
-        _ => {}
-    }
+    p.validate().map_err(|e| {
+        OpError::permanent(ErrorClass::Params, format!("{}: {}", e.field, e.message))
+    })?;
     let mut s = device::open(ctx, p.device.clone()).await?;
     let retry = Duration::from_secs(s.params.retry_s);
     let r = tokio::select! {
-        r = update(ctx, &mut s.client, &p, retry) => r,
+        r = run_on(ctx, &mut s.client, &p, retry) => r,
         _ = ctx.cancel.cancelled() => Err(OpError::Cancelled),
     };
     s.close().await;
-    with_port(r, &p)
-}
-
-/// Results name the device by address and port, as the inventory does.
-fn with_port(r: Result<Value, OpError>, p: &Params) -> Result<Value, OpError> {
-    r.map(|mut v| {
+    r.map(|o| {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        // Results name the device by address and port, as the inventory does.
         v["port"] = json!(p.device.port);
         v
     })
 }
 
+/// Each component in turn; several sum up into one result. An update
+/// records each finished component in the checkpoint, so an attempt after
+/// a worker crash resumes with the component that was under way.
+async fn run_on(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+) -> Result<Output, OpError> {
+    let images = p.images();
+    let n = images.len();
+    let mut cp = Checkpoint::default();
+    if p.mode == Mode::Update {
+        cp = match ctx.env.checkpoints.load(&ctx.task_id).await? {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => Checkpoint::default(),
+        };
+    }
+    // Components an earlier attempt finished; `cp` keeps them too, so
+    // every save while the next one runs still names them.
+    let mut parts = cp.done.clone();
+    let start = cp.index.min(n).min(parts.len());
+    parts.truncate(start);
+    if start != cp.index {
+        // A checkpoint that does not add up starts over; components
+        // already at their version are then found current.
+        cp = Checkpoint::default();
+        parts.clear();
+    }
+    for (i, img) in images.iter().enumerate().skip(start) {
+        let one = p.one(img);
+        let part_ctx;
+        let cx = if n > 1 {
+            part_ctx = ctx.part(i, n, &img.component);
+            &part_ctx
+        } else {
+            ctx
+        };
+        let r = match p.mode {
+            Mode::Update => update(cx, c, &one, retry, &mut cp).await,
+            _ => check(cx, c, &one, retry).await,
+        };
+        let out = r.map_err(|e| of_part(e, i, n, &img.component))?;
+        parts.push(out);
+        if p.mode == Mode::Update && n > 1 {
+            cp = Checkpoint {
+                index: i + 1,
+                done: parts.clone(),
+                ..Checkpoint::default()
+            };
+            save(ctx, &cp).await?;
+        }
+    }
+    if p.updates.is_empty() && parts.len() == 1 {
+        return Ok(parts.remove(0));
+    }
+    Ok(Output::combined(&ctx.target, parts))
+}
+
+/// An error of component `i` of `n` says which one it was.
+fn of_part(e: OpError, i: usize, n: usize, component: &str) -> OpError {
+    if n < 2 {
+        return e;
+    }
+    let at = format!("component {} of {n} ({component}): ", i + 1);
+    match e {
+        OpError::Permanent { kind, message } => OpError::Permanent {
+            kind,
+            message: format!("{at}{message}"),
+        },
+        OpError::Retryable { kind, message } => OpError::Retryable {
+            kind,
+            message: format!("{at}{message}"),
+        },
+        other => other,
+    }
+}
+
 /// `check` and `verify` modes.
-async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Result<Value, OpError> {
-    let component = find_component(c, &p.component, retry).await?;
+async fn check(
+    ctx: &OpCtx,
+    c: &mut Client,
+    p: &Params,
+    retry: Duration,
+) -> Result<Output, OpError> {
+    let component = find_component(c, &p.component, &p.version, retry).await?;
     let current = component.version == p.version;
     if p.mode == Mode::Verify {
         if !current {
@@ -136,7 +189,7 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
                 ),
             ));
         }
-        return Ok(output(ctx, Status::Verified, &component, None));
+        return Ok(output(ctx, Status::Verified, &component));
     }
     let running = jobs::list(c, deadline(retry))
         .await?
@@ -165,12 +218,12 @@ async fn check(ctx: &OpCtx, c: &mut Client, p: &Params, retry: Duration) -> Resu
     } else {
         Status::NeedsUpdate
     };
-    Ok(output(ctx, status, &component, None))
+    Ok(output(ctx, status, &component))
 }
 
 /// The task's output; `job` adds what an update did.
-fn output(ctx: &OpCtx, status: Status, c: &Member, job: Option<Output>) -> Value {
-    let base = Output {
+fn output(ctx: &OpCtx, status: Status, c: &Member) -> Output {
+    Output {
         address: ctx.target.clone(),
         port: None,
         status,
@@ -181,17 +234,42 @@ fn output(ctx: &OpCtx, status: Status, c: &Member, job: Option<Output>) -> Value
         jid: None,
         reboots: None,
         note: None,
-    };
-    serde_json::to_value(job.unwrap_or(base)).unwrap_or_default()
+        updates: Vec::new(),
+    }
 }
 
 fn deadline(retry: Duration) -> tokio::time::Instant {
     tokio::time::Instant::now() + retry
 }
 
-async fn find_component(c: &mut Client, wanted: &str, retry: Duration) -> Result<Member, OpError> {
+/// The component `wanted` names. Members sharing one ComponentID are one
+/// component (an iDRAC lists each port of a NIC, and one package updates
+/// them all): it is at `version` only when every member is, so the member
+/// it stands for is one that is not yet.
+async fn find_component(
+    c: &mut Client,
+    wanted: &str,
+    version: &str,
+    retry: Duration,
+) -> Result<Member, OpError> {
     let members = inventory::read(c, false, deadline(retry)).await?;
     let found: Vec<&Member> = members.iter().filter(|m| m.matches(wanted)).collect();
+    let one_id = found.len() > 1
+        && found[0].software_id.is_some()
+        && found.iter().all(|m| m.software_id == found[0].software_id);
+    if one_id {
+        let behind = found
+            .iter()
+            .find(|m| m.version != version)
+            .unwrap_or(&found[0]);
+        let mut m = (*behind).clone();
+        // "Broadcom Gigabit Ethernet BCM5720 - B0:7B:25:00:00:01": the
+        // device's name, not one port's.
+        if let Some((name, _)) = m.name.rsplit_once(" - ") {
+            m.name = name.trim().to_string();
+        }
+        return Ok(m);
+    }
     match found.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(OpError::permanent(
@@ -228,12 +306,9 @@ async fn update(
     c: &mut Client,
     p: &Params,
     retry: Duration,
-) -> Result<Value, OpError> {
-    let mut cp: Checkpoint = match ctx.env.checkpoints.load(&ctx.task_id).await? {
-        Some(v) => serde_json::from_value(v).unwrap_or_default(),
-        None => Checkpoint::default(),
-    };
-    let component = find_component(c, &p.component, retry).await?;
+    cp: &mut Checkpoint,
+) -> Result<Output, OpError> {
+    let component = find_component(c, &p.component, &p.version, retry).await?;
     if cp.jid.is_none() && cp.starting_ms.is_some() {
         // The last attempt died between sending the update and recording
         // its JID: adopt the firmware job it created rather than start another.
@@ -258,7 +333,7 @@ async fn update(
                 format!("resuming {} started by an earlier attempt", j.id),
             );
             cp.jid = Some(j.id);
-            save(ctx, &cp).await?;
+            save(ctx, cp).await?;
         }
     }
     let jid = match cp.jid.clone() {
@@ -268,7 +343,7 @@ async fn update(
         }
         None => {
             if component.version == p.version {
-                return Ok(output(ctx, Status::AlreadyCurrent, &component, None));
+                return Ok(output(ctx, Status::AlreadyCurrent, &component));
             }
             if !component.updateable {
                 return Err(OpError::permanent(
@@ -297,15 +372,15 @@ async fn update(
             }
             cp.from_version = Some(component.version.clone());
             cp.starting_ms = Some(outpost_proto::now_ms());
-            save(ctx, &cp).await?;
+            save(ctx, cp).await?;
             let jid = start(ctx, c, p, retry).await?;
             cp.jid = Some(jid.clone());
-            save(ctx, &cp).await?;
+            save(ctx, cp).await?;
             ctx.progress(5, format!("Dell job {jid} created"));
             jid
         }
     };
-    conclude(ctx, c, p, retry, &jid, &mut cp, &component)
+    conclude(ctx, c, p, retry, &jid, cp, &component)
         .await
         .map_err(|e| cert_changed_mid_job(c, &jid, e))
 }
@@ -356,33 +431,24 @@ async fn conclude(
     jid: &str,
     cp: &mut Checkpoint,
     component: &Member,
-) -> Result<Value, OpError> {
+) -> Result<Output, OpError> {
     let jid = jid.to_string();
     follow(ctx, c, p, retry, &jid, cp).await?;
     if p.apply_time == ApplyTime::OnReset {
         let j = jobs::get(c, &jid, deadline(retry)).await?;
         if j.waits_for_reboot() {
-            return Ok(output(
-                ctx,
-                Status::Scheduled,
-                component,
-                Some(Output {
-                    address: ctx.target.clone(),
-                    port: None,
-                    status: Status::Scheduled,
-                    component: component.name.clone(),
-                    component_id: component.software_id.clone(),
-                    version: p.version.clone(),
-                    from_version: cp.from_version.clone(),
-                    jid: Some(jid),
-                    reboots: Some(cp.reboots),
-                    note: Some("the update applies at the host's next reboot".into()),
-                }),
-            ));
+            return Ok(Output {
+                version: p.version.clone(),
+                from_version: cp.from_version.clone(),
+                jid: Some(jid),
+                reboots: Some(cp.reboots),
+                note: Some("the update applies at the host's next reboot".into()),
+                ..output(ctx, Status::Scheduled, component)
+            });
         }
     }
     // Verify what the device now runs.
-    let now = find_component(c, &p.component, retry).await?;
+    let now = find_component(c, &p.component, &p.version, retry).await?;
     if now.version != p.version {
         return Err(OpError::permanent(
             ErrorClass::VersionMismatch,
@@ -395,23 +461,12 @@ async fn conclude(
             ),
         ));
     }
-    Ok(output(
-        ctx,
-        Status::Updated,
-        &now,
-        Some(Output {
-            address: ctx.target.clone(),
-            port: None,
-            status: Status::Updated,
-            component: now.name.clone(),
-            component_id: now.software_id.clone(),
-            version: now.version.clone(),
-            from_version: cp.from_version.clone(),
-            jid: Some(jid),
-            reboots: Some(cp.reboots),
-            note: None,
-        }),
-    ))
+    Ok(Output {
+        from_version: cp.from_version.clone(),
+        jid: Some(jid),
+        reboots: Some(cp.reboots),
+        ..output(ctx, Status::Updated, &now)
+    })
 }
 
 /// Sends the update request; returns the JID.
