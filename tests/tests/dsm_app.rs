@@ -765,3 +765,75 @@ async fn an_added_server_is_discovered_with_the_login_typed_into_the_dialog() ->
     r.db.drop_db().await;
     Ok(())
 }
+
+/// A rolling update from the Dell catalog waits for its catalog off the
+/// bridge's loop: while the catalog's server holds its answer (as an
+/// internet download can for minutes), a power action from the app is
+/// claimed and finishes; when the catalog answers 404, the waiting job
+/// fails naming it.
+#[tokio::test]
+async fn a_slow_dell_catalog_holds_only_its_own_job() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = rig_with(90, 50, true).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (release, held) = tokio::sync::watch::channel(false);
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (mut held, seen) = (held.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut n = 0;
+                while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = held.wait_for(|go| *go).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    let rolling = insert_direct(
+        &r,
+        "rolling_cluster_update",
+        json!({"server_ids": r.servers}),
+        json!({"firmware_source": "dell_online_catalog", "component_filter": ["all"],
+               "dell_catalog_url": format!("http://{addr}/catalog/Catalog.xml"),
+               "max_parallel": 1}),
+        &[],
+    )
+    .await?;
+    let until = Instant::now() + Duration::from_secs(60);
+    while asked.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        anyhow::ensure!(Instant::now() < until, "the catalog was never asked for");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let power = insert_direct(
+        &r,
+        "power_action",
+        json!({"type": "specific", "server_ids": [r.servers[0]]}),
+        json!({"action": "ForceOff"}),
+        &[],
+    )
+    .await?;
+    let (status, d) = r.wait_status(power, &["completed", "failed"]).await?;
+    assert_eq!(status, "completed", "{d:#}");
+    let (status, d) = r.job(rolling).await?;
+    assert_eq!(status, "running", "still waiting for its catalog: {d:#}");
+    release.send(true)?;
+    let (status, d) = r.wait_status(rolling, &["completed", "failed"]).await?;
+    assert_eq!(status, "failed", "{d:#}");
+    let e = d["error"].as_str().context("details.error")?;
+    assert!(e.contains("Catalog.xml") && e.contains("404"), "{e}");
+    r.db.drop_db().await;
+    Ok(())
+}

@@ -60,6 +60,8 @@ struct Bridge {
     /// The full update whose sub-job `start_job` is starting: recorded
     /// with the sub-job's ownership, before its Outpost job exists.
     starting_child_of: Option<Uuid>,
+    /// Dell catalogs, and the jobs waiting for theirs.
+    catalogs: super::catalogs::Catalogs,
     beat: Beat,
 }
 
@@ -84,6 +86,7 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
                     written: HashSet::new(),
                     parents_due: Vec::new(),
                     starting_child_of: None,
+                    catalogs: Default::default(),
                 };
                 b.run(shutdown).await;
                 return;
@@ -193,6 +196,22 @@ impl Bridge {
                     }
                     first_beat = false;
                 }
+                Some((url, fetched)) = self.catalogs.arrivals.recv() => {
+                    if let Err(e) = &fetched {
+                        tracing::warn!(url, error = %e, "Dell catalog not read");
+                    }
+                    for c in self.catalogs.arrived(url, fetched) {
+                        // Cancelled in the app while the catalog was read: left as it is.
+                        match claim::still_running(&self.db, c.id).await {
+                            Ok(true) => self.start_job(c).await,
+                            Ok(false) => tracing::info!(dsm_job = %c.id, "cancelled while its catalog was read"),
+                            Err(e) => {
+                                // Claimed and running: started again by the next restart.
+                                tracing::warn!(dsm_job = %c.id, error = %e, "job not started after its catalog was read");
+                            }
+                        }
+                    }
+                }
                 c = changes.recv() => {
                     match c {
                         Ok(job) => {
@@ -277,7 +296,20 @@ impl Bridge {
         if let Err(e) = scrub(&self.db, &c).await {
             tracing::warn!(error = %e, "typed-in password not scrubbed from the job's row");
         }
-        let l = match lookup::lookup(&self.db, &c).await {
+        let catalog = match lookup::catalog_url(&c) {
+            None => None,
+            Some(url) => match self.catalogs.ready(&url) {
+                Some(f) => Some(f),
+                None => {
+                    tracing::info!(
+                        url,
+                        "reading the Dell catalog; the job starts once it is read"
+                    );
+                    return self.catalogs.wait(&url, c);
+                }
+            },
+        };
+        let l = match lookup::lookup(&self.db, &c, catalog.as_ref()).await {
             Ok(Ok(l)) => l,
             Ok(Err(why)) => return self.refuse(c.id, &why).await,
             Err(e) => return self.refuse(c.id, &e.to_string()).await,

@@ -161,7 +161,7 @@ impl Bridge {
             details: Value::Null,
             credential_set_ids: Vec::new(),
         };
-        let models: Vec<String> = match crate::dsm::lookup::lookup(&self.db, &probe).await {
+        let models: Vec<String> = match crate::dsm::lookup::lookup(&self.db, &probe, None).await {
             Ok(Ok(l)) => l.servers.iter().filter_map(|s| s.model.clone()).collect(),
             Ok(Err(why)) => {
                 self.refuse(child, &why).await;

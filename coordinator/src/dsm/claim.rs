@@ -103,6 +103,21 @@ pub async fn orphans(
     Ok(rows.iter().map(claimed).collect())
 }
 
+/// Whether a claimed job is still `running` (not cancelled in the app
+/// while it waited, say, for its catalog).
+pub async fn still_running(client: &Client, id: Uuid) -> Result<bool, DbError> {
+    let row = client
+        .query_opt(
+            "SELECT status = 'running' FROM public.jobs WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => At::new(&r, "jobs").get(0, "status")?,
+        None => false,
+    })
+}
+
 /// Whether the app's pause switch holds jobs that touch iDRACs.
 pub async fn paused(client: &Client) -> Result<bool, DbError> {
     let row = client

@@ -151,7 +151,30 @@ pub async fn sets(db: &Client) -> Result<Vec<SetRow>, DbError> {
 
 /// Everything `map` may need for `c`; a target that cannot be read is
 /// the job's error (`Ok(Err(..))`), a database failure the bridge's.
-pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, DbError> {
+/// The Dell catalog a job reads: a rolling update from the Dell online
+/// catalog that names no image (its `dell_catalog_url`, else Dell's).
+pub fn catalog_url(c: &Claimed) -> Option<String> {
+    let reads = c.job_type == "rolling_cluster_update"
+        && c.details["firmware_source"] == "dell_online_catalog"
+        && c.details["firmware_updates"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
+    reads.then(|| {
+        c.details["dell_catalog_url"]
+            .as_str()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(super::catalog::DEFAULT_URL)
+            .to_string()
+    })
+}
+
+/// `catalog`: the job's Dell catalog, read beforehand (see [`catalog_url`]).
+pub async fn lookup(
+    db: &Client,
+    c: &Claimed,
+    catalog: Option<&super::catalogs::Fetched>,
+) -> Result<Result<Lookup, String>, DbError> {
     let target = match target::parse(&c.target_scope, &c.details) {
         Ok(t) => t,
         Err(e) => return Ok(Err(e)),
@@ -253,21 +276,15 @@ pub async fn lookup(db: &Client, c: &Claimed) -> Result<Result<Lookup, String>, 
                     .map(String::from)
                     .to_vec();
             }
-            let url = c.details["dell_catalog_url"]
-                .as_str()
-                .filter(|u| !u.trim().is_empty())
-                .unwrap_or(super::catalog::DEFAULT_URL)
-                .trim()
-                .to_string();
+            let url = catalog_url(c).unwrap_or_default();
             let scheme = if url.starts_with("http://") {
                 "http"
             } else {
                 "https"
             };
-            let cat = match super::catalog::fetch(&url).await {
-                Ok(bytes) => super::catalog::parse(&bytes),
-                Err(e) => Err(e),
-            };
+            let cat = catalog
+                .cloned()
+                .unwrap_or_else(|| Err(format!("the catalog {url} was not read")));
             for f in filter {
                 let p = match &cat {
                     Ok(cat) => super::catalog::select(cat, &f, &models, scheme),

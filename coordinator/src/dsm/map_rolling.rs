@@ -53,9 +53,15 @@ fn firmware(d: &Value, l: &Lookup) -> Result<(Value, Vec<String>), MapError> {
             }
         }
         if images.is_empty() {
+            let same = |why: &String| {
+                l.packages
+                    .iter()
+                    .all(|(_, p)| p.as_ref().err() == Some(why))
+            };
             return Err(match l.packages.first() {
                 None => format!("no package found ({source})"),
-                Some((_, Err(why))) if l.packages.len() == 1 => why.clone(),
+                // One reason for all (the catalog could not be read): said once.
+                Some((_, Err(why))) if same(why) => why.clone(),
                 Some(_) => format!("no package found ({source}): {}", notes.join("; ")),
             });
         }

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod bridge;
 pub mod catalog;
+pub mod catalogs;
 pub mod claim;
 pub mod config;
 pub mod creds;
