@@ -100,7 +100,8 @@ async fn discovery_fills_the_inventory_with_pinned_certificates() -> anyhow::Res
     assert_eq!(t[0]["status"], "succeeded", "{job:#}");
     assert_eq!(
         t[0]["output"]["components"].as_array().map(Vec::len),
-        Some(4),
+        // BIOS, iDRAC, CPLD and the two ports of the NIC.
+        Some(5),
         "{job:#}"
     );
     assert_eq!(t[1]["status"], "failed", "{job:#}");
