@@ -10,8 +10,8 @@
 pub mod propagation;
 
 pub use propagation::{
-    context_from_nats, context_from_pairs, inject_nats, set_parent_from_nats,
-    set_parent_from_pairs, traceparent_of,
+    context_from_nats, context_from_pairs, inject_nats, record_trace_id, set_parent_from_nats,
+    set_parent_from_pairs, trace_id_of, traceparent_of,
 };
 
 use opentelemetry::trace::TracerProvider as _;

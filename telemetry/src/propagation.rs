@@ -65,6 +65,23 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     h.get("traceparent").map(|v| v.as_str().to_string())
 }
 
+/// The trace id of `span` (32 hex digits), if it has a valid trace context.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// Records the trace id of `span` in its `trace_id` field (declared
+/// `trace_id = tracing::field::Empty`), so every log line inside it names
+/// the trace. Call it once the span's parent is set.
+pub fn record_trace_id(span: &tracing::Span) {
+    if let Some(id) = trace_id_of(span) {
+        span.record("trace_id", tracing::field::display(&id));
+    }
+}
+
 /// Makes the trace context found in `pairs` the parent of `span`.
 pub fn set_parent_from_pairs(span: &tracing::Span, pairs: &[(String, String)]) {
     let _ = span.set_parent(context_from_pairs(pairs));

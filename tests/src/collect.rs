@@ -182,6 +182,17 @@ impl CollectFleet {
         rows: &[Row<'_>],
         zones: &str,
     ) -> Result<CollectFleet> {
+        Self::start_with_env(dir, creds, rows, zones, Vec::new()).await
+    }
+
+    /// As [`CollectFleet::start_with_zones`], the coordinator with `envs`.
+    pub async fn start_with_env(
+        dir: &Path,
+        creds: &[Cred<'_>],
+        rows: &[Row<'_>],
+        zones: &str,
+        envs: Vec<(String, String)>,
+    ) -> Result<CollectFleet> {
         let inventory = dir.join("inventory.csv");
         write_inventory(&inventory, rows)?;
         let captures = dir.join("captures");
@@ -195,6 +206,7 @@ impl CollectFleet {
                 "{zones}\n[[inventory]]\ntype = \"csv\"\npath = \"{}\"\n",
                 inventory.display()
             )),
+            envs,
             ..FleetOptions::default()
         })
         .await?;
@@ -209,12 +221,23 @@ impl CollectFleet {
 
     /// A worker of `zone` with the vault, quick retries and `extra` flags.
     pub async fn worker(&mut self, zone: &str, id: &str, extra: &[&str]) -> Result<()> {
+        self.worker_with_env(zone, id, extra, &[]).await
+    }
+
+    /// As [`CollectFleet::worker`], with more environment.
+    pub async fn worker_with_env(
+        &mut self,
+        zone: &str,
+        id: &str,
+        extra: &[&str],
+        envs: &[(String, String)],
+    ) -> Result<()> {
         let v = self.vault.to_string_lossy().into_owned();
         let mut args = vec!["--vault", v.as_str(), "--retry-base-ms", "100"];
         args.extend_from_slice(extra);
-        self.fleet
-            .worker_env(zone, id, &args, &[("OUTPOST_VAULT_PASS", VAULT_PASS)])
-            .await?;
+        let mut env: Vec<(&str, &str)> = vec![("OUTPOST_VAULT_PASS", VAULT_PASS)];
+        env.extend(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.fleet.worker_env(zone, id, &args, &env).await?;
         // Live once its presence is listed (what `run-job` checks).
         self.fleet
             .api

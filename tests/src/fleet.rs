@@ -80,6 +80,8 @@ pub struct FleetOptions {
     /// Zones with a NATS identity beyond the configured ones (a zone set
     /// up on NATS but missing from the coordinator's configuration).
     pub extra_nats_zones: Vec<String>,
+    /// More environment of the coordinator (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub envs: Vec<(String, String)>,
 }
 
 pub struct Fleet {
@@ -122,10 +124,15 @@ impl Fleet {
         }
         config.push_str(&config_with_zones(&nats, zones));
         std::fs::write(dir.path().join("coordinator.toml"), config)?;
+        let envs: Vec<(&str, &str)> = opts
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let (coordinator, api) = spawn_coordinator(
             dir.path().join("coordinator.toml"),
             opts.token.as_deref(),
-            &[],
+            &envs,
         )
         .await?;
         Ok(Fleet {

@@ -12,6 +12,7 @@ pub mod hub;
 pub mod idracs;
 pub mod inspect;
 pub mod nats;
+pub mod otlp;
 pub mod pg;
 pub mod procs;
 pub mod rolling;

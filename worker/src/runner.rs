@@ -242,8 +242,10 @@ pub async fn handle(
         task = %task.task_id,
         kind = %task.kind,
         attempt,
+        trace_id = tracing::field::Empty,
     );
     outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+    outpost_telemetry::record_trace_id(&span);
     if shared.ended_recently(&task.task_id) {
         // Its result is stored; the server lost the acknowledgement (a
         // crash can) and delivered it again. Running it again would act on

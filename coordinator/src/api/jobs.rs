@@ -48,13 +48,15 @@ pub async fn create(
     let span = tracing::info_span!(
         "submit_job",
         job = tracing::field::Empty,
-        job_type = tracing::field::Empty
+        job_type = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     let pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
     outpost_telemetry::set_parent_from_pairs(&span, &pairs);
+    outpost_telemetry::record_trace_id(&span);
     async move {
         let reject = |e: plan::PlanError| {
             state
@@ -75,8 +77,9 @@ pub async fn create(
         let doc2 = doc.clone();
         let id2 = job_id.clone();
         // Inventory files are read here: off the async threads.
+        let plan_span = tracing::info_span!("plan", job = %job_id);
         let mut planned = tokio::task::spawn_blocking(move || {
-            plan::plan_full(&doc2, &zones, &inventory, &servers, &id2)
+            plan_span.in_scope(|| plan::plan_full(&doc2, &zones, &inventory, &servers, &id2))
         })
         .await
         .map_err(|e| ApiError::Unavailable(format!("planner stopped: {e}")))?

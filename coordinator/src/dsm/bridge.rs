@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 #[path = "bridge_full.rs"]
@@ -287,8 +288,20 @@ impl Bridge {
     }
 
     async fn start_job(&mut self, c: Claimed) {
-        let span = tracing::info_span!("dsm_job", dsm_job = %c.id, job_type = %c.job_type);
-        let _g = span.enter();
+        // A DSM job's trace starts at its claim.
+        let span = tracing::info_span!(
+            "dsm_job",
+            dsm_job = %c.id,
+            job_type = %c.job_type,
+            trace_id = tracing::field::Empty,
+        );
+        outpost_telemetry::record_trace_id(&span);
+        // Instrumented, not entered: the start awaits the database.
+        Box::pin(self.start_in_span(c)).instrument(span).await
+    }
+
+    async fn start_in_span(&mut self, c: Claimed) {
+        let span = tracing::Span::current();
         if c.job_type == full::PARENT {
             return self.start_full(c).await;
         }
@@ -341,6 +354,7 @@ impl Bridge {
             return self.refuse(c.id, &e).await;
         }
         drop(secrets);
+        plan.job.traceparent = outpost_telemetry::traceparent_of(&span);
         // Rows first, then ownership, then the job: a crash in between
         // leaves an owned job to resume, never an unowned running one.
         // The app's `create-job` already wrote a pending row per server:
@@ -408,9 +422,12 @@ impl Bridge {
                     .push(super::details::console(
                         "INFO",
                         &format!(
-                            "Outpost job {} started on {} task(s)",
+                            "Outpost job {} started on {} task(s){}",
                             job.id,
-                            job.counts.total()
+                            job.counts.total(),
+                            outpost_telemetry::trace_id_of(&span)
+                                .map(|t| format!(", trace {t}"))
+                                .unwrap_or_default()
                         ),
                     ));
                 for n in &mapped.notes {

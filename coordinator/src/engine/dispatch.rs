@@ -58,10 +58,16 @@ pub async fn publish_tasks(
     job: JobState,
     tasks: Vec<Outgoing>,
 ) -> Vec<(String, u64)> {
-    let span = tracing::info_span!("dispatch", job = %job.id, tasks = tasks.len());
+    let span = tracing::info_span!(
+        "dispatch",
+        job = %job.id,
+        tasks = tasks.len(),
+        trace_id = tracing::field::Empty,
+    );
     if let Some(tp) = &job.traceparent {
         outpost_telemetry::set_parent_from_pairs(&span, &[("traceparent".into(), tp.clone())]);
     }
+    outpost_telemetry::record_trace_id(&span);
     let mut trace_headers = async_nats::HeaderMap::new();
     outpost_telemetry::inject_nats(&span, &mut trace_headers);
     async move {

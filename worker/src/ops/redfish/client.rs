@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 /// Largest response body read from a device.
@@ -188,6 +189,25 @@ impl Client {
             }
             None => None,
         };
+        // One span per HTTP exchange, named as OpenTelemetry's HTTP
+        // conventions name the fields; the path only (a session's
+        // `Location` may be absolute), never a header.
+        let path = match target.find("://") {
+            Some(i) => target[i + 3..]
+                .find('/')
+                .map(|j| &target[i + 3 + j..])
+                .unwrap_or("/"),
+            None => target,
+        };
+        let span = tracing::info_span!(
+            "redfish.request",
+            otel.kind = "client",
+            http.request.method = %method,
+            url.path = %path,
+            server.address = %self.addr,
+            http.response.status_code = tracing::field::Empty,
+            error.r#type = tracing::field::Empty,
+        );
         let req = Request {
             method,
             target,
@@ -195,10 +215,17 @@ impl Client {
             body: bytes,
             timeout,
         };
-        self.transport
+        let r = self
+            .transport
             .send(req, self.timeout)
+            .instrument(span.clone())
             .await
-            .map_err(|e| self.fail(e, what, timeout))
+            .map_err(|e| self.fail(e, what, timeout));
+        match &r {
+            Ok(resp) => span.record("http.response.status_code", resp.status()),
+            Err(e) => span.record("error.type", e.kind().as_str()),
+        };
+        r
     }
 
     /// Reads at most [`MAX_BODY`] bytes of a response.

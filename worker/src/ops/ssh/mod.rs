@@ -17,6 +17,7 @@ use error::SshError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Largest capture a device may send unless the task says otherwise.
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
@@ -199,13 +200,25 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
             what: "waiting for a handshake slot",
             secs: timeout.as_secs(),
         })?;
-    let mut handle = client::connect(&dial).await?;
-    client::authenticate(&dial, &mut handle, &login.username, login.password.as_str()).await?;
+    // A span per phase of the session (connect, auth, first prompt,
+    // each command), so a trace shows where a slow device spends its time.
+    let addr = dial.addr();
+    let mut handle = client::connect(&dial)
+        .instrument(
+            tracing::info_span!("ssh.connect", otel.kind = "client", server.address = %addr),
+        )
+        .await?;
+    client::authenticate(&dial, &mut handle, &login.username, login.password.as_str())
+        .instrument(tracing::info_span!("ssh.auth", otel.kind = "client", server.address = %addr))
+        .await?;
     drop(pass);
     let max_output = p.max_output_bytes.unwrap_or(ctx.env.ssh_max_output);
     let mut shell = shell::Shell::open(&handle, dial.addr(), timeout, max_output).await?;
     let result = async {
-        shell.find_prompt().await?;
+        shell
+            .find_prompt()
+            .instrument(tracing::info_span!("ssh.first_prompt", server.address = %addr))
+            .await?;
         if let Some(cmd) = p.paging_disable.as_deref().filter(|c| !c.trim().is_empty()) {
             shell.run(cmd.trim()).await?;
         }
@@ -225,7 +238,15 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
                 tokio::time::sleep(Duration::from_millis(p.inter_command_ms)).await;
             }
             ctx.progress((i * 100 / n) as u32, cmd.clone());
-            let out = shell.run(cmd).await?;
+            let span = tracing::info_span!(
+                "ssh.command",
+                server.address = %addr,
+                command.index = i,
+                command = %cmd.chars().take(80).collect::<String>(),
+                output.bytes = tracing::field::Empty,
+            );
+            let out = shell.run(cmd).instrument(span.clone()).await?;
+            span.record("output.bytes", out.len());
             text.push_str(&out);
         }
         Ok::<_, SshError>(Collected {

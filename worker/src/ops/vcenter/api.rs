@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Properties of one object, by property path.
 pub type Props = BTreeMap<String, Node>;
@@ -578,8 +579,15 @@ impl VimClient {
             .child("returnval")
             .and_then(MoRef::from_node)
             .ok_or_else(|| self.malformed_err("CreatePropertyCollector", "no collector"))?;
+        let span = tracing::info_span!(
+            "vcenter.wait",
+            server.address = %self.addr(),
+            what,
+            object = %obj.value,
+        );
         let result = self
             .wait_on(&pc, obj, paths, deadline, what, &mut done)
+            .instrument(span)
             .await;
         let _ = self.call("DestroyPropertyCollector", &pc, "").await;
         result

@@ -13,6 +13,7 @@ use super::xml::{self, Node, escape};
 use crate::ops::redfish::tls::{self, Pin, PinningVerifier};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 /// Largest answer read from vCenter.
@@ -277,6 +278,31 @@ impl VimClient {
     /// Posts one SOAP envelope and returns the body's first element, or
     /// the fault it carries.
     async fn post(
+        &mut self,
+        method: &str,
+        inner: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Node, VimError> {
+        // One span per SOAP call, named by its method (never its body: a
+        // `Login` carries the password).
+        let span = tracing::info_span!(
+            "vcenter.soap",
+            otel.kind = "client",
+            rpc.method = method,
+            server.address = %self.addr,
+            error.r#type = tracing::field::Empty,
+        );
+        let r = self
+            .post_inner(method, inner, timeout)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &r {
+            span.record("error.type", e.kind().as_str());
+        }
+        r
+    }
+
+    async fn post_inner(
         &mut self,
         method: &str,
         inner: &str,
