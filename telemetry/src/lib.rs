@@ -7,6 +7,7 @@
 //! async-nats uses), so the first TLS handshake cannot panic on a missing
 //! or ambiguous provider.
 
+pub mod metrics;
 pub mod propagation;
 
 pub use propagation::{

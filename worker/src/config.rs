@@ -46,6 +46,8 @@ pub struct WorkerConfig {
     /// The zone's X25519 secret key (base64): opens credentials the
     /// coordinator sealed to this zone.
     pub zone_key: Option<outpost_vault::Secret>,
+    /// Where `/metrics` is served (Prometheus text format); none by default.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The retry settings of one (zone, kind) consumer, as the coordinator
@@ -176,6 +178,7 @@ mod tests {
             retry_base: Duration::from_millis(500),
             ssh: SshSettings::default(),
             zone_key: None,
+            metrics_listen: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod fuzz_api;
 pub mod images;
 pub mod kv;
 pub mod lease;
+pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod presence;

@@ -88,6 +88,11 @@ struct Args {
     /// the coordinator sealed to this zone (jobs from Dell Server Manager).
     #[arg(long, env = "OUTPOST_ZONE_KEY_FILE")]
     zone_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (`/metrics`), e.g.
+    /// 127.0.0.1:9464 or 0.0.0.0:9464 for a scraper on another host; off
+    /// unless given. The page holds counts and timings, never a secret.
+    #[arg(long, env = "OUTPOST_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Largest output accepted from one device, in bytes.
     #[arg(long, default_value_t = outpost_worker::ops::ssh::DEFAULT_MAX_OUTPUT)]
     ssh_max_output_bytes: usize,
@@ -155,6 +160,7 @@ async fn run(args: Args, env_pass: Option<Zeroizing<String>>) -> ExitCode {
             max_output: args.ssh_max_output_bytes,
         },
         zone_key,
+        metrics_listen: args.metrics_listen,
     };
     let cfg = match cfg.validate() {
         Ok(c) => c,

@@ -427,6 +427,14 @@ async fn run(
         }))
         .await;
     }
+    record(
+        task,
+        attempt,
+        settings,
+        job_cancel.is_cancelled(),
+        &outcome,
+        received,
+    );
     let settle_with = match outcome {
         Ok(output) => {
             tracing::info!("task succeeded");
@@ -491,6 +499,60 @@ async fn run(
     }
     if let Some(l) = lease {
         l.release(leases).await;
+    }
+}
+
+/// Counts a run that ended in the worker's metrics: its duration by zone,
+/// kind and outcome; a failure by error class; a retry; a redelivery.
+fn record(
+    task: &pb::Task,
+    attempt: u32,
+    settings: ConsumerSettings,
+    job_cancelled: bool,
+    outcome: &Result<serde_json::Value, OpError>,
+    received: std::time::Instant,
+) {
+    let m = outpost_telemetry::metrics::global();
+    let (zone, kind) = (task.zone.as_str(), task.kind.as_str());
+    let (label, class) = match outcome {
+        Ok(_) => ("succeeded", None),
+        Err(OpError::Cancelled) if job_cancelled => ("cancelled", None),
+        Err(OpError::Cancelled) => ("handed_back", None),
+        Err(OpError::Retryable { kind, .. }) if i64::from(attempt) < settings.max_deliver => {
+            ("retrying", Some(*kind))
+        }
+        Err(OpError::Retryable { kind, .. } | OpError::Permanent { kind, .. }) => {
+            ("failed", Some(*kind))
+        }
+    };
+    use crate::metrics::{TASK_DURATION, TASK_FAILURES, TASK_REDELIVERIES, TASK_RETRIES};
+    m.observe(
+        TASK_DURATION.0,
+        TASK_DURATION.1,
+        outpost_telemetry::metrics::SECONDS,
+        &[("zone", zone), ("kind", kind), ("outcome", label)],
+        received.elapsed().as_secs_f64(),
+    );
+    if let Some(c) = class {
+        m.inc(
+            TASK_FAILURES.0,
+            TASK_FAILURES.1,
+            &[("zone", zone), ("kind", kind), ("error_class", c.as_str())],
+        );
+    }
+    if label == "retrying" {
+        m.inc(
+            TASK_RETRIES.0,
+            TASK_RETRIES.1,
+            &[("zone", zone), ("kind", kind)],
+        );
+    }
+    if attempt > 1 {
+        m.inc(
+            TASK_REDELIVERIES.0,
+            TASK_REDELIVERIES.1,
+            &[("zone", zone), ("kind", kind)],
+        );
     }
 }
 

@@ -33,6 +33,11 @@ pub enum WorkerError {
     Bus(#[from] BusError),
     #[error("cannot bind consumer {name}: {message}")]
     Consumer { name: String, message: String },
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the worker until `stop` fires, then drains.
@@ -112,6 +117,13 @@ pub async fn run(
         done.clone(),
     ));
 
+    if let Some(addr) = cfg.metrics_listen {
+        let local = crate::metrics::serve(addr, shared.clone(), done.clone())
+            .await
+            .map_err(|source| WorkerError::Metrics { addr, source })?;
+        tracing::info!(%local, "metrics served on /metrics");
+        println!("outpost-worker metrics on http://{local}/metrics");
+    }
     let capacity = Arc::new(Semaphore::new(cfg.concurrency));
     let tracker = TaskTracker::new();
     let mut loops = Vec::new();

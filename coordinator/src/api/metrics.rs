@@ -37,6 +37,50 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// A metric's name, help and type.
+pub type Metric = (&'static str, &'static str, &'static str);
+
+pub const QUEUE_PENDING: Metric = (
+    "outpost_queue_pending_tasks",
+    "Tasks published for a zone and kind that no worker has claimed yet.",
+    "gauge",
+);
+pub const QUEUE_ACK_PENDING: Metric = (
+    "outpost_queue_ack_pending_tasks",
+    "Tasks claimed by a worker of the zone and not yet acknowledged.",
+    "gauge",
+);
+pub const RELAY_PENDING: Metric = (
+    "outpost_relay_pending_events",
+    "Worker events stored but not yet applied to job state (the relay's lag).",
+    "gauge",
+);
+pub const SITE_LINK_UP: Metric = (
+    "outpost_site_link_up",
+    "1 while the site's JetStream answers through its leaf link.",
+    "gauge",
+);
+pub const DSM_CLAIM: Metric = (
+    "outpost_dsm_claim_duration_seconds",
+    "Claims of the app's pending jobs (one UPDATE … RETURNING), found or not.",
+    "histogram",
+);
+pub const DSM_WRITEBACK_ERRORS: Metric = (
+    "outpost_dsm_writeback_errors_total",
+    "Task results that could not be written to the app's tables (each attempt).",
+    "counter",
+);
+
+/// The coordinator's metrics kept in the process registry.
+pub const REGISTERED: &[Metric] = &[
+    QUEUE_PENDING,
+    QUEUE_ACK_PENDING,
+    RELAY_PENDING,
+    SITE_LINK_UP,
+    DSM_CLAIM,
+    DSM_WRITEBACK_ERRORS,
+];
+
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let m = &state.engine.metrics;
     let (jobs, tasks) = state.engine.read(|v| v.totals());
@@ -153,5 +197,20 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name}{{status=\"{}\"}} {}", s.as_str(), counts.get(s));
         }
     }
+    for site in &state.sites.config {
+        let up = state.sites.registry.get(&site.name).up;
+        outpost_telemetry::metrics::global().set(
+            SITE_LINK_UP.0,
+            SITE_LINK_UP.1,
+            &[("site", site.name.as_str())],
+            if up { 1.0 } else { 0.0 },
+        );
+    }
+    // Queue depths, relay lag, DSM claims and write-backs.
+    let m = outpost_telemetry::metrics::global();
+    for (name, help, kind) in REGISTERED {
+        m.describe(name, help, kind);
+    }
+    out.push_str(&m.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

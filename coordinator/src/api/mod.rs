@@ -12,7 +12,7 @@ mod events;
 pub mod guard;
 mod inventory;
 mod jobs;
-mod metrics;
+pub mod metrics;
 pub mod serve;
 mod sites;
 mod tasks;

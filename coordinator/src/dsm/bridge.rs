@@ -274,7 +274,23 @@ impl Bridge {
 
     async fn claim_all(&mut self) {
         loop {
-            match claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await {
+            let started = std::time::Instant::now();
+            let claimed = claim::claim_one(&self.db, SUPPORTED, &self.beat.executor_id).await;
+            outpost_telemetry::metrics::global().observe(
+                crate::api::metrics::DSM_CLAIM.0,
+                crate::api::metrics::DSM_CLAIM.1,
+                outpost_telemetry::metrics::SECONDS,
+                &[(
+                    "found",
+                    if matches!(claimed, Ok(Some(_))) {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                )],
+                started.elapsed().as_secs_f64(),
+            );
+            match claimed {
                 Ok(Some(c)) => self.start_job(c).await,
                 Err(DbError::Row(e)) => self.unreadable(e).await,
                 Ok(None) => return self.advance_parents().await,

@@ -55,6 +55,11 @@ impl Bridge {
                 Err(e) => {
                     // Retried at the next report; remembered for the end.
                     tracing::warn!(error = %e, task = %t.id, "result not written to the app");
+                    outpost_telemetry::metrics::global().inc(
+                        crate::api::metrics::DSM_WRITEBACK_ERRORS.0,
+                        crate::api::metrics::DSM_WRITEBACK_ERRORS.1,
+                        &[("job_type", o.job_type.as_str())],
+                    );
                     let e = format!("{}: {e}", t.target);
                     if !o.write_errors.contains(&e) {
                         self.lines

@@ -81,6 +81,48 @@ async fn check(
     Ok(Found { missing, relay_lag })
 }
 
+/// The work queue per zone and kind, from the zone consumers: tasks
+/// waiting for a worker and tasks a worker holds unacknowledged.
+async fn queue_depths(
+    js: &async_nats::jetstream::Context,
+    zones: &[crate::config::ZoneConfig],
+) -> Result<(), String> {
+    let tasks = js
+        .get_stream(layout::TASKS_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut named = std::collections::HashMap::new();
+    for z in zones {
+        for kind in outpost_kinds::Kind::ALL {
+            if let Ok(c) = layout::consumer_name(&z.name, kind.as_str()) {
+                named.insert(c, (z.name.clone(), kind.as_str()));
+            }
+        }
+    }
+    let m = outpost_telemetry::metrics::global();
+    let mut infos = tasks.consumers();
+    while let Some(info) = infos.next().await {
+        let info = info.map_err(|e| e.to_string())?;
+        let Some((zone, kind)) = named.get(&info.name) else {
+            continue;
+        };
+        let l = [("zone", zone.as_str()), ("kind", *kind)];
+        m.set(
+            crate::api::metrics::QUEUE_PENDING.0,
+            crate::api::metrics::QUEUE_PENDING.1,
+            &l,
+            info.num_pending as f64,
+        );
+        m.set(
+            crate::api::metrics::QUEUE_ACK_PENDING.0,
+            crate::api::metrics::QUEUE_ACK_PENDING.1,
+            &l,
+            info.num_ack_pending as f64,
+        );
+    }
+    Ok(())
+}
+
 /// Checks and repairs until `stop`.
 pub async fn run(
     bus: Bus,
@@ -106,6 +148,19 @@ pub async fn run(
             Err(_) => continue,
         };
         health.set_layout(found.missing.clone(), found.relay_lag);
+        if let Some(lag) = found.relay_lag {
+            outpost_telemetry::metrics::global().set(
+                crate::api::metrics::RELAY_PENDING.0,
+                crate::api::metrics::RELAY_PENDING.1,
+                &[],
+                lag as f64,
+            );
+        }
+        if let Ok(Err(e)) =
+            tokio::time::timeout(CHECK_DEADLINE, queue_depths(&bus.js, &zones)).await
+        {
+            tracing::debug!(error = %e, "queue depths not read");
+        }
         if found.missing.is_empty() {
             continue;
         }

@@ -215,16 +215,31 @@ impl Client {
             body: bytes,
             timeout,
         };
+        let method_name = req.method.to_string();
+        let started = std::time::Instant::now();
         let r = self
             .transport
             .send(req, self.timeout)
             .instrument(span.clone())
             .await
             .map_err(|e| self.fail(e, what, timeout));
-        match &r {
-            Ok(resp) => span.record("http.response.status_code", resp.status()),
-            Err(e) => span.record("error.type", e.kind().as_str()),
+        let status = match &r {
+            Ok(resp) => {
+                span.record("http.response.status_code", resp.status());
+                resp.status().to_string()
+            }
+            Err(e) => {
+                span.record("error.type", e.kind().as_str());
+                e.kind().as_str().to_string()
+            }
         };
+        outpost_telemetry::metrics::global().observe(
+            crate::metrics::REDFISH_REQUEST.0,
+            crate::metrics::REDFISH_REQUEST.1,
+            outpost_telemetry::metrics::SECONDS,
+            &[("method", &method_name), ("status", &status)],
+            started.elapsed().as_secs_f64(),
+        );
         r
     }
 

@@ -203,22 +203,28 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
     // A span per phase of the session (connect, auth, first prompt,
     // each command), so a trace shows where a slow device spends its time.
     let addr = dial.addr();
+    let t = std::time::Instant::now();
     let mut handle = client::connect(&dial)
         .instrument(
             tracing::info_span!("ssh.connect", otel.kind = "client", server.address = %addr),
         )
         .await?;
+    phase("connect", t);
+    let t = std::time::Instant::now();
     client::authenticate(&dial, &mut handle, &login.username, login.password.as_str())
         .instrument(tracing::info_span!("ssh.auth", otel.kind = "client", server.address = %addr))
         .await?;
+    phase("auth", t);
     drop(pass);
     let max_output = p.max_output_bytes.unwrap_or(ctx.env.ssh_max_output);
     let mut shell = shell::Shell::open(&handle, dial.addr(), timeout, max_output).await?;
     let result = async {
+        let t = std::time::Instant::now();
         shell
             .find_prompt()
             .instrument(tracing::info_span!("ssh.first_prompt", server.address = %addr))
             .await?;
+        phase("first_prompt", t);
         if let Some(cmd) = p.paging_disable.as_deref().filter(|c| !c.trim().is_empty()) {
             shell.run(cmd.trim()).await?;
         }
@@ -245,8 +251,10 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
                 command = %cmd.chars().take(80).collect::<String>(),
                 output.bytes = tracing::field::Empty,
             );
+            let t = std::time::Instant::now();
             let out = shell.run(cmd).instrument(span.clone()).await?;
             span.record("output.bytes", out.len());
+            phase("command", t);
             text.push_str(&out);
         }
         Ok::<_, SshError>(Collected {
@@ -268,6 +276,17 @@ async fn collect(ctx: &OpCtx, p: &Params, login: &Login) -> Result<Collected, Ss
         tracing::debug!(device = %dial.addr(), "session did not close in time; dropped");
     }
     result
+}
+
+/// Records how long a phase of an SSH session took.
+fn phase(name: &str, since: std::time::Instant) {
+    outpost_telemetry::metrics::global().observe(
+        crate::metrics::SSH_PHASE.0,
+        crate::metrics::SSH_PHASE.1,
+        outpost_telemetry::metrics::SECONDS,
+        &[("phase", name)],
+        since.elapsed().as_secs_f64(),
+    );
 }
 
 async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {

@@ -292,13 +292,25 @@ impl VimClient {
             server.address = %self.addr,
             error.r#type = tracing::field::Empty,
         );
+        let started = std::time::Instant::now();
         let r = self
             .post_inner(method, inner, timeout)
             .instrument(span.clone())
             .await;
-        if let Err(e) = &r {
-            span.record("error.type", e.kind().as_str());
-        }
+        let outcome = match &r {
+            Ok(_) => "ok",
+            Err(e) => {
+                span.record("error.type", e.kind().as_str());
+                e.kind().as_str()
+            }
+        };
+        outpost_telemetry::metrics::global().observe(
+            crate::metrics::VCENTER_SOAP.0,
+            crate::metrics::VCENTER_SOAP.1,
+            outpost_telemetry::metrics::SECONDS,
+            &[("method", method), ("outcome", outcome)],
+            started.elapsed().as_secs_f64(),
+        );
         r
     }
 
