@@ -17,7 +17,8 @@ pub use propagation::{
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::filter::{self, FilterExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Keeps the tracer provider alive; flushes pending spans when dropped.
 pub struct Telemetry {
@@ -32,9 +33,12 @@ impl Drop for Telemetry {
 
 /// Installs logging and tracing for a binary named `service`.
 ///
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`). Spans always
-/// get real trace ids (so `traceparent` propagates even without an
-/// exporter); they are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`). Spans are
+/// filtered apart from logs, by `OUTPOST_TRACE_FILTER` (default `info`), so
+/// quieter logs do not cut traces; they always get real trace ids (so
+/// `traceparent` propagates even without an exporter) and are exported
+/// only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. `OUTPOST_TRACE_FILTER=off`
+/// turns spans off (and with them the trace context a job carries).
 pub fn init(service: &'static str) -> Telemetry {
     install_crypto_provider();
     opentelemetry::global::set_text_map_propagator(
@@ -56,15 +60,32 @@ pub fn init(service: &'static str) -> Telemetry {
     let provider = builder.build();
     let tracer = provider.tracer(service);
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spans =
+        EnvFilter::try_from_env("OUTPOST_TRACE_FILTER").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_target(false),
+                .with_target(false)
+                .with_filter(logs),
         )
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            // Cheap spans: no busy/idle timing and no OpenTelemetry context
+            // made current at every poll (Outpost reads a span's context
+            // explicitly, `propagation`), no source location or thread
+            // attributes; log events become span events only from WARN up
+            // (a task's "succeeded" line is its span's end).
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .with_context_activation(false)
+                .with_location(false)
+                .with_threads(false)
+                .with_filter(spans.and(filter::filter_fn(|m| {
+                    m.is_span() || *m.level() <= tracing::Level::WARN
+                }))),
+        )
         .try_init();
     if let Some(e) = export_error {
         tracing::warn!(error = %e, "OTLP exporter could not be built; spans are not exported");

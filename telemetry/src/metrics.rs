@@ -21,6 +21,10 @@ pub const MAX_SERIES: usize = 2000;
 
 type Labels = Vec<(String, String)>;
 
+/// A metric's name, help and type (`counter`, `gauge`, `histogram`), as a
+/// binary lists what it reports.
+pub type Metric = (&'static str, &'static str, &'static str);
+
 enum Series {
     Counter(f64),
     Gauge(f64),

@@ -35,6 +35,18 @@ pub async fn spawn_worker(
     kinds: Option<&str>,
     concurrency: usize,
 ) -> Result<Proc> {
+    spawn_worker_with(nats, zone, kinds, concurrency, &[], &[("RUST_LOG", "warn")]).await
+}
+
+/// As [`spawn_worker`], with more flags and this environment.
+pub async fn spawn_worker_with(
+    nats: &NatsServer,
+    zone: &str,
+    kinds: Option<&str>,
+    concurrency: usize,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<Proc> {
     let concurrency = concurrency.to_string();
     let nats_args = nats.worker_args(zone);
     let mut args: Vec<&OsStr> = vec![
@@ -46,13 +58,9 @@ pub async fn spawn_worker(
     if let Some(k) = kinds {
         args.extend([OsStr::new("--kinds"), OsStr::new(k)]);
     }
+    args.extend(extra.iter().map(OsStr::new));
     args.extend(nats_args.iter().map(OsStr::new));
-    let mut worker = Proc::spawn(
-        "worker",
-        fleet_bin("outpost-worker")?,
-        &args,
-        &[("RUST_LOG", "warn")],
-    )?;
+    let mut worker = Proc::spawn("worker", fleet_bin("outpost-worker")?, &args, envs)?;
     worker
         .wait_for_line(
             |l| l.starts_with("outpost-worker ready"),

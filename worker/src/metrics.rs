@@ -13,8 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// A metric's name, help and type.
-pub type Metric = (&'static str, &'static str, &'static str);
+use outpost_telemetry::metrics::Metric;
 
 pub const TASK_DURATION: Metric = (
     "outpost_task_duration_seconds",

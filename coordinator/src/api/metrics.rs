@@ -37,8 +37,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// A metric's name, help and type.
-pub type Metric = (&'static str, &'static str, &'static str);
+use outpost_telemetry::metrics::Metric;
 
 pub const QUEUE_PENDING: Metric = (
     "outpost_queue_pending_tasks",
