@@ -20,8 +20,51 @@ pub fn node_name(i: usize) -> String {
 
 impl Hub {
     /// Starts `n` nodes and waits until JetStream answers on each (a meta
-    /// leader elected).
+    /// leader elected) and a stream of `n` replicas can be placed: every
+    /// node joined. A cluster that does not form within its deadline (a
+    /// port found free and taken by a parallel test before a node bound
+    /// it) is started again on new ports, at most three times.
     pub async fn start(n: usize) -> Result<Hub> {
+        let mut last = None;
+        for _ in 0..3 {
+            let hub = Self::start_once(n).await?;
+            match hub.placement_probe(n, Duration::from_secs(30)).await {
+                Ok(()) => return Ok(hub),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("the hub did not form")))
+    }
+
+    /// Creates and deletes a memory stream of `n` replicas until it works
+    /// or `within` passes.
+    async fn placement_probe(&self, n: usize, within: Duration) -> Result<()> {
+        let js = jetstream::new(self.client().await?);
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let made = js
+                .create_stream(jetstream::stream::Config {
+                    name: "HUB_PROBE".into(),
+                    subjects: vec!["hub.probe".into()],
+                    num_replicas: n,
+                    storage: jetstream::stream::StorageType::Memory,
+                    ..Default::default()
+                })
+                .await;
+            match made {
+                Ok(_) => {
+                    js.delete_stream("HUB_PROBE").await?;
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() > until => {
+                    anyhow::bail!("no stream of {n} replicas can be placed: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    async fn start_once(n: usize) -> Result<Hub> {
         let ports: Vec<(u16, u16)> = (0..n)
             .map(|_| Ok((free_port()?, free_port()?)))
             .collect::<Result<_>>()?;
