@@ -21,13 +21,20 @@ pub fn node_name(i: usize) -> String {
 impl Hub {
     /// Starts `n` nodes and waits until JetStream answers on each (a meta
     /// leader elected) and a stream of `n` replicas can be placed: every
-    /// node joined. A cluster that does not form within its deadline (a
-    /// port found free and taken by a parallel test before a node bound
-    /// it) is started again on new ports, at most three times.
+    /// node joined. A cluster whose node exits at start (a port found
+    /// free and taken by another process before the node bound it) or
+    /// that does not form within its deadline is started again on new
+    /// ports, at most three times.
     pub async fn start(n: usize) -> Result<Hub> {
         let mut last = None;
         for _ in 0..3 {
-            let hub = Self::start_once(n).await?;
+            let hub = match Self::start_once(n).await {
+                Ok(hub) => hub,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
             match hub.placement_probe(n, Duration::from_secs(30)).await {
                 Ok(()) => return Ok(hub),
                 Err(e) => last = Some(e),

@@ -44,9 +44,43 @@ pub fn server_bin() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// A loopback port free right now, for a server the test starts next.
+///
+/// Picked at random below the kernel's ephemeral range, never twice in
+/// one process: a port from `bind(:0)` comes out of the range that every
+/// outgoing connection also draws its local port from, so on a busy run
+/// a client could take it before the server binds it (CI saw
+/// `address already in use` from a hub node).
 pub fn free_port() -> Result<u16> {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let low = ephemeral_low().unwrap_or(32768);
+    if low > 12000 {
+        let span = u64::from(low - 11000);
+        let seed = RandomState::new();
+        for i in 0u64..200 {
+            let port = 11000 + (seed.hash_one((std::process::id(), i)) % span) as u16;
+            let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+            let given = given.get_or_insert_with(HashSet::new);
+            if given.contains(&port) {
+                continue;
+            }
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return Ok(port);
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+/// The first port of the kernel's ephemeral range, where Linux says it.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// The zones of the fleet tests.

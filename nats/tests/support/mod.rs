@@ -28,7 +28,17 @@ pub fn nats_server_bin() -> PathBuf {
         .expect("NATS_SERVER_BIN must name a nats-server binary")
 }
 
+/// A free loopback port, at random below the kernel's ephemeral range
+/// (where outgoing connections could take it before the server binds it).
 fn free_port() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let seed = RandomState::new();
+    for i in 0u64..200 {
+        let port = 11000 + (seed.hash_one((std::process::id(), i)) % 21000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
