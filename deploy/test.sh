@@ -3,7 +3,7 @@
 # fresh Debian machine (nats-server >= 2.10, OpenSSL, OpenSSH's sshd, a
 # Python venv with `cryptography`, the DMTF Redfish validator and schemas,
 # govmomi's vCenter simulator, PostgreSQL, iproute2, Debian's
-# docker-compose, cargo-nextest), then runs
+# docker-compose, Chromium and chromedriver, cargo-nextest), then runs
 #   cargo nextest run --workspace --locked [ARGS...]
 # Arguments go to nextest (e.g. a test filter). What is already there is
 # used as it is; what is missing is installed (apt, as root or via sudo).
@@ -58,6 +58,12 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 fi
 OUTPOST_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
 export OUTPOST_SYSTEMD_ANALYZE
+
+# Debian's Chromium and its WebDriver: the web console is tested in a
+# real headless browser.
+if [ ! -x "${OUTPOST_CHROMIUM:-/usr/bin/chromium}" ] || [ ! -x "${OUTPOST_CHROMEDRIVER:-/usr/bin/chromedriver}" ]; then
+  apt_install chromium chromium-driver
+fi
 
 # Python with `cryptography`: tests build a VelocityCollector vault with it.
 VENV="${OUTPOST_VENV:-$HOME/.cache/outpost-venv}"

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod attacker;
 pub mod bench;
+pub mod browser;
 pub mod collect;
 pub mod dsm;
 pub mod fleet;

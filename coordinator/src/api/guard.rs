@@ -152,6 +152,23 @@ pub(crate) fn check_headers(policy: &HostPolicy, headers: &HeaderMap) -> Result<
                 .join(", ")
         )));
     }
+    same_origin_as(headers, &host)
+}
+
+/// The browser does not mark the request cross-site, and its `Origin`,
+/// if any, is the `Host` it was sent to.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| Authority::parse(h).ok())
+        .ok_or_else(|| {
+            ApiError::Forbidden("the Host header is missing or not host[:port]".into())
+        })?;
+    same_origin_as(headers, &host)
+}
+
+fn same_origin_as(headers: &HeaderMap, host: &Authority) -> Result<(), ApiError> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && matches!(site, "cross-site" | "same-site")
     {

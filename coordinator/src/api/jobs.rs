@@ -125,26 +125,40 @@ pub async fn create(
 pub struct ListQuery {
     #[serde(default)]
     status: Option<String>,
+    #[serde(default, rename = "type")]
+    job_type: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    offset: Option<usize>,
     #[serde(default)]
     limit: Option<usize>,
 }
 
-/// `GET /api/v1/jobs[?status=running&limit=50]`: newest first.
+/// `GET /api/v1/jobs[?status=running&type=redfish.power&zone=alpha&offset=50&limit=50]`:
+/// newest first; empty filter values select everything.
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<JobState>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let status = match q.status.as_deref() {
-        None => None,
+        None | Some("") => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "status {s:?} is not one of pending, running, succeeded, failed, cancelled"
             ))
         })?),
     };
-    let limit = q.limit.unwrap_or(100).min(10_000);
-    Ok(Json(state.engine.read(|v| v.list(status, limit))))
+    let given = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let filter = crate::engine::JobFilter {
+        status,
+        job_type: given(q.job_type),
+        zone: given(q.zone),
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(100).min(10_000),
+    };
+    Ok(Json(state.engine.read(|v| v.list(&filter))))
 }
 
 /// `POST /api/v1/jobs/{id}/cancel`: queued tasks are dropped at once,

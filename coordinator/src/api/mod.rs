@@ -5,6 +5,7 @@
 mod auth;
 mod captures;
 mod config;
+pub mod console;
 mod credentials;
 mod error;
 mod event_reader;
@@ -97,8 +98,27 @@ pub fn router(
             state.clone(),
             guard::check_site,
         ));
+    // Sign-in is reached without a token, behind the same site checks.
+    let session = Router::new()
+        .route(
+            "/api/v1/session",
+            get(console::session::get)
+                .post(console::session::sign_in)
+                .delete(console::session::sign_out),
+        )
+        .route_layer(axum::middleware::from_fn(guard::require_json))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_site,
+        ));
     Router::new()
         .route("/healthz", get(metrics::health))
+        .route("/", get(console::index))
+        .route("/ui/app.js", get(console::script))
+        .route("/ui/app.css", get(console::style))
+        .route("/ui/icon.svg", get(console::icon))
+        .route("/favicon.ico", get(console::icon))
+        .merge(session)
         .merge(api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -17,6 +17,7 @@ mod resubscribe;
 pub mod retention;
 mod store;
 mod view;
+pub use view::JobFilter;
 
 pub use apply::apply_event;
 pub use view::{Chunk, JobEntry, View};

@@ -81,16 +81,20 @@ impl View {
         })
     }
 
-    /// Jobs, newest first, optionally only those in `status`.
-    pub fn list(&self, status: Option<Status>, limit: usize) -> Vec<JobState> {
+    /// Jobs `filter` selects, newest first, from its `offset` on.
+    pub fn list(&self, filter: &JobFilter) -> Vec<JobState> {
         let mut jobs: Vec<&JobState> = self
             .jobs
             .values()
             .map(|e| &e.job)
-            .filter(|j| status.is_none_or(|s| j.status == s))
+            .filter(|j| filter.selects(j))
             .collect();
         jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        jobs.into_iter().take(limit).cloned().collect()
+        jobs.into_iter()
+            .skip(filter.offset)
+            .take(filter.limit)
+            .cloned()
+            .collect()
     }
 
     /// Number of jobs and of tasks in each status.
@@ -102,5 +106,29 @@ impl View {
             tasks.merge(&e.job.counts);
         }
         (jobs, tasks)
+    }
+}
+
+/// Which jobs a listing shows.
+#[derive(Debug, Clone)]
+pub struct JobFilter {
+    pub status: Option<Status>,
+    /// The job's type, exactly.
+    pub job_type: Option<String>,
+    /// A zone the job has tasks in.
+    pub zone: Option<String>,
+    /// Jobs skipped from the newest (a page's start).
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl JobFilter {
+    fn selects(&self, j: &JobState) -> bool {
+        self.status.is_none_or(|s| j.status == s)
+            && self.job_type.as_deref().is_none_or(|t| j.job_type == t)
+            && self
+                .zone
+                .as_deref()
+                .is_none_or(|z| j.zones.iter().any(|x| x == z))
     }
 }
