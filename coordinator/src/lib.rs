@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod bus;
-pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod dsm;

@@ -1,12 +1,11 @@
 //! The coordinator binary refuses bad settings with an error that names
 //! them, before it touches NATS. (Integration tests here also make cargo
-//! build the `outpost-coordinator` and `outpost` binaries that the
-//! whole-fleet tests in `tests/` run.)
+//! build the `outpost-coordinator` binary that the whole-fleet tests in
+//! `tests/` run.)
 
 use std::process::Command;
 
 const COORDINATOR: &str = env!("CARGO_BIN_EXE_outpost-coordinator");
-const CLI: &str = env!("CARGO_BIN_EXE_outpost");
 
 #[test]
 fn unknown_config_key_names_the_file_and_the_key() {
@@ -37,20 +36,4 @@ fn open_address_without_token_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("OUTPOST_API_TOKEN"), "{err}");
-}
-
-#[test]
-fn cli_usage_errors_exit_2() {
-    let out = Command::new(CLI)
-        .args(["jobs", "--status", "done"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown status \"done\""), "{err}");
-    let out = Command::new(CLI)
-        .args(["--api", "ftp://x", "jobs"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
 }

@@ -75,6 +75,16 @@ async fn finished_jobs_are_archived_and_restart_loads_only_hot_ones() -> anyhow:
     assert!(n <= 3, "restart loaded {n} jobs: {loaded}");
     let job = fleet.api.job(&ids[0]).await?;
     assert_eq!(job["archived"], true, "{job:#}");
+    // The CLI reads an archived job too, and says so.
+    let out = std::process::Command::new(outpost_tests::fleet_bin("outpost")?)
+        .args(["--api", &fleet.api.base, "job", &ids[0]])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text.contains("succeeded") && text.contains("archived"),
+        "{text}"
+    );
     // And new work runs as before.
     let id = fleet
         .api

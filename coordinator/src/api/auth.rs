@@ -65,7 +65,7 @@ fn bearer(value: &str) -> Option<&str> {
 
 /// Compares digests in constant time, so neither the content nor the
 /// length of the token shows in the answer's timing.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     let (a, b) = (Sha256::digest(a), Sha256::digest(b));
     a.iter()
         .zip(b.iter())

@@ -136,6 +136,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NewTask;
     use serde_json::json;
 
     fn presence(zone: &str, names: &[&str], default: &str) -> pb::WorkerPresence {

@@ -6,6 +6,7 @@ use crate::plan::PlanError;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use outpost_api::ErrorBody;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -34,17 +35,20 @@ impl IntoResponse for ApiError {
         let (status, body) = match self {
             ApiError::Invalid(e) => (
                 StatusCode::BAD_REQUEST,
-                serde_json::json!({ "error": e.to_string(), "field": e.field }),
+                ErrorBody {
+                    error: e.to_string(),
+                    field: Some(e.field),
+                },
             ),
             ApiError::TooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::json!({
-                    "error": format!("request body is larger than the {limit}-byte limit")
-                }),
+                ErrorBody::new(format!(
+                    "request body is larger than the {limit}-byte limit"
+                )),
             ),
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, serde_json::json!({ "error": m })),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, ErrorBody::new(m)),
             ApiError::Unauthorized => {
-                let body = serde_json::json!({ "error": "missing or wrong bearer token" });
+                let body = ErrorBody::new("missing or wrong bearer token".into());
                 return (
                     StatusCode::UNAUTHORIZED,
                     [(header::WWW_AUTHENTICATE, "Bearer realm=\"outpost\"")],
@@ -52,20 +56,13 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, serde_json::json!({ "error": m })),
-            ApiError::UnsupportedMediaType(m) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                serde_json::json!({ "error": m }),
-            ),
-            ApiError::Timeout(m) => (
-                StatusCode::REQUEST_TIMEOUT,
-                serde_json::json!({ "error": m }),
-            ),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, serde_json::json!({ "error": m })),
-            ApiError::Unavailable(m) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({ "error": m }),
-            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorBody::new(m)),
+            ApiError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorBody::new(m))
+            }
+            ApiError::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, ErrorBody::new(m)),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, ErrorBody::new(m)),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(m)),
         };
         (status, Json(body)).into_response()
     }

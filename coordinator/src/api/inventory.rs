@@ -51,18 +51,13 @@ pub async fn set_pin(
     query: Result<axum::extract::Query<PinQuery>, axum::extract::rejection::QueryRejection>,
     method: axum::http::Method,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<outpost_api::pin::PinAnswer>, ApiError> {
     let axum::extract::Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let port = q.port.unwrap_or(443);
     let sha = if method == axum::http::Method::DELETE {
         None
     } else {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            sha256: String,
-        }
-        let b: Body = serde_json::from_slice(&body).map_err(|e| {
+        let b: outpost_api::pin::PinRequest = serde_json::from_slice(&body).map_err(|e| {
             ApiError::BadRequest(format!(
                 "pin body: {e}; expected {{\"sha256\": \"<64 hex digits>\"}}"
             ))
@@ -87,12 +82,12 @@ pub async fn set_pin(
     {
         Ok((old, new)) => {
             tracing::warn!(address = %address, port, old = ?old, new = ?new, "iDRAC certificate pin changed by an operator");
-            Ok(Json(serde_json::json!({
-                "address": address,
-                "port": port,
-                "previous_sha256": old,
-                "cert_sha256": new,
-            })))
+            Ok(Json(outpost_api::pin::PinAnswer {
+                address,
+                port,
+                previous_sha256: old,
+                cert_sha256: new,
+            }))
         }
         Err(e @ PinError::NotFound { .. }) => Err(ApiError::NotFound(e.to_string())),
         Err(e @ PinError::BadFingerprint(_)) => Err(ApiError::BadRequest(e.to_string())),

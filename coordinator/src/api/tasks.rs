@@ -8,31 +8,14 @@ use crate::engine::View;
 use crate::model::{JobState, Status, TaskState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::{Deserialize, Serialize};
+use outpost_api::{JobDocument, TaskPage};
+use serde::Deserialize;
 use std::ops::Bound;
 
 /// Tasks in the job document and in a page when no `limit` is given.
 pub const DEFAULT_PAGE: usize = 100;
 /// Largest page.
 pub const MAX_PAGE: usize = 1000;
-
-/// `GET /api/v1/jobs/{id}`: the job with its counts and first tasks.
-#[derive(Debug, Serialize)]
-pub struct JobDocument {
-    #[serde(flatten)]
-    pub job: JobState,
-    pub tasks: Vec<TaskState>,
-    /// Cursor of the next page (`/tasks?after=`), absent on the last.
-    pub tasks_next: Option<String>,
-}
-
-/// One page of a job's tasks.
-#[derive(Debug, Serialize)]
-pub struct TaskPage {
-    pub tasks: Vec<TaskState>,
-    /// Cursor of the next page, absent on the last.
-    pub next: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,34 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use futures::StreamExt;
 use outpost_proto::{Message, pb};
-use serde::Serialize;
 
-#[derive(Debug, Serialize)]
-pub struct WorkerView {
-    pub worker_id: String,
-    pub zone: String,
-    pub kinds: Vec<String>,
-    pub capacity: u32,
-    pub in_flight: u32,
-    pub hostname: String,
-    pub version: String,
-    pub draining: bool,
-    pub started_at: String,
-    pub heartbeat_at: String,
-    /// The worker's credential vault, when the worker reports it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vault: Option<VaultView>,
-}
-
-/// The names in a worker's vault.
-#[derive(Debug, Serialize)]
-pub struct VaultView {
-    /// False: the worker runs without a vault.
-    pub present: bool,
-    pub names: Vec<String>,
-    /// The default credential, if the vault has one.
-    pub default: Option<String>,
-}
+pub use outpost_api::{VaultView, WorkerView};
 
 /// Every presence entry that decodes, of the zones `only` names (keys
 /// are `<zone>.<worker>`), or of all zones.

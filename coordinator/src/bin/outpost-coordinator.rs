@@ -81,7 +81,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let token = match &args.api_token_file {
         Some(path) => Some(
-            outpost_coordinator::cli::read_token_file(path)
+            outpost_api::auth::read_token_file(path)
                 .map_err(anyhow::Error::msg)?
                 .to_string(),
         ),

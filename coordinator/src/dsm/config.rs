@@ -85,24 +85,7 @@ impl DsmConfig {
     }
 }
 
-/// Hides the password of a URL (`postgres://u:pw@h/db`) or of a
-/// key/value string (`host=h password=pw`).
-pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.rsplit_once('@') {
-            let user = creds.split(':').next().unwrap_or("");
-            return format!("{scheme}://{user}:***@{host}");
-        }
-        return url.to_string();
-    }
-    url.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use outpost_dsm_db::redact;
 
 #[cfg(test)]
 mod tests {

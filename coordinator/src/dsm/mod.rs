@@ -15,24 +15,20 @@
 //! tables; `bridge` is the loop tying them together; `row` reads the
 //! app's columns without trusting its schema.
 
-pub mod access;
 pub mod bridge;
 pub mod catalog;
 pub mod catalogs;
 pub mod claim;
 pub mod config;
 pub mod creds;
-pub mod db;
 pub mod details;
 pub mod full_update;
 pub mod heartbeat;
-pub mod install;
 pub mod lookup;
 pub mod map;
 pub mod map_rolling;
 pub mod owned;
 pub mod report;
-pub mod row;
 pub mod safety;
 pub mod scans;
 pub mod seal;
@@ -44,6 +40,7 @@ pub mod writeback;
 pub mod writeback_vc;
 
 pub use config::DsmConfig;
+pub use outpost_dsm_db::{access, db, install, row};
 
 /// DSM job types Outpost runs; every other type is left to other executors.
 pub const SUPPORTED: &[&str] = &[

@@ -8,6 +8,7 @@ use super::store::{self, WriteError};
 use super::{Command, EngineError, Metrics, View, apply_event, dispatch, retention};
 use crate::bus::Bus;
 use crate::leader::Fence;
+use crate::model::{JobRules, NewTask};
 use crate::model::{JobState, Status, TaskState, count, now_rfc3339};
 use crate::plan::Plan;
 use chrono::{DateTime, Utc};

@@ -85,6 +85,7 @@ pub fn apply_event(task: &mut TaskState, ev: &pb::Event) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NewTask;
 
     fn task() -> TaskState {
         TaskState::pending(

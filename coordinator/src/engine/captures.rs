@@ -17,7 +17,7 @@ use outpost_kinds::{ErrorClass, Kind};
 use outpost_proto::{layout, pb};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -202,30 +202,7 @@ impl CaptureWriter {
     }
 }
 
-/// `file` as a relative path that stays inside the capture directory.
-pub fn safe_relative(file: &str) -> Result<PathBuf, String> {
-    let p = Path::new(file);
-    if file.is_empty() || file.contains('\0') || file.contains('\\') {
-        return Err(format!(
-            "capture path {file:?} is not a plain relative path"
-        ));
-    }
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            _ => {
-                return Err(format!(
-                    "capture path {file:?} would leave the capture directory"
-                ));
-            }
-        }
-    }
-    if out.as_os_str().is_empty() {
-        return Err(format!("capture path {file:?} is empty"));
-    }
-    Ok(out)
-}
+pub use outpost_api::capture::safe_relative;
 
 fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -255,17 +232,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_that_escape_are_refused() {
-        for bad in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "./.."] {
-            assert!(safe_relative(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            safe_relative("configs/sw1.txt").unwrap(),
-            PathBuf::from("configs/sw1.txt")
-        );
-    }
 
     #[test]
     fn atomic_write_replaces_whole_file() {

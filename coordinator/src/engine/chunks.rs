@@ -348,6 +348,7 @@ pub fn assemble(e: &mut JobEntry, mut loaded: Vec<(u32, u64, Vec<TaskState>)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{JobRules, NewTask};
     use crate::model::{JobState, Status};
 
     fn task(job: &str, i: usize) -> TaskState {

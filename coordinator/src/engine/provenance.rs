@@ -217,6 +217,7 @@ pub fn admit_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NewTask;
 
     fn event(zone: &str, job: &str, attempt: u32) -> Vec<u8> {
         outpost_proto::events::encode_one(pb::Event {

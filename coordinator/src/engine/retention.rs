@@ -10,7 +10,7 @@
 
 use crate::model::{JobState, Status, TaskState};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The `[retention]` section of the coordinator's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,27 +68,7 @@ pub const SUMMARY_FAILED: usize = 100;
 /// Largest job parameters kept in a summary, in bytes of JSON.
 const SUMMARY_PARAMS: usize = 16 * 1024;
 
-/// One failed task, as a summary names it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailedTask {
-    pub id: String,
-    pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// What is kept of a finished job once it left the hot state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobSummary {
-    #[serde(flatten)]
-    pub job: JobState,
-    /// The job left the hot state: its tasks are no longer listed.
-    pub archived: bool,
-    /// The first failed tasks (at most [`SUMMARY_FAILED`]).
-    pub failed_tasks: Vec<FailedTask>,
-}
+pub use outpost_api::job::{FailedTask, JobSummary};
 
 /// Builds the summary of a finished job.
 pub fn summarize<'a>(job: &JobState, tasks: impl Iterator<Item = &'a TaskState>) -> JobSummary {

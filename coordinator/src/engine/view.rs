@@ -132,3 +132,84 @@ impl JobFilter {
                 .is_none_or(|z| j.zones.iter().any(|x| x == z))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobRules;
+
+    fn job(id: &str, ty: &str, zone: &str, status: Status, at: &str) -> JobEntry {
+        let mut j = JobState::pending(id, ty, vec![zone.to_string()], None, serde_json::json!({}));
+        j.status = status;
+        j.created_at = at.to_string();
+        JobEntry::new(j, Vec::new())
+    }
+
+    fn ids(v: &View, f: &JobFilter) -> Vec<String> {
+        v.list(f).into_iter().map(|j| j.id).collect()
+    }
+
+    #[test]
+    fn listings_filter_by_status_type_and_zone_and_page_newest_first() {
+        let mut v = View::default();
+        for (id, ty, zone, status, at) in [
+            (
+                "a",
+                "diag.sleep",
+                "alpha",
+                Status::Succeeded,
+                "2026-01-01T00:00:01Z",
+            ),
+            (
+                "b",
+                "redfish.power",
+                "beta",
+                Status::Failed,
+                "2026-01-01T00:00:02Z",
+            ),
+            (
+                "c",
+                "diag.sleep",
+                "beta",
+                Status::Running,
+                "2026-01-01T00:00:03Z",
+            ),
+            (
+                "d",
+                "diag.sleep",
+                "alpha",
+                Status::Failed,
+                "2026-01-01T00:00:04Z",
+            ),
+        ] {
+            v.jobs.insert(id.into(), job(id, ty, zone, status, at));
+        }
+        let all = JobFilter {
+            status: None,
+            job_type: None,
+            zone: None,
+            offset: 0,
+            limit: 10,
+        };
+        assert_eq!(ids(&v, &all), ["d", "c", "b", "a"]);
+        let failed = JobFilter {
+            status: Some(Status::Failed),
+            ..all.clone()
+        };
+        assert_eq!(ids(&v, &failed), ["d", "b"]);
+        let sleeps_in_alpha = JobFilter {
+            job_type: Some("diag.sleep".into()),
+            zone: Some("alpha".into()),
+            ..all.clone()
+        };
+        assert_eq!(ids(&v, &sleeps_in_alpha), ["d", "a"]);
+        let page2 = JobFilter {
+            offset: 2,
+            limit: 1,
+            ..all.clone()
+        };
+        assert_eq!(ids(&v, &page2), ["b"]);
+        let past_the_end = JobFilter { offset: 9, ..all };
+        assert!(ids(&v, &past_the_end).is_empty());
+    }
+}

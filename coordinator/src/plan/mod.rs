@@ -8,6 +8,7 @@ mod sleep;
 
 use crate::collect::{self, inventory::InventorySource};
 use crate::model::{Counts, JobState, TaskState};
+use crate::model::{JobRules, NewTask};
 use crate::zones::Zones;
 use outpost_kinds::Kind;
 use serde::Deserialize;

@@ -16,6 +16,7 @@
 //! maintenance mode and the job says so.
 
 use super::plan::{HostPlan, Rollout};
+use crate::model::NewTask;
 use crate::model::{JobState, Status, TaskMap, TaskState};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -126,14 +126,7 @@ fn set_cookie(value: Option<&str>, headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// What the console needs to know before it shows anything.
-#[derive(Debug, serde::Serialize)]
-pub struct SessionView {
-    /// The API has a token: the console must sign in.
-    pub token_required: bool,
-    /// This browser may use the API.
-    pub signed_in: bool,
-}
+pub use outpost_api::session::{SessionView, SignIn};
 
 /// `GET /api/v1/session`.
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Json<SessionView> {
@@ -148,13 +141,6 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Json<Sess
     })
 }
 
-/// The sign-in form's body.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignIn {
-    token: String,
-}
-
 /// `POST /api/v1/session` with `{"token": "…"}`: sets the cookie, or 401.
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -165,16 +151,11 @@ pub async fn sign_in(
     let form: SignIn = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("sign-in body: {e}; expected {{\"token\": \"…\"}}"))
     })?;
-    let form = zeroize::Zeroizing::new(form.token);
     let Some(token) = state.token.as_deref() else {
         // Nothing to sign in to: the API is open (on loopback).
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let mut bearer = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.as_str())) {
-        bearer.insert(header::AUTHORIZATION, v);
-    }
-    if !super::super::auth_ok(&bearer, token) {
+    if !super::super::auth::same_secret(form.token.as_bytes(), token.as_bytes()) {
         tracing::warn!("console sign-in refused: wrong token");
         return Err(ApiError::Unauthorized);
     }

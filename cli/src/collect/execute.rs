@@ -10,8 +10,8 @@ use super::device::{DeviceResult, TaskInfo};
 use super::job::Planned;
 use super::readiness::{no_worker, serving};
 use super::save;
-use crate::model::JobState;
 use futures::StreamExt;
+use outpost_api::JobState;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -129,7 +129,7 @@ where
     let deadline = opts
         .wait_timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let (_, raw) = client.job(&job.id).await?;
+    let (_, _, raw) = client.job(&job.id).await?;
     let view: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
     let tasks: HashMap<String, TaskInfo> = view["tasks"]
         .as_array()
@@ -173,7 +173,7 @@ where
             debug: opts.debug,
         };
         let done = follow::watch(client, &job.id, &mut follower).await?;
-        let (_, raw) = client.job(&job.id).await?;
+        let (_, _, raw) = client.job(&job.id).await?;
         let view: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
         for t in view["tasks"].as_array().map_or(&[][..], |v| v.as_slice()) {
             let id = t["id"].as_str().unwrap_or_default();

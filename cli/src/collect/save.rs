@@ -55,7 +55,7 @@ pub fn resolve_base(
 /// Where the capture planned as `file` (relative, `<output_directory>/<name>`)
 /// is written under `base`; a path that would leave `base` is refused.
 pub fn capture_path(base: &Path, file: &str) -> Result<PathBuf, String> {
-    crate::engine::captures::safe_relative(file).map(|rel| base.join(rel))
+    outpost_api::capture::safe_relative(file).map(|rel| base.join(rel))
 }
 
 /// Fetches the capture of `task` and writes it to `dest`; returns its size.

@@ -2,9 +2,9 @@
 //! coordinator's HTTP API).
 
 use clap::Parser;
-use outpost_coordinator::cli::{self, Args};
+use outpost_cli::{Args, run};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    cli::run(Args::parse()).await
+    run(Args::parse()).await
 }

@@ -101,7 +101,7 @@ pub async fn connect(
     tls: &Tls,
 ) -> Result<(Client, mpsc::UnboundedReceiver<Notice>), DbError> {
     let fail = |message: String| DbError::Connect {
-        url: super::config::redact(url),
+        url: crate::redact(url),
         message,
     };
     let config: tokio_postgres::Config = url

@@ -2,8 +2,7 @@
 //! failed: the connection, the API's refusal (with its message and the
 //! field it names), or an answer that could not be read.
 
-use crate::model::{JobState, JobView};
-use serde::Deserialize;
+use outpost_api::{JobState, JobView};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
@@ -23,41 +22,7 @@ pub enum ClientError {
     Decode { url: String, message: String },
 }
 
-/// A worker as `GET /api/v1/workers` lists it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Worker {
-    pub worker_id: String,
-    pub zone: String,
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    pub capacity: u32,
-    pub in_flight: u32,
-    #[serde(default)]
-    pub draining: bool,
-    #[serde(default)]
-    pub heartbeat_at: String,
-    /// The names in its credential vault; absent when the worker does not say.
-    #[serde(default)]
-    pub vault: Option<WorkerVault>,
-}
-
-/// The credential names a worker reports (never a secret).
-#[derive(Debug, Clone, Deserialize)]
-pub struct WorkerVault {
-    /// False: the worker runs without a vault.
-    pub present: bool,
-    #[serde(default)]
-    pub names: Vec<String>,
-    #[serde(default)]
-    pub default: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ApiErrorBody {
-    error: String,
-    #[serde(default)]
-    field: Option<String>,
-}
+pub use outpost_api::WorkerView;
 
 #[derive(Clone)]
 pub struct Client {
@@ -114,7 +79,7 @@ impl Client {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let (message, field) = match serde_json::from_str::<ApiErrorBody>(&text) {
+        let (message, field) = match serde_json::from_str::<outpost_api::ErrorBody>(&text) {
             Ok(b) => (b.error, b.field),
             Err(_) if text.trim().is_empty() => (
                 status.canonical_reason().unwrap_or("error").to_string(),
@@ -187,31 +152,44 @@ impl Client {
     }
 
     /// The job with all its tasks (the job document and every further
-    /// page), typed and as JSON text.
-    pub async fn job(&self, id: &str) -> Result<(JobView, String), ClientError> {
+    /// page), typed, whether it is archived (then its tasks are the failed
+    /// ones its summary names), and as JSON text.
+    pub async fn job(&self, id: &str) -> Result<(JobView, bool, String), ClientError> {
         let path = format!("/api/v1/jobs/{}", encode(id));
-        let (mut doc, _): (serde_json::Value, _) =
+        let (answer, raw): (outpost_api::job::JobAnswer, String) =
             self.call(reqwest::Method::GET, &path, None).await?;
-        let mut next = doc["tasks_next"].as_str().map(str::to_string);
+        let doc = match answer {
+            outpost_api::job::JobAnswer::Archived(summary) => {
+                let tasks = summary
+                    .failed_tasks
+                    .into_iter()
+                    .map(|f| failed_task(&summary.job.id, f))
+                    .collect();
+                let view = JobView {
+                    job: summary.job,
+                    tasks,
+                };
+                return Ok((view, true, raw));
+            }
+            outpost_api::job::JobAnswer::Hot(doc) => doc,
+        };
+        let mut view = JobView {
+            job: doc.job,
+            tasks: doc.tasks,
+        };
+        let mut next = doc.tasks_next;
         while let Some(after) = next.take() {
             let page_path = format!("{path}/tasks?limit=1000&after={}", encode(&after));
-            let (page, _): (serde_json::Value, _) =
+            let (page, _): (outpost_api::TaskPage, _) =
                 self.call(reqwest::Method::GET, &page_path, None).await?;
-            if let (Some(all), Some(more)) = (doc["tasks"].as_array_mut(), page["tasks"].as_array())
-            {
-                all.extend(more.iter().cloned());
-            }
-            next = page["next"].as_str().map(str::to_string);
+            view.tasks.extend(page.tasks);
+            next = page.next;
         }
-        if let Some(o) = doc.as_object_mut() {
-            o.remove("tasks_next");
-        }
-        let raw = doc.to_string();
-        let view = serde_json::from_value(doc).map_err(|e| ClientError::Decode {
+        let raw = serde_json::to_string(&view).map_err(|e| ClientError::Decode {
             url: self.url(&path),
             message: e.to_string(),
         })?;
-        Ok((view, raw))
+        Ok((view, false, raw))
     }
 
     pub async fn cancel(&self, id: &str) -> Result<JobState, ClientError> {
@@ -232,7 +210,7 @@ impl Client {
         address: &str,
         port: u16,
         sha256: Option<&str>,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<outpost_api::pin::PinAnswer, ClientError> {
         let path = format!(
             "/api/v1/inventory/redfish/{}/pin?port={port}",
             encode(address)
@@ -240,7 +218,10 @@ impl Client {
         let (method, body) = match sha256 {
             Some(s) => (
                 reqwest::Method::PUT,
-                Some(serde_json::json!({ "sha256": s }).to_string()),
+                Some(
+                    serde_json::to_string(&outpost_api::pin::PinRequest { sha256: s.into() })
+                        .unwrap_or_default(),
+                ),
             ),
             None => (reqwest::Method::DELETE, None),
         };
@@ -258,7 +239,7 @@ impl Client {
             .await
     }
 
-    pub async fn workers(&self) -> Result<(Vec<Worker>, String), ClientError> {
+    pub async fn workers(&self) -> Result<(Vec<WorkerView>, String), ClientError> {
         self.call(reqwest::Method::GET, "/api/v1/workers", None)
             .await
     }
@@ -287,6 +268,31 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A failed task as an archived job's summary names it.
+fn failed_task(job_id: &str, f: outpost_api::job::FailedTask) -> outpost_api::TaskState {
+    outpost_api::TaskState {
+        id: f.id,
+        job_id: job_id.to_string(),
+        zone: String::new(),
+        kind: String::new(),
+        target: f.target,
+        status: outpost_api::Status::Failed,
+        attempts: 0,
+        worker_id: None,
+        started_at: None,
+        finished_at: None,
+        progress: None,
+        error_kind: f.error_kind,
+        error: f.error,
+        output: None,
+        params: serde_json::Value::Null,
+        stream_seq: None,
+        applied: (0, 0),
+        cleanup: false,
+        chunk: 0,
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ pub mod vault;
 
 pub use client::{Client, ClientError};
 
-use crate::model::Status;
 use clap::{Parser, Subcommand};
+use outpost_api::Status;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,12 +137,42 @@ pub enum NatsCommand {
     },
 }
 
+/// Largest coordinator configuration read for its zones.
+const MAX_CONFIG: u64 = 4 * 1024 * 1024;
+
+/// The names of the `[[zone]]` tables of the coordinator's configuration
+/// at `path`. Only the zones are read: the coordinator checks the rest of
+/// its file when it starts.
+fn config_zones(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let shown = path.display();
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut text = String::new();
+    f.take(MAX_CONFIG + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if text.len() as u64 > MAX_CONFIG {
+        return Err(format!("{shown} is larger than {MAX_CONFIG} bytes"));
+    }
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        zone: Vec<Zone>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Zone {
+        name: String,
+    }
+    let config: Config = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
+    if config.zone.is_empty() {
+        return Err(format!("{shown} has no [[zone]] table: nothing to set up"));
+    }
+    Ok(config.zone.into_iter().map(|z| z.name).collect())
+}
+
 fn nats(command: NatsCommand) -> Result<u8, ClientError> {
     match command {
         NatsCommand::Setup { config, args } => {
-            let config = crate::config::Config::load(&config)
-                .map_err(|e| ClientError::Usage(e.to_string()))?;
-            let zones = config.zones.iter().map(|z| z.name.clone()).collect();
+            let zones = config_zones(&config).map_err(ClientError::Usage)?;
             let report = args
                 .run(zones)
                 .map_err(|e| ClientError::Usage(e.to_string()))?;
@@ -225,15 +255,15 @@ async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
             ca_file,
             no_tls_verify,
         } => {
-            let fail = |e: crate::dsm::db::DbError| ClientError::Usage(e.to_string());
-            let tls = crate::dsm::db::Tls {
+            let fail = |e: outpost_dsm_db::db::DbError| ClientError::Usage(e.to_string());
+            let tls = outpost_dsm_db::db::Tls {
                 ca_file,
                 verify: !no_tls_verify,
             };
-            let (client, _) = crate::dsm::db::connect(&database_url, &tls)
+            let (client, _) = outpost_dsm_db::db::connect(&database_url, &tls)
                 .await
                 .map_err(fail)?;
-            let problems = crate::dsm::access::check_install(&client)
+            let problems = outpost_dsm_db::access::check_install(&client)
                 .await
                 .map_err(fail)?;
             if !problems.is_empty() {
@@ -242,8 +272,10 @@ async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
                     problems.join("\n  ")
                 )));
             }
-            crate::dsm::install::install(&client).await.map_err(fail)?;
-            let access = crate::dsm::access::check(&client).await.map_err(fail)?;
+            outpost_dsm_db::install::install(&client)
+                .await
+                .map_err(fail)?;
+            let access = outpost_dsm_db::access::check(&client).await.map_err(fail)?;
             if !access.is_empty() {
                 eprintln!(
                     "warning: with this role the bridge would refuse to run:\n  {}",
@@ -252,7 +284,7 @@ async fn dsm(command: DsmCommand) -> Result<u8, ClientError> {
             }
             println!(
                 "trigger outpost_notify_job installed on public.jobs ({})",
-                crate::dsm::config::redact(&database_url)
+                outpost_dsm_db::redact(&database_url)
             );
             Ok(0)
         }
@@ -314,11 +346,16 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
             if follow {
                 return follow::follow(&client, &id).await;
             }
-            let (view, raw) = client.job(&id).await?;
+            let (view, archived, raw) = client.job(&id).await?;
             if json {
                 println!("{raw}");
             } else {
                 print!("{}", render::job_detail(&view));
+                if archived {
+                    println!(
+                        "archived: its tasks are no longer kept; the failed ones it had are listed"
+                    );
+                }
             }
             Ok(exit_code(view.job.status))
         }
@@ -336,8 +373,8 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
                 },
         } => {
             let v = client.set_pin(&address, port, sha256.as_deref()).await?;
-            let old = v["previous_sha256"].as_str().unwrap_or("none");
-            match v["cert_sha256"].as_str() {
+            let old = v.previous_sha256.as_deref().unwrap_or("none");
+            match v.cert_sha256.as_deref() {
                 Some(new) => println!("{address}:{port}: pinned {new} (was {old})"),
                 None => println!(
                     "{address}:{port}: pin {old} forgotten; the next connection pins the certificate it sees"
@@ -356,9 +393,6 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         }
     }
 }
-
-/// Largest token file read.
-const MAX_TOKEN_FILE: u64 = 4096;
 
 /// The API token: from `--token-file`, else `OUTPOST_API_TOKEN`, never
 /// from the command line.
@@ -380,29 +414,7 @@ fn token(
     read_token_file(path).map(Some).map_err(ClientError::Usage)
 }
 
-/// Reads an API token from `path`: one token on one line, at most
-/// [`MAX_TOKEN_FILE`] bytes. The error names the file, never its contents.
-pub fn read_token_file(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, String> {
-    let shown = path.display();
-    let f = std::fs::File::open(path)
-        .map_err(|e| format!("cannot read the token file {shown}: {e}"))?;
-    let mut text = zeroize::Zeroizing::new(String::new());
-    f.take(MAX_TOKEN_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read the token file {shown}: {e}"))?;
-    if text.len() as u64 > MAX_TOKEN_FILE {
-        return Err(format!(
-            "the token file {shown} is larger than {MAX_TOKEN_FILE} bytes: is it the right file?"
-        ));
-    }
-    let token = text.trim();
-    if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(format!(
-            "the token file {shown} must hold one token on one line"
-        ));
-    }
-    Ok(zeroize::Zeroizing::new(token.to_string()))
-}
+pub use outpost_api::auth::read_token_file;
 
 /// The exit code a job in `status` maps to.
 pub fn exit_code(status: Status) -> u8 {

@@ -4,7 +4,7 @@
 //! worker lacks is refused by the coordinator when it plans the job, from
 //! the names the workers report.)
 
-use super::super::client::{Client, Worker};
+use super::super::client::{Client, WorkerView};
 use super::job::Planned;
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ pub struct Readiness {
 }
 
 /// Live, non-draining workers of `zone` that take `ssh.collect` tasks.
-pub fn serving<'a>(workers: &'a [Worker], zone: &str) -> Vec<&'a Worker> {
+pub fn serving<'a>(workers: &'a [WorkerView], zone: &str) -> Vec<&'a WorkerView> {
     workers
         .iter()
         .filter(|w| w.zone == zone && !w.draining && w.kinds.iter().any(|k| k == KIND))
@@ -49,7 +49,7 @@ pub fn no_worker(zone: &str, waiting: usize, wait_timeout: Option<u64>) -> Strin
 
 /// Checks `zones` (zone → devices planned there) against `workers`.
 pub fn check(
-    workers: &[Worker],
+    workers: &[WorkerView],
     zones: &BTreeMap<String, usize>,
     wait_timeout: Option<u64>,
 ) -> Readiness {
@@ -76,19 +76,22 @@ pub async fn assess(client: &Client, planned: &Planned, wait_timeout: Option<u64
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::client::WorkerVault;
     use super::*;
+    use outpost_api::VaultView;
 
-    fn worker(id: &str, zone: &str, vault: Option<(&[&str], Option<&str>)>) -> Worker {
-        Worker {
+    fn worker(id: &str, zone: &str, vault: Option<(&[&str], Option<&str>)>) -> WorkerView {
+        WorkerView {
             worker_id: id.into(),
             zone: zone.into(),
             kinds: vec![KIND.into(), "net.reach".into()],
             capacity: 4,
             in_flight: 0,
+            hostname: String::new(),
+            version: String::new(),
             draining: false,
+            started_at: String::new(),
             heartbeat_at: String::new(),
-            vault: vault.map(|(names, default)| WorkerVault {
+            vault: vault.map(|(names, default)| VaultView {
                 present: true,
                 names: names.iter().map(|n| n.to_string()).collect(),
                 default: default.map(str::to_string),

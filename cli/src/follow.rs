@@ -6,9 +6,9 @@
 use super::client::{Client, ClientError};
 use super::render;
 use super::sse::SseParser;
-use crate::model::JobState;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use outpost_api::JobState;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::Duration;

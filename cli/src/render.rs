@@ -2,8 +2,8 @@
 //! a summary and one line per task for a job, one line per event when
 //! following without a terminal.
 
-use super::client::Worker;
-use crate::model::{Counts, JobState, JobView, Status};
+use super::client::WorkerView;
+use outpost_api::{Counts, JobState, JobView, Status};
 use std::fmt::Write;
 
 /// Columns padded to their widest cell.
@@ -140,7 +140,7 @@ pub fn job_detail(v: &JobView) -> String {
     out
 }
 
-pub fn workers_table(workers: &[Worker]) -> String {
+pub fn workers_table(workers: &[WorkerView]) -> String {
     if workers.is_empty() {
         return "no live workers\n".into();
     }
