@@ -288,11 +288,11 @@ async function jobPage(id) {
     const err = el('td', { class: 'error', text: t.error ? (t.error_kind ? t.error_kind + ': ' : '') + t.error : '' });
     const row = el('tr', { 'data-task': t.id },
       el('td', { text: t.target || t.id }), el('td', { text: t.zone }), el('td', { text: t.kind }),
-      st, el('td', {}, pb), step, el('td', { text: String(t.attempts || 0) }), err);
+      st, el('td', {}, pb), step, err);
     rows.set(t.id, { t, row, pb, step, st, err });
     return row;
   };
-  const tbody = table(['Target', 'Zone', 'Kind', 'Status', 'Progress', 'Step', 'Attempts', 'Error'],
+  const tbody = table(['Target', 'Zone', 'Kind', 'Status', 'Progress', 'Step', 'Error'],
     tasks.map(taskRow), 'Tasks');
   let next = doc.tasks_next;
   const more = el('button', {
