@@ -7,9 +7,12 @@
 //! async-nats uses), so the first TLS handshake cannot panic on a missing
 //! or ambiguous provider.
 
+pub mod finished;
 pub mod metrics;
 pub mod propagation;
+pub mod sampling;
 
+pub use finished::{FailedTask, record_failed_task};
 pub use propagation::{
     context_from_nats, context_from_pairs, inject_nats, record_trace_id, set_parent_from_nats,
     set_parent_from_pairs, trace_id_of, traceparent_of,
@@ -59,6 +62,10 @@ pub fn init(service: &'static str) -> Telemetry {
     }
     let provider = builder.build();
     let tracer = provider.tracer(service);
+    let spans_off = std::env::var("OUTPOST_TRACE_FILTER").is_ok_and(|f| f.trim() == "off");
+    if !spans_off {
+        finished::set_tracer(tracer.clone());
+    }
 
     let logs = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let spans =
@@ -82,9 +89,14 @@ pub fn init(service: &'static str) -> Telemetry {
                 .with_context_activation(false)
                 .with_location(false)
                 .with_threads(false)
-                .with_filter(spans.and(filter::filter_fn(|m| {
-                    m.is_span() || *m.level() <= tracing::Level::WARN
-                }))),
+                .with_filter(
+                    spans
+                        .and(filter::filter_fn(|m| {
+                            m.is_span() || *m.level() <= tracing::Level::WARN
+                        }))
+                        // A task the coordinator did not sample makes no span.
+                        .and(sampling::NotUntraced),
+                ),
         )
         .try_init();
     if let Some(e) = export_error {

@@ -180,3 +180,100 @@ async fn a_redfish_job_exports_one_span_tree_from_the_api_to_each_device_request
     }
     Ok(())
 }
+
+/// Worker `task.run` spans of job `id` among `spans`, and the failed
+/// tasks the coordinator recorded for it.
+fn task_spans<'a>(spans: &'a [otlp::Span], id: &str) -> (Vec<&'a otlp::Span>, Vec<&'a otlp::Span>) {
+    let of_job =
+        |s: &&otlp::Span| s.name == "task.run" && s.attrs.get("job").is_some_and(|j| j == id);
+    (
+        spans
+            .iter()
+            .filter(of_job)
+            .filter(|s| s.service == "outpost-worker")
+            .collect(),
+        spans
+            .iter()
+            .filter(of_job)
+            .filter(|s| s.service == "outpost-coordinator")
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_big_job_traces_its_first_tasks_and_every_failure() -> anyhow::Result<()> {
+    let rx = otlp::Receiver::start().await?;
+    let mut env = rx.env();
+    env.push(("OUTPOST_TRACE_TASKS_FIRST".into(), "4".into()));
+    env.push(("OUTPOST_TRACE_TASKS_RATIO".into(), "0".into()));
+    let mut fleet = Fleet::start_with(outpost_tests::fleet::FleetOptions {
+        envs: env,
+        ..Default::default()
+    })
+    .await?;
+    let worker_env: Vec<(String, String)> = rx.env();
+    let worker_env: Vec<(&str, &str)> = worker_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    fleet
+        .worker_env("alpha", "alpha-1", &["--concurrency", "16"], &worker_env)
+        .await?;
+
+    // 40 tasks that succeed: the first 4 are traced, no other.
+    let ok = fleet
+        .api
+        .submit_ok(
+            &json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 40, "ms": 1}}),
+        )
+        .await?;
+    // 12 that fail: the first 4 traced by the worker, the other 8 put
+    // into the trace by the coordinator from their results.
+    let bad = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 12, "ms": 1, "fail": true}}))
+        .await?;
+    for id in [&ok, &bad] {
+        fleet.api.wait_finished(id, SETTLE).await?;
+    }
+    let spans = rx
+        .wait(Duration::from_secs(60), |s| {
+            let (w_ok, _) = task_spans(s, &ok);
+            let (w_bad, c_bad) = task_spans(s, &bad);
+            w_ok.len() >= 4 && w_bad.len() >= 4 && c_bad.len() >= 8
+        })
+        .await?;
+    // Spans trickle in batches: give stragglers a moment to show they are none.
+    let spans = rx
+        .wait(Duration::from_secs(3), |s| s.len() > spans.len())
+        .await
+        .unwrap_or(spans);
+    let (w_ok, c_ok) = task_spans(&spans, &ok);
+    assert_eq!(w_ok.len(), 4, "{w_ok:#?}");
+    assert!(c_ok.is_empty(), "{c_ok:#?}");
+    let (w_bad, c_bad) = task_spans(&spans, &bad);
+    assert_eq!(w_bad.len(), 4, "{w_bad:#?}");
+    assert_eq!(c_bad.len(), 8, "{c_bad:#?}");
+    let doc = fleet.api.job(&bad).await?;
+    let trace = doc["traceparent"]
+        .as_str()
+        .and_then(|t| t.split('-').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    let traced: std::collections::BTreeSet<&String> =
+        w_bad.iter().map(|s| &s.attrs["task"]).collect();
+    for s in &c_bad {
+        assert_eq!(s.trace_id, trace, "{s:?}");
+        assert!(!s.parent.is_empty(), "{s:?}");
+        assert_eq!(s.attrs["error_kind"], "requested", "{s:?}");
+        assert!(!traced.contains(&s.attrs["task"]), "recorded twice: {s:?}");
+    }
+    // No untraced task leaked a span of its own (a root of a new trace).
+    let roots: Vec<&otlp::Span> = spans
+        .iter()
+        .filter(|s| s.service == "outpost-worker" && s.parent.is_empty())
+        .collect();
+    assert!(roots.is_empty(), "{roots:#?}");
+    assert_eq!(rx.rejected(), 0);
+    Ok(())
+}

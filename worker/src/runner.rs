@@ -235,17 +235,31 @@ pub async fn handle(
         settle(&msg, AckKind::Term).await;
         return;
     }
-    let span = tracing::info_span!(
-        "task.run",
-        zone = %task.zone,
-        job = %task.job_id,
-        task = %task.task_id,
-        kind = %task.kind,
-        attempt,
-        trace_id = tracing::field::Empty,
-    );
-    outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
-    outpost_telemetry::record_trace_id(&span);
+    // A task the coordinator sampled into its job's trace carries the
+    // trace's context; the others run untraced (outpost_telemetry::sampling).
+    let traced = msg
+        .headers
+        .as_ref()
+        .is_some_and(|h| h.get("traceparent").is_some());
+    let make_span = || {
+        tracing::info_span!(
+            "task.run",
+            zone = %task.zone,
+            job = %task.job_id,
+            task = %task.task_id,
+            kind = %task.kind,
+            attempt,
+            trace_id = tracing::field::Empty,
+        )
+    };
+    let span = if traced {
+        let span = make_span();
+        outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
+        outpost_telemetry::record_trace_id(&span);
+        span
+    } else {
+        outpost_telemetry::sampling::untraced_sync(make_span)
+    };
     if shared.ended_recently(&task.task_id) {
         // Its result is stored; the server lost the acknowledgement (a
         // crash can) and delivered it again. Running it again would act on
@@ -261,11 +275,15 @@ pub async fn handle(
     }
     // Boxed: the run's state is kilobytes, and the spawned task that
     // carries this future is moved several times before it first runs.
-    Box::pin(run(
+    let running = Box::pin(run(
         &shared, kind, settings, &msg, &task, attempt, &mut slot,
     ))
-    .instrument(span)
-    .await;
+    .instrument(span);
+    if traced {
+        running.await;
+    } else {
+        outpost_telemetry::sampling::untraced(running).await;
+    }
     shared.finish(&task.task_id);
 }
 

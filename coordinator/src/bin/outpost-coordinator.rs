@@ -58,6 +58,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    outpost_telemetry::sampling::TaskSampling::from_env().map_err(anyhow::Error::msg)?;
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::parse("", "(defaults)")?,

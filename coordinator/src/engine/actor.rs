@@ -882,6 +882,8 @@ impl Actor {
         let mut seen: HashSet<TaskRef> = HashSet::new();
         let mut jobs = BTreeSet::new();
         let mut moves: HashMap<String, Vec<(Status, Status)>> = HashMap::new();
+        // Failed tasks not sampled into their job's trace: recorded there now.
+        let mut failed_untraced = Vec::new();
         {
             let mut v = self.view();
             for ev in events {
@@ -913,6 +915,17 @@ impl Actor {
                             .entry(ev.job_id.clone())
                             .or_default()
                             .push((before, t.status));
+                        if t.status == Status::Failed
+                            && let Some(tp) = &e.job.traceparent
+                            && !outpost_telemetry::sampling::configured().traced(&t.job_id, &t.id)
+                        {
+                            failed_untraced.push((
+                                tp.clone(),
+                                t.clone(),
+                                ev.worker_id.clone(),
+                                ev.attempt,
+                            ));
+                        }
                     }
                     let r = (ev.job_id.clone(), ev.task_id.clone());
                     if !seen.contains(&r) {
@@ -922,6 +935,9 @@ impl Actor {
                 }
                 applied.push(ev);
             }
+        }
+        for (traceparent, t, worker, attempt) in &failed_untraced {
+            record_failed(traceparent, t, worker, *attempt);
         }
         let index: std::sync::OnceLock<HashMap<TaskRef, Vec<&pb::Event>>> =
             std::sync::OnceLock::new();
@@ -1326,4 +1342,30 @@ fn cancel_pending(t: &mut TaskState, now: &str) -> bool {
     t.error = Some("cancelled before it started".into());
     t.finished_at = Some(now.to_string());
     true
+}
+
+/// Puts failed task `t`, which was not sampled into its job's trace, into
+/// that trace from its start to its end.
+fn record_failed(traceparent: &str, t: &TaskState, worker: &str, attempt: u32) {
+    let at = |ts: &Option<String>| {
+        ts.as_deref()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(std::time::SystemTime::from)
+    };
+    let finished = at(&t.finished_at).unwrap_or_else(std::time::SystemTime::now);
+    let started = at(&t.started_at).unwrap_or(finished);
+    outpost_telemetry::record_failed_task(&outpost_telemetry::FailedTask {
+        traceparent,
+        zone: &t.zone,
+        job: &t.job_id,
+        task: &t.id,
+        kind: &t.kind,
+        target: &t.target,
+        worker,
+        attempt,
+        error_kind: t.error_kind.as_deref().unwrap_or_default(),
+        error: t.error.as_deref().unwrap_or_default(),
+        started,
+        finished,
+    });
 }

@@ -70,6 +70,8 @@ pub async fn publish_tasks(
     outpost_telemetry::record_trace_id(&span);
     let mut trace_headers = async_nats::HeaderMap::new();
     outpost_telemetry::inject_nats(&span, &mut trace_headers);
+    let no_trace = async_nats::HeaderMap::new();
+    let sampling = outpost_telemetry::sampling::configured();
     async move {
         let mut seqs = Vec::with_capacity(tasks.len());
         let mut todo: Vec<&Outgoing> = tasks.iter().collect();
@@ -79,7 +81,10 @@ pub async fn publish_tasks(
             for chunk in todo.chunks(WINDOW) {
                 let mut acks = Vec::with_capacity(chunk.len());
                 for t in chunk {
-                    acks.push(publish_one(&js, t, &trace_headers).await);
+                    // Only the tasks sampled into the job's trace carry it.
+                    let traced = sampling.traced(&job.id, &t.id);
+                    let headers = if traced { &trace_headers } else { &no_trace };
+                    acks.push(publish_one(&js, t, headers).await);
                 }
                 let results = join_all(acks.into_iter().map(|a| async move {
                     match a {
