@@ -39,7 +39,8 @@ enum Series {
 struct Family {
     help: &'static str,
     kind: &'static str,
-    series: BTreeMap<Labels, Series>,
+    /// By the label set's key ([`key_into`]), with its labels.
+    series: BTreeMap<String, (Labels, Series)>,
 }
 
 #[derive(Default)]
@@ -53,10 +54,31 @@ pub fn global() -> &'static Registry {
     R.get_or_init(Registry::default)
 }
 
+/// Longest label value kept, in characters.
+const MAX_VALUE: usize = 128;
+
 fn labels(l: &[(&str, &str)]) -> Labels {
     l.iter()
-        .map(|(k, v)| (k.to_string(), v.chars().take(128).collect()))
+        .map(|(k, v)| (k.to_string(), v.chars().take(MAX_VALUE).collect()))
         .collect()
+}
+
+/// Writes the key of label set `l` into `buf`: names and values, with
+/// separators no name or value holds.
+fn key_into(buf: &mut String, l: &[(&str, &str)]) {
+    buf.clear();
+    for (k, v) in l {
+        buf.push_str(k);
+        buf.push('\u{1}');
+        buf.extend(v.chars().take(MAX_VALUE).filter(|c| *c != '\u{0}'));
+        buf.push('\u{0}');
+    }
+}
+
+thread_local! {
+    /// The key being looked up: an observation of a series that exists
+    /// allocates nothing.
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 fn escape(v: &str) -> String {
@@ -81,11 +103,20 @@ impl Registry {
             kind,
             series: BTreeMap::new(),
         });
-        let mut key = labels(l);
-        if !fam.series.contains_key(&key) && fam.series.len() >= MAX_SERIES {
-            key = vec![("overflow".into(), "true".into())];
-        }
-        f(fam.series.entry(key).or_insert_with(make));
+        KEY.with_borrow_mut(|key| {
+            key_into(key, l);
+            if let Some((_, series)) = fam.series.get_mut(key.as_str()) {
+                return f(series);
+            }
+            let (key, labels) = if fam.series.len() >= MAX_SERIES {
+                let overflow = [("overflow", "true")];
+                key_into(key, &overflow);
+                (key.clone(), labels(&overflow))
+            } else {
+                (key.clone(), labels(l))
+            };
+            f(&mut fam.series.entry(key).or_insert_with(|| (labels, make())).1);
+        });
     }
 
     /// Declares a family before its first sample (`kind`: counter, gauge
@@ -175,7 +206,7 @@ impl Registry {
         let mut out = String::new();
         for (name, f) in fams.iter() {
             let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {}", f.help, f.kind);
-            for (l, s) in &f.series {
+            for (l, s) in f.series.values() {
                 let lbl = |extra: Option<(&str, String)>| {
                     let mut parts: Vec<String> = l
                         .iter()

@@ -41,6 +41,10 @@ struct Args {
     /// The "on" fleet without the metrics page and scrapes.
     #[arg(long)]
     no_metrics: bool,
+    /// Both fleets off: how far apart two identical fleets measure (the
+    /// noise floor of the comparison).
+    #[arg(long)]
+    same: bool,
 }
 
 const ZONE: &str = "alpha";
@@ -133,10 +137,14 @@ async fn main() -> Result<()> {
     } else {
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]
     };
-    let on = fleet(export, !args.no_metrics, args.concurrency).await?;
+    let on = if args.same {
+        fleet(&[("OUTPOST_TRACE_FILTER", "off")], false, args.concurrency).await?
+    } else {
+        fleet(export, !args.no_metrics, args.concurrency).await?
+    };
     let worker_metrics = match &on.metrics {
         Some(m) => m.clone(),
-        None if args.no_metrics => String::new(),
+        None if args.no_metrics || args.same => String::new(),
         None => anyhow::bail!("the worker printed no metrics address"),
     };
     // Scrape both pages every second, as a busy Prometheus would.
@@ -183,9 +191,19 @@ async fn main() -> Result<()> {
     let cpu_off = off.cpu()?.line_since(&cpu_off, "off CPU", total)?;
     let cpu_on = on.cpu()?.line_since(&cpu_on, "on CPU", total)?;
     scraper.abort();
-    // What the receiver got: spans of the worker and of the coordinator.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let spans = rx.spans();
+    // What the receiver got, once the exporters' last batches are in (no
+    // new span for two seconds, at most 60 s).
+    let mut spans = rx.spans();
+    let drained = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < drained {
+        match rx
+            .wait(Duration::from_secs(2), |s| s.len() > spans.len())
+            .await
+        {
+            Ok(more) => spans = more,
+            Err(_) => break,
+        }
+    }
     let worker_spans = spans
         .iter()
         .filter(|s| s.service == "outpost-worker")

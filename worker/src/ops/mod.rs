@@ -63,6 +63,7 @@ pub struct Progress {
 }
 
 /// What an operation gets to work with.
+#[derive(Clone)]
 pub struct OpCtx {
     pub job_id: String,
     pub task_id: String,
@@ -109,16 +110,8 @@ impl OpCtx {
     /// whole (part 2 of 4 at 50 % reports 37 %).
     pub fn part(&self, i: usize, n: usize, name: &str) -> OpCtx {
         OpCtx {
-            job_id: self.job_id.clone(),
-            task_id: self.task_id.clone(),
-            zone: self.zone.clone(),
-            target: self.target.clone(),
-            params: self.params.clone(),
-            attempt: self.attempt,
-            cancel: self.cancel.clone(),
-            env: self.env.clone(),
-            progress: self.progress.clone(),
             part: Some((i as u32, (n as u32).max(1), name.to_string())),
+            ..self.clone()
         }
     }
 
