@@ -244,6 +244,32 @@ impl Client {
             .await
     }
 
+    /// `POST /api/v1/notifications/test`: the receiver's answer.
+    pub async fn notify_test(&self, channel: &str) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({ "channel": channel }).to_string();
+        Ok(self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/notifications/test",
+                Some(body),
+            )
+            .await?
+            .0)
+    }
+
+    /// `GET /api/v1/notifications`, newest first.
+    pub async fn notifications(
+        &self,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, String), ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/notifications?limit={limit}"),
+            None,
+        )
+        .await
+    }
+
     pub async fn sites(&self) -> Result<(serde_json::Value, String), ClientError> {
         self.call(reqwest::Method::GET, "/api/v1/sites", None).await
     }

@@ -118,6 +118,25 @@ pub enum Command {
         #[command(subcommand)]
         command: site::SiteCommand,
     },
+    /// Notification channels (`[[notify]]` in the coordinator's config).
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to CHANNEL and print what its receiver answered.
+    Test { channel: String },
+    /// The latest deliveries: channel, event, job, state, attempts.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The API's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +331,7 @@ async fn execute(args: Args) -> Result<u8, ClientError> {
         Command::ZoneKey { command } => zone_key(command),
         Command::Nats { command } => nats(command),
         Command::Site { command } => site::run(&client, command).await,
+        Command::Notify { command } => notify(&client, command).await,
         Command::RunJobs(a) => Ok(collect::run_jobs(&client, a).await),
         Command::Submit { file, detach } => {
             let body = read_document(&file)?;
@@ -440,4 +460,36 @@ fn read_document(file: &PathBuf) -> Result<String, ClientError> {
         )));
     }
     Ok(body)
+}
+
+async fn notify(client: &Client, command: NotifyCommand) -> Result<u8, ClientError> {
+    match command {
+        NotifyCommand::Test { channel } => {
+            let a = client.notify_test(&channel).await?;
+            let kind = a["kind"].as_str().unwrap_or("?");
+            if a["delivered"] == true {
+                println!(
+                    "{channel} ({kind}): delivered; the receiver answered {}: {}",
+                    a["code"],
+                    a["answer"].as_str().unwrap_or("")
+                );
+                Ok(0)
+            } else {
+                println!(
+                    "{channel} ({kind}): not delivered: {}",
+                    a["error"].as_str().unwrap_or("unknown error")
+                );
+                Ok(EXIT_ERROR)
+            }
+        }
+        NotifyCommand::List { limit, json } => {
+            let (list, raw) = client.notifications(limit).await?;
+            if json {
+                println!("{raw}");
+                return Ok(0);
+            }
+            print!("{}", render::notifications_table(&list));
+            Ok(0)
+        }
+    }
 }

@@ -140,6 +140,54 @@ pub fn job_detail(v: &JobView) -> String {
     out
 }
 
+/// Deliveries as `outpost notify list` shows them.
+pub fn notifications_table(list: &[serde_json::Value]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
+            let attempts = d["attempts"].as_array().map(Vec::len).unwrap_or(0);
+            let last = d["attempts"]
+                .as_array()
+                .and_then(|a| a.last())
+                .map(|a| {
+                    a["answer"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(60)
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                s("created_at"),
+                s("channel"),
+                s("event"),
+                d["job_id"]
+                    .as_str()
+                    .or(d["zone"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                s("state"),
+                attempts.to_string(),
+                last,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CREATED",
+            "CHANNEL",
+            "EVENT",
+            "JOB/ZONE",
+            "STATE",
+            "TRIES",
+            "LAST ANSWER",
+        ],
+        &rows,
+    )
+}
+
 pub fn workers_table(workers: &[WorkerView]) -> String {
     if workers.is_empty() {
         return "no live workers\n".into();

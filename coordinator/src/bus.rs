@@ -150,6 +150,15 @@ pub async fn ensure_layout(
     )
     .await?;
     ensure_kv(&js, layout::DSM_BUCKET, Duration::ZERO, cfg).await?;
+    // Delivery records: what `GET /api/v1/notifications` shows, and the
+    // claim that makes a notification go out once.
+    ensure_kv(
+        &js,
+        layout::NOTIFY_BUCKET,
+        Duration::from_secs(30 * 24 * 3600),
+        cfg,
+    )
+    .await?;
     // A checkpoint matters as long as its task can be redelivered.
     ensure_kv(
         &js,

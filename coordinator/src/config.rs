@@ -64,6 +64,9 @@ pub struct Config {
     /// Sites whose workers reach NATS through a leaf node of their own.
     #[serde(default, rename = "site")]
     pub sites: Vec<crate::sites::SiteConfig>,
+    /// Notification channels.
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<crate::notify::NotifyConfig>,
 }
 
 /// One zone: a network segment and the workers inside it.

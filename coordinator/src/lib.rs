@@ -11,6 +11,7 @@ pub mod dsm;
 pub mod engine;
 pub mod leader;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod redfish;
 pub mod rolling;

@@ -48,6 +48,8 @@ pub enum ServerError {
     Http(std::io::Error),
     #[error("cannot start the DSM bridge: {0}")]
     Dsm(String),
+    #[error("notification channels: {0}")]
+    Notify(String),
     #[error("the engine stopped unexpectedly")]
     EngineDied,
     #[error("invalid advertised API address {0:?}: expected http://host:port")]
@@ -151,6 +153,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         .parse()
         .map_err(|_| ServerError::Listen(listen.clone()))?;
     let token = opts.token.filter(|t| !t.is_empty());
+    // Channels and their secrets, checked before anything starts.
+    let channels =
+        Arc::new(crate::notify::config::load(&opts.config.notify).map_err(ServerError::Notify)?);
     if token.is_none() {
         if !addr.ip().is_loopback() {
             return Err(ServerError::NoToken(addr));
@@ -292,6 +297,7 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             registry: registry.clone(),
             routes,
         }),
+        notify: channels.clone(),
     };
     if let Some(cfg) = opts.config.dsm.clone() {
         // A role the app's row-level security blinds would never claim a
@@ -326,6 +332,36 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
         let stop = background.clone();
         sup.spawn("dsm_bridge", move || {
             crate::dsm::bridge::run(parts.clone(), stop.clone())
+        });
+    }
+    if !channels.is_empty() {
+        let store = bus
+            .js
+            .get_key_value(outpost_proto::layout::NOTIFY_BUCKET)
+            .await
+            .map_err(|e| ServerError::Notify(e.to_string()))?;
+        let console = opts
+            .config
+            .api
+            .public_url
+            .clone()
+            .or_else(|| Some(advertised(opts.config.api.advertise.clone(), local)));
+        let notifier = crate::notify::deliver::Notifier {
+            channels: channels.clone(),
+            engine: state.engine.clone(),
+            store,
+            console,
+            workers: bus.workers.clone(),
+            zones: opts.config.zones.iter().map(|z| z.name.clone()).collect(),
+        };
+        let stop = background.clone();
+        sup.spawn("notify", move || {
+            let (n, stop) = (notifier.clone(), stop.clone());
+            async move {
+                if let Err(e) = crate::notify::deliver::run(n, stop).await {
+                    tracing::warn!(error = %e, "notifications stopped");
+                }
+            }
         });
     }
     for site in &opts.config.sites {

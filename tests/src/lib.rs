@@ -16,6 +16,7 @@ pub mod nats;
 pub mod otlp;
 pub mod pg;
 pub mod procs;
+pub mod receivers;
 pub mod rolling;
 pub mod sites;
 pub mod sshd;

@@ -40,12 +40,17 @@ pub struct ApiConfig {
     /// machine's host name when listening on every address.
     #[serde(default)]
     pub advertise: Option<String>,
+    /// The console's address as operators reach it (`https://outpost.lab`),
+    /// for links in notifications; default: the advertised address.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             allowed_hosts: Vec::new(),
+            public_url: None,
             max_connections: default_max_connections(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             body_read_timeout_ms: default_body_read_timeout_ms(),

@@ -70,6 +70,12 @@ pub const DSM_WRITEBACK_ERRORS: Metric = (
     "counter",
 );
 
+pub const NOTIFICATIONS: Metric = (
+    "outpost_notifications_total",
+    "Notification attempts by channel, event and outcome (delivered, retrying, failed).",
+    "counter",
+);
+
 /// The coordinator's metrics kept in the process registry.
 pub const REGISTERED: &[Metric] = &[
     QUEUE_PENDING,
@@ -78,6 +84,7 @@ pub const REGISTERED: &[Metric] = &[
     SITE_LINK_UP,
     DSM_CLAIM,
     DSM_WRITEBACK_ERRORS,
+    NOTIFICATIONS,
 ];
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {

@@ -14,6 +14,7 @@ pub mod guard;
 mod inventory;
 mod jobs;
 pub mod metrics;
+mod notifications;
 pub mod serve;
 mod sites;
 mod tasks;
@@ -23,6 +24,7 @@ pub use auth::authorized as auth_ok;
 pub use config::{ApiConfig, advertised_authority};
 pub use error::ApiError;
 pub use events::Followers;
+pub use workers::presence as worker_presence;
 
 use crate::bus::Bus;
 use crate::collect::inventory::InventorySource;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub followers: Followers,
     /// The sites and their links.
     pub sites: Arc<crate::sites::status::Sites>,
+    /// Notification channels (`[[notify]]`).
+    pub notify: Arc<Vec<crate::notify::Channel>>,
 }
 
 /// The API's routes, for a server listening on `local`.
@@ -87,6 +91,8 @@ pub fn router(
             "/api/v1/inventory/redfish/{address}/pin",
             axum::routing::put(inventory::set_pin).delete(inventory::set_pin),
         )
+        .route("/api/v1/notifications", get(notifications::list))
+        .route("/api/v1/notifications/test", post(notifications::test))
         .route("/metrics", get(metrics::render))
         // Layers run last added first: site checks, token, then the body's type.
         .route_layer(axum::middleware::from_fn(guard::require_json))

@@ -52,6 +52,8 @@ pub const HOSTKEYS_BUCKET: &str = "outpost_hostkeys";
 pub const CANCELS_BUCKET: &str = "outpost_cancels";
 /// KV bucket of the Dell Server Manager jobs a coordinator owns: `<dsm job id>`.
 pub const DSM_BUCKET: &str = "outpost_dsm";
+/// KV bucket of notification deliveries: `<channel>.<job or zone>.<event>`.
+pub const NOTIFY_BUCKET: &str = "outpost_notify";
 /// KV bucket of finished jobs' summaries once they left the hot state.
 pub const HISTORY_BUCKET: &str = "outpost_history";
 /// KV bucket of the coordinators' leader lease (key [`LEADER_KEY`]);

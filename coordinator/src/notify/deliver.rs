@@ -1,0 +1,469 @@
+//! Delivery: the leader watches job state, and for every (channel, job,
+//! event) a channel wants claims a record in KV `outpost_notify` (create
+//! only: one coordinator wins, once, across restarts and standbys), then
+//! sends, retrying with backoff while the receiver fails transiently.
+//! Each attempt's result is written to the record, which
+//! `GET /api/v1/notifications` lists.
+//!
+//! At most once: the record says `sending` before each attempt, and a
+//! record found `sending` at start-up (the coordinator died mid-send) is
+//! marked `interrupted`, not sent again. A record between attempts
+//! (`retrying`, its last attempt answered with a failure) is retried by
+//! the next leader. A restart does not notify about the past: only jobs
+//! whose event happened within [`CATCH_UP`] (a crash between a job's end
+//! and its notification) are looked at.
+
+use super::config::Channel;
+use super::event::{EventKind, reached};
+use super::message::Message;
+use super::send::{SendError, send};
+use crate::engine::Engine;
+use crate::model::{JobState, now_rfc3339};
+use async_nats::jetstream::kv;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Events older than this at start-up are not notified.
+pub const CATCH_UP: Duration = Duration::from_secs(15 * 60);
+/// Attempts per message at most.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// The wait before the second attempt; doubled after each failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// How often zones are checked for live workers.
+const ZONE_CHECK: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// An attempt is under way.
+    Sending,
+    /// The last attempt failed transiently; another follows.
+    Retrying,
+    Delivered,
+    /// Refused by the receiver, or out of attempts.
+    Failed,
+    /// The coordinator stopped during an attempt: not sent again.
+    Interrupted,
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: String,
+    pub ok: bool,
+    /// HTTP status or SMTP reply code, when the receiver answered.
+    #[serde(default)]
+    pub code: Option<u16>,
+    /// The receiver's answer or the error.
+    pub answer: String,
+}
+
+/// A (channel, job or zone, event) and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub key: String,
+    pub channel: String,
+    pub kind: String,
+    pub event: EventKind,
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub zone: Option<String>,
+    pub title: String,
+    pub state: State,
+    pub created_at: String,
+    pub attempts: Vec<Attempt>,
+}
+
+/// The record key of `channel`'s `event` about `subject` (a job id, or
+/// `zone.<name>.<since>`).
+pub fn key(channel: &str, subject: &str, event: EventKind) -> String {
+    format!("{channel}.{subject}.{}", event.as_str())
+}
+
+/// The channels `job`'s `event` goes to.
+fn wanted<'a>(channels: &'a [Channel], job: &JobState, event: EventKind) -> Vec<&'a Channel> {
+    channels
+        .iter()
+        .filter(|c| c.cfg.events.contains(&event))
+        .filter(|c| {
+            c.cfg
+                .job_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&job.job_type))
+        })
+        .filter(|c| {
+            c.cfg
+                .zones
+                .as_ref()
+                .is_none_or(|z| job.zones.iter().any(|jz| z.contains(jz)))
+        })
+        .collect()
+}
+
+/// When `event` happened to `job`, if its state says.
+fn happened_at(job: &JobState, event: EventKind) -> Option<chrono::DateTime<chrono::Utc>> {
+    let at = match event {
+        EventKind::JobStarted => job.started_at.as_deref(),
+        _ => job.finished_at.as_deref(),
+    }?;
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// What a delivery task needs.
+#[derive(Clone)]
+pub struct Notifier {
+    pub channels: Arc<Vec<Channel>>,
+    pub engine: Engine,
+    pub store: kv::Store,
+    /// The console's base URL, for links.
+    pub console: Option<String>,
+    pub workers: kv::Store,
+    /// Configured zones (checked for live workers).
+    pub zones: Vec<String>,
+}
+
+/// Runs until `stop`: resumes what a previous leader left, then follows
+/// job changes.
+pub async fn run(n: Notifier, stop: CancellationToken) -> Result<(), String> {
+    let mut changes = n.engine.subscribe();
+    let mut done: HashSet<String> = HashSet::new();
+    resume(&n, &stop).await;
+    // Start-up: what happened recently and was not notified yet.
+    let jobs: Vec<String> = n.engine.read(|v| v.jobs.keys().cloned().collect());
+    for id in jobs {
+        consider(&n, &id, &mut done, true, &stop);
+    }
+    let mut zone_tick = tokio::time::interval(ZONE_CHECK);
+    let mut empty_since: BTreeMap<String, chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            c = changes.recv() => match c {
+                Ok(id) => consider(&n, &id, &mut done, false, &stop),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let jobs: Vec<String> = n.engine.read(|v| v.jobs.keys().cloned().collect());
+                    for id in jobs {
+                        consider(&n, &id, &mut done, false, &stop);
+                    }
+                }
+                Err(_) => return Ok(()),
+            },
+            _ = zone_tick.tick() => check_zones(&n, &mut empty_since, &stop).await,
+        }
+    }
+}
+
+/// Starts a delivery for every event job `id` reached that a channel
+/// wants and that is not known done. With `startup`, only events within
+/// [`CATCH_UP`].
+fn consider(
+    n: &Notifier,
+    id: &str,
+    done: &mut HashSet<String>,
+    startup: bool,
+    stop: &CancellationToken,
+) {
+    let Some(job) = n.engine.read(|v| v.jobs.get(id).map(|e| e.job.clone())) else {
+        return;
+    };
+    for event in reached(&job) {
+        for ch in wanted(&n.channels, &job, event) {
+            let k = key(&ch.cfg.name, &job.id, event);
+            if !done.insert(k.clone()) {
+                continue;
+            }
+            if startup {
+                let recent = happened_at(&job, event).is_some_and(|t| {
+                    chrono::Utc::now()
+                        .signed_duration_since(t)
+                        .to_std()
+                        .unwrap_or_default()
+                        < CATCH_UP
+                });
+                if !recent {
+                    continue;
+                }
+            }
+            let view = n.engine.read(|v| v.job_view(id));
+            let Some(view) = view else { continue };
+            let msg = Message::for_job(event, &view, n.console.as_deref());
+            let (n, ch, stop) = (n.clone(), ch.clone(), stop.clone());
+            tokio::spawn(async move {
+                deliver_new(&n, &ch, k, msg, Some(view.job.id.clone()), None, &stop).await
+            });
+        }
+    }
+}
+
+/// Claims `key` and delivers `msg`; nothing when another coordinator (or
+/// an earlier run) already has the key.
+async fn deliver_new(
+    n: &Notifier,
+    ch: &Channel,
+    key: String,
+    msg: Message,
+    job_id: Option<String>,
+    zone: Option<String>,
+    stop: &CancellationToken,
+) {
+    let record = Delivery {
+        key: key.clone(),
+        channel: ch.cfg.name.clone(),
+        kind: ch.cfg.kind.as_str().into(),
+        event: msg.event,
+        job_id,
+        zone,
+        title: msg.title.clone(),
+        state: State::Sending,
+        created_at: now_rfc3339(),
+        attempts: Vec::new(),
+    };
+    let Ok(bytes) = serde_json::to_vec(&record) else {
+        return;
+    };
+    let rev = match n.store.create(&key, bytes.into()).await {
+        Ok(rev) => rev,
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => return,
+        Err(e) => {
+            tracing::warn!(channel = %ch.cfg.name, key = %key, error = %e, "cannot record a notification; not sent");
+            return;
+        }
+    };
+    attempts(n, ch, record, rev, &msg, stop).await;
+}
+
+/// Sends until delivered, refused or out of attempts, writing each
+/// attempt to the record (at revision `rev`).
+async fn attempts(
+    n: &Notifier,
+    ch: &Channel,
+    mut record: Delivery,
+    mut rev: u64,
+    msg: &Message,
+    stop: &CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF * 2u32.pow(record.attempts.len().saturating_sub(1) as u32);
+    loop {
+        if record.state != State::Sending {
+            record.state = State::Sending;
+            match write(n, &record, rev).await {
+                Some(r) => rev = r,
+                None => return,
+            }
+        }
+        let result = send(ch, msg, &record.key).await;
+        let (state, attempt, outcome) = match &result {
+            Ok(a) => (
+                State::Delivered,
+                Attempt {
+                    at: now_rfc3339(),
+                    ok: true,
+                    code: Some(a.code),
+                    answer: a.text.clone(),
+                },
+                "delivered",
+            ),
+            Err(e) => {
+                let last = record.attempts.len() as u32 + 1 >= MAX_ATTEMPTS;
+                let state = if e.retryable() && !last {
+                    State::Retrying
+                } else {
+                    State::Failed
+                };
+                (
+                    state,
+                    Attempt {
+                        at: now_rfc3339(),
+                        ok: false,
+                        code: None,
+                        answer: e.to_string(),
+                    },
+                    if state == State::Retrying {
+                        "retrying"
+                    } else {
+                        "failed"
+                    },
+                )
+            }
+        };
+        record.attempts.push(attempt);
+        record.state = state;
+        metric(ch, record.event, outcome);
+        match &result {
+            Ok(_) => {
+                tracing::info!(channel = %ch.cfg.name, key = %record.key, "notification delivered")
+            }
+            Err(SendError::Transient(e)) | Err(SendError::Permanent(e)) => {
+                tracing::warn!(channel = %ch.cfg.name, key = %record.key, attempt = record.attempts.len(), error = %e, "notification not delivered")
+            }
+        }
+        match write(n, &record, rev).await {
+            Some(r) => rev = r,
+            None => return,
+        }
+        if state != State::Retrying {
+            return;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff *= 2;
+    }
+}
+
+/// Writes `record` over revision `rev`; the new revision, or `None` when
+/// another coordinator moved it (it carries on) or NATS refused.
+async fn write(n: &Notifier, record: &Delivery, rev: u64) -> Option<u64> {
+    let bytes = serde_json::to_vec(record).ok()?;
+    match n.store.update(&record.key, bytes.into(), rev).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(key = %record.key, error = %e, "notification record not written; leaving it");
+            None
+        }
+    }
+}
+
+fn metric(ch: &Channel, event: EventKind, outcome: &str) {
+    use crate::api::metrics::NOTIFICATIONS;
+    outpost_telemetry::metrics::global().inc(
+        NOTIFICATIONS.0,
+        NOTIFICATIONS.1,
+        &[
+            ("channel", &ch.cfg.name),
+            ("event", event.as_str()),
+            ("outcome", outcome),
+        ],
+    );
+}
+
+/// Records left by a coordinator that stopped: `sending` ones become
+/// `interrupted`; `retrying` ones are retried here.
+async fn resume(n: &Notifier, stop: &CancellationToken) {
+    let Ok(keys) = n.store.keys().await else {
+        return;
+    };
+    let keys: Vec<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
+    for k in keys {
+        let Ok(Some(entry)) = n.store.entry(&k).await else {
+            continue;
+        };
+        let Ok(mut record) = serde_json::from_slice::<Delivery>(&entry.value) else {
+            continue;
+        };
+        match record.state {
+            State::Sending => {
+                record.state = State::Interrupted;
+                tracing::warn!(key = %k, "notification interrupted mid-send by a stop; not sent again (at most once)");
+                let _ = write(n, &record, entry.revision).await;
+            }
+            State::Retrying => {
+                let Some(ch) = n
+                    .channels
+                    .iter()
+                    .find(|c| c.cfg.name == record.channel)
+                    .cloned()
+                else {
+                    continue;
+                };
+                let msg = match &record.job_id {
+                    Some(id) => match n.engine.read(|v| v.job_view(id)) {
+                        Some(view) => Message::for_job(record.event, &view, n.console.as_deref()),
+                        None => continue,
+                    },
+                    None => Message::no_workers(
+                        record.zone.as_deref().unwrap_or(""),
+                        &record.created_at,
+                    ),
+                };
+                let (n, stop, rev) = (n.clone(), stop.clone(), entry.revision);
+                tokio::spawn(async move { attempts(&n, &ch, record, rev, &msg, &stop).await });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Notifies channels that want `zone.no_workers` about zones without a
+/// live worker for their `no_workers_minutes`.
+async fn check_zones(
+    n: &Notifier,
+    empty_since: &mut BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    stop: &CancellationToken,
+) {
+    let wanting: Vec<&Channel> = n
+        .channels
+        .iter()
+        .filter(|c| c.cfg.events.contains(&EventKind::ZoneNoWorkers))
+        .collect();
+    if wanting.is_empty() {
+        return;
+    }
+    let Ok(live) = crate::api::worker_presence(&n.workers, None).await else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    for zone in &n.zones {
+        if live.iter().any(|w| w.zone == *zone) {
+            empty_since.remove(zone);
+            continue;
+        }
+        let since = *empty_since.entry(zone.clone()).or_insert(now);
+        for ch in &wanting {
+            if ch.cfg.zones.as_ref().is_some_and(|z| !z.contains(zone)) {
+                continue;
+            }
+            let after = Duration::from_secs(ch.cfg.no_workers_minutes * 60);
+            if now
+                .signed_duration_since(since)
+                .to_std()
+                .unwrap_or_default()
+                < after
+            {
+                continue;
+            }
+            let subject = format!("zone.{zone}.{}", since.timestamp());
+            let msg = Message::no_workers(zone, &since.to_rfc3339());
+            deliver_new(
+                n,
+                ch,
+                key(&ch.cfg.name, &subject, EventKind::ZoneNoWorkers),
+                msg,
+                None,
+                Some(zone.clone()),
+                stop,
+            )
+            .await;
+        }
+    }
+}
+
+/// The newest records first, at most `limit`.
+pub async fn list(store: &kv::Store, limit: usize) -> Result<Vec<Delivery>, String> {
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .map_err(|e| e.to_string())?
+        .filter_map(|k| async move { k.ok() })
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(keys.len().min(limit * 2));
+    for k in keys {
+        if let Ok(Some(v)) = store.get(&k).await
+            && let Ok(d) = serde_json::from_slice::<Delivery>(&v)
+        {
+            out.push(d);
+        }
+    }
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.key.cmp(&b.key)));
+    out.truncate(limit);
+    Ok(out)
+}

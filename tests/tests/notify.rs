@@ -1,0 +1,263 @@
+//! Notifications against real receivers on loopback: a Teams, a Slack and
+//! a signed generic webhook channel. A failing job notifies each channel
+//! once, also when the coordinator is killed and restarted while it runs;
+//! a receiver that answers 500 twice gets the message on the third try,
+//! every attempt recorded; `outpost notify test` prints what the receiver
+//! answered; no secret reaches a log or a record.
+
+use anyhow::{Context, Result, ensure};
+use outpost_tests::fleet::{Fleet, FleetOptions, SETTLE, TWO_ZONES};
+use outpost_tests::receivers::{Receiver, verify_signature};
+use serde_json::{Value, json};
+
+const HMAC_KEY: &str = "hook-key-7f3a";
+
+/// The deliveries the API lists.
+async fn deliveries(fleet: &Fleet) -> Result<Vec<Value>> {
+    let r = fleet.api.get("/api/v1/notifications?limit=1000").await?;
+    ensure!(r.status == 200, "{:?}", r.body);
+    Ok(r.body.as_array().cloned().unwrap_or_default())
+}
+
+/// Requests to `r` about job `id` with `event` (the webhook's document).
+fn about(r: &Receiver, id: &str, needle: &str) -> usize {
+    r.received()
+        .iter()
+        .filter(|x| {
+            let s = String::from_utf8_lossy(&x.raw);
+            s.contains(id) && s.contains(needle)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_failed_job_notifies_each_channel_once_across_a_restart() -> Result<()> {
+    let teams = Receiver::start(0, "1").await?;
+    let slack = Receiver::start(0, "ok").await?;
+    let hook = Receiver::start(2, "accepted").await?;
+    let dir = tempfile::tempdir()?;
+    let url_file = dir.path().join("teams-url");
+    std::fs::write(&url_file, format!("{}\n", teams.url()))?;
+    let key_file = dir.path().join("hook-key");
+    std::fs::write(&key_file, format!("{HMAC_KEY}\n"))?;
+    let config = format!(
+        r#"[api]
+public_url = "https://outpost.example"
+
+[[notify]]
+name = "ops-teams"
+kind = "teams"
+url_file = "{}"
+events = ["job.started", "job.failed"]
+
+[[notify]]
+name = "ops-slack"
+kind = "slack"
+url = "{}"
+events = ["job.failed", "job.succeeded"]
+zones = ["alpha"]
+
+[[notify]]
+name = "ops-hook"
+kind = "webhook"
+url = "{}"
+secret_file = "{}"
+events = ["job.failed"]
+job_types = ["diag.sleep"]
+"#,
+        url_file.display(),
+        slack.url(),
+        hook.url(),
+        key_file.display()
+    );
+    // Tables after the zones: the fleet's own top-level keys come first.
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(format!("{TWO_ZONES}{config}")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+
+    // A job whose tasks fail after a few seconds; the coordinator is
+    // killed while it runs and started again.
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha",
+                           "params": {"count": 3, "ms": 3000, "fail": true}}))
+        .await?;
+    outpost_tests::wait_until("the start notified", SETTLE, async || {
+        if about(&teams, &id, "Job started") == 1 {
+            Ok(())
+        } else {
+            Err(format!("{} messages", teams.received().len()))
+        }
+    })
+    .await?;
+    fleet.restart_coordinator().await?;
+    let job = fleet.api.wait_finished(&id, SETTLE).await?;
+    assert_eq!(job["status"], "failed", "{job:#}");
+
+    // Every channel's record ends delivered; the webhook's after 3 tries.
+    let records = outpost_tests::wait_until("the deliveries recorded", SETTLE, async || {
+        let all = deliveries(&fleet).await.map_err(|e| e.to_string())?;
+        let mine: Vec<Value> = all
+            .into_iter()
+            .filter(|d| d["job_id"] == id.as_str())
+            .collect();
+        // Teams: started and failed; Slack and the webhook: failed.
+        let delivered = mine.iter().filter(|d| d["state"] == "delivered").count();
+        if delivered == 4 && mine.len() == 4 {
+            Ok(mine)
+        } else {
+            Err(format!("{mine:#?}"))
+        }
+    })
+    .await?;
+    let hook_record = records
+        .iter()
+        .find(|d| d["channel"] == "ops-hook")
+        .context("no webhook record")?;
+    let attempts = hook_record["attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attempts.len(), 3, "{hook_record:#}");
+    assert!(attempts[0]["ok"] == false && attempts[1]["ok"] == false && attempts[2]["ok"] == true);
+    assert_eq!(attempts[2]["answer"], "accepted");
+
+    // Exactly one message each (the webhook: three requests of one delivery).
+    assert_eq!(
+        about(&teams, &id, "Job started"),
+        1,
+        "{:#?}",
+        teams.received()
+    );
+    assert_eq!(
+        about(&teams, &id, "Job failed"),
+        1,
+        "{:#?}",
+        teams.received()
+    );
+    assert_eq!(about(&slack, &id, "Job failed"), 1);
+    let to_hook = hook.received();
+    assert_eq!(to_hook.len(), 3, "{to_hook:#?}");
+    assert_eq!(to_hook.iter().filter(|r| r.status == 200).count(), 1);
+    let delivery_ids: std::collections::BTreeSet<String> = to_hook
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .get("x-outpost-delivery")?
+                .to_str()
+                .ok()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        delivery_ids.len(),
+        1,
+        "one delivery id across the retries: {delivery_ids:?}"
+    );
+    for r in &to_hook {
+        verify_signature(HMAC_KEY.as_bytes(), r).map_err(anyhow::Error::msg)?;
+    }
+    // A forged body does not pass the receiver's check.
+    let mut forged = to_hook[2].clone();
+    forged.raw.extend_from_slice(b" ");
+    assert!(verify_signature(HMAC_KEY.as_bytes(), &forged).is_err());
+
+    // What each says: Teams an Adaptive Card, Slack blocks, the webhook
+    // its document; all name the job, the failures, the link and the trace.
+    let card = teams
+        .received()
+        .into_iter()
+        .find(|r| String::from_utf8_lossy(&r.raw).contains("Job failed"))
+        .context("no failure card")?
+        .body;
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let content = &card["attachments"][0]["content"];
+    assert_eq!(content["type"], "AdaptiveCard");
+    assert_eq!(
+        content["actions"][0]["url"],
+        format!("https://outpost.example/#/job/{id}")
+    );
+    let slack_msg = &slack.received()[0].body;
+    assert!(
+        slack_msg["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("3 of 3 tasks failed"),
+        "{slack_msg:#}"
+    );
+    assert!(
+        slack_msg["blocks"].as_array().is_some_and(|b| b.len() >= 3),
+        "{slack_msg:#}"
+    );
+    let doc = &to_hook[2].body;
+    assert_eq!(doc["event"], "job.failed");
+    assert_eq!(doc["job"]["id"], id.as_str());
+    assert_eq!(doc["job"]["counts"]["failed"], 3);
+    assert_eq!(doc["failed"].as_array().map(Vec::len), Some(3));
+    assert_eq!(doc["failed"][0]["error_kind"], "requested");
+    let trace = job["traceparent"]
+        .as_str()
+        .and_then(|t| t.split('-').nth(1))
+        .unwrap_or("");
+    assert_eq!(doc["trace_id"], trace);
+
+    // The Slack channel is for zone alpha only; the webhook takes
+    // diag.sleep jobs of any zone: a diag.sleep job in beta reaches the
+    // webhook, not Slack.
+    fleet.worker("beta", "beta-1", &[]).await?;
+    let other = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "beta", "params": {"count": 1, "ms": 1, "fail": true}}))
+        .await?;
+    fleet.api.wait_finished(&other, SETTLE).await?;
+    outpost_tests::wait_until("the beta job's Teams message", SETTLE, async || {
+        if about(&teams, &other, "Job failed") == 1 {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await?;
+    outpost_tests::wait_until("the beta job's webhook message", SETTLE, async || {
+        if about(&hook, &other, "job.failed") == 1 {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await?;
+    assert_eq!(about(&slack, &other, "Job failed"), 0);
+
+    // `outpost notify test` sends one message and prints the answer (run
+    // without blocking: the receivers live in this test's runtime).
+    let out = tokio::process::Command::new(outpost_tests::fleet_bin("outpost")?)
+        .args(["--api", &fleet.api.base, "notify", "test", "ops-slack"])
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text.contains("delivered") && text.contains("200") && text.contains("ok"),
+        "{text}"
+    );
+    let out = tokio::process::Command::new(outpost_tests::fleet_bin("outpost")?)
+        .args(["--api", &fleet.api.base, "notify", "test", "nope"])
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
+    // No secret in the coordinator's output or the records.
+    let logs = fleet.coordinator.stderr().join("\n") + &fleet.coordinator.stdout().join("\n");
+    let records = serde_json::to_string(&deliveries(&fleet).await?)?;
+    for secret in [HMAC_KEY, teams.url().as_str()] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!records.contains(secret), "{secret} in the records");
+    }
+    Ok(())
+}
