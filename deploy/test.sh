@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: prepares everything the test suite needs on a
 # fresh Debian machine (nats-server >= 2.10, OpenSSL, OpenSSH's sshd, a
-# Python venv with `cryptography`, the DMTF Redfish validator and schemas,
+# Python venv with `cryptography` and `aiosmtpd`, the DMTF Redfish validator and schemas,
 # govmomi's vCenter simulator, PostgreSQL, iproute2, Debian's
 # docker-compose, Chromium and chromedriver, cargo-nextest), then runs
 #   cargo nextest run --workspace --locked [ARGS...]
@@ -65,11 +65,12 @@ if [ ! -x "${OUTPOST_CHROMIUM:-/usr/bin/chromium}" ] || [ ! -x "${OUTPOST_CHROME
   apt_install chromium chromium-driver
 fi
 
-# Python with `cryptography`: tests build a VelocityCollector vault with it.
+# Python with `cryptography` (tests build a VelocityCollector vault with
+# it) and `aiosmtpd` (the SMTP server email notifications are tested against).
 VENV="${OUTPOST_VENV:-$HOME/.cache/outpost-venv}"
-if ! "$VENV/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q cryptography
+if ! "$VENV/bin/python" -c 'import cryptography, aiosmtpd' >/dev/null 2>&1; then
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q cryptography aiosmtpd
 fi
 export OUTPOST_PYTHON="$VENV/bin/python"
 

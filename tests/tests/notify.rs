@@ -261,3 +261,178 @@ job_types = ["diag.sleep"]
     }
     Ok(())
 }
+
+/// An aiosmtpd server requiring TLS and AUTH, storing messages in a
+/// directory.
+struct Smtp {
+    port: u16,
+    dir: tempfile::TempDir,
+    _proc: outpost_tests::procs::Proc,
+}
+
+impl Smtp {
+    async fn start(cert: &std::path::Path, key: &std::path::Path, implicit: bool) -> Result<Smtp> {
+        let python = std::env::var("OUTPOST_PYTHON")
+            .context("OUTPOST_PYTHON: a Python with aiosmtpd (deploy/test.sh makes one)")?;
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp_server.py");
+        let port = outpost_tests::nats::free_port()?;
+        let dir = tempfile::tempdir()?;
+        let port_s = port.to_string();
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            script.as_os_str(),
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            SMTP_USER.as_ref(),
+            SMTP_PASS.as_ref(),
+            dir.path().as_os_str(),
+        ];
+        if implicit {
+            args.push("--implicit".as_ref());
+        }
+        let mut proc = outpost_tests::procs::Proc::spawn("smtp", &python, &args, &[])?;
+        proc.wait_for_line(|l| l == "ready", SETTLE).await?;
+        Ok(Smtp {
+            port,
+            dir,
+            _proc: proc,
+        })
+    }
+
+    /// The messages stored so far.
+    fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|e| e == "json"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+            .collect()
+    }
+}
+
+const SMTP_USER: &str = "ops@example.com";
+const SMTP_PASS: &str = "smtp-pass-4c1e";
+
+#[tokio::test]
+async fn email_goes_over_starttls_or_implicit_tls_with_auth() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem())?;
+    std::fs::write(&key, ck.signing_key.serialize_pem())?;
+    let pass_file = dir.path().join("smtp-pass");
+    std::fs::write(&pass_file, format!("{SMTP_PASS}\n"))?;
+    let wrong_file = dir.path().join("wrong-pass");
+    std::fs::write(&wrong_file, "not-it\n")?;
+    let starttls = Smtp::start(&cert, &key, false).await?;
+    let implicit = Smtp::start(&cert, &key, true).await?;
+    let channel = |name: &str, scheme: &str, port: u16, pass: &std::path::Path| {
+        format!(
+            r#"
+[[notify]]
+name = "{name}"
+kind = "email"
+smtp_url = "{scheme}://ops%40example.com@127.0.0.1:{port}"
+password_file = "{}"
+ca_file = "{}"
+from = "outpost@example.com"
+to = ["oncall@example.com", "lead@example.com"]
+events = ["job.failed"]
+"#,
+            pass.display(),
+            cert.display()
+        )
+    };
+    let config = [
+        channel("mail", "smtp", starttls.port, &pass_file),
+        channel("mail-tls", "smtps", implicit.port, &pass_file),
+        channel("mail-wrong", "smtp", starttls.port, &wrong_file),
+    ]
+    .concat();
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(format!("{TWO_ZONES}{config}")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    let id = fleet
+        .api
+        .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 2, "ms": 1, "fail": true}}))
+        .await?;
+    fleet.api.wait_finished(&id, SETTLE).await?;
+    let records = outpost_tests::wait_until("three email deliveries settled", SETTLE, async || {
+        let all = deliveries(&fleet).await.map_err(|e| e.to_string())?;
+        let mine: Vec<Value> = all
+            .into_iter()
+            .filter(|d| d["job_id"] == id.as_str())
+            .collect();
+        let settled = mine
+            .iter()
+            .filter(|d| d["state"] == "delivered" || d["state"] == "failed")
+            .count();
+        if settled == 3 {
+            Ok(mine)
+        } else {
+            Err(format!("{mine:#?}"))
+        }
+    })
+    .await?;
+    let state = |name: &str| {
+        records
+            .iter()
+            .find(|d| d["channel"] == name)
+            .map(|d| d["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("mail"), "delivered", "{records:#?}");
+    assert_eq!(state("mail-tls"), "delivered", "{records:#?}");
+    // A refused login is not retried, and the record says why.
+    assert_eq!(state("mail-wrong"), "failed", "{records:#?}");
+    let wrong = records
+        .iter()
+        .find(|d| d["channel"] == "mail-wrong")
+        .context("wrong")?;
+    assert_eq!(
+        wrong["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "{wrong:#}"
+    );
+    for server in [&starttls, &implicit] {
+        let got = server.messages();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        let m = &got[0];
+        assert_eq!(m["tls"], true, "{m:#}");
+        assert_eq!(m["authenticated"], true, "{m:#}");
+        assert_eq!(m["to"], json!(["oncall@example.com", "lead@example.com"]));
+        // Quoted-printable: undo the soft line breaks.
+        let content = m["content"]
+            .as_str()
+            .unwrap_or("")
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        let content = content.as_str();
+        assert!(
+            content.contains("Subject: [Outpost] Job failed: diag.sleep, 2 of 2 tasks failed"),
+            "{content}"
+        );
+        assert!(content.contains(&format!("/#/job/{id}")), "{content}");
+    }
+    // `outpost notify test` prints the server's reply.
+    let out = tokio::process::Command::new(outpost_tests::fleet_bin("outpost")?)
+        .args(["--api", &fleet.api.base, "notify", "test", "mail"])
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text.contains("250") && text.contains("stored"), "{text}");
+    assert_eq!(starttls.messages().len(), 2);
+    // No password in the logs or the records.
+    let logs = fleet.coordinator.stderr().join("\n");
+    let records = serde_json::to_string(&deliveries(&fleet).await?)?;
+    assert!(!logs.contains(SMTP_PASS) && !records.contains(SMTP_PASS));
+    Ok(())
+}

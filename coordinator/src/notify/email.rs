@@ -11,6 +11,10 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+/// The longest one email may take, from connecting to the server's last
+/// reply.
+const WHOLE_SEND: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where and how to reach the SMTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpUrl {
@@ -131,7 +135,14 @@ pub async fn send(ch: &Channel, msg: &Message) -> Result<Answer, SendError> {
     let mail = mail
         .body(body)
         .map_err(|e| SendError::Permanent(format!("cannot build the email: {e}")))?;
-    match transport.send(mail).await {
+    // lettre's timeout is per command; a server that stops answering
+    // mid-conversation must not hold the delivery for ever.
+    let sent = tokio::time::timeout(WHOLE_SEND, transport.send(mail))
+        .await
+        .map_err(|_| {
+            SendError::Transient(format!("SMTP: no answer within {} s", WHOLE_SEND.as_secs()))
+        })?;
+    match sent {
         Ok(r) => Ok(Answer {
             code: u16::from(r.code()),
             text: r.message().collect::<Vec<_>>().join(" "),
@@ -141,6 +152,10 @@ pub async fn send(ch: &Channel, msg: &Message) -> Result<Answer, SendError> {
             let text = e.to_string();
             if e.is_permanent() {
                 Err(SendError::Permanent(format!("SMTP server refused: {text}")))
+            } else if e.is_client() || e.is_tls() {
+                // No common AUTH mechanism, a certificate not trusted:
+                // trying again changes nothing.
+                Err(SendError::Permanent(format!("SMTP: {text}")))
             } else {
                 Err(SendError::Transient(format!("SMTP: {text}")))
             }
