@@ -330,8 +330,24 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Serve
             store,
         };
         let stop = background.clone();
+        let notify_cfg = parts.cfg.clone();
         sup.spawn("dsm_bridge", move || {
             crate::dsm::bridge::run(parts.clone(), stop.clone())
+        });
+        // The app's own notifications, for the jobs this bridge runs.
+        let notify_store = bus
+            .js
+            .get_key_value(outpost_proto::layout::NOTIFY_BUCKET)
+            .await
+            .map_err(|e| ServerError::Dsm(e.to_string()))?;
+        let stop = background.clone();
+        sup.spawn("dsm_notify", move || {
+            let (cfg, store, stop) = (notify_cfg.clone(), notify_store.clone(), stop.clone());
+            async move {
+                if let Err(e) = crate::dsm::notify::run(cfg, store, stop).await {
+                    tracing::warn!(error = %e, "DSM notifications stopped");
+                }
+            }
         });
     }
     if !channels.is_empty() {

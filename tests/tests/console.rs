@@ -255,7 +255,7 @@ async fn count(b: &Browser, css: &str) -> Result<u64> {
 async fn the_rollout_grid_and_a_new_certificate_in_a_browser_without_a_token() -> Result<()> {
     use outpost_tests::rolling::{Rig, RigOptions};
     let r = Rig::start(RigOptions {
-        net: 88,
+        net: 78,
         clusters: 2,
         hosts_per_cluster: 3,
         ..RigOptions::default()

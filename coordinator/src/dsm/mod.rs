@@ -27,6 +27,7 @@ pub mod heartbeat;
 pub mod lookup;
 pub mod map;
 pub mod map_rolling;
+pub mod notify;
 pub mod owned;
 pub mod report;
 pub mod safety;

@@ -100,6 +100,12 @@ fn tls_parameters(ch: &Channel, host: &str) -> Result<TlsParameters, String> {
 
 /// Sends `msg` as one email to the channel's recipients.
 pub async fn send(ch: &Channel, msg: &Message) -> Result<Answer, SendError> {
+    let (subject, body) = msg.email();
+    send_text(ch, subject, body).await
+}
+
+/// Sends one plain-text email with `subject` and `body`.
+pub async fn send_text(ch: &Channel, subject: String, body: String) -> Result<Answer, SendError> {
     let url = SmtpUrl::parse(ch.cfg.smtp_url.as_deref().unwrap_or_default())
         .map_err(SendError::Permanent)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -118,7 +124,6 @@ pub async fn send(ch: &Channel, msg: &Message) -> Result<Answer, SendError> {
         builder = builder.credentials(Credentials::new(user.clone(), pass.to_string()));
     }
     let transport = builder.build();
-    let (subject, body) = msg.email();
     let from = ch.cfg.from.as_deref().unwrap_or_default();
     let mut mail = lettre::Message::builder()
         .from(

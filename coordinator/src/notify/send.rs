@@ -73,7 +73,7 @@ pub async fn send(ch: &Channel, msg: &Message, delivery: &str) -> Result<Answer,
     }
 }
 
-async fn post(ch: &Channel, body: Vec<u8>, delivery: &str) -> Result<Answer, SendError> {
+pub async fn post(ch: &Channel, body: Vec<u8>, delivery: &str) -> Result<Answer, SendError> {
     let url = ch
         .url
         .as_ref()
