@@ -22,34 +22,35 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `outpost nats setup --config CONFIG`: its exit code and stderr.
+fn nats_setup(config: &std::path::Path, out: &std::path::Path) -> (Option<i32>, String) {
+    let o = Command::new(CLI)
+        .args(["nats", "setup", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn nats_setup_reads_the_zones_of_the_coordinator_config() {
     let dir = tempfile::tempdir().unwrap();
     let none = dir.path().join("none.toml");
     std::fs::write(&none, "[api]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
-    let out = Command::new(CLI)
-        .args(["nats", "setup", "--config"])
-        .arg(&none)
-        .arg("--out")
-        .arg(dir.path().join("bundle"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = nats_setup(&none, &dir.path().join("bundle"));
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("none.toml") && err.contains("[[zone]]"),
         "{err}"
     );
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[zone]]\ncidrs = []\n").unwrap();
-    let out = Command::new(CLI)
-        .args(["nats", "setup", "--config"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(dir.path().join("bundle"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = nats_setup(&bad, &dir.path().join("bundle"));
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bad.toml") && err.contains("name"), "{err}");
 }

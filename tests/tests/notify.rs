@@ -252,6 +252,18 @@ job_types = ["diag.sleep"]
         .await?;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 
+    // The console lists the deliveries, the webhook's with its three tries.
+    let b = outpost_tests::browser::Browser::start().await?;
+    b.goto(&format!("{}/#/notifications", fleet.api.base))
+        .await?;
+    let row = format!("tr[data-key='ops-hook.{id}.job.failed']");
+    b.wait_text(&format!("{row} td.attempts"), |t| t == "3")
+        .await?;
+    b.wait_text(&format!("{row} .state"), |t| t == "delivered")
+        .await?;
+    b.wait_text(&format!("{row} td.error"), |t| t.contains("accepted"))
+        .await?;
+
     // No secret in the coordinator's output or the records.
     let logs = fleet.coordinator.stderr().join("\n") + &fleet.coordinator.stdout().join("\n");
     let records = serde_json::to_string(&deliveries(&fleet).await?)?;

@@ -127,22 +127,11 @@ impl Settings {
             })
             .collect();
         let cfg = NotifyConfig {
-            name: "dsm-email".into(),
-            kind: ChannelKind::Email,
-            url: None,
-            url_file: None,
-            secret_file: None,
             smtp_url: Some(format!("{scheme}://{user_enc}@{host}:{}", self.smtp_port)),
-            password_file: None,
-            starttls: true,
             from: Some(from.clone()),
             // The app sends to its SMTP user: it has no recipient list.
             to: vec![user.clone()],
-            ca_file: None,
-            events: Vec::new(),
-            job_types: None,
-            zones: None,
-            no_workers_minutes: 0,
+            ..bare("dsm-email", ChannelKind::Email)
         };
         Some(Channel {
             cfg,
@@ -155,27 +144,32 @@ impl Settings {
     fn teams(&self) -> Option<Channel> {
         let url = self.teams_webhook_url.as_ref()?;
         Some(Channel {
-            cfg: NotifyConfig {
-                name: "dsm-teams".into(),
-                kind: ChannelKind::Teams,
-                url: None,
-                url_file: None,
-                secret_file: None,
-                smtp_url: None,
-                password_file: None,
-                starttls: true,
-                from: None,
-                to: Vec::new(),
-                ca_file: None,
-                events: Vec::new(),
-                job_types: None,
-                zones: None,
-                no_workers_minutes: 0,
-            },
+            cfg: bare("dsm-teams", ChannelKind::Teams),
             url: Some(zeroize::Zeroizing::new(url.clone())),
             secret: None,
             password: None,
         })
+    }
+}
+
+/// A channel of `kind` with nothing set (what the app's settings fill in).
+fn bare(name: &str, kind: ChannelKind) -> NotifyConfig {
+    NotifyConfig {
+        name: name.into(),
+        kind,
+        url: None,
+        url_file: None,
+        secret_file: None,
+        smtp_url: None,
+        password_file: None,
+        starttls: true,
+        from: None,
+        to: Vec::new(),
+        ca_file: None,
+        events: Vec::new(),
+        job_types: None,
+        zones: None,
+        no_workers_minutes: 0,
     }
 }
 

@@ -125,30 +125,11 @@ impl Message {
         }
     }
 
-    /// `zone` has had no live worker since `since`.
-    pub fn no_workers(zone: &str, since: &str) -> Message {
+    /// A message about no job: its event and title only.
+    fn about_no_job(event: EventKind, title: String) -> Message {
         Message {
-            event: EventKind::ZoneNoWorkers,
-            title: format!("Zone {zone} has no live worker (since {since})"),
-            job_id: None,
-            job_type: None,
-            status: None,
-            zones: vec![zone.to_string()],
-            counts: None,
-            failed: Vec::new(),
-            failed_more: 0,
-            hosts: Vec::new(),
-            link: None,
-            trace_id: None,
-            test: false,
-        }
-    }
-
-    /// The message `outpost notify test CHANNEL` sends.
-    pub fn test(channel: &str) -> Message {
-        Message {
-            event: EventKind::JobSucceeded,
-            title: format!("Test message from Outpost to channel {channel}"),
+            event,
+            title,
             job_id: None,
             job_type: None,
             status: None,
@@ -159,7 +140,29 @@ impl Message {
             hosts: Vec::new(),
             link: None,
             trace_id: None,
+            test: false,
+        }
+    }
+
+    /// `zone` has had no live worker since `since`.
+    pub fn no_workers(zone: &str, since: &str) -> Message {
+        Message {
+            zones: vec![zone.to_string()],
+            ..Self::about_no_job(
+                EventKind::ZoneNoWorkers,
+                format!("Zone {zone} has no live worker (since {since})"),
+            )
+        }
+    }
+
+    /// The message `outpost notify test CHANNEL` sends.
+    pub fn test(channel: &str) -> Message {
+        Message {
             test: true,
+            ..Self::about_no_job(
+                EventKind::JobSucceeded,
+                format!("Test message from Outpost to channel {channel}"),
+            )
         }
     }
 

@@ -509,6 +509,33 @@ async function rolloutsPage() {
   every(2000, load);
 }
 
+// ---- notifications ---------------------------------------------------------
+
+async function notificationsPage() {
+  const body = el('div', {});
+  view('Notifications', body);
+  const load = async () => {
+    const list = await api('GET', '/api/v1/notifications?limit=100');
+    const rows = list.map((d) => {
+      const last = (d.attempts || [])[d.attempts.length - 1];
+      return el('tr', { 'data-key': d.key },
+        el('td', { text: when(d.created_at) }),
+        el('td', { text: d.channel + ' (' + d.kind + ')' }),
+        el('td', { text: d.event }),
+        el('td', {}, d.job_id ? el('a', { href: '#/job/' + encodeURIComponent(d.job_id), text: d.job_id }) : (d.zone || '')),
+        el('td', {}, badge(d.state === 'delivered' ? 'succeeded' : d.state === 'retrying' || d.state === 'sending' ? 'running' : 'failed'),
+          ' ', el('span', { class: 'state', text: d.state })),
+        el('td', { class: 'attempts', text: String((d.attempts || []).length) }),
+        el('td', { class: 'error', text: last ? (last.code ? last.code + ': ' : '') + last.answer : '' }));
+    });
+    body.replaceChildren(list.length
+      ? table(['When', 'Channel', 'Event', 'Job or zone', 'State', 'Tries', 'Last answer'], rows)
+      : el('p', { class: 'muted', text: 'No notification yet ([[notify]] channels in the coordinator\'s configuration).' }));
+  };
+  await load();
+  every(5000, load);
+}
+
 // ---- routing -------------------------------------------------------------
 
 async function route() {
@@ -526,6 +553,7 @@ async function route() {
     else if (section === 'workers') await workersPage();
     else if (section === 'inventory') await inventoryPage();
     else if (section === 'rollouts') await rolloutsPage();
+    else if (section === 'notifications') await notificationsPage();
     else await jobsPage(query(hash));
   } catch (e) {
     if (e.status !== 401) view('Error', el('p', { class: 'error', role: 'alert', text: e.message }));
