@@ -448,3 +448,92 @@ events = ["job.failed"]
     assert!(!logs.contains(SMTP_PASS) && !records.contains(SMTP_PASS));
     Ok(())
 }
+
+/// A number from 0 to `n - 1`, different on every call.
+fn random_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) % n.max(1)
+}
+
+#[tokio::test]
+async fn kills_at_random_points_never_send_a_message_twice() -> Result<()> {
+    // The receiver fails its first three requests, so kills also land
+    // between retries.
+    let hook = Receiver::start(3, "accepted").await?;
+    let dir = tempfile::tempdir()?;
+    let key_file = dir.path().join("hook-key");
+    std::fs::write(&key_file, format!("{HMAC_KEY}\n"))?;
+    let config = format!(
+        "\n[[notify]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_file = \"{}\"\nevents = [\"job.succeeded\", \"job.failed\"]\n",
+        hook.url(),
+        key_file.display()
+    );
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(format!("{TWO_ZONES}{config}")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    let mut jobs = Vec::new();
+    for round in 0..4 {
+        let ms = 100 + random_below(1200);
+        let fail = round % 2 == 0;
+        jobs.push(
+            fleet
+                .api
+                .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha",
+                                   "params": {"count": 2, "ms": ms, "fail": fail}}))
+                .await?,
+        );
+        // Kill at a random point: before the job ends, while its message
+        // is sent, or between the receiver's failures and the retry.
+        let wait = std::time::Duration::from_millis(random_below(2500));
+        tokio::time::sleep(wait).await;
+        fleet.kill_coordinator().await?;
+        fleet.start_coordinator().await?;
+    }
+    for id in &jobs {
+        fleet.api.wait_finished(id, SETTLE).await?;
+    }
+    // Every job's delivery settles: delivered, or interrupted by a kill in
+    // the middle of an attempt (then it is not sent again).
+    let records = outpost_tests::wait_until("every delivery settled", SETTLE * 2, async || {
+        let all = deliveries(&fleet).await.map_err(|e| e.to_string())?;
+        let settled: Vec<Value> = all
+            .into_iter()
+            .filter(|d| d["state"] == "delivered" || d["state"] == "interrupted")
+            .collect();
+        if jobs
+            .iter()
+            .all(|id| settled.iter().any(|d| d["job_id"] == id.as_str()))
+        {
+            Ok(settled)
+        } else {
+            Err(format!("{settled:#?}"))
+        }
+    })
+    .await?;
+    let got = hook.received();
+    for id in &jobs {
+        let mine: Vec<&Value> = records
+            .iter()
+            .filter(|d| d["job_id"] == id.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "one record per job and event: {mine:#?}");
+        let key = mine[0]["key"].as_str().unwrap_or_default();
+        let accepted = got
+            .iter()
+            .filter(|r| r.status == 200)
+            .filter(|r| {
+                r.headers
+                    .get("x-outpost-delivery")
+                    .is_some_and(|v| v == key)
+            })
+            .count();
+        match mine[0]["state"].as_str() {
+            Some("delivered") => assert_eq!(accepted, 1, "{key}: {accepted} accepted"),
+            _ => assert!(accepted <= 1, "{key}: {accepted} accepted"),
+        }
+    }
+    Ok(())
+}
