@@ -537,3 +537,87 @@ async fn kills_at_random_points_never_send_a_message_twice() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_email_digest_gathers_the_events_of_its_window() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem())?;
+    std::fs::write(&key, ck.signing_key.serialize_pem())?;
+    let pass_file = dir.path().join("smtp-pass");
+    std::fs::write(&pass_file, format!("{SMTP_PASS}\n"))?;
+    let smtp = Smtp::start(&cert, &key, false).await?;
+    // A 12-second window: four jobs that end within it make at most two
+    // digests (one window boundary can fall among them).
+    let config = format!(
+        r#"
+[[notify]]
+name = "digest"
+kind = "email"
+smtp_url = "smtp://ops%40example.com@127.0.0.1:{}"
+password_file = "{}"
+ca_file = "{}"
+from = "outpost@example.com"
+to = ["oncall@example.com"]
+events = ["job.failed"]
+digest_minutes = 0.2
+"#,
+        smtp.port,
+        pass_file.display(),
+        cert.display()
+    );
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(format!("{TWO_ZONES}{config}")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        jobs.push(
+            fleet
+                .api
+                .submit_ok(&json!({"type": "diag.sleep", "zone": "alpha", "params": {"count": 1, "ms": 1, "fail": true}}))
+                .await?,
+        );
+    }
+    for id in &jobs {
+        fleet.api.wait_finished(id, SETTLE).await?;
+    }
+    outpost_tests::wait_until("the digests delivered", SETTLE, async || {
+        let all = deliveries(&fleet).await.map_err(|e| e.to_string())?;
+        let delivered = all.iter().filter(|d| d["state"] == "delivered").count();
+        if delivered == 4 {
+            Ok(())
+        } else {
+            Err(format!("{all:#?}"))
+        }
+    })
+    .await?;
+    let mails = smtp.messages();
+    assert!(
+        (1..=2).contains(&mails.len()),
+        "{} digests for 4 events",
+        mails.len()
+    );
+    let text: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            m["content"]
+                .as_str()
+                .unwrap_or("")
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+        })
+        .collect();
+    for id in &jobs {
+        let n = text.iter().filter(|t| t.contains(id.as_str())).count();
+        assert_eq!(n, 1, "job {id} in {n} digests");
+    }
+    assert!(
+        text.iter().all(|t| t.contains("notifications")),
+        "{text:#?}"
+    );
+    Ok(())
+}

@@ -169,6 +169,7 @@ fn bare(name: &str, kind: ChannelKind) -> NotifyConfig {
         events: Vec::new(),
         job_types: None,
         zones: None,
+        digest_minutes: None,
         no_workers_minutes: 0,
     }
 }

@@ -50,6 +50,10 @@ pub struct NotifyConfig {
     /// Only jobs with tasks in one of these zones (all when absent).
     #[serde(default)]
     pub zones: Option<Vec<String>>,
+    /// `email`: gather the events of this many minutes into one message
+    /// (absent: one message per event).
+    #[serde(default)]
+    pub digest_minutes: Option<f64>,
     /// `zone.no_workers`: how long a zone may have no live worker first.
     #[serde(default = "default_no_workers_minutes")]
     pub no_workers_minutes: u64,
@@ -217,6 +221,16 @@ pub fn load(configs: &[NotifyConfig]) -> Result<Vec<Channel>, String> {
                 }
             }
         }
+        if let Some(m) = c.digest_minutes {
+            if c.kind != ChannelKind::Email {
+                return Err(format!("{at}: digest_minutes is for kind = \"email\""));
+            }
+            if !(m > 0.0 && m <= 1440.0) {
+                return Err(format!(
+                    "{at}: digest_minutes must be more than 0 and at most 1440"
+                ));
+            }
+        }
         if let Some(f) = &c.ca_file {
             super::tls::read_cas(f).map_err(|e| format!("{at}: ca_file: {e}"))?;
         }
@@ -285,6 +299,10 @@ mod tests {
         assert!(parse(email).unwrap_err().contains("in the clear"));
         let email_tls = email.replace("starttls = false\n", "");
         assert!(parse(&email_tls).is_ok());
+        let digest_hook = format!("{ok}digest_minutes = 5\n");
+        assert!(parse(&digest_hook).unwrap_err().contains("digest_minutes"));
+        let digest_zero = format!("{email_tls}digest_minutes = 0\n");
+        assert!(parse(&digest_zero).unwrap_err().contains("more than 0"));
         let no_to = email_tls.replace("to = [\"c@d\"]\n", "");
         assert!(parse(&no_to).unwrap_err().contains("to ="));
     }

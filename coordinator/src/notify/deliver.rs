@@ -39,6 +39,8 @@ const ZONE_CHECK: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
+    /// Waiting for its channel's next digest.
+    Queued,
     /// An attempt is under way.
     Sending,
     /// The last attempt failed transiently; another follows.
@@ -140,6 +142,10 @@ pub async fn run(n: Notifier, stop: CancellationToken) -> Result<(), String> {
     for id in jobs {
         consider(&n, &id, &mut done, true, &stop);
     }
+    for ch in n.channels.iter().filter(|c| c.cfg.digest_minutes.is_some()) {
+        let (n, ch, stop) = (n.clone(), ch.clone(), stop.clone());
+        tokio::spawn(async move { digests(&n, &ch, &stop).await });
+    }
     let mut zone_tick = tokio::time::interval(ZONE_CHECK);
     let mut empty_since: BTreeMap<String, chrono::DateTime<chrono::Utc>> = BTreeMap::new();
     loop {
@@ -221,7 +227,11 @@ async fn deliver_new(
         job_id,
         zone,
         title: msg.title.clone(),
-        state: State::Sending,
+        state: if ch.cfg.digest_minutes.is_some() {
+            State::Queued
+        } else {
+            State::Sending
+        },
         created_at: now_rfc3339(),
         attempts: Vec::new(),
     };
@@ -229,6 +239,8 @@ async fn deliver_new(
         return;
     };
     let rev = match n.store.create(&key, bytes.into()).await {
+        // The channel's digest sends it with the others.
+        Ok(_) if record.state == State::Queued => return,
         Ok(rev) => rev,
         Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => return,
         Err(e) => {
@@ -444,6 +456,108 @@ async fn check_zones(
             .await;
         }
     }
+}
+
+/// Sends `ch`'s queued records as one email every `digest_minutes`.
+async fn digests(n: &Notifier, ch: &Channel, stop: &CancellationToken) {
+    let every = Duration::from_secs_f64(ch.cfg.digest_minutes.unwrap_or(60.0) * 60.0);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = digest_once(n, ch, stop).await {
+            tracing::warn!(channel = %ch.cfg.name, error = %e, "digest not sent");
+        }
+    }
+}
+
+/// Takes the channel's queued records (each marked `sending` first, so
+/// another coordinator does not take it too) and sends them as one email.
+async fn digest_once(n: &Notifier, ch: &Channel, stop: &CancellationToken) -> Result<(), String> {
+    let prefix = format!("{}.", ch.cfg.name);
+    let keys: Vec<String> = n
+        .store
+        .keys()
+        .await
+        .map_err(|e| e.to_string())?
+        .filter_map(|k| async move { k.ok() })
+        .filter(|k| futures::future::ready(k.starts_with(&prefix)))
+        .collect()
+        .await;
+    let mut taken: Vec<(Delivery, u64)> = Vec::new();
+    for k in keys {
+        let Ok(Some(entry)) = n.store.entry(&k).await else {
+            continue;
+        };
+        let Ok(mut record) = serde_json::from_slice::<Delivery>(&entry.value) else {
+            continue;
+        };
+        if record.state != State::Queued {
+            continue;
+        }
+        record.state = State::Sending;
+        if let Some(rev) = write(n, &record, entry.revision).await {
+            taken.push((record, rev));
+        }
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    taken.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at));
+    let subject = format!("[Outpost] {} notifications", taken.len());
+    let mut body = format!("{} events since the last digest:\n\n", taken.len());
+    for (r, _) in &taken {
+        body.push_str(&format!("{}  {}\n", r.created_at, r.title));
+        if let (Some(base), Some(id)) = (&n.console, &r.job_id) {
+            body.push_str(&format!("    {}/#/job/{id}\n", base.trim_end_matches('/')));
+        }
+    }
+    body.push_str("\n-- \nOutpost\n");
+    let mut wait = FIRST_BACKOFF;
+    let mut tries = 0;
+    let result = loop {
+        tries += 1;
+        match super::email::send_text(ch, subject.clone(), body.clone()).await {
+            Err(e) if e.retryable() && tries < MAX_ATTEMPTS => {
+                tokio::select! {
+                    _ = stop.cancelled() => break Err(e),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait *= 2;
+            }
+            other => break other,
+        }
+    };
+    for (mut r, rev) in taken {
+        let (state, attempt, outcome) = match &result {
+            Ok(a) => (
+                State::Delivered,
+                Attempt {
+                    at: now_rfc3339(),
+                    ok: true,
+                    code: Some(a.code),
+                    answer: a.text.clone(),
+                },
+                "delivered",
+            ),
+            Err(e) => (
+                State::Failed,
+                Attempt {
+                    at: now_rfc3339(),
+                    ok: false,
+                    code: None,
+                    answer: e.to_string(),
+                },
+                "failed",
+            ),
+        };
+        r.state = state;
+        r.attempts.push(attempt);
+        metric(ch, r.event, outcome);
+        let _ = write(n, &r, rev).await;
+    }
+    result.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The newest records first, at most `limit`.

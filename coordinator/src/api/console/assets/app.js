@@ -523,7 +523,7 @@ async function notificationsPage() {
         el('td', { text: d.channel + ' (' + d.kind + ')' }),
         el('td', { text: d.event }),
         el('td', {}, d.job_id ? el('a', { href: '#/job/' + encodeURIComponent(d.job_id), text: d.job_id }) : (d.zone || '')),
-        el('td', {}, badge(d.state === 'delivered' ? 'succeeded' : d.state === 'retrying' || d.state === 'sending' ? 'running' : 'failed'),
+        el('td', {}, badge(d.state === 'delivered' ? 'succeeded' : d.state === 'queued' ? 'pending' : d.state === 'retrying' || d.state === 'sending' ? 'running' : 'failed'),
           ' ', el('span', { class: 'state', text: d.state })),
         el('td', { class: 'attempts', text: String((d.attempts || []).length) }),
         el('td', { class: 'error', text: last ? (last.code ? last.code + ': ' : '') + last.answer : '' }));
