@@ -621,3 +621,65 @@ digest_minutes = 0.2
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_zone_without_a_live_worker_is_reported_once() -> Result<()> {
+    let hook = Receiver::start(0, "ok").await?;
+    let dir = tempfile::tempdir()?;
+    let key_file = dir.path().join("hook-key");
+    std::fs::write(&key_file, format!("{HMAC_KEY}\n"))?;
+    // Three seconds without a worker is enough here.
+    let config = format!(
+        "\n[[notify]]\nname = \"zones\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_file = \"{}\"\nevents = [\"zone.no_workers\"]\nno_workers_minutes = 0.05\n",
+        hook.url(),
+        key_file.display()
+    );
+    let mut fleet = Fleet::start_with(FleetOptions {
+        zones: Some(format!("{TWO_ZONES}{config}")),
+        ..FleetOptions::default()
+    })
+    .await?;
+    // Alpha has a worker; beta has none.
+    fleet.worker("alpha", "alpha-1", &[]).await?;
+    let msg = outpost_tests::wait_until("beta reported", SETTLE, async || {
+        match hook.received().first() {
+            Some(r) => Ok(r.clone()),
+            None => Err("nothing yet".to_string()),
+        }
+    })
+    .await?;
+    verify_signature(HMAC_KEY.as_bytes(), &msg).map_err(anyhow::Error::msg)?;
+    assert_eq!(msg.body["event"], "zone.no_workers");
+    assert!(
+        msg.body["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Zone beta"),
+        "{:#}",
+        msg.body
+    );
+    // It stays one message while beta stays empty: its record is settled
+    // and the next checks find it.
+    let records = outpost_tests::wait_until("the record settled", SETTLE, async || {
+        let all = deliveries(&fleet).await.map_err(|e| e.to_string())?;
+        if all
+            .iter()
+            .any(|d| d["zone"] == "beta" && d["state"] == "delivered")
+        {
+            Ok(all)
+        } else {
+            Err(format!("{all:#?}"))
+        }
+    })
+    .await?;
+    assert!(records.iter().all(|d| d["zone"] != "alpha"), "{records:#?}");
+    let before = hook.received().len();
+    // Several more checks (every 2 s) pass while beta is still empty.
+    let _ = fleet
+        .api
+        .wait_workers(std::time::Duration::from_secs(5), |w| w.len() > 1)
+        .await;
+    assert_eq!(hook.received().len(), before, "{:#?}", hook.received());
+    assert_eq!(before, 1);
+    Ok(())
+}

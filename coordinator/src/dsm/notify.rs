@@ -170,7 +170,7 @@ fn bare(name: &str, kind: ChannelKind) -> NotifyConfig {
         job_types: None,
         zones: None,
         digest_minutes: None,
-        no_workers_minutes: 0,
+        no_workers_minutes: 5.0,
     }
 }
 

@@ -56,15 +56,15 @@ pub struct NotifyConfig {
     pub digest_minutes: Option<f64>,
     /// `zone.no_workers`: how long a zone may have no live worker first.
     #[serde(default = "default_no_workers_minutes")]
-    pub no_workers_minutes: u64,
+    pub no_workers_minutes: f64,
 }
 
 fn yes() -> bool {
     true
 }
 
-fn default_no_workers_minutes() -> u64 {
-    5
+fn default_no_workers_minutes() -> f64 {
+    5.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -220,6 +220,11 @@ pub fn load(configs: &[NotifyConfig]) -> Result<Vec<Channel>, String> {
                     ));
                 }
             }
+        }
+        if !(c.no_workers_minutes > 0.0 && c.no_workers_minutes <= 10_080.0) {
+            return Err(format!(
+                "{at}: no_workers_minutes must be more than 0 and at most 10080"
+            ));
         }
         if let Some(m) = c.digest_minutes {
             if c.kind != ChannelKind::Email {

@@ -34,7 +34,7 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// The wait before the second attempt; doubled after each failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// How often zones are checked for live workers.
-const ZONE_CHECK: Duration = Duration::from_secs(20);
+const ZONE_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -433,7 +433,7 @@ async fn check_zones(
             if ch.cfg.zones.as_ref().is_some_and(|z| !z.contains(zone)) {
                 continue;
             }
-            let after = Duration::from_secs(ch.cfg.no_workers_minutes * 60);
+            let after = Duration::from_secs_f64(ch.cfg.no_workers_minutes * 60.0);
             if now
                 .signed_duration_since(since)
                 .to_std()
