@@ -60,6 +60,9 @@ pub struct RigOptions {
     pub dsm_database: Option<String>,
     /// Give both zones key pairs (credentials from the bridge are sealed).
     pub zone_keys: bool,
+    /// More tables of the coordinator's configuration, after the zones
+    /// (`[[notify]]` channels).
+    pub extra_tables: Option<String>,
 }
 
 impl Default for RigOptions {
@@ -73,6 +76,7 @@ impl Default for RigOptions {
             reconnect_lag_ms: 300,
             dsm_database: None,
             zone_keys: false,
+            extra_tables: None,
         }
     }
 }
@@ -143,6 +147,9 @@ impl Rig {
                 zones.push('\n');
                 key_args.insert(zone, vec!["--zone-key-file".into(), f]);
             }
+        }
+        if let Some(t) = &opts.extra_tables {
+            zones.push_str(t);
         }
         let mut f = CollectFleet::start_with_zones(dir.path(), &creds(), &[], &zones).await?;
         let client = f.fleet.nats.client().await?;

@@ -683,3 +683,46 @@ async fn a_zone_without_a_live_worker_is_reported_once() -> Result<()> {
     assert_eq!(before, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rollout_that_leaves_a_host_in_maintenance_says_which() -> Result<()> {
+    use outpost_tests::rolling::{Rig, RigOptions};
+    let hook = Receiver::start(0, "ok").await?;
+    let dir = tempfile::tempdir()?;
+    let key_file = dir.path().join("hook-key");
+    std::fs::write(&key_file, format!("{HMAC_KEY}\n"))?;
+    let r = Rig::start(RigOptions {
+        net: 76,
+        extra_tables: Some(format!(
+            "\n[[notify]]\nname = \"rollouts\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_file = \"{}\"\nevents = [\"rollout.host_left_in_maintenance\"]\n",
+            hook.url(),
+            key_file.display()
+        )),
+        ..RigOptions::default()
+    })
+    .await?;
+    // r650-2 fails mid-flash: the rollout stops and leaves it in maintenance.
+    r.device(1).set_faults(outpost_sim::redfish::Faults {
+        fail_job: true,
+        ..Default::default()
+    });
+    let id = r.f.fleet.api.submit_ok(&r.job(json!({}))).await?;
+    let job = r.f.fleet.api.wait_finished(&id, SETTLE * 2).await?;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let msg = outpost_tests::wait_until("the maintenance message", SETTLE, async || {
+        hook.received()
+            .into_iter()
+            .find(|m| m.body["event"] == "rollout.host_left_in_maintenance")
+            .ok_or_else(|| "nothing yet".to_string())
+    })
+    .await?;
+    verify_signature(HMAC_KEY.as_bytes(), &msg).map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        msg.body["hosts_in_maintenance"],
+        json!(["r650-2"]),
+        "{:#}",
+        msg.body
+    );
+    assert_eq!(msg.body["job"]["id"], id.as_str());
+    Ok(())
+}
