@@ -6,7 +6,10 @@
 //! it), and while the app's pause switch
 //! (`activity_settings.pause_idrac_operations`) is on, jobs that touch
 //! iDRACs stay pending: the app's executor cancels them; Outpost leaves
-//! them to start when the switch is turned off. The claim also marks the job with this executor's id
+//! them to start when the switch is turned off. A login typed into the
+//! app's dialog (`details.password`, `details.manual_credentials.password`)
+//! is removed from the row by the claim itself and kept in memory only. The
+//! claim also marks the job with this executor's id
 //! (`details.outpost_executor`), so a coordinator that dies between the
 //! claim and recording its ownership finds the job again when it restarts.
 
@@ -27,11 +30,10 @@ pub struct Claimed {
 }
 
 const CLAIM: &str = r#"
-UPDATE public.jobs AS j
-   SET status = 'running', started_at = coalesce(j.started_at, now()),
-       details = (CASE WHEN jsonb_typeof(j.details) = 'object' THEN j.details ELSE '{}'::jsonb END) || jsonb_build_object('outpost_executor', $2::text)
- WHERE j.id = (
-        SELECT q.id FROM public.jobs q
+WITH picked AS (
+        SELECT q.id,
+               CASE WHEN jsonb_typeof(q.details) = 'object' THEN q.details ELSE '{}'::jsonb END AS details
+          FROM public.jobs q
          WHERE q.status = 'pending'
            AND q.parent_job_id IS NULL
            AND (schedule_at IS NULL OR schedule_at <= now())
@@ -47,8 +49,18 @@ UPDATE public.jobs AS j
                   created_at
          FOR UPDATE SKIP LOCKED
          LIMIT 1)
+UPDATE public.jobs AS j
+   SET status = 'running', started_at = coalesce(j.started_at, now()),
+       -- A login typed into the app's dialog leaves the row in the same
+       -- statement that claims it: it is never seen running.
+       details = ((picked.details - 'password') #- '{manual_credentials,password}')
+                 || jsonb_build_object('outpost_executor', $2::text)
+  FROM picked
+ WHERE j.id = picked.id
    AND j.status = 'pending'
-RETURNING j.id, j.job_type::text, j.target_scope, j.details, j.credential_set_ids
+RETURNING j.id, j.job_type::text, j.target_scope,
+          picked.details || jsonb_build_object('outpost_executor', $2::text),
+          j.credential_set_ids
 "#;
 
 /// A claimed job whose row cannot be read (a NULL or a changed column
