@@ -133,23 +133,25 @@ impl Settings {
             to: vec![user.clone()],
             ..bare("dsm-email", ChannelKind::Email)
         };
-        Some(Channel {
-            cfg,
-            url: None,
-            secret: None,
-            password: self.smtp_password.clone().map(zeroize::Zeroizing::new),
-        })
+        let mut ch = trusting(cfg)?;
+        ch.password = self.smtp_password.clone().map(zeroize::Zeroizing::new);
+        Some(ch)
     }
 
     fn teams(&self) -> Option<Channel> {
         let url = self.teams_webhook_url.as_ref()?;
-        Some(Channel {
-            cfg: bare("dsm-teams", ChannelKind::Teams),
-            url: Some(zeroize::Zeroizing::new(url.clone())),
-            secret: None,
-            password: None,
-        })
+        let mut ch = trusting(bare("dsm-teams", ChannelKind::Teams))?;
+        ch.url = Some(zeroize::Zeroizing::new(url.clone()));
+        Some(ch)
     }
+}
+
+/// A channel of `cfg` trusting the system's CAs; `None` (said in the log)
+/// when they cannot be read.
+fn trusting(cfg: NotifyConfig) -> Option<Channel> {
+    Channel::new(cfg)
+        .inspect_err(|e| tracing::warn!(error = %e, "DSM notification channel not usable"))
+        .ok()
 }
 
 /// A channel of `kind` with nothing set (what the app's settings fill in).
@@ -416,7 +418,7 @@ async fn deliver(
     let severity = s.severity(status, job_type);
     if let Some(ch) = s.email() {
         let (subject, body) = email_text(id, job_type, status, details);
-        let r = with_retries(stop, || {
+        let r = crate::notify::send::with_retries(stop, ATTEMPTS, Duration::from_secs(1), || {
             crate::notify::email::send_text(&ch, subject.clone(), body.clone())
         })
         .await;
@@ -426,40 +428,13 @@ async fn deliver(
         let card = teams_card(id, job_type, status, severity, details);
         let body = serde_json::to_vec(&card).unwrap_or_default();
         let delivery = format!("dsm.{}.{status}", id.simple());
-        let r = with_retries(stop, || {
+        let r = crate::notify::send::with_retries(stop, ATTEMPTS, Duration::from_secs(1), || {
             crate::notify::send::post(&ch, body.clone(), &delivery)
         })
         .await;
         log(db, "teams", id, severity, r).await?;
     }
     Ok(())
-}
-
-async fn with_retries<F, Fut>(
-    stop: &CancellationToken,
-    f: F,
-) -> Result<crate::notify::send::Answer, crate::notify::send::SendError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<
-            Output = Result<crate::notify::send::Answer, crate::notify::send::SendError>,
-        >,
-{
-    let mut wait = Duration::from_secs(1);
-    let mut n = 1;
-    loop {
-        match f().await {
-            Err(e) if e.retryable() && n < ATTEMPTS => {
-                tokio::select! {
-                    _ = stop.cancelled() => return Err(e),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait *= 2;
-                n += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// One `notification_logs` row, as the app writes it.

@@ -97,6 +97,34 @@ pub struct Channel {
     pub secret: Option<Zeroizing<String>>,
     /// `email`: the SMTP password.
     pub password: Option<Zeroizing<String>>,
+    /// The CA certificates (DER) its TLS trusts, read once.
+    pub cas: std::sync::Arc<Vec<Vec<u8>>>,
+    /// Webhook kinds: the HTTP client, made once with those CAs.
+    pub http: Option<reqwest::Client>,
+}
+
+impl Channel {
+    /// A channel of `cfg` with its trust read (the system bundle or
+    /// `SSL_CERT_FILE`, and `ca_file`) and, for webhook kinds, its HTTP
+    /// client made; no secret yet.
+    pub fn new(cfg: NotifyConfig) -> Result<Channel, String> {
+        let mut cas = Vec::new();
+        for f in super::tls::trusted(cfg.ca_file.as_deref()) {
+            cas.extend(super::tls::read_cas(&f)?);
+        }
+        let http = match cfg.kind {
+            ChannelKind::Email => None,
+            _ => Some(super::tls::http_client(&cas)?),
+        };
+        Ok(Channel {
+            cfg,
+            url: None,
+            secret: None,
+            password: None,
+            cas: std::sync::Arc::new(cas),
+            http,
+        })
+    }
 }
 
 impl std::fmt::Debug for Channel {
@@ -151,12 +179,7 @@ pub fn load(configs: &[NotifyConfig]) -> Result<Vec<Channel>, String> {
         if c.events.is_empty() {
             return Err(format!("{at}: events is empty: nothing would be sent"));
         }
-        let mut ch = Channel {
-            cfg: c.clone(),
-            url: None,
-            secret: None,
-            password: None,
-        };
+        let mut ch = Channel::new(c.clone()).map_err(|e| format!("{at}: {e}"))?;
         match c.kind {
             ChannelKind::Teams | ChannelKind::Slack | ChannelKind::Webhook => {
                 let url = match (&c.url, &c.url_file) {
@@ -235,9 +258,6 @@ pub fn load(configs: &[NotifyConfig]) -> Result<Vec<Channel>, String> {
                     "{at}: digest_minutes must be more than 0 and at most 1440"
                 ));
             }
-        }
-        if let Some(f) = &c.ca_file {
-            super::tls::read_cas(f).map_err(|e| format!("{at}: ca_file: {e}"))?;
         }
         out.push(ch);
     }

@@ -52,6 +52,17 @@ pub enum State {
     Interrupted,
 }
 
+impl State {
+    /// The metric's `outcome` label of an attempt that left this state.
+    fn outcome(self) -> &'static str {
+        match self {
+            State::Delivered => "delivered",
+            State::Retrying => "retrying",
+            _ => "failed",
+        }
+    }
+}
+
 /// One attempt's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
@@ -62,6 +73,26 @@ pub struct Attempt {
     pub code: Option<u16>,
     /// The receiver's answer or the error.
     pub answer: String,
+}
+
+impl Attempt {
+    /// The attempt that gave `result`, now.
+    fn of(result: &Result<super::send::Answer, SendError>) -> Attempt {
+        match result {
+            Ok(a) => Attempt {
+                at: now_rfc3339(),
+                ok: true,
+                code: Some(a.code),
+                answer: a.text.clone(),
+            },
+            Err(e) => Attempt {
+                at: now_rfc3339(),
+                ok: false,
+                code: None,
+                answer: e.to_string(),
+            },
+        }
+    }
 }
 
 /// A (channel, job or zone, event) and what became of it.
@@ -87,24 +118,17 @@ pub fn key(channel: &str, subject: &str, event: EventKind) -> String {
     format!("{channel}.{subject}.{}", event.as_str())
 }
 
-/// The channels `job`'s `event` goes to.
-fn wanted<'a>(channels: &'a [Channel], job: &JobState, event: EventKind) -> Vec<&'a Channel> {
-    channels
-        .iter()
-        .filter(|c| c.cfg.events.contains(&event))
-        .filter(|c| {
-            c.cfg
-                .job_types
-                .as_ref()
-                .is_none_or(|t| t.contains(&job.job_type))
-        })
-        .filter(|c| {
-            c.cfg
-                .zones
-                .as_ref()
-                .is_none_or(|z| job.zones.iter().any(|jz| z.contains(jz)))
-        })
-        .collect()
+/// `c` wants `job`'s `event`.
+fn wants(c: &Channel, job: &JobState, event: EventKind) -> bool {
+    c.cfg.events.contains(&event)
+        && c.cfg
+            .job_types
+            .as_ref()
+            .is_none_or(|t| t.contains(&job.job_type))
+        && c.cfg
+            .zones
+            .as_ref()
+            .is_none_or(|z| job.zones.iter().any(|jz| z.contains(jz)))
 }
 
 /// When `event` happened to `job`, if its state says.
@@ -166,9 +190,14 @@ pub async fn run(n: Notifier, stop: CancellationToken) -> Result<(), String> {
     }
 }
 
+/// Keys remembered as handled at most; beyond, the memory is dropped and
+/// the KV claim (which refuses a second one) is asked again.
+const MAX_DONE: usize = 100_000;
+
 /// Starts a delivery for every event job `id` reached that a channel
 /// wants and that is not known done. With `startup`, only events within
-/// [`CATCH_UP`].
+/// [`CATCH_UP`]. Called on every change of every job: what is due is
+/// worked out under the view's lock without copying the job.
 fn consider(
     n: &Notifier,
     id: &str,
@@ -176,35 +205,40 @@ fn consider(
     startup: bool,
     stop: &CancellationToken,
 ) {
-    let Some(job) = n.engine.read(|v| v.jobs.get(id).map(|e| e.job.clone())) else {
-        return;
-    };
-    for event in reached(&job) {
-        for ch in wanted(&n.channels, &job, event) {
-            let k = key(&ch.cfg.name, &job.id, event);
-            if !done.insert(k.clone()) {
-                continue;
-            }
-            if startup {
-                let recent = happened_at(&job, event).is_some_and(|t| {
-                    chrono::Utc::now()
-                        .signed_duration_since(t)
-                        .to_std()
-                        .unwrap_or_default()
-                        < CATCH_UP
-                });
-                if !recent {
-                    continue;
+    let now = chrono::Utc::now();
+    let due: Vec<(EventKind, usize, String, bool)> = n.engine.read(|v| {
+        let Some(e) = v.jobs.get(id) else {
+            return Vec::new();
+        };
+        let job = &e.job;
+        let mut due = Vec::new();
+        for event in reached(job) {
+            let recent = happened_at(job, event).is_some_and(|t| {
+                now.signed_duration_since(t).to_std().unwrap_or_default() < CATCH_UP
+            });
+            for (i, ch) in n.channels.iter().enumerate() {
+                if wants(ch, job, event) {
+                    due.push((event, i, key(&ch.cfg.name, &job.id, event), recent));
                 }
             }
-            let view = n.engine.read(|v| v.job_view(id));
-            let Some(view) = view else { continue };
-            let msg = Message::for_job(event, &view, n.console.as_deref());
-            let (n, ch, stop) = (n.clone(), ch.clone(), stop.clone());
-            tokio::spawn(async move {
-                deliver_new(&n, &ch, k, msg, Some(view.job.id.clone()), None, &stop).await
-            });
         }
+        due
+    });
+    if done.len() > MAX_DONE {
+        done.clear();
+    }
+    for (event, i, k, recent) in due {
+        if !done.insert(k.clone()) || (startup && !recent) {
+            continue;
+        }
+        let Some(view) = n.engine.read(|v| v.job_view(id)) else {
+            continue;
+        };
+        let msg = Message::for_job(event, &view, n.console.as_deref());
+        let (n, ch, stop) = (n.clone(), n.channels[i].clone(), stop.clone());
+        tokio::spawn(async move {
+            deliver_new(&n, &ch, k, msg, Some(view.job.id.clone()), None, &stop).await
+        });
     }
 }
 
@@ -271,40 +305,14 @@ async fn attempts(
             }
         }
         let result = send(ch, msg, &record.key).await;
-        let (state, attempt, outcome) = match &result {
-            Ok(a) => (
-                State::Delivered,
-                Attempt {
-                    at: now_rfc3339(),
-                    ok: true,
-                    code: Some(a.code),
-                    answer: a.text.clone(),
-                },
-                "delivered",
-            ),
-            Err(e) => {
-                let last = record.attempts.len() as u32 + 1 >= MAX_ATTEMPTS;
-                let state = if e.retryable() && !last {
-                    State::Retrying
-                } else {
-                    State::Failed
-                };
-                (
-                    state,
-                    Attempt {
-                        at: now_rfc3339(),
-                        ok: false,
-                        code: None,
-                        answer: e.to_string(),
-                    },
-                    if state == State::Retrying {
-                        "retrying"
-                    } else {
-                        "failed"
-                    },
-                )
-            }
+        let last = record.attempts.len() as u32 + 1 >= MAX_ATTEMPTS;
+        let state = match &result {
+            Ok(_) => State::Delivered,
+            Err(e) if e.retryable() && !last => State::Retrying,
+            Err(_) => State::Failed,
         };
+        let attempt = Attempt::of(&result);
+        let outcome = state.outcome();
         record.attempts.push(attempt);
         record.state = state;
         metric(ch, record.event, outcome);
@@ -514,44 +522,17 @@ async fn digest_once(n: &Notifier, ch: &Channel, stop: &CancellationToken) -> Re
         }
     }
     body.push_str("\n-- \nOutpost\n");
-    let mut wait = FIRST_BACKOFF;
-    let mut tries = 0;
-    let result = loop {
-        tries += 1;
-        match super::email::send_text(ch, subject.clone(), body.clone()).await {
-            Err(e) if e.retryable() && tries < MAX_ATTEMPTS => {
-                tokio::select! {
-                    _ = stop.cancelled() => break Err(e),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait *= 2;
-            }
-            other => break other,
-        }
-    };
+    let result = super::send::with_retries(stop, MAX_ATTEMPTS, FIRST_BACKOFF, || {
+        super::email::send_text(ch, subject.clone(), body.clone())
+    })
+    .await;
     for (mut r, rev) in taken {
-        let (state, attempt, outcome) = match &result {
-            Ok(a) => (
-                State::Delivered,
-                Attempt {
-                    at: now_rfc3339(),
-                    ok: true,
-                    code: Some(a.code),
-                    answer: a.text.clone(),
-                },
-                "delivered",
-            ),
-            Err(e) => (
-                State::Failed,
-                Attempt {
-                    at: now_rfc3339(),
-                    ok: false,
-                    code: None,
-                    answer: e.to_string(),
-                },
-                "failed",
-            ),
+        let state = if result.is_ok() {
+            State::Delivered
+        } else {
+            State::Failed
         };
+        let (attempt, outcome) = (Attempt::of(&result), state.outcome());
         r.state = state;
         r.attempts.push(attempt);
         metric(ch, r.event, outcome);
@@ -569,9 +550,12 @@ pub async fn list(store: &kv::Store, limit: usize) -> Result<Vec<Delivery>, Stri
         .filter_map(|k| async move { k.ok() })
         .collect()
         .await;
-    let mut out = Vec::with_capacity(keys.len().min(limit * 2));
-    for k in keys {
-        if let Ok(Some(v)) = store.get(&k).await
+    // Keys come in the order their last value was written: the newest
+    // records are among the last `limit`, and only those are read.
+    let newest = keys.len().saturating_sub(limit);
+    let mut out = Vec::with_capacity(limit.min(keys.len()));
+    for k in &keys[newest..] {
+        if let Ok(Some(v)) = store.get(k).await
             && let Ok(d) = serde_json::from_slice::<Delivery>(&v)
         {
             out.push(d);

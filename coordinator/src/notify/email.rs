@@ -89,11 +89,10 @@ fn percent_decode(s: &str) -> String {
 
 fn tls_parameters(ch: &Channel, host: &str) -> Result<TlsParameters, String> {
     let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
-    for f in super::tls::trusted(ch.cfg.ca_file.as_deref()) {
-        for der in super::tls::read_cas(&f)? {
-            let cert = Certificate::from_der(der).map_err(|e| format!("{}: {e}", f.display()))?;
-            b = b.add_root_certificate(cert);
-        }
+    for der in ch.cas.iter() {
+        let cert =
+            Certificate::from_der(der.clone()).map_err(|e| format!("a CA certificate: {e}"))?;
+        b = b.add_root_certificate(cert);
     }
     b.build_rustls().map_err(|e| format!("TLS set-up: {e}"))
 }

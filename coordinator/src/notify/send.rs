@@ -40,6 +40,20 @@ pub struct Answer {
     pub text: String,
 }
 
+/// The start of an answer's body: at most 4 KiB is read, however much a
+/// receiver sends.
+async fn bounded_text(mut resp: reqwest::Response) -> String {
+    const MAX_BODY: usize = 4096;
+    let mut body = Vec::new();
+    while body.len() < MAX_BODY {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_BODY - body.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 fn short(s: &str) -> String {
     s.chars().take(MAX_ANSWER).collect()
 }
@@ -78,8 +92,10 @@ pub async fn post(ch: &Channel, body: Vec<u8>, delivery: &str) -> Result<Answer,
         .url
         .as_ref()
         .ok_or_else(|| SendError::Permanent("the channel has no URL".into()))?;
-    let client =
-        super::tls::http_client(ch.cfg.ca_file.as_deref()).map_err(SendError::Permanent)?;
+    let client = ch
+        .http
+        .as_ref()
+        .ok_or_else(|| SendError::Permanent("the channel has no HTTP client".into()))?;
     let mut req = client
         .post(url.as_str())
         .header("content-type", "application/json")
@@ -111,7 +127,7 @@ pub async fn post(ch: &Channel, body: Vec<u8>, delivery: &str) -> Result<Answer,
         _ => "the webhook",
     };
     let code = resp.status().as_u16();
-    let text = short(&resp.text().await.unwrap_or_default());
+    let text = short(&bounded_text(resp).await);
     match code {
         200..=299 => Ok(Answer { code, text }),
         408 | 425 | 429 | 500..=599 => Err(SendError::Transient(format!(
@@ -120,6 +136,35 @@ pub async fn post(ch: &Channel, body: Vec<u8>, delivery: &str) -> Result<Answer,
         _ => Err(SendError::Permanent(format!(
             "{who} answered {code}: {text}"
         ))),
+    }
+}
+
+/// Calls `send` up to `attempts` times while it fails transiently,
+/// waiting `first` and then twice as long each time; the last result.
+pub async fn with_retries<F, Fut>(
+    stop: &tokio_util::sync::CancellationToken,
+    attempts: u32,
+    first: std::time::Duration,
+    send: F,
+) -> Result<Answer, SendError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, SendError>>,
+{
+    let mut wait = first;
+    let mut n = 1;
+    loop {
+        match send().await {
+            Err(e) if e.retryable() && n < attempts => {
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(e),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait *= 2;
+                n += 1;
+            }
+            other => return other,
+        }
     }
 }
 

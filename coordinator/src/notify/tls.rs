@@ -43,25 +43,22 @@ pub fn trusted(ca_file: Option<&Path>) -> Vec<PathBuf> {
     out
 }
 
-/// An HTTP client for a webhook channel trusting [`trusted`] CAs, with
+/// An HTTP client for a webhook channel trusting `cas` (DER), with
 /// bounded waits and no redirects (a webhook that redirects is
 /// misconfigured, and following one would send the message elsewhere).
-pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+pub fn http_client(cas: &[Vec<u8>]) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let b = reqwest::Client::builder()
+    let certs = cas
+        .iter()
+        .map(|der| {
+            reqwest::Certificate::from_der(der).map_err(|e| format!("a CA certificate: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(20))
-        .redirect(reqwest::redirect::Policy::none());
-    let mut certs = Vec::new();
-    for f in trusted(ca_file) {
-        for der in read_cas(&f)? {
-            certs.push(
-                reqwest::Certificate::from_der(&der)
-                    .map_err(|e| format!("{}: {e}", f.display()))?,
-            );
-        }
-    }
-    b.tls_certs_only(certs)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only(certs)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }

@@ -72,7 +72,13 @@ pub fn from_headers(headers: &HeaderMap) -> Option<&str> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .find_map(cookie_value)
+}
+
+/// The session cookie's value in one `Cookie` header's text.
+pub fn cookie_value(header: &str) -> Option<&str> {
+    header
+        .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value)
