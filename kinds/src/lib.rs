@@ -11,6 +11,7 @@ pub mod kind;
 pub mod redfish;
 pub mod rollout;
 pub mod ssh;
+pub mod stored;
 pub mod vcenter;
 
 pub use class::ErrorClass;

@@ -57,8 +57,10 @@ pub struct InventoryParams {
     /// The sections to read; all of them when absent.
     #[serde(default = "Section::all")]
     pub include: Vec<Section>,
-    /// Largest output (JSON bytes) the task may return: the result travels
-    /// in one NATS message (1 MiB by default).
+    /// Largest inventory (JSON bytes) the task may return. One larger than
+    /// [`InventoryParams::INLINE_BYTES`] does not travel in its result
+    /// message: it goes to the zone's captures store and the result says
+    /// where ([`StoredInventory`]).
     #[serde(default = "default_max_output")]
     pub max_output_bytes: u64,
 }
@@ -98,11 +100,14 @@ impl Default for InventoryParams {
 }
 
 impl InventoryParams {
-    /// Under NATS's default 1 MiB message, with room for the event around it.
-    pub const DEFAULT_MAX_OUTPUT: u64 = 960 * 1024;
-    /// The most a task may be allowed to return (a server configured with
-    /// NATS's largest `max_payload`).
+    /// The largest vCenter (some 45 000 VMs at about a kilobyte each).
+    pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
+    /// The most a task may be allowed to return.
     pub const MAX_OUTPUT: u64 = 64 << 20;
+    /// The largest inventory that travels in its result message (and so in
+    /// the job's state); a larger one is stored. Well under NATS's default
+    /// 1 MiB `max_payload`.
+    pub const INLINE_BYTES: u64 = 256 << 10;
 
     pub fn validate(&self) -> Result<(), crate::Invalid> {
         if self.port == 0 {
@@ -228,6 +233,17 @@ impl InventoryOutput {
     pub fn from_value(v: &serde_json::Value) -> Option<InventoryOutput> {
         InventoryOutput::deserialize(v).ok()
     }
+}
+
+/// The result of an inventory too large to travel inline: the vCenter,
+/// how many objects of each section were read, and where the whole
+/// [`InventoryOutput`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredInventory {
+    pub vcenter: VcenterAbout,
+    /// Objects read per section (`vms`: 4000).
+    pub counts: std::collections::BTreeMap<String, usize>,
+    pub stored: crate::stored::Stored,
 }
 
 /// vCenter's `about` (`ServiceContent.about`).

@@ -51,6 +51,13 @@ impl Api {
         Self::reply(self.req(reqwest::Method::GET, path)).await
     }
 
+    /// `GET path`'s status and body bytes as they came.
+    pub async fn get_bytes(&self, path: &str) -> Result<(u16, Vec<u8>)> {
+        let resp = self.req(reqwest::Method::GET, path).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.bytes().await?.to_vec()))
+    }
+
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Result<Reply> {
         Self::reply(
             self.req(reqwest::Method::POST, path)

@@ -63,6 +63,8 @@ pub struct RigOptions {
     /// More tables of the coordinator's configuration, after the zones
     /// (`[[notify]]` channels).
     pub extra_tables: Option<String>,
+    /// Powered-on VMs per cluster in the simulated vCenter.
+    pub vms: u32,
 }
 
 impl Default for RigOptions {
@@ -77,6 +79,7 @@ impl Default for RigOptions {
             dsm_database: None,
             zone_keys: false,
             extra_tables: None,
+            vms: 0,
         }
     }
 }
@@ -120,6 +123,7 @@ impl Rig {
                     .map(|i| host_name(i, opts.hosts_per_cluster))
                     .collect(),
                 enter_ms: 50,
+                vms: opts.vms,
                 ..VcSimOptions::default()
             })
             .await

@@ -19,6 +19,14 @@ use uuid::Uuid;
 /// its settings, the iDRAC set, the vCenter's row, its hosts and servers;
 /// and a firmware repository serving the BIOS image.
 async fn setup(net: u8) -> Result<(TestDb, Rig, tokio_postgres::Client, std::net::SocketAddr)> {
+    setup_with(net, 0).await
+}
+
+/// As [`setup`], the vCenter with `vms` powered-on VMs per cluster.
+async fn setup_with(
+    net: u8,
+    vms: u32,
+) -> Result<(TestDb, Rig, tokio_postgres::Client, std::net::SocketAddr)> {
     let db = TestDb::new().await?;
     let (code, out, err) = outpost(&["dsm", "install", "--database-url", &db.url], &[], "").await?;
     anyhow::ensure!(code == 0, "dsm install: {out}{err}");
@@ -26,6 +34,7 @@ async fn setup(net: u8) -> Result<(TestDb, Rig, tokio_postgres::Client, std::net
         net,
         dsm_database: Some(db.url.clone()),
         zone_keys: true,
+        vms,
         ..RigOptions::default()
     })
     .await?;
@@ -240,10 +249,12 @@ async fn a_graceful_cancel_from_the_app_finishes_the_host_under_way_then_stops()
 /// VCenterManagementDialog's "Sync" (create-job with the vCenter's id):
 /// the app's vCenter tables hold what govmomi's simulator holds, the hosts
 /// the app knew by name keep their rows, and a server whose service tag
-/// is a host's serial number is linked both ways at the next sync.
+/// is a host's serial number is linked both ways at the next sync. The
+/// vCenter holds more VMs than one result message carries: the inventory
+/// travels through the zone's captures store.
 #[tokio::test]
 async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
-    let (db, r, c, _repo) = setup(98).await?;
+    let (db, r, c, _repo) = setup_with(98, VMS_PER_CLUSTER).await?;
     let vc: Uuid = c
         .query_one("SELECT id FROM public.vcenters", &[])
         .await?
@@ -281,6 +292,12 @@ async fn a_vcenter_sync_from_the_app_fills_its_vcenter_tables() -> Result<()> {
     // The hosts the app knew by name were kept, not doubled.
     assert_eq!(count("SELECT count(*) FROM public.vcenter_hosts WHERE source_vcenter_id = $1 AND vcenter_id IS NULL").await?, 0);
     assert_eq!(count("SELECT count(*) FROM public.servers s JOIN public.vcenter_hosts h ON h.id = s.vcenter_host_id WHERE h.source_vcenter_id = $1").await?, r.ips.len() as i64);
+    assert!(
+        inv.vms.len() >= 2 * VMS_PER_CLUSTER as usize,
+        "{}",
+        inv.vms.len()
+    );
+    stored_inventory_is_served(&r, inv.vms.len()).await?;
     assert_eq!(details["total_vcenters"], 1, "{details:#}");
     assert_eq!(details["vcenters_synced"], 1, "{details:#}");
     assert_eq!(details["hosts"], inv.hosts.len(), "{details:#}");
@@ -572,6 +589,50 @@ async fn preparing_a_host_from_the_app_puts_it_into_maintenance_mode() -> Result
         vec![(1, "completed".to_string()), (2, "completed".to_string())]
     );
     db.drop_db().await;
+    Ok(())
+}
+
+/// VMs per cluster of the vCenter synced: together, an inventory larger
+/// than a result message carries (`InventoryParams::INLINE_BYTES`).
+const VMS_PER_CLUSTER: u32 = 800;
+
+/// The Outpost job that read the vCenter: its result names the stored
+/// inventory and sums it up, and the API serves the whole of it, matching
+/// the SHA-256 the result reports.
+async fn stored_inventory_is_served(r: &Rig, vms: usize) -> Result<()> {
+    let api = &r.f.fleet.api;
+    let list = api.get("/api/v1/jobs?type=vcenter.inventory").await?.body;
+    let id = list[0]["id"]
+        .as_str()
+        .with_context(|| format!("no vcenter.inventory job: {list:#}"))?
+        .to_string();
+    let job = api.job(&id).await?;
+    let task = &job["tasks"][0];
+    let out = &task["output"];
+    assert_eq!(out["counts"]["vms"], vms, "{out:#}");
+    assert!(out["vms"].is_null(), "the VMs travelled inline: {out:#}");
+    let stored = &out["stored"];
+    assert!(
+        stored["bytes"].as_u64().unwrap_or(0)
+            > outpost_kinds::vcenter::InventoryParams::INLINE_BYTES,
+        "{out:#}"
+    );
+    let (status, body) = api
+        .get_bytes(&format!(
+            "/api/v1/jobs/{id}/tasks/{}/capture",
+            task["id"].as_str().unwrap_or("")
+        ))
+        .await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        outpost_kinds::stored::sha256_hex(&body),
+        stored["sha256"].as_str().unwrap_or(""),
+        "the served inventory is not the stored one"
+    );
+    let whole =
+        outpost_kinds::vcenter::InventoryOutput::from_value(&serde_json::from_slice(&body)?)
+            .context("the served inventory")?;
+    assert_eq!(whole.vms.map(|v| v.len()), Some(vms));
     Ok(())
 }
 

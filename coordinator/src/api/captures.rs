@@ -1,8 +1,10 @@
 //! `GET /api/v1/jobs/{id}/tasks/{task}/capture`: the capture of one
 //! succeeded `ssh.collect` task, streamed from the `outpost_captures`
 //! object store as the worker sent it, so the client that ran the job
-//! (`outpost run-job`) writes it where its job file says. The result's
-//! `output.sha256` lets the client check what it received.
+//! (`outpost run-job`) writes it where its job file says; or the whole
+//! inventory of a `vcenter.inventory` task too large for its result
+//! (`output.stored`). The result's `output.sha256` (`output.stored.sha256`)
+//! lets the client check what it received.
 
 use super::{ApiError, AppState};
 use async_nats::jetstream::object_store::GetErrorKind;
@@ -26,11 +28,12 @@ pub async fn get(
     let found = state.engine.read(|v| {
         let entry = v.jobs.get(&id)?;
         Some(entry.tasks.get(task.as_str()).map(|(t, _)| {
-            let sha = t
-                .output
-                .as_ref()
-                .and_then(|o| outpost_kinds::ssh::Output::deserialize(o).ok())
-                .map(|o| o.sha256);
+            let sha = t.output.as_ref().and_then(|o| {
+                outpost_kinds::ssh::Output::deserialize(o)
+                    .ok()
+                    .map(|o| o.sha256)
+                    .or_else(|| outpost_kinds::stored::Stored::of(o).map(|s| s.sha256))
+            });
             (t.kind.clone(), t.zone.clone(), sha)
         }))
     });
@@ -48,9 +51,10 @@ pub async fn get(
         }
         None => return Err(ApiError::NotFound(format!("no job {id:?}"))),
     };
-    if kind != "ssh.collect" {
+    if kind != "ssh.collect" && kind != "vcenter.inventory" {
         return Err(ApiError::NotFound(format!(
-            "task {task:?} is a {kind} task: only ssh.collect tasks have captures"
+            "task {task:?} is a {kind} task: only ssh.collect tasks have captures, \
+             and vcenter.inventory tasks whose inventory was too large for their result"
         )));
     }
     let bad = |e: outpost_proto::layout::SubjectError| ApiError::BadRequest(e.to_string());

@@ -56,6 +56,8 @@ struct Bridge {
     lines: HashMap<Uuid, Vec<String>>,
     /// Tasks whose results are in the app's tables.
     written: HashSet<String>,
+    /// Outputs read back from the captures store (`stored`), by task.
+    stored: HashMap<String, serde_json::Value>,
     /// Full server updates whose next sub-job is to start.
     parents_due: Vec<Uuid>,
     /// The full update whose sub-job `start_job` is starting: recorded
@@ -85,6 +87,7 @@ pub async fn run(p: BridgeParts, shutdown: CancellationToken) {
                     rows: HashMap::new(),
                     lines: HashMap::new(),
                     written: HashSet::new(),
+                    stored: HashMap::new(),
                     parents_due: Vec::new(),
                     starting_child_of: None,
                     catalogs: Default::default(),

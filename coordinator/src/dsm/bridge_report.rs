@@ -5,6 +5,8 @@
 use super::Bridge;
 use crate::dsm::owned::{self, Owned};
 use crate::dsm::report;
+use outpost_kinds::stored::Stored;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 impl Bridge {
@@ -13,9 +15,10 @@ impl Bridge {
         let Some(mut o) = self.owned.get(&id).cloned() else {
             return;
         };
-        let Some(view) = self.p.engine.read(|v| v.job_view(&o.outpost_id)) else {
+        let Some(mut view) = self.p.engine.read(|v| v.job_view(&o.outpost_id)) else {
             return;
         };
+        let unread = self.read_stored(&mut view).await;
         for (row, st) in report::states(&o, &view) {
             let before = self.rows.get(&row.row_id).cloned();
             if before.as_ref() == Some(&st) {
@@ -47,7 +50,13 @@ impl Bridge {
             if self.written.contains(&t.id) {
                 continue;
             }
-            match crate::dsm::sync::write_back(&self.db, &o, t).await {
+            let written = match unread.get(&t.id) {
+                Some(e) => Err(e.clone()),
+                None => crate::dsm::sync::write_back(&self.db, &o, t)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            match written {
                 Ok(lines) => {
                     self.written.insert(t.id.clone());
                     self.lines.entry(id).or_default().extend(lines);
@@ -127,6 +136,9 @@ impl Bridge {
                 return tracing::warn!(error = %e, "job status not written");
             }
             o.finished = true;
+            for t in &view.tasks {
+                self.stored.remove(&t.id);
+            }
             if owned::save(&self.p.store, &o).await.is_ok() {
                 self.owned.remove(&id);
                 self.by_outpost.remove(&o.outpost_id);
@@ -139,6 +151,63 @@ impl Bridge {
             }
         }
     }
+}
+
+impl Bridge {
+    /// Puts in `view` the whole output of each ended task whose output went
+    /// to its zone's captures store (a large vCenter's inventory), read
+    /// once and kept until the job ends. The object is the one named after
+    /// the job and task, in the task's zone, and must match the size and
+    /// SHA-256 the result reports; a task whose output cannot be read is
+    /// returned with why, and its results are not written this time.
+    async fn read_stored(&mut self, view: &mut crate::model::JobView) -> HashMap<String, String> {
+        let mut unread = HashMap::new();
+        for t in view.tasks.iter_mut().filter(|t| t.status.is_terminal()) {
+            let Some(r) = t.output.as_ref().and_then(Stored::of) else {
+                continue;
+            };
+            if let Some(full) = self.stored.get(&t.id) {
+                t.output = Some(full.clone());
+                continue;
+            }
+            match read_one(&self.p.engine.objects, &view.job.id, t, &r).await {
+                Ok(full) => {
+                    self.stored.insert(t.id.clone(), full.clone());
+                    t.output = Some(full);
+                }
+                Err(e) => {
+                    tracing::warn!(task = %t.id, error = %e, "stored output not read");
+                    unread.insert(t.id.clone(), e);
+                }
+            }
+        }
+        unread
+    }
+}
+
+async fn read_one(
+    objects: &crate::engine::objects::ZoneObjects,
+    job: &str,
+    t: &crate::model::TaskState,
+    r: &Stored,
+) -> Result<serde_json::Value, String> {
+    let object = outpost_proto::layout::capture_object(job, &t.id).map_err(|e| e.to_string())?;
+    if r.object != object {
+        return Err(format!(
+            "the result names the stored output {:?}, not this task's {object:?}",
+            r.object
+        ));
+    }
+    let max = outpost_kinds::vcenter::InventoryParams::MAX_OUTPUT;
+    if r.bytes > max {
+        return Err(format!(
+            "the stored output is {} bytes, more than {max}",
+            r.bytes
+        ));
+    }
+    let body = objects.fetch(&t.zone, &object, max).await?;
+    r.check(&body)?;
+    serde_json::from_slice(&body).map_err(|e| format!("stored output {object}: {e}"))
 }
 
 fn row_name(o: &Owned, row: Uuid) -> String {

@@ -10,22 +10,16 @@
 //! ones the coordinator planned for that task; nothing in an event names
 //! where a capture goes.
 
-use async_nats::jetstream::{self, object_store::ObjectStore};
 use futures::StreamExt;
 use outpost_kinds::ssh;
+use outpost_kinds::stored::sha256_hex;
 use outpost_kinds::{ErrorClass, Kind};
 use outpost_proto::{layout, pb};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// Captures written at once.
 const PARALLEL: usize = 16;
-/// Attempts to fetch a capture before the task is failed.
-const FETCH_ATTEMPTS: u32 = 5;
 /// The largest capture the coordinator reads back (a device's running
 /// configuration is kilobytes to a few megabytes).
 pub const MAX_CAPTURE_BYTES: u64 = 256 << 20;
@@ -36,9 +30,7 @@ type Object = (String, String);
 /// Writes captures of succeeded `ssh.collect` results.
 #[derive(Clone)]
 pub struct CaptureWriter {
-    pub js: jetstream::Context,
-    /// The zones' captures stores, opened on first use.
-    pub stores: Arc<tokio::sync::Mutex<HashMap<String, ObjectStore>>>,
+    pub objects: super::objects::ZoneObjects,
     pub dir: PathBuf,
     /// The coordinator's state: where each task's capture goes.
     pub view: Arc<RwLock<super::View>>,
@@ -136,13 +128,17 @@ impl CaptureWriter {
         let path = self.dir.join(rel);
         if let Some(sha) = sha
             && let Ok(existing) = tokio::fs::read(&path).await
-            && hex(&Sha256::digest(&existing)) == sha
+            && sha256_hex(&existing) == sha
         {
             return Ok(path);
         }
-        let body = self.fetch(zone, object).await?;
+        let body = self
+            .objects
+            .fetch(zone, object, MAX_CAPTURE_BYTES)
+            .await
+            .map_err(|e| format!("cannot fetch capture: {e}"))?;
         if let Some(sha) = sha
-            && hex(&Sha256::digest(&body)) != sha
+            && sha256_hex(&body) != sha
         {
             return Err(format!(
                 "capture {object} does not match the checksum the worker reported"
@@ -154,51 +150,6 @@ impl CaptureWriter {
             .map_err(|e| format!("capture writer stopped: {e}"))?
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path)
-    }
-
-    /// Zone `zone`'s captures store.
-    async fn store(&self, zone: &str) -> Result<ObjectStore, String> {
-        let mut stores = self.stores.lock().await;
-        if let Some(s) = stores.get(zone) {
-            return Ok(s.clone());
-        }
-        let name = layout::captures_store(zone).map_err(|e| e.to_string())?;
-        let store = self
-            .js
-            .get_object_store(&name)
-            .await
-            .map_err(|e| format!("captures store {name}: {e}"))?;
-        stores.insert(zone.to_string(), store.clone());
-        Ok(store)
-    }
-
-    async fn fetch(&self, zone: &str, object: &str) -> Result<Vec<u8>, String> {
-        let mut delay = Duration::from_millis(100);
-        let mut last = String::new();
-        for _ in 0..FETCH_ATTEMPTS {
-            let got = match self.store(zone).await {
-                Ok(store) => store.get(object).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match got {
-                Ok(obj) => {
-                    let mut body = Vec::new();
-                    match obj.take(MAX_CAPTURE_BYTES + 1).read_to_end(&mut body).await {
-                        Ok(_) if body.len() as u64 > MAX_CAPTURE_BYTES => {
-                            return Err(format!(
-                                "capture {object} of zone {zone} is larger than {MAX_CAPTURE_BYTES} bytes"
-                            ));
-                        }
-                        Ok(_) => return Ok(body),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Err(format!("cannot fetch capture {object}: {last}"))
     }
 }
 
@@ -223,10 +174,6 @@ fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod chunks;
 mod dispatch;
 pub mod gave_up;
 mod guard;
+pub mod objects;
 pub mod provenance;
 mod reconcile;
 mod relay;
@@ -128,6 +129,8 @@ pub struct Engine {
     /// Health of the engine's background tasks and of the layout.
     pub health: crate::supervise::Health,
     pub metrics: Arc<Metrics>,
+    /// What workers put in their zones' captures stores.
+    pub objects: objects::ZoneObjects,
 }
 
 /// Opens (or creates) KV `outpost_history`.
@@ -205,10 +208,10 @@ impl Engine {
             history: Some(history.clone()),
             health: sup.health.clone(),
             metrics: metrics.clone(),
+            objects: objects::ZoneObjects::new(bus.js.clone()),
         };
         let writer = captures::CaptureWriter {
-            js: bus.js.clone(),
-            stores: Default::default(),
+            objects: engine.objects.clone(),
             dir: cfg.capture_dir.clone(),
             view: view.clone(),
         };

@@ -3,6 +3,7 @@
 //! fails (retryable, permanent, cancelled).
 
 use outpost_kinds::ErrorClass;
+pub mod captures;
 pub mod checkpoint;
 pub mod diag_sleep;
 pub mod env;

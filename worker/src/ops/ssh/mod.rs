@@ -15,7 +15,6 @@ use super::{OpCtx, OpError};
 use crate::credentials::Login;
 use error::SshError;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -142,9 +141,9 @@ pub async fn run(ctx: &OpCtx) -> Result<serde_json::Value, OpError> {
         _ = ctx.cancel.cancelled() => return Err(OpError::Cancelled),
     };
     let bytes = collected.text.len();
-    let sha256 = hex(&Sha256::digest(collected.text.as_bytes()));
+    let sha256 = outpost_kinds::stored::sha256_hex(collected.text.as_bytes());
     let capture = match &p.file {
-        Some(_) => Some(upload(ctx, collected.text.into_bytes()).await?),
+        Some(_) => Some(crate::ops::captures::put(ctx, collected.text.into_bytes()).await?),
         None => None,
     };
     Ok(serde_json::to_value(Output {
@@ -287,30 +286,6 @@ fn phase(name: &str, since: std::time::Instant) {
         &[("phase", name)],
         since.elapsed().as_secs_f64(),
     );
-}
-
-async fn upload(ctx: &OpCtx, body: Vec<u8>) -> Result<String, OpError> {
-    let Some(store) = &ctx.env.captures else {
-        return Err(OpError::retryable(
-            ErrorClass::CaptureUpload,
-            "the captures object store is not available",
-        ));
-    };
-    let name = outpost_proto::layout::capture_object(&ctx.job_id, &ctx.task_id)
-        .map_err(|e| OpError::permanent(ErrorClass::Params, e.to_string()))?;
-    let mut reader = std::io::Cursor::new(body);
-    let mut reader = tokio::io::BufReader::new(&mut reader);
-    store.put(name.as_str(), &mut reader).await.map_err(|e| {
-        OpError::retryable(
-            ErrorClass::CaptureUpload,
-            format!("cannot store the capture: {e}"),
-        )
-    })?;
-    Ok(name)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -11,8 +11,10 @@
 //! vCenter may legitimately hold ([`Section::max_objects`]), missing or
 //! malformed properties become empty values rather than failures, parent
 //! chains are walked a bounded number of steps, and the output is refused
-//! with a clear error when it would not fit in the result message
-//! (`max_output_bytes`). The parsing of property sets into the output
+//! with a clear error past `max_output_bytes`. An inventory larger than
+//! one result message should carry (`InventoryParams::INLINE_BYTES`) goes
+//! to the zone's captures store, and the result names it
+//! (`StoredInventory`). The parsing of property sets into the output
 //! types is pure ([`Containers`], [`cluster_from`], [`host_from`],
 //! [`vm_from`], [`datastore_from`], [`network_from`]) and unit-tested on
 //! sample answers.
@@ -24,9 +26,10 @@ use super::session::{Endpoint, connect};
 use super::xml::Node;
 use crate::ops::{OpCtx, OpError};
 use outpost_kinds::ErrorClass;
+use outpost_kinds::stored::Stored;
 use outpost_kinds::vcenter::{
     InventoryCluster, InventoryDatastore, InventoryHost, InventoryNetwork, InventoryOutput,
-    InventoryParams, InventoryVm, MAX_CONTAINERS, Section, VcenterAbout,
+    InventoryParams, InventoryVm, MAX_CONTAINERS, Section, StoredInventory, VcenterAbout,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -68,24 +71,51 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     };
     client.logout().await;
     let out = r?;
-    let bytes = serde_json::to_vec(&out)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if bytes as u64 > p.max_output_bytes {
+    let body = serde_json::to_vec(&out).map_err(|e| {
+        OpError::permanent(
+            ErrorClass::Malformed,
+            format!("cannot encode the inventory: {e}"),
+        )
+    })?;
+    let bytes = body.len() as u64;
+    if bytes > p.max_output_bytes {
         return Err(OpError::permanent(
             ErrorClass::ResponseTooLarge,
             format!(
                 "the inventory of vCenter {} is {bytes} bytes of JSON ({}), more than \
                  max_output_bytes {}: read fewer sections at a time (params.include) \
-                 or raise max_output_bytes along with the NATS server's max_payload",
+                 or raise max_output_bytes",
                 client.addr(),
                 counts(&out),
                 p.max_output_bytes
             ),
         ));
     }
+    if bytes <= InventoryParams::INLINE_BYTES {
+        ctx.progress(100, format!("read {}", counts(&out)));
+        return serde_json::to_value(&out).map_err(|e| {
+            OpError::permanent(
+                ErrorClass::Malformed,
+                format!("cannot encode the inventory: {e}"),
+            )
+        });
+    }
+    // Too large for the result message: the whole inventory goes to the
+    // zone's captures store, the result says where and sums it up.
+    ctx.progress(99, format!("read {}; storing {bytes} bytes", counts(&out)));
+    let sha256 = outpost_kinds::stored::sha256_hex(&body);
+    let object = crate::ops::captures::put(ctx, body).await?;
     ctx.progress(100, format!("read {}", counts(&out)));
-    serde_json::to_value(&out).map_err(|e| {
+    let stub = StoredInventory {
+        counts: section_counts(&out),
+        vcenter: out.vcenter,
+        stored: Stored {
+            object,
+            bytes,
+            sha256,
+        },
+    };
+    serde_json::to_value(&stub).map_err(|e| {
         OpError::permanent(
             ErrorClass::Malformed,
             format!("cannot encode the inventory: {e}"),
@@ -93,18 +123,25 @@ pub async fn run(ctx: &OpCtx) -> Result<Value, OpError> {
     })
 }
 
+/// Objects read per section, by the section's output name.
+fn section_counts(out: &InventoryOutput) -> std::collections::BTreeMap<String, usize> {
+    [
+        ("clusters", out.clusters.as_ref().map(Vec::len)),
+        ("hosts", out.hosts.as_ref().map(Vec::len)),
+        ("vms", out.vms.as_ref().map(Vec::len)),
+        ("datastores", out.datastores.as_ref().map(Vec::len)),
+        ("networks", out.networks.as_ref().map(Vec::len)),
+    ]
+    .into_iter()
+    .filter_map(|(k, n)| Some((k.to_string(), n?)))
+    .collect()
+}
+
 fn counts(out: &InventoryOutput) -> String {
-    let mut parts = Vec::new();
-    let mut add = |n: Option<usize>, what: &str| {
-        if let Some(n) = n {
-            parts.push(format!("{n} {what}"));
-        }
-    };
-    add(out.clusters.as_ref().map(Vec::len), "clusters");
-    add(out.hosts.as_ref().map(Vec::len), "hosts");
-    add(out.vms.as_ref().map(Vec::len), "VMs");
-    add(out.datastores.as_ref().map(Vec::len), "datastores");
-    add(out.networks.as_ref().map(Vec::len), "networks");
+    let parts: Vec<String> = section_counts(out)
+        .iter()
+        .map(|(k, n)| format!("{n} {}", if k == "vms" { "VMs" } else { k }))
+        .collect();
     if parts.is_empty() {
         "about only".to_string()
     } else {
