@@ -136,10 +136,12 @@ impl Bridge {
                 return tracing::warn!(error = %e, "job status not written");
             }
             o.finished = true;
-            for t in &view.tasks {
-                self.stored.remove(&t.id);
-            }
             if owned::save(&self.p.store, &o).await.is_ok() {
+                // Never reported on again: what it kept goes.
+                for t in &view.tasks {
+                    self.stored.remove(&t.id);
+                    self.written.remove(&t.id);
+                }
                 self.owned.remove(&id);
                 self.by_outpost.remove(&o.outpost_id);
             }

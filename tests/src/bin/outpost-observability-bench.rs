@@ -4,7 +4,8 @@
 //! (`OUTPOST_TRACE_FILTER=off`) and no metrics page, one with tracing
 //! exported over OTLP/HTTP to a receiver in this process (which decodes
 //! every batch) and the worker serving `/metrics`, both pages scraped
-//! every second. Rounds alternate between them (off, on, off, on, …), each
+//! every second. Rounds alternate between them (off then on, on then
+//! off, …), each
 //! a `diag.sleep` job of `--tasks` tasks with `ms = 0` from submit until
 //! it succeeded in the coordinator's state. Prints each round, the median
 //! tasks/s of both, the ratio, and the spans and scrapes received. Run
@@ -147,6 +148,15 @@ async fn main() -> Result<()> {
         None if args.no_metrics || args.same => String::new(),
         None => anyhow::bail!("the worker printed no metrics address"),
     };
+    // For a profiler to attach to.
+    for (name, f) in [("off", &off), ("on", &on)] {
+        println!(
+            "{name} fleet pids: server {:?}, coordinator {:?}, worker {:?}",
+            f.nats.pid(),
+            f.coordinator.pid(),
+            f.worker.pid()
+        );
+    }
     // Scrape both pages every second, as a busy Prometheus would.
     let scrapes = Arc::new(AtomicU64::new(0));
     let scraper = {
@@ -177,8 +187,15 @@ async fn main() -> Result<()> {
     let (mut r_off, mut r_on) = (Vec::new(), Vec::new());
     let (cpu_off, cpu_on) = (off.cpu()?, on.cpu()?);
     for i in 0..args.rounds {
-        let a = round(&http, &off, args.tasks).await?;
-        let b = round(&http, &on, args.tasks).await?;
+        // Which fleet goes first alternates, so a drift of the machine
+        // (another tenant, a warming cache) weighs on both alike.
+        let (a, b) = if i % 2 == 0 {
+            let a = round(&http, &off, args.tasks).await?;
+            (a, round(&http, &on, args.tasks).await?)
+        } else {
+            let b = round(&http, &on, args.tasks).await?;
+            (round(&http, &off, args.tasks).await?, b)
+        };
         println!(
             "round {}: off {a:.0} tasks/s, on {b:.0} tasks/s ({:+.1} %)",
             i + 1,
