@@ -68,6 +68,10 @@ pub fn init(service: &'static str) -> Telemetry {
     }
 
     let logs = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    sampling::set_log_level(
+        logs.max_level_hint()
+            .unwrap_or(tracing::level_filters::LevelFilter::TRACE),
+    );
     let spans =
         EnvFilter::try_from_env("OUTPOST_TRACE_FILTER").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()

@@ -34,6 +34,23 @@ pub fn untraced_sync<R>(f: impl FnOnce() -> R) -> R {
     UNTRACED.sync_scope(true, f)
 }
 
+/// The most verbose level the log output takes, set once at start
+/// ([`crate::init`]); unset, every level counts as taken.
+static LOG_LEVEL: OnceLock<tracing::level_filters::LevelFilter> = OnceLock::new();
+
+pub(crate) fn set_log_level(max: tracing::level_filters::LevelFilter) {
+    let _ = LOG_LEVEL.set(max);
+}
+
+/// Whether the log output takes spans and events at `level`. An untraced
+/// task makes its span only then: a span refused by the exporter's filter
+/// (a per-layer filter that decides per span) is still made by the
+/// registry underneath, which costs a slot and an enter and exit at every
+/// poll, for nothing when no log line shows it.
+pub fn logs_take(level: tracing::Level) -> bool {
+    LOG_LEVEL.get().is_none_or(|max| level <= *max)
+}
+
 /// The trace exporter's filter: refuses what is made [`untraced`]. Asked
 /// afresh for every span and event (never cached per callsite, as a
 /// `filter_fn` would be: the same span is traced in one task and not in
@@ -209,3 +226,4 @@ mod tests {
         assert_eq!(seen.load(Ordering::Relaxed), 3);
     }
 }
+

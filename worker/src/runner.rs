@@ -257,8 +257,11 @@ pub async fn handle(
         outpost_telemetry::propagation::set_parent_from_nats(&span, msg.headers.as_ref());
         outpost_telemetry::record_trace_id(&span);
         span
-    } else {
+    } else if outpost_telemetry::sampling::logs_take(tracing::Level::INFO) {
+        // Its log lines name the zone, job and task.
         outpost_telemetry::sampling::untraced_sync(make_span)
+    } else {
+        tracing::Span::none()
     };
     if shared.ended_recently(&task.task_id) {
         // Its result is stored; the server lost the acknowledgement (a

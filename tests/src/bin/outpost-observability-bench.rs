@@ -225,6 +225,11 @@ async fn main() -> Result<()> {
         .iter()
         .filter(|s| s.service == "outpost-worker")
         .count();
+    // Each round pairs two neighbouring runs, so its ratio cancels most of
+    // the machine's drift: their median, and the middle half of them.
+    let mut paired: Vec<f64> = r_off.iter().zip(&r_on).map(|(a, b)| b / a).collect();
+    let m_paired = median(&mut paired);
+    let quartile = |q: f64| paired[((paired.len() - 1) as f64 * q).round() as usize];
     let (m_off, m_on) = (median(&mut r_off), median(&mut r_on));
     let slower = 100.0 * (m_off - m_on) / m_off;
     println!(
@@ -238,6 +243,12 @@ async fn main() -> Result<()> {
     println!(
         "  on / off: {:.1} % ({slower:.1} % slower; target <= 5 % slower)",
         100.0 * m_on / m_off
+    );
+    println!(
+        "  paired rounds, on / off: median {:.1} %, middle half {:.1} … {:.1} %",
+        100.0 * m_paired,
+        100.0 * quartile(0.25),
+        100.0 * quartile(0.75)
     );
     // CPU per task varies far less between runs than rates on a shared VM.
     let per_task = |line: &str| -> f64 {
