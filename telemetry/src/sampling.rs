@@ -226,4 +226,3 @@ mod tests {
         assert_eq!(seen.load(Ordering::Relaxed), 3);
     }
 }
-

@@ -237,9 +237,16 @@ async fn main() -> Result<()> {
         args.rounds, args.tasks, args.concurrency
     );
     println!("  off (spans off, no metrics page): median {m_off:.0} tasks/s");
-    println!(
-        "  on (OTLP/HTTP export to a local receiver, worker /metrics, both pages scraped every second): median {m_on:.0} tasks/s"
-    );
+    let on_is = match (args.same, args.no_export, args.no_metrics) {
+        (true, _, _) => "on (here: spans off and no metrics page too, --same)",
+        (_, false, false) => {
+            "on (OTLP/HTTP export to a local receiver, worker /metrics, both pages scraped every second)"
+        }
+        (_, true, false) => "on (spans made, not exported; worker /metrics, scraped)",
+        (_, false, true) => "on (OTLP/HTTP export to a local receiver; no metrics page)",
+        (_, true, true) => "on (spans made, not exported; no metrics page)",
+    };
+    println!("  {on_is}: median {m_on:.0} tasks/s");
     println!(
         "  on / off: {:.1} % ({slower:.1} % slower; target <= 5 % slower)",
         100.0 * m_on / m_off
