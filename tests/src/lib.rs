@@ -6,6 +6,7 @@ pub mod api;
 pub mod attacker;
 pub mod bench;
 pub mod browser;
+pub mod chaos;
 pub mod collect;
 pub mod dsm;
 pub mod fleet;

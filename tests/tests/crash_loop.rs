@@ -14,25 +14,6 @@ const TASKS: usize = 300;
 /// A result event's attempt, number and worker.
 type Run<'a> = (u32, u32, &'a str);
 
-/// Kill points: spread over 0–500 ms, in a different order every run,
-/// so the kills land in submission, dispatch, relay and state writes.
-fn kill_points(rounds: usize) -> Vec<u64> {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(7);
-    let mut x = seed | 1;
-    (0..rounds)
-        .map(|_| {
-            // xorshift: enough spread for kill points.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % 501
-        })
-        .collect()
-}
-
 async fn check_converged(fleet: &Fleet, id: &str, round: usize, at_ms: u64) -> anyhow::Result<()> {
     let job: Value = fleet.api.wait_finished(id, SETTLE).await.map_err(|e| {
         anyhow::anyhow!("round {round} (kill at {at_ms} ms): job {id} did not finish: {e}")
@@ -86,7 +67,12 @@ async fn kill_rounds(with_nats: bool) -> anyhow::Result<()> {
         .worker("alpha", "alpha-1", &["--concurrency", "16"])
         .await?;
     let mut jobs = Vec::new();
-    for (round, at_ms) in kill_points(20).into_iter().enumerate() {
+    // Spread over 0–500 ms, so the kills land in submission, dispatch,
+    // relay and state writes.
+    for (round, at_ms) in outpost_tests::chaos::kill_points(20, 0, 500)
+        .into_iter()
+        .enumerate()
+    {
         let id = fleet.api.submit_ok(&job()).await?;
         tokio::time::sleep(Duration::from_millis(at_ms)).await;
         fleet.kill_coordinator().await?;

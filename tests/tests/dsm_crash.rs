@@ -12,24 +12,6 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Kill points in ms, different every run (the seed is printed).
-fn kill_points(n: usize) -> Vec<u64> {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(7);
-    println!("kill point seed {seed}");
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            100 + x % 1400
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_full_update_converges_whatever_the_coordinator_is_killed_at() -> Result<()> {
     let mut r = rig_with(88, 100, true).await?;
@@ -80,7 +62,10 @@ async fn a_full_update_converges_whatever_the_coordinator_is_killed_at() -> Resu
         .iter()
         .map(|row| row.get(0))
         .collect();
-    for (round, at) in kill_points(4).into_iter().enumerate() {
+    for (round, at) in outpost_tests::chaos::kill_points(4, 100, 1499)
+        .into_iter()
+        .enumerate()
+    {
         tokio::time::sleep(Duration::from_millis(at)).await;
         if r.job(parent).await?.0 != "running" {
             println!("round {round}: the update had ended");

@@ -636,8 +636,64 @@ async fn stored_inventory_is_served(r: &Rig, vms: usize) -> Result<()> {
     Ok(())
 }
 
+/// A sync of a vCenter too large for one result message while the
+/// coordinator is killed (-9) again and again at random points: between
+/// the claim, the Outpost job, the worker storing the inventory, the
+/// result and the bridge reading it back and writing the app's tables.
+/// Whatever the kill points, each of three syncs ends `completed` with
+/// every VM in the app's table, once.
+#[tokio::test]
+async fn a_large_vcenter_sync_converges_whatever_the_coordinator_is_killed_at() -> Result<()> {
+    let (db, mut r, c, _repo) = setup_with(79, VMS_PER_CLUSTER).await?;
+    let vc: Uuid = c
+        .query_one("SELECT id FROM public.vcenters", &[])
+        .await?
+        .get(0);
+    let inv = r.vc.inventory().await.map_err(anyhow::Error::msg)?;
+    // Three syncs, each killed at its own random points until it ends.
+    for sync in 0..3 {
+        let id = insert_vcenter_sync(&c, vc).await?;
+        for (round, at) in outpost_tests::chaos::kill_points(6, 50, 700)
+            .into_iter()
+            .enumerate()
+        {
+            tokio::time::sleep(Duration::from_millis(at)).await;
+            let status: String = c
+                .query_one("SELECT status::text FROM public.jobs WHERE id = $1", &[&id])
+                .await?
+                .get(0);
+            if status != "running" && status != "pending" {
+                println!("sync {sync}, round {round}: the sync had ended");
+                break;
+            }
+            r.f.fleet.kill_coordinator().await?;
+            println!("sync {sync}, round {round}: coordinator killed at +{at} ms ({status})");
+            r.f.fleet.start_coordinator().await?;
+        }
+        let (status, details) = ended(&c, id).await?;
+        assert_eq!(status, "completed", "sync {sync}: {details:#}");
+        let vms: i64 = c
+            .query_one(
+                "SELECT count(*) FROM public.vcenter_vms WHERE source_vcenter_id = $1",
+                &[&vc],
+            )
+            .await?
+            .get(0);
+        assert_eq!(vms, inv.vms.len() as i64, "sync {sync}: {details:#}");
+        assert_eq!(details["vms"], inv.vms.len(), "sync {sync}: {details:#}");
+    }
+    db.drop_db().await;
+    Ok(())
+}
+
 /// Inserts a `vcenter_sync` of `vc` as the app's dialog does and waits for its end.
 async fn vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<(String, serde_json::Value)> {
+    let id = insert_vcenter_sync(c, vc).await?;
+    ended(c, id).await
+}
+
+/// Inserts a `vcenter_sync` of `vc` as the app's dialog does.
+async fn insert_vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<Uuid> {
     let id: Uuid = c
         .query_one(
             "INSERT INTO public.jobs (job_type, status, target_scope, details)
@@ -649,7 +705,7 @@ async fn vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<(String, s
         )
         .await?
         .get(0);
-    ended(c, id).await
+    Ok(id)
 }
 
 /// The status and details `job` ended with (waits while it is pending or running).
