@@ -747,18 +747,34 @@ impl Actor {
 
     async fn dispatched(&mut self, job_id: &str, seqs: Vec<(String, u64)>) {
         Metrics::inc(&self.metrics.tasks_dispatched, seqs.len() as u64);
+        let seqs: HashMap<String, u64> = seqs.into_iter().collect();
+        let mut dirty = Vec::new();
         {
             let mut v = self.view();
             let Some(e) = v.jobs.get_mut(job_id) else {
                 return;
             };
-            for (task_id, seq) in seqs {
-                if let Some((t, _)) = e.tasks.get_mut(&task_id) {
-                    t.stream_seq = Some(seq);
+            for (task_id, seq) in &seqs {
+                if let Some((t, _)) = e.tasks.get_mut(task_id)
+                    && t.stream_seq != Some(*seq)
+                {
+                    t.stream_seq = Some(*seq);
+                    dirty.push((job_id.to_string(), task_id.clone()));
                 }
             }
             e.job.dispatched = true;
         }
+        // Stored with the tasks: their results may all have been written
+        // before the publish acknowledgements came back, and a cancel after
+        // a restart needs the sequences to take pending messages back.
+        let redo = |t: &mut TaskState| match seqs.get(&t.id) {
+            Some(seq) if t.job_id == job_id && t.stream_seq != Some(*seq) => {
+                t.stream_seq = Some(*seq);
+                true
+            }
+            _ => false,
+        };
+        self.write_tasks(dirty, &redo).await;
         self.write_jobs(vec![job_id.to_string()]).await;
         self.advance_rollouts(vec![job_id.to_string()]).await;
     }
