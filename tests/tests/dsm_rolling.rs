@@ -153,14 +153,7 @@ async fn a_cancelled_rolling_update_from_the_app_leaves_no_host_in_maintenance()
     assert_eq!(r.bios(0), "2.19.1");
     assert_eq!(r.bios(1), "2.19.1");
     assert_ne!(r.bios(2), "2.19.1");
-    let status: String = c
-        .query_one(
-            "SELECT status::text FROM public.jobs WHERE id = $1",
-            &[&job],
-        )
-        .await?
-        .get(0);
-    assert_eq!(status, "cancelled");
+    assert_eq!(status_of(&c, job).await?, "cancelled");
     let peak = r.peak();
     assert_eq!(peak.get("DC0_C0"), Some(&1), "{peak:?}");
     assert_eq!(
@@ -658,10 +651,7 @@ async fn a_large_vcenter_sync_converges_whatever_the_coordinator_is_killed_at() 
             .enumerate()
         {
             tokio::time::sleep(Duration::from_millis(at)).await;
-            let status: String = c
-                .query_one("SELECT status::text FROM public.jobs WHERE id = $1", &[&id])
-                .await?
-                .get(0);
+            let status = status_of(&c, id).await?;
             if status != "running" && status != "pending" {
                 println!("sync {sync}, round {round}: the sync had ended");
                 break;
@@ -706,6 +696,16 @@ async fn insert_vcenter_sync(c: &tokio_postgres::Client, vc: Uuid) -> Result<Uui
         .await?
         .get(0);
     Ok(id)
+}
+
+/// The app's status of `job` now.
+async fn status_of(c: &tokio_postgres::Client, job: Uuid) -> Result<String> {
+    Ok(c.query_one(
+        "SELECT status::text FROM public.jobs WHERE id = $1",
+        &[&job],
+    )
+    .await?
+    .get(0))
 }
 
 /// The status and details `job` ended with (waits while it is pending or running).

@@ -477,12 +477,6 @@ events = ["job.failed"]
     Ok(())
 }
 
-/// A number from 0 to `n - 1`, different on every call.
-fn random_below(n: u64) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now()) % n.max(1)
-}
-
 #[tokio::test]
 async fn kills_at_random_points_never_send_a_message_twice() -> Result<()> {
     // The receiver fails its first three requests, so kills also land
@@ -503,8 +497,9 @@ async fn kills_at_random_points_never_send_a_message_twice() -> Result<()> {
     .await?;
     fleet.worker("alpha", "alpha-1", &[]).await?;
     let mut jobs = Vec::new();
-    for round in 0..4 {
-        let ms = 100 + random_below(1200);
+    let sleeps = outpost_tests::chaos::kill_points(4, 100, 1299);
+    let kills = outpost_tests::chaos::kill_points(4, 0, 2499);
+    for (round, (ms, kill_at)) in sleeps.into_iter().zip(kills).enumerate() {
         let fail = round % 2 == 0;
         jobs.push(
             fleet
@@ -515,8 +510,7 @@ async fn kills_at_random_points_never_send_a_message_twice() -> Result<()> {
         );
         // Kill at a random point: before the job ends, while its message
         // is sent, or between the receiver's failures and the retry.
-        let wait = std::time::Duration::from_millis(random_below(2500));
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(std::time::Duration::from_millis(kill_at)).await;
         fleet.kill_coordinator().await?;
         fleet.start_coordinator().await?;
     }

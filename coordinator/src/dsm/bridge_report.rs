@@ -207,7 +207,8 @@ async fn read_one(
             r.bytes
         ));
     }
-    let body = objects.fetch(&t.zone, &object, max).await?;
+    // No more than the result reports: a longer object is not the one it names.
+    let body = objects.fetch(&t.zone, &object, r.bytes).await?;
     r.check(&body)?;
     serde_json::from_slice(&body).map_err(|e| format!("stored output {object}: {e}"))
 }
